@@ -1,0 +1,45 @@
+# subinterpreters — run `make help` for the targets.
+# Python interpreters are found by scripts/find-pythons.sh (PATH, then pyenv's versions folder);
+# set PYTHON_VERSIONS="3.13" to restrict the versions used.
+
+SHELL := /bin/sh
+.DEFAULT_GOAL := help
+export PYTHON_VERSIONS ?= 3.12 3.13
+# The newest version found runs the demo and the benchmark (the anchors need CPython 3.13).
+NEWEST = $$(scripts/find-pythons.sh | tail -n 1)
+
+.PHONY: help
+help:  ## List the targets.
+	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-12s %s\n", $$1, $$2}'
+
+.PHONY: test
+test: rust-test python-test  ## Rust tests (unit + loom) and the Python suite on every CPython found.
+
+.PHONY: rust-test
+rust-test:  ## Core crate unit/integration tests, then the loom models.
+	cargo test -p subinterpreters-core
+	RUSTFLAGS="--cfg loom" cargo test -p subinterpreters-core --release --test loom --target-dir target/loom
+
+.PHONY: python-test
+python-test:  ## Build the package into a venv per CPython (3.12, 3.13) and run pytest in each.
+	@set -e; pythons=$$(scripts/find-pythons.sh); \
+	echo "$$pythons" | while read -r version python; do \
+		venv_python=$$(scripts/venv.sh "$$version" "$$python" | tail -n 1); \
+		echo ">> pytest on CPython $$version"; \
+		$$venv_python -m pytest tests; \
+	done
+
+.PHONY: demo
+demo:  ## The main job: a CSP pipeline over isolated interpreters vs the same on threads.
+	@set -e; set -- $(NEWEST); venv_python=$$(scripts/venv.sh "$$1" "$$2" | tail -n 1); \
+	$$venv_python examples/pipeline.py
+
+.PHONY: bench
+bench:  ## Benchmark suite, side by side with the anchors (CPython 3.13's channels, Pipe, queue.Queue).
+	@set -e; set -- $(NEWEST); venv_python=$$(scripts/venv.sh "$$1" "$$2" | tail -n 1); \
+	$$venv_python bench/run.py
+
+.PHONY: clean
+clean:  ## Remove build output and virtual environments.
+	cargo clean
+	rm -rf .venv dist

@@ -1,0 +1,187 @@
+//! The two ends of a channel. Each handle counts toward its end: the end closes when its last
+//! handle is dropped, wherever that happens.
+
+use std::fmt;
+use std::time::Instant;
+
+use super::{Channel, RecvStart, SendStart};
+use crate::error::{RecvError, SendError, TryRecvError};
+use crate::sync::Arc;
+use std::sync::atomic::Ordering;
+
+/// Creates a channel outside any registry (id 0). Most callers want
+/// [`ChannelRegistry::create`](super::registry::ChannelRegistry::create).
+pub fn channel<T>() -> (Sender<T>, Receiver<T>) {
+    let chan = Arc::new(Channel::new(0, None));
+    (Sender::new(chan.clone()), Receiver::new(chan))
+}
+
+/// A handle on the send end of a channel.
+pub struct Sender<T> {
+    chan: Arc<Channel<T>>,
+}
+
+/// A handle on the receive end of a channel.
+pub struct Receiver<T> {
+    chan: Arc<Channel<T>>,
+}
+
+impl<T> Sender<T> {
+    /// A new handle on the send end of `chan` (which stays closed if it was closed).
+    pub fn new(chan: Arc<Channel<T>>) -> Self {
+        chan.send_handles.fetch_add(1, Ordering::Relaxed);
+        Sender { chan }
+    }
+
+    /// The channel this handle sends on.
+    pub fn channel(&self) -> &Arc<Channel<T>> {
+        &self.chan
+    }
+
+    /// The channel's id.
+    pub fn id(&self) -> u64 {
+        self.chan.id
+    }
+
+    /// Hands `item` to a receiver already waiting (`Ok(true)`) or queues it (`Ok(false)`).
+    pub fn send_nowait(&self, item: T) -> Result<bool, SendError<T>> {
+        self.chan.send_nowait(item)
+    }
+
+    /// Hands `item` to a waiting receiver if there is one; otherwise withdraws it at once.
+    pub fn try_send(&self, item: T) -> Result<(), SendError<T>> {
+        match self.chan.start_send(item, false)? {
+            SendStart::Delivered => Ok(()),
+            SendStart::Pending(_) => unreachable!("a send that may not register never parks"),
+        }
+    }
+
+    /// Starts a rendezvous send: either delivered at once, or parked until a receiver takes the
+    /// item, the channel closes, or the returned [`PendingSend`](super::PendingSend) is cancelled.
+    pub fn start_send(&self, item: T) -> Result<SendStart<T>, SendError<T>> {
+        self.chan.start_send(item, true)
+    }
+
+    /// Rendezvous send that blocks until a receiver takes `item` or `deadline` passes.
+    pub fn send(&self, item: T, deadline: Option<Instant>) -> Result<(), SendError<T>> {
+        match self.start_send(item)? {
+            SendStart::Delivered => Ok(()),
+            SendStart::Pending(mut pending) => match pending.wait_until(deadline) {
+                Some(result) => result,
+                None => pending.cancel(),
+            },
+        }
+    }
+
+    /// Closes the send end for every handle.
+    pub fn close(&self) {
+        self.chan.close_send();
+    }
+
+    /// True once sending is impossible (either end closed).
+    pub fn is_closed(&self) -> bool {
+        self.chan.is_send_closed()
+    }
+}
+
+impl<T> Receiver<T> {
+    /// A new handle on the receive end of `chan` (which stays closed if it was closed).
+    pub fn new(chan: Arc<Channel<T>>) -> Self {
+        chan.recv_handles.fetch_add(1, Ordering::Relaxed);
+        Receiver { chan }
+    }
+
+    /// The channel this handle receives from.
+    pub fn channel(&self) -> &Arc<Channel<T>> {
+        &self.chan
+    }
+
+    /// The channel's id.
+    pub fn id(&self) -> u64 {
+        self.chan.id
+    }
+
+    /// Takes the next item if one is ready.
+    pub fn try_recv(&self) -> Result<T, TryRecvError> {
+        self.chan.try_recv()
+    }
+
+    /// Takes the next item, or parks until one arrives, the channel closes, or the returned
+    /// [`PendingRecv`](super::PendingRecv) is cancelled.
+    pub fn start_recv(&self) -> Result<RecvStart<T>, RecvError> {
+        self.chan.start_recv()
+    }
+
+    /// Blocks until an item arrives, the channel closes, or `deadline` passes.
+    pub fn recv(&self, deadline: Option<Instant>) -> Result<T, RecvError> {
+        match self.start_recv()? {
+            RecvStart::Ready(item) => Ok(item),
+            RecvStart::Pending(mut pending) => match pending.wait_until(deadline) {
+                Some(result) => result,
+                None => pending.cancel(),
+            },
+        }
+    }
+
+    /// Closes the receive end for every handle; queued items are dropped.
+    pub fn close(&self) {
+        self.chan.close_recv();
+    }
+
+    /// True once nothing more can be received.
+    pub fn is_closed(&self) -> bool {
+        self.chan.is_recv_closed()
+    }
+}
+
+impl<T> Clone for Sender<T> {
+    fn clone(&self) -> Self {
+        Sender::new(self.chan.clone())
+    }
+}
+
+impl<T> Clone for Receiver<T> {
+    fn clone(&self) -> Self {
+        Receiver::new(self.chan.clone())
+    }
+}
+
+impl<T> Drop for Sender<T> {
+    fn drop(&mut self) {
+        if self.chan.send_handles.fetch_sub(1, Ordering::AcqRel) == 1 {
+            self.chan.close_send();
+        }
+    }
+}
+
+impl<T> Drop for Receiver<T> {
+    fn drop(&mut self) {
+        if self.chan.recv_handles.fetch_sub(1, Ordering::AcqRel) == 1 {
+            self.chan.close_recv();
+        }
+    }
+}
+
+impl<T> PartialEq for Sender<T> {
+    fn eq(&self, other: &Self) -> bool {
+        Arc::ptr_eq(&self.chan, &other.chan)
+    }
+}
+
+impl<T> PartialEq for Receiver<T> {
+    fn eq(&self, other: &Self) -> bool {
+        Arc::ptr_eq(&self.chan, &other.chan)
+    }
+}
+
+impl<T> fmt::Debug for Sender<T> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "Sender({})", self.chan.id)
+    }
+}
+
+impl<T> fmt::Debug for Receiver<T> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "Receiver({})", self.chan.id)
+    }
+}

@@ -1,0 +1,181 @@
+//! Book-keeping for the interpreters the package created: which exist, which are running code
+//! (and on which thread), which are being closed, and whether the process is shutting down.
+//!
+//! The binding stores an opaque handle per interpreter (its `PyInterpreterState` address) and
+//! asks this table before every run and close, so the rules ("not while running", "close twice
+//! is a no-op", "nothing new once shutdown began") live in one place, free of Python.
+
+use std::collections::BTreeMap;
+use std::time::Instant;
+
+use crate::sync::{lock, Condvar, Mutex};
+
+/// Why the table refused an operation.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum TableError {
+    /// No such interpreter (never created here, or closed).
+    NotFound,
+    /// The interpreter is running code (in the given thread).
+    Running(u64),
+    /// The process is shutting down; no interpreter may start running.
+    ShuttingDown,
+}
+
+/// The interpreters created by the package, by CPython interpreter id.
+pub struct InterpreterTable<H> {
+    inner: Mutex<Inner<H>>,
+    /// Signalled whenever a run ends or a close finishes.
+    changed: Condvar,
+}
+
+struct Inner<H> {
+    records: BTreeMap<i64, Record<H>>,
+    shutting_down: bool,
+}
+
+struct Record<H> {
+    handle: H,
+    isolated: bool,
+    /// The thread running code in the interpreter, if any.
+    runner: Option<u64>,
+    /// A close is under way: the interpreter accepts nothing more.
+    closing: bool,
+}
+
+impl<H: Copy> Default for InterpreterTable<H> {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+impl<H: Copy> InterpreterTable<H> {
+    /// An empty table.
+    pub fn new() -> Self {
+        InterpreterTable {
+            inner: Mutex::new(Inner { records: BTreeMap::new(), shutting_down: false }),
+            changed: Condvar::new(),
+        }
+    }
+
+    /// Records a newly created interpreter.
+    pub fn insert(&self, id: i64, handle: H, isolated: bool) {
+        let record = Record { handle, isolated, runner: None, closing: false };
+        lock(&self.inner).records.insert(id, record);
+    }
+
+    /// Ids of the interpreters alive (not closing), in creation order.
+    pub fn ids(&self) -> Vec<i64> {
+        let inner = lock(&self.inner);
+        inner.records.iter().filter(|(_, r)| !r.closing).map(|(id, _)| *id).collect()
+    }
+
+    /// True if `id` is alive here.
+    pub fn contains(&self, id: i64) -> bool {
+        lock(&self.inner).records.get(&id).is_some_and(|r| !r.closing)
+    }
+
+    /// Whether `id` was created isolated (own GIL).
+    pub fn is_isolated(&self, id: i64) -> Result<bool, TableError> {
+        self.with_live(id, |record| record.isolated)
+    }
+
+    /// Whether `id` is running code now.
+    pub fn is_running(&self, id: i64) -> Result<bool, TableError> {
+        self.with_live(id, |record| record.runner.is_some())
+    }
+
+    /// The handle of a live interpreter.
+    pub fn handle(&self, id: i64) -> Result<H, TableError> {
+        self.with_live(id, |record| record.handle)
+    }
+
+    /// Marks `id` as running on `thread` and returns its handle. Refused if it is closed or
+    /// closing, already running, or the process is shutting down.
+    pub fn begin_run(&self, id: i64, thread: u64) -> Result<H, TableError> {
+        let mut inner = lock(&self.inner);
+        if inner.shutting_down {
+            return Err(TableError::ShuttingDown);
+        }
+        let record = live(&mut inner.records, id)?;
+        if let Some(runner) = record.runner {
+            return Err(TableError::Running(runner));
+        }
+        record.runner = Some(thread);
+        Ok(record.handle)
+    }
+
+    /// Ends a run started by [`begin_run`](Self::begin_run).
+    pub fn end_run(&self, id: i64) {
+        if let Some(record) = lock(&self.inner).records.get_mut(&id) {
+            record.runner = None;
+        }
+        self.changed.notify_all();
+    }
+
+    /// Starts closing `id`: returns its handle, or `Ok(None)` if it is already closed or being
+    /// closed (closing twice does nothing). Refused while it runs code.
+    pub fn begin_close(&self, id: i64) -> Result<Option<H>, TableError> {
+        let mut inner = lock(&self.inner);
+        let Some(record) = inner.records.get_mut(&id) else { return Ok(None) };
+        if record.closing {
+            return Ok(None);
+        }
+        if let Some(runner) = record.runner {
+            return Err(TableError::Running(runner));
+        }
+        record.closing = true;
+        Ok(Some(record.handle))
+    }
+
+    /// Forgets an interpreter whose close has finished.
+    pub fn finish_close(&self, id: i64) {
+        lock(&self.inner).records.remove(&id);
+        self.changed.notify_all();
+    }
+
+    /// Refuses every later [`begin_run`](Self::begin_run). Returns false if shutdown had begun.
+    pub fn begin_shutdown(&self) -> bool {
+        !std::mem::replace(&mut lock(&self.inner).shutting_down, true)
+    }
+
+    /// True once [`begin_shutdown`](Self::begin_shutdown) was called.
+    pub fn is_shutting_down(&self) -> bool {
+        lock(&self.inner).shutting_down
+    }
+
+    /// The interpreters still running code, with their threads.
+    pub fn runners(&self) -> Vec<(i64, u64)> {
+        let inner = lock(&self.inner);
+        inner.records.iter().filter_map(|(id, r)| r.runner.map(|t| (*id, t))).collect()
+    }
+
+    /// Waits until no interpreter runs code, or `deadline` passes. Returns true if none runs.
+    pub fn wait_until_idle(&self, deadline: Instant) -> bool {
+        let mut inner = lock(&self.inner);
+        loop {
+            if inner.records.values().all(|r| r.runner.is_none()) {
+                return true;
+            }
+            let now = Instant::now();
+            if now >= deadline {
+                return false;
+            }
+            inner = match self.changed.wait_timeout(inner, deadline - now) {
+                Ok((guard, _)) => guard,
+                Err(poisoned) => poisoned.into_inner().0,
+            };
+        }
+    }
+
+    fn with_live<R>(&self, id: i64, f: impl FnOnce(&mut Record<H>) -> R) -> Result<R, TableError> {
+        let mut inner = lock(&self.inner);
+        live(&mut inner.records, id).map(f)
+    }
+}
+
+fn live<H>(records: &mut BTreeMap<i64, Record<H>>, id: i64) -> Result<&mut Record<H>, TableError> {
+    match records.get_mut(&id) {
+        Some(record) if !record.closing => Ok(record),
+        _ => Err(TableError::NotFound),
+    }
+}

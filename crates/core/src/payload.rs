@@ -1,0 +1,61 @@
+//! Values that cross interpreters: plain Rust data, owned by no interpreter.
+//!
+//! The binding turns a Python object into a `Payload` in the sender's interpreter and builds an
+//! equal object of the same type in the receiver's. Channel ends travel as live handles, so an end
+//! in flight keeps its channel open.
+
+use crate::channel::{Receiver, Sender};
+
+/// An interpreter-independent value.
+#[derive(Debug)]
+pub enum Payload {
+    /// `None`.
+    None,
+    /// `bool`.
+    Bool(bool),
+    /// An `int` that fits in 64 bits.
+    Int(i64),
+    /// Any other `int`, as a signed hexadecimal literal (`-0x1f`): power-of-two bases are exempt
+    /// from CPython's limit on int/str conversion digits.
+    BigInt(Box<str>),
+    /// `float`.
+    Float(f64),
+    /// `str`, encoded as UTF-8 where lone surrogates are encoded too (Python's `surrogatepass`),
+    /// so every Python string round-trips exactly.
+    Str(Box<[u8]>),
+    /// `bytes`.
+    Bytes(Box<[u8]>),
+    /// `tuple` of payloads.
+    Tuple(Box<[Payload]>),
+    /// The receive end of a channel.
+    RecvEnd(Receiver<Payload>),
+    /// The send end of a channel.
+    SendEnd(Sender<Payload>),
+    /// An interpreter, by its CPython id.
+    Interpreter(i64),
+}
+
+impl Payload {
+    /// Nesting depth beyond which a value is refused: deep enough for any real data, shallow
+    /// enough that converting and dropping it cannot exhaust a thread's stack.
+    pub const MAX_DEPTH: usize = 200;
+}
+
+impl PartialEq for Payload {
+    fn eq(&self, other: &Self) -> bool {
+        use Payload::*;
+        match (self, other) {
+            (None, None) => true,
+            (Bool(a), Bool(b)) => a == b,
+            (Int(a), Int(b)) => a == b,
+            (BigInt(a), BigInt(b)) => a == b,
+            (Float(a), Float(b)) => a.to_bits() == b.to_bits(),
+            (Str(a), Str(b)) | (Bytes(a), Bytes(b)) => a == b,
+            (Tuple(a), Tuple(b)) => a == b,
+            (RecvEnd(a), RecvEnd(b)) => a == b,
+            (SendEnd(a), SendEnd(b)) => a == b,
+            (Interpreter(a), Interpreter(b)) => a == b,
+            _ => false,
+        }
+    }
+}

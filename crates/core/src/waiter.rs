@@ -1,0 +1,159 @@
+//! The meeting point between a blocked operation and the peer that completes it.
+//!
+//! A blocked sender or receiver registers an `Arc<Waiter>` on its channel and parks on it. A
+//! peer, holding the channel's lock, calls [`Waiter::complete`]; the owner may instead
+//! [`Waiter::abort`] (deadline, Ctrl-C, cancellation). Exactly one of the two wins, decided under
+//! the waiter's own mutex, so an item is either handed over or stays with its sender: never both,
+//! never neither. This is crossbeam-channel's `Context::try_select` reduced to a mutex and a
+//! condvar, which loom can model.
+//!
+//! Lock order: a channel's lock may be held while taking a waiter's lock, never the reverse.
+
+use std::time::{Duration, Instant};
+
+use crate::sync::{lock, AtomicBool, Condvar, Mutex};
+use std::sync::atomic::Ordering;
+
+/// How a blocked operation ended, as decided by the peer that completed it.
+pub(crate) enum Outcome<T> {
+    /// A receiver got this item.
+    Received(T),
+    /// A sender's item was taken by a receiver.
+    Sent,
+    /// The channel closed under the operation; a sender gets its item back.
+    Closed(Option<T>),
+}
+
+enum Phase<T> {
+    Waiting,
+    Aborted,
+    Done(Outcome<T>),
+    Collected,
+}
+
+struct Slot<T> {
+    phase: Phase<T>,
+    /// The owner sleeps on the condvar: only then does a completion need a (system-call) wake-up.
+    parked: bool,
+}
+
+pub(crate) struct Waiter<T> {
+    slot: Mutex<Slot<T>>,
+    wake: Condvar,
+    /// Set once the phase is `Done`: lets the owner spin without taking the lock.
+    done: AtomicBool,
+}
+
+impl<T> Waiter<T> {
+    pub(crate) fn new() -> Self {
+        Waiter {
+            slot: Mutex::new(Slot { phase: Phase::Waiting, parked: false }),
+            wake: Condvar::new(),
+            done: AtomicBool::new(false),
+        }
+    }
+
+    /// Completes the waiter if its owner is still waiting; otherwise hands `outcome` back.
+    pub(crate) fn complete(&self, outcome: Outcome<T>) -> Result<(), Outcome<T>> {
+        let mut slot = lock(&self.slot);
+        if !matches!(slot.phase, Phase::Waiting) {
+            return Err(outcome);
+        }
+        slot.phase = Phase::Done(outcome);
+        self.done.store(true, Ordering::Release);
+        if slot.parked {
+            self.wake.notify_one();
+        }
+        Ok(())
+    }
+
+    /// Waits until a peer completes the operation or `deadline` passes (`None`: no deadline).
+    /// Returns `None` on expiry; the waiter stays registered, so the owner may wait again or
+    /// [`abort`](Self::abort). With `spin`, polls the completion flag for a few microseconds
+    /// before parking: a peer that answers at once is then met without a system call.
+    pub(crate) fn wait_until(&self, deadline: Option<Instant>, spin: bool) -> Option<Outcome<T>> {
+        if spin {
+            spin_until(|| self.done.load(Ordering::Acquire), deadline);
+        }
+        let mut slot = lock(&self.slot);
+        loop {
+            if let Some(outcome) = take_done(&mut slot.phase) {
+                return Some(outcome);
+            }
+            if !matches!(slot.phase, Phase::Waiting) {
+                return None;
+            }
+            slot.parked = true;
+            slot = match deadline {
+                None => match self.wake.wait(slot) {
+                    Ok(guard) => guard,
+                    Err(poisoned) => poisoned.into_inner(),
+                },
+                Some(deadline) => {
+                    let now = Instant::now();
+                    if now >= deadline {
+                        slot.parked = false;
+                        return None;
+                    }
+                    match self.wake.wait_timeout(slot, deadline - now) {
+                        Ok((guard, _)) => guard,
+                        Err(poisoned) => poisoned.into_inner().0,
+                    }
+                }
+            };
+            slot.parked = false;
+        }
+    }
+
+    /// Ends the wait from the owner's side. Returns `None` if the abort won (no peer will complete
+    /// the operation any more), or the outcome a peer already delivered.
+    pub(crate) fn abort(&self) -> Option<Outcome<T>> {
+        let mut slot = lock(&self.slot);
+        if matches!(slot.phase, Phase::Waiting) {
+            slot.phase = Phase::Aborted;
+            return None;
+        }
+        take_done(&mut slot.phase)
+    }
+}
+
+fn take_done<T>(phase: &mut Phase<T>) -> Option<Outcome<T>> {
+    if !matches!(phase, Phase::Done(_)) {
+        return None;
+    }
+    match std::mem::replace(phase, Phase::Collected) {
+        Phase::Done(outcome) => Some(outcome),
+        _ => unreachable!("checked above"),
+    }
+}
+
+/// Spin budget before parking. A round trip through a condvar costs tens of microseconds between
+/// interpreters; a peer that answers within this budget is met without one. Bounded, so an idle
+/// waiter never burns its core: after the budget it parks.
+const SPIN_BUDGET: Duration = Duration::from_micros(50);
+/// Busy iterations (CPU pause hints) before the spin starts yielding the core to other threads.
+const BUSY_SPINS: u32 = 128;
+
+#[cfg(not(loom))]
+fn spin_until(done: impl Fn() -> bool, deadline: Option<Instant>) {
+    for _ in 0..BUSY_SPINS {
+        if done() {
+            return;
+        }
+        std::hint::spin_loop();
+    }
+    let start = Instant::now();
+    let mut stop = start + SPIN_BUDGET;
+    if let Some(deadline) = deadline {
+        stop = stop.min(deadline);
+    }
+    while !done() && Instant::now() < stop {
+        std::thread::yield_now();
+    }
+}
+
+#[cfg(loom)]
+fn spin_until(_done: impl Fn() -> bool, _deadline: Option<Instant>) {
+    // Spinning only multiplies loom's interleavings; the parking path is what must be correct.
+    let _ = (SPIN_BUDGET, BUSY_SPINS);
+}

@@ -1,0 +1,326 @@
+//! The Python channel types, `RecvChannel` and `SendChannel`, and the channel functions of the
+//! module. Each end object owns one core handle; garbage-collecting the last one (in any
+//! interpreter) closes that end.
+
+use subinterpreters_core::{Payload, Receiver, RecvError, RecvStart, SendError, SendStart, Sender, TryRecvError};
+
+use crate::blocking::block_on;
+use crate::convert::{from_payload, is_shareable as payload_is_shareable, to_payload};
+use crate::errors::Error;
+use crate::ffi::{
+    bool_from, int_from_u64, list, none, py_getter, py_method, py_slot, tuple, Args, CompareOp, Owned, Param, ParamKind, PyResult, Ref, Signature, SlotImpl, This, TypeDef,
+};
+use crate::globals::CHANNELS;
+use crate::module::{state_of, state_of_module, State};
+use crate::timeout::{parse_timeout, Timeout};
+
+/// What a `RecvChannel` object carries.
+pub(crate) struct RecvHandle(pub(crate) Receiver<Payload>);
+/// What a `SendChannel` object carries.
+pub(crate) struct SendHandle(pub(crate) Sender<Payload>);
+
+// ---- RecvChannel --------------------------------------------------------------------------------
+
+pub(crate) static RECV_CHANNEL: TypeDef<RecvHandle> = TypeDef::new(
+    c"subinterpreters.RecvChannel",
+    c"The receiving end of a channel (see create_channel()).\n\n\
+Shareable: pass it to run(**shared) or send it through a channel, and the receiver gets a\n\
+handle on the same channel. Equal and hashable by (id, end). Iterating receives until the\n\
+channel is closed. Closing the last handle, or garbage-collecting it, closes the end.",
+    &[
+        py_method!(c"recv", c"recv($self, /, timeout=None)\n--\n\n\
+Receive the next object, waiting until one arrives.\n\n\
+timeout is in seconds (float); None waits as long as it takes and 0 only takes what is ready.\n\
+Raises TimeoutError when it expires, ChannelClosedError when the channel is closed (and drained).",
+            fastcall: recv),
+        py_method!(c"recv_nowait", c"recv_nowait($self, /, default=...)\n--\n\n\
+Receive the next object if one is ready; otherwise return default, or raise\n\
+ChannelEmptyError when no default is given. Raises ChannelClosedError when closed and drained.",
+            fastcall: recv_nowait),
+        py_method!(c"close", c"close($self, /)\n--\n\n\
+Close the receiving end: queued objects are dropped, calls blocked on the channel are woken with\n\
+ChannelClosedError, and later sends and receives raise it.", noargs: close_recv),
+        py_method!(c"__enter__", c"__enter__($self, /)\n--\n\nReturn self.", noargs: enter_recv),
+        py_method!(c"__exit__", c"__exit__($self, exc_type=None, exc_value=None, traceback=None, /)\n--\n\n\
+Close the end.", fastcall: exit_recv),
+    ],
+    &[
+        py_getter!(c"id", c"The channel's id (the same for both ends).", recv_id),
+        py_getter!(c"is_closed", c"True once nothing more can be received.", recv_is_closed),
+    ],
+    &[
+        py_slot!(repr: recv_repr),
+        py_slot!(hash: recv_hash),
+        py_slot!(richcompare: recv_compare),
+        SlotImpl::iter_self(),
+        py_slot!(iternext: recv_next),
+    ],
+);
+
+static RECV_SIGNATURE: Signature<1> = Signature {
+    function: "recv",
+    params: [Param { name: c"timeout", kind: ParamKind::PositionalOrKeyword, required: false }],
+    var_keyword: false,
+};
+
+fn recv(this: This<'_, RecvHandle>, args: Args<'_>) -> PyResult<Owned> {
+    let [timeout] = args.parse(&RECV_SIGNATURE)?;
+    let state = state_of(this.obj)?;
+    let timeout = parse_timeout(timeout)?;
+    let payload = receive(state, &this.value.0, timeout)?;
+    from_payload(state, &payload)
+}
+
+/// Receives one payload, mapping every failure to its exception.
+fn receive(state: &State, receiver: &Receiver<Payload>, timeout: Timeout) -> PyResult<Payload> {
+    if timeout == Timeout::TryOnce {
+        return receiver.try_recv().map_err(|error| {
+            state.fail(match error {
+                TryRecvError::Empty => Error::RecvTimedOut,
+                TryRecvError::Closed => Error::ChannelClosed,
+            })
+        });
+    }
+    let pending = match receiver.start_recv() {
+        Ok(RecvStart::Ready(payload)) => return Ok(payload),
+        Ok(RecvStart::Pending(pending)) => pending,
+        Err(_) => return Err(state.fail(Error::ChannelClosed)),
+    };
+    block_on(pending, timeout.deadline())?.map_err(|error| {
+        state.fail(match error {
+            RecvError::Closed => Error::ChannelClosed,
+            RecvError::Withdrawn => Error::RecvTimedOut,
+        })
+    })
+}
+
+static RECV_NOWAIT_SIGNATURE: Signature<1> = Signature {
+    function: "recv_nowait",
+    params: [Param { name: c"default", kind: ParamKind::PositionalOrKeyword, required: false }],
+    var_keyword: false,
+};
+
+fn recv_nowait(this: This<'_, RecvHandle>, args: Args<'_>) -> PyResult<Owned> {
+    let [default] = args.parse(&RECV_NOWAIT_SIGNATURE)?;
+    let state = state_of(this.obj)?;
+    match this.value.0.try_recv() {
+        Ok(payload) => from_payload(state, &payload),
+        Err(TryRecvError::Closed) => Err(state.fail(Error::ChannelClosed)),
+        // The text signature shows the missing default as `...`: both mean "raise".
+        Err(TryRecvError::Empty) => match default.filter(|default| !default.is_ellipsis()) {
+            Some(default) => Ok(default.to_owned()),
+            None => Err(state.fail(Error::ChannelEmpty)),
+        },
+    }
+}
+
+fn close_recv(this: This<'_, RecvHandle>) -> PyResult<Owned> {
+    this.value.0.close();
+    Ok(none())
+}
+
+fn enter_recv(this: This<'_, RecvHandle>) -> PyResult<Owned> {
+    Ok(this.obj.to_owned())
+}
+
+fn exit_recv(this: This<'_, RecvHandle>, args: Args<'_>) -> PyResult<Owned> {
+    args.parse(&EXIT_SIGNATURE)?;
+    close_recv(this)
+}
+
+fn recv_id(this: This<'_, RecvHandle>) -> PyResult<Owned> {
+    int_from_u64(this.value.0.id())
+}
+
+fn recv_is_closed(this: This<'_, RecvHandle>) -> PyResult<Owned> {
+    Ok(bool_from(this.value.0.is_closed()))
+}
+
+fn recv_repr(this: This<'_, RecvHandle>) -> String {
+    format!("RecvChannel(id={})", this.value.0.id())
+}
+
+fn recv_hash(this: This<'_, RecvHandle>) -> u64 {
+    this.value.0.id().wrapping_mul(2)
+}
+
+fn recv_compare(this: This<'_, RecvHandle>, other: This<'_, RecvHandle>, op: CompareOp) -> bool {
+    (this.value.0.id() == other.value.0.id()) == (op == CompareOp::Eq)
+}
+
+fn recv_next(this: This<'_, RecvHandle>) -> PyResult<Option<Owned>> {
+    let state = state_of(this.obj)?;
+    let receiver = &this.value.0;
+    let pending = match receiver.start_recv() {
+        Ok(RecvStart::Ready(payload)) => return from_payload(state, &payload).map(Some),
+        Ok(RecvStart::Pending(pending)) => pending,
+        Err(_) => return Ok(None),
+    };
+    match block_on(pending, None)? {
+        Ok(payload) => from_payload(state, &payload).map(Some),
+        Err(_) => Ok(None),
+    }
+}
+
+// ---- SendChannel --------------------------------------------------------------------------------
+
+pub(crate) static SEND_CHANNEL: TypeDef<SendHandle> = TypeDef::new(
+    c"subinterpreters.SendChannel",
+    c"The sending end of a channel (see create_channel()).\n\n\
+Shareable: pass it to run(**shared) or send it through a channel, and the receiver gets a\n\
+handle on the same channel. Equal and hashable by (id, end). Closing the last handle, or\n\
+garbage-collecting it, closes the end.",
+    &[
+        py_method!(c"send", c"send($self, obj, /, timeout=None)\n--\n\n\
+Send obj and wait until a receiver has taken it (a rendezvous).\n\n\
+obj must be shareable (see is_shareable()), else NotShareableError and nothing is sent.\n\
+timeout is in seconds (float); None waits as long as it takes and 0 only succeeds if a receiver\n\
+is already waiting. On TimeoutError obj is withdrawn: it is never delivered later. Raises\n\
+ChannelClosedError if either end is closed (also if that happens while waiting).",
+            fastcall: send),
+        py_method!(c"send_nowait", c"send_nowait($self, obj, /)\n--\n\n\
+Hand obj to a receiver already waiting and return True; otherwise queue it (first in, first\n\
+out) and return False. Never blocks.", fastcall: send_nowait),
+        py_method!(c"close", c"close($self, /)\n--\n\n\
+Close the sending end: later sends raise ChannelClosedError; receivers still get what was\n\
+queued, then ChannelClosedError; calls blocked in send() are woken with ChannelClosedError.",
+            noargs: close_send),
+        py_method!(c"__enter__", c"__enter__($self, /)\n--\n\nReturn self.", noargs: enter_send),
+        py_method!(c"__exit__", c"__exit__($self, exc_type=None, exc_value=None, traceback=None, /)\n--\n\n\
+Close the end.", fastcall: exit_send),
+    ],
+    &[
+        py_getter!(c"id", c"The channel's id (the same for both ends).", send_id),
+        py_getter!(c"is_closed", c"True once nothing more can be sent (either end closed).", send_is_closed),
+    ],
+    &[py_slot!(repr: send_repr), py_slot!(hash: send_hash), py_slot!(richcompare: send_compare)],
+);
+
+static SEND_SIGNATURE: Signature<2> = Signature {
+    function: "send",
+    params: [
+        Param { name: c"obj", kind: ParamKind::PositionalOnly, required: true },
+        Param { name: c"timeout", kind: ParamKind::PositionalOrKeyword, required: false },
+    ],
+    var_keyword: false,
+};
+
+fn send(this: This<'_, SendHandle>, args: Args<'_>) -> PyResult<Owned> {
+    let [obj, timeout] = args.parse(&SEND_SIGNATURE)?;
+    let state = state_of(this.obj)?;
+    let timeout = parse_timeout(timeout)?;
+    let payload = to_payload(state, obj.expect("required")).map_err(|error| error.raise(state))?;
+    let sender = &this.value.0;
+    let result = if timeout == Timeout::TryOnce {
+        sender.try_send(payload)
+    } else {
+        match sender.start_send(payload) {
+            Ok(SendStart::Delivered) => Ok(()),
+            Ok(SendStart::Pending(pending)) => block_on(pending, timeout.deadline())?,
+            Err(error) => Err(error),
+        }
+    };
+    match result {
+        Ok(()) => Ok(none()),
+        Err(SendError::Closed(_)) => Err(state.fail(Error::ChannelClosed)),
+        Err(SendError::Withdrawn(_)) => Err(state.fail(Error::SendTimedOut)),
+    }
+}
+
+static SEND_NOWAIT_SIGNATURE: Signature<1> = Signature {
+    function: "send_nowait",
+    params: [Param { name: c"obj", kind: ParamKind::PositionalOnly, required: true }],
+    var_keyword: false,
+};
+
+fn send_nowait(this: This<'_, SendHandle>, args: Args<'_>) -> PyResult<Owned> {
+    let [obj] = args.parse(&SEND_NOWAIT_SIGNATURE)?;
+    let state = state_of(this.obj)?;
+    let payload = to_payload(state, obj.expect("required")).map_err(|error| error.raise(state))?;
+    match this.value.0.send_nowait(payload) {
+        Ok(handed) => Ok(bool_from(handed)),
+        Err(_) => Err(state.fail(Error::ChannelClosed)),
+    }
+}
+
+fn close_send(this: This<'_, SendHandle>) -> PyResult<Owned> {
+    this.value.0.close();
+    Ok(none())
+}
+
+fn enter_send(this: This<'_, SendHandle>) -> PyResult<Owned> {
+    Ok(this.obj.to_owned())
+}
+
+fn exit_send(this: This<'_, SendHandle>, args: Args<'_>) -> PyResult<Owned> {
+    args.parse(&EXIT_SIGNATURE)?;
+    close_send(this)
+}
+
+fn send_id(this: This<'_, SendHandle>) -> PyResult<Owned> {
+    int_from_u64(this.value.0.id())
+}
+
+fn send_is_closed(this: This<'_, SendHandle>) -> PyResult<Owned> {
+    Ok(bool_from(this.value.0.is_closed()))
+}
+
+fn send_repr(this: This<'_, SendHandle>) -> String {
+    format!("SendChannel(id={})", this.value.0.id())
+}
+
+fn send_hash(this: This<'_, SendHandle>) -> u64 {
+    this.value.0.id().wrapping_mul(2).wrapping_add(1)
+}
+
+fn send_compare(this: This<'_, SendHandle>, other: This<'_, SendHandle>, op: CompareOp) -> bool {
+    (this.value.0.id() == other.value.0.id()) == (op == CompareOp::Eq)
+}
+
+static EXIT_SIGNATURE: Signature<3> = Signature {
+    function: "__exit__",
+    params: [
+        Param { name: c"exc_type", kind: ParamKind::PositionalOnly, required: false },
+        Param { name: c"exc_value", kind: ParamKind::PositionalOnly, required: false },
+        Param { name: c"traceback", kind: ParamKind::PositionalOnly, required: false },
+    ],
+    var_keyword: false,
+};
+
+// ---- module functions ---------------------------------------------------------------------------
+
+pub(crate) fn create_channel(module: Ref<'_>, args: Args<'_>) -> PyResult<Owned> {
+    args.none("create_channel")?;
+    let state = state_of_module(module)?;
+    let (sender, receiver) = CHANNELS.create();
+    pair(state, sender, receiver)
+}
+
+pub(crate) fn list_all_channels(module: Ref<'_>, args: Args<'_>) -> PyResult<Owned> {
+    args.none("list_all_channels")?;
+    let state = state_of_module(module)?;
+    let pairs = CHANNELS
+        .list()
+        .into_iter()
+        .map(|(sender, receiver)| pair(state, sender, receiver))
+        .collect::<PyResult<Vec<_>>>()?;
+    list(pairs)
+}
+
+fn pair(state: &State, sender: Sender<Payload>, receiver: Receiver<Payload>) -> PyResult<Owned> {
+    let recv = state.recv_type.instance(RecvHandle(receiver))?;
+    let send = state.send_type.instance(SendHandle(sender))?;
+    tuple([recv, send].into_iter())
+}
+
+static IS_SHAREABLE_SIGNATURE: Signature<1> = Signature {
+    function: "is_shareable",
+    params: [Param { name: c"obj", kind: ParamKind::PositionalOnly, required: true }],
+    var_keyword: false,
+};
+
+pub(crate) fn is_shareable(module: Ref<'_>, args: Args<'_>) -> PyResult<Owned> {
+    let [obj] = args.parse(&IS_SHAREABLE_SIGNATURE)?;
+    let state = state_of_module(module)?;
+    Ok(bool_from(payload_is_shareable(state, obj.expect("required"))?))
+}

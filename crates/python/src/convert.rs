@@ -1,0 +1,130 @@
+//! Python objects <-> interpreter-independent payloads. What `to_payload` accepts is, by
+//! construction, exactly what `is_shareable` reports and what channels and `run(**shared)` carry.
+
+use subinterpreters_core::Payload;
+
+use crate::channel::{RecvHandle, SendHandle};
+use crate::errors::Error;
+use crate::ffi::{
+    bool_from, bytes_from, float_from, int_from_hex, int_from_i64, none, str_from_utf8_surrogatepass,
+    tuple, ObjKind, Owned, PyResult, Raised, Ref,
+};
+use crate::interpreter::InterpreterId;
+use crate::module::State;
+
+/// Why an object could not become a payload.
+pub(crate) enum ToPayloadError {
+    /// Not shareable; the text says what and where.
+    NotShareable(String),
+    /// A Python exception is set (e.g. MemoryError).
+    Raised(Raised),
+}
+
+impl From<Raised> for ToPayloadError {
+    fn from(raised: Raised) -> Self {
+        ToPayloadError::Raised(raised)
+    }
+}
+
+impl ToPayloadError {
+    /// Raises the Python exception for this error.
+    pub(crate) fn raise(self, state: &State) -> Raised {
+        match self {
+            ToPayloadError::NotShareable(reason) => state.fail(Error::NotShareable(reason)),
+            ToPayloadError::Raised(raised) => raised,
+        }
+    }
+}
+
+/// Converts `obj` (of the current interpreter, whose module state is `state`) into a payload.
+pub(crate) fn to_payload(state: &State, obj: Ref<'_>) -> Result<Payload, ToPayloadError> {
+    convert(state, obj, 0)
+}
+
+fn convert(state: &State, obj: Ref<'_>, depth: usize) -> Result<Payload, ToPayloadError> {
+    Ok(match obj.kind() {
+        ObjKind::None => Payload::None,
+        ObjKind::Bool => Payload::Bool(obj.bool_value()),
+        ObjKind::Int => match obj.int_as_i64()? {
+            Some(value) => Payload::Int(value),
+            None => Payload::BigInt(obj.int_to_hex()?.into_boxed_str()),
+        },
+        ObjKind::Float => Payload::Float(obj.float_value()?),
+        ObjKind::Str => Payload::Str(obj.str_utf8_surrogatepass()?.into_owned().into_boxed_slice()),
+        ObjKind::Bytes => Payload::Bytes(obj.bytes_data().into()),
+        ObjKind::Tuple => {
+            if depth >= Payload::MAX_DEPTH {
+                return Err(ToPayloadError::NotShareable(format!(
+                    "tuple nested more than {} levels deep is not shareable",
+                    Payload::MAX_DEPTH
+                )));
+            }
+            let mut items = Vec::with_capacity(obj.tuple_items().len());
+            for (index, item) in obj.tuple_items().enumerate() {
+                match convert(state, item, depth + 1) {
+                    Ok(payload) => items.push(payload),
+                    Err(ToPayloadError::NotShareable(reason)) if depth == 0 => {
+                        return Err(ToPayloadError::NotShareable(format!("tuple item {index}: {reason}")));
+                    }
+                    Err(error) => return Err(error),
+                }
+            }
+            Payload::Tuple(items.into_boxed_slice())
+        }
+        ObjKind::Other => {
+            if let Some(handle) = state.recv_type.downcast(obj) {
+                Payload::RecvEnd(handle.0.clone())
+            } else if let Some(handle) = state.send_type.downcast(obj) {
+                Payload::SendEnd(handle.0.clone())
+            } else if let Some(interp) = state.interpreter_type.downcast(obj) {
+                Payload::Interpreter(interp.0)
+            } else {
+                return Err(ToPayloadError::NotShareable(format!(
+                    "object of type '{}' is not shareable between interpreters (shareable: None, bool, \
+                     int, float, str, bytes, tuples of shareable objects, channel ends, Interpreter)",
+                    obj.type_qualname()
+                )));
+            }
+        }
+    })
+}
+
+/// True if `obj` converts to a payload; a Python error during the attempt propagates.
+pub(crate) fn is_shareable(state: &State, obj: Ref<'_>) -> PyResult<bool> {
+    match to_payload(state, obj) {
+        Ok(_) => Ok(true),
+        Err(ToPayloadError::NotShareable(_)) => Ok(false),
+        Err(ToPayloadError::Raised(raised)) => Err(raised),
+    }
+}
+
+/// Builds, in the current interpreter (whose module state is `state`), an object equal to the one
+/// `payload` was made from, of the same type.
+pub(crate) fn from_payload(state: &State, payload: &Payload) -> PyResult<Owned> {
+    match payload {
+        Payload::None => Ok(none()),
+        Payload::Bool(value) => Ok(bool_from(*value)),
+        Payload::Int(value) => int_from_i64(*value),
+        Payload::BigInt(hex) => int_from_hex(hex),
+        Payload::Float(value) => float_from(*value),
+        Payload::Str(utf8) => str_from_utf8_surrogatepass(utf8),
+        Payload::Bytes(data) => bytes_from(data),
+        Payload::Tuple(items) => {
+            let objects = items.iter().map(|item| from_payload(state, item)).collect::<PyResult<Vec<_>>>()?;
+            tuple(objects.into_iter())
+        }
+        Payload::RecvEnd(handle) => state.recv_type.instance(RecvHandle(handle.clone())),
+        Payload::SendEnd(handle) => state.send_type.instance(SendHandle(handle.clone())),
+        Payload::Interpreter(id) => state.interpreter_type.instance(InterpreterId(*id)),
+    }
+}
+
+/// True if building `payload` needs the module state of the receiving interpreter (it holds a
+/// channel end or an interpreter somewhere).
+pub(crate) fn needs_module_state(payload: &Payload) -> bool {
+    match payload {
+        Payload::RecvEnd(_) | Payload::SendEnd(_) | Payload::Interpreter(_) => true,
+        Payload::Tuple(items) => items.iter().any(needs_module_state),
+        _ => false,
+    }
+}

@@ -1,0 +1,201 @@
+//! The package's exception classes (one set per interpreter, in module state) and the single
+//! place where every failure becomes a Python exception.
+
+use std::ffi::c_int;
+
+use subinterpreters_core::TableError;
+
+use crate::ffi::{
+    add_module_object, builtin, new_exception_class, raise, raise_instance, str_from, tuple,
+    Builtin, Owned, PyResult, Raised, Ref,
+};
+use crate::interpreter::RemoteError;
+
+/// The exception classes of one interpreter.
+pub(crate) struct ErrorClasses {
+    interpreter_error: Owned,
+    interpreter_not_found: Owned,
+    run_failed: Owned,
+    not_shareable: Owned,
+    channel_error: Owned,
+    channel_closed: Owned,
+    channel_empty: Owned,
+}
+
+impl ErrorClasses {
+    /// Creates the classes and adds them (and the `ExecutionFailed` alias) to `module`.
+    pub(crate) fn create(module: Ref<'_>) -> PyResult<Self> {
+        let exception = builtin(Builtin::Exception);
+        let interpreter_error = new_exception_class(
+            c"subinterpreters.InterpreterError",
+            c"Base class for errors about interpreters.",
+            exception,
+        )?;
+        let interpreter_not_found = new_exception_class(
+            c"subinterpreters.InterpreterNotFoundError",
+            c"The interpreter was closed (or never existed).",
+            interpreter_error.as_ref(),
+        )?;
+        let run_failed = new_exception_class(
+            c"subinterpreters.RunFailedError",
+            c"Code run in another interpreter raised an exception it did not catch.\n\n\
+              Attributes: type_name (the remote exception's type, e.g. 'ZeroDivisionError'), \
+              msg (its str()), traceback (the formatted remote traceback).",
+            interpreter_error.as_ref(),
+        )?;
+        let value_and_type_error =
+            tuple([builtin(Builtin::ValueError).to_owned(), builtin(Builtin::TypeError).to_owned()].into_iter())?;
+        let not_shareable = new_exception_class(
+            c"subinterpreters.NotShareableError",
+            c"The object cannot cross to another interpreter; nothing was sent or bound.",
+            value_and_type_error.as_ref(),
+        )?;
+        let channel_error = new_exception_class(
+            c"subinterpreters.ChannelError",
+            c"Base class for channel errors.",
+            builtin(Builtin::RuntimeError),
+        )?;
+        let channel_closed = new_exception_class(
+            c"subinterpreters.ChannelClosedError",
+            c"The channel (the end needed by the call) is closed.",
+            channel_error.as_ref(),
+        )?;
+        let channel_empty = new_exception_class(
+            c"subinterpreters.ChannelEmptyError",
+            c"recv_nowait() found nothing ready and no default was given.",
+            channel_error.as_ref(),
+        )?;
+        let classes = ErrorClasses {
+            interpreter_error,
+            interpreter_not_found,
+            run_failed,
+            not_shareable,
+            channel_error,
+            channel_closed,
+            channel_empty,
+        };
+        for (name, class) in [
+            (c"InterpreterError", &classes.interpreter_error),
+            (c"InterpreterNotFoundError", &classes.interpreter_not_found),
+            (c"RunFailedError", &classes.run_failed),
+            (c"ExecutionFailed", &classes.run_failed),
+            (c"NotShareableError", &classes.not_shareable),
+            (c"ChannelError", &classes.channel_error),
+            (c"ChannelClosedError", &classes.channel_closed),
+            (c"ChannelEmptyError", &classes.channel_empty),
+        ] {
+            add_module_object(module, name, class.as_ref())?;
+        }
+        Ok(classes)
+    }
+
+    /// Visits every class (for the GC).
+    pub(crate) fn for_each(&self, visit: &mut dyn FnMut(Ref<'_>) -> c_int) -> c_int {
+        for class in [
+            &self.interpreter_error,
+            &self.interpreter_not_found,
+            &self.run_failed,
+            &self.not_shareable,
+            &self.channel_error,
+            &self.channel_closed,
+            &self.channel_empty,
+        ] {
+            let rc = visit(class.as_ref());
+            if rc != 0 {
+                return rc;
+            }
+        }
+        0
+    }
+}
+
+/// Every failure the binding reports, whatever layer it comes from.
+#[derive(Debug)]
+pub(crate) enum Error {
+    /// The end needed by a channel call is closed.
+    ChannelClosed,
+    /// `recv_nowait()` without a default found nothing.
+    ChannelEmpty,
+    /// A send's timeout expired: the object was withdrawn.
+    SendTimedOut,
+    /// A receive's timeout expired.
+    RecvTimedOut,
+    /// An object cannot cross interpreters (the reason says which and why).
+    NotShareable(String),
+    /// The interpreter table refused an operation on interpreter `id`.
+    Interpreter { id: i64, refusal: TableError },
+    /// The main interpreter is always running: nothing can be run in it from here.
+    MainIsRunning { action: &'static str },
+    /// An interpreter cannot run code in, or close, itself.
+    IsCurrent { id: i64, action: &'static str },
+    /// CPython could not create an interpreter.
+    CreateFailed(String),
+    /// Code run in another interpreter raised.
+    RunFailed(RemoteError),
+    /// `source` contains a NUL character.
+    SourceHasNul,
+}
+
+/// Raises the Python exception for `error`, using the classes of the current interpreter.
+pub(crate) fn raise_error(classes: &ErrorClasses, error: Error) -> Raised {
+    match error {
+        Error::ChannelClosed => raise(classes.channel_closed.as_ref(), "the channel is closed"),
+        Error::ChannelEmpty => raise(classes.channel_empty.as_ref(), "nothing to receive: the channel is empty"),
+        Error::SendTimedOut => raise(
+            builtin(Builtin::TimeoutError),
+            "no receiver took the object before the timeout; it was withdrawn and will not be delivered",
+        ),
+        Error::RecvTimedOut => raise(builtin(Builtin::TimeoutError), "nothing was received before the timeout"),
+        Error::NotShareable(reason) => raise(classes.not_shareable.as_ref(), &reason),
+        Error::Interpreter { id, refusal } => match refusal {
+            TableError::NotFound => raise(
+                classes.interpreter_not_found.as_ref(),
+                &format!("interpreter {id} does not exist (it was closed, or was not created by subinterpreters)"),
+            ),
+            TableError::Running(thread) => raise(
+                builtin(Builtin::RuntimeError),
+                &format!(
+                    "interpreter {id} is running code (in thread {thread}); wait for that run to finish first"
+                ),
+            ),
+            TableError::ShuttingDown => raise(
+                classes.interpreter_error.as_ref(),
+                "the process is shutting down: interpreters no longer run code",
+            ),
+        },
+        Error::MainIsRunning { action } => raise(
+            builtin(Builtin::RuntimeError),
+            &format!("cannot {action} the main interpreter: it is always running"),
+        ),
+        Error::IsCurrent { id, action } => raise(
+            builtin(Builtin::RuntimeError),
+            &format!("cannot {action} interpreter {id} from inside itself: it is running the caller"),
+        ),
+        Error::CreateFailed(reason) => raise(
+            classes.interpreter_error.as_ref(),
+            &format!("could not create an interpreter: {reason}"),
+        ),
+        Error::RunFailed(remote) => match run_failed_instance(classes, remote) {
+            Ok(exc) => raise_instance(exc),
+            Err(raised) => raised,
+        },
+        Error::SourceHasNul => raise(
+            builtin(Builtin::ValueError),
+            "source code string cannot contain null bytes",
+        ),
+    }
+}
+
+/// `RunFailedError("Type: message")` with `type_name`, `msg` and `traceback` set.
+fn run_failed_instance(classes: &ErrorClasses, remote: RemoteError) -> PyResult<Owned> {
+    let summary = if remote.message.is_empty() {
+        remote.type_name.clone()
+    } else {
+        format!("{}: {}", remote.type_name, remote.message)
+    };
+    let exc = classes.run_failed.as_ref().call(&[str_from(&summary)?.as_ref()])?;
+    exc.as_ref().setattr(c"type_name", str_from(&remote.type_name)?.as_ref())?;
+    exc.as_ref().setattr(c"msg", str_from(&remote.message)?.as_ref())?;
+    exc.as_ref().setattr(c"traceback", str_from(&remote.traceback)?.as_ref())?;
+    Ok(exc)
+}

@@ -1,0 +1,143 @@
+//! Argument parsing for the fastcall convention, with CPython's wording in the errors.
+
+use std::ffi::CStr;
+
+use pyo3_ffi as sys;
+
+use super::error::{builtin, raise, Builtin, PyResult};
+use super::object::Ref;
+
+/// The arguments of one call, borrowed from the caller's frame.
+pub(crate) struct Args<'a> {
+    positional: &'a [Ref<'a>],
+    /// Keyword names (a tuple of str) and their values, in call order.
+    keywords: Option<(Ref<'a>, &'a [Ref<'a>])>,
+}
+
+/// How a parameter may be passed.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum ParamKind {
+    PositionalOnly,
+    PositionalOrKeyword,
+    KeywordOnly,
+}
+
+/// One parameter of a signature.
+pub(crate) struct Param {
+    pub(crate) name: &'static CStr,
+    pub(crate) kind: ParamKind,
+    pub(crate) required: bool,
+}
+
+/// A function's parameters, in order (positional ones first), and whether it takes `**kwargs`.
+pub(crate) struct Signature<const N: usize> {
+    pub(crate) function: &'static str,
+    pub(crate) params: [Param; N],
+    pub(crate) var_keyword: bool,
+}
+
+impl<'a> Args<'a> {
+    /// # Safety
+    /// The fastcall contract: `args` holds `nargs` positional values followed by one value per
+    /// name in `kwnames` (a tuple of str, or null), all live for the duration of the call.
+    pub(super) unsafe fn from_fastcall(
+        args: *const *mut sys::PyObject,
+        nargs: sys::Py_ssize_t,
+        kwnames: *mut sys::PyObject,
+    ) -> Args<'a> {
+        // SAFETY: nargs may carry PY_VECTORCALL_ARGUMENTS_OFFSET; the count is in the low bits.
+        let npositional = unsafe { sys::PyVectorcall_NARGS(nargs as usize) } as usize;
+        let nkeywords = if kwnames.is_null() {
+            0
+        } else {
+            // SAFETY: kwnames is a live tuple when non-null.
+            unsafe { sys::PyTuple_Size(kwnames) as usize }
+        };
+        let all: &'a [Ref<'a>] = if args.is_null() {
+            &[]
+        } else {
+            // SAFETY: `Ref` is a transparent non-null pointer and the array holds
+            // npositional + nkeywords live objects (fastcall contract).
+            unsafe { std::slice::from_raw_parts(args.cast::<Ref<'a>>(), npositional + nkeywords) }
+        };
+        let (positional, values) = all.split_at(npositional);
+        // SAFETY: kwnames is live for the call when non-null.
+        let keywords = (!kwnames.is_null()).then(|| (unsafe { Ref::from_ptr(kwnames) }, values));
+        Args { positional, keywords }
+    }
+
+    /// Binds the arguments to `signature`: one slot per parameter (`None` when not passed).
+    /// Keyword arguments that match no parameter are refused unless the signature takes
+    /// `**kwargs`, in which case they are returned as `(name, value)` pairs.
+    pub(crate) fn bind<const N: usize>(
+        &self,
+        signature: &Signature<N>,
+    ) -> PyResult<([Option<Ref<'a>>; N], Vec<(Ref<'a>, Ref<'a>)>)> {
+        let function = signature.function;
+        let max_positional =
+            signature.params.iter().filter(|p| p.kind != ParamKind::KeywordOnly).count();
+        if self.positional.len() > max_positional {
+            let plural = if max_positional == 1 { "" } else { "s" };
+            return Err(type_error(&format!(
+                "{function}() takes at most {max_positional} positional argument{plural} ({} given)",
+                self.positional.len()
+            )));
+        }
+        let mut bound: [Option<Ref<'a>>; N] = [None; N];
+        for (slot, value) in bound.iter_mut().zip(self.positional) {
+            *slot = Some(*value);
+        }
+        let mut extra = Vec::new();
+        if let Some((names, values)) = self.keywords {
+            for (name, value) in names.tuple_items().zip(values) {
+                let index = signature
+                    .params
+                    .iter()
+                    .position(|p| p.kind != ParamKind::PositionalOnly && name.str_equals(p.name));
+                match index {
+                    Some(index) if bound[index].is_some() => {
+                        return Err(type_error(&format!(
+                            "{function}() got multiple values for argument '{}'",
+                            signature.params[index].name.to_string_lossy()
+                        )));
+                    }
+                    Some(index) => bound[index] = Some(*value),
+                    None if signature.var_keyword => extra.push((name, *value)),
+                    None => {
+                        return Err(type_error(&format!(
+                            "{function}() got an unexpected keyword argument '{}'",
+                            name.to_string_lossy()
+                        )));
+                    }
+                }
+            }
+        }
+        for (index, param) in signature.params.iter().enumerate() {
+            if param.required && bound[index].is_none() {
+                return Err(type_error(&format!(
+                    "{function}() missing required argument '{}' (pos {})",
+                    param.name.to_string_lossy(),
+                    index + 1
+                )));
+            }
+        }
+        Ok((bound, extra))
+    }
+
+    /// Binds a signature without `**kwargs`.
+    pub(crate) fn parse<const N: usize>(&self, signature: &Signature<N>) -> PyResult<[Option<Ref<'a>>; N]> {
+        self.bind(signature).map(|(bound, _)| bound)
+    }
+
+    /// Refuses any argument (for functions that take none but use the fastcall convention).
+    pub(crate) fn none(&self, function: &str) -> PyResult<()> {
+        if self.positional.is_empty() && self.keywords.is_none_or(|(_, values)| values.is_empty()) {
+            return Ok(());
+        }
+        Err(type_error(&format!("{function}() takes no arguments")))
+    }
+}
+
+fn type_error(message: &str) -> super::error::Raised {
+    raise(builtin(Builtin::TypeError), message)
+}

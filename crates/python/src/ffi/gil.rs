@@ -1,0 +1,92 @@
+//! Releasing the GIL around blocking work, seeing signals, and knowing which thread we are on.
+
+use std::panic::{catch_unwind, resume_unwind, AssertUnwindSafe};
+use std::sync::atomic::{AtomicU64, Ordering};
+
+use pyo3_ffi as sys;
+
+use super::error::{PyResult, Raised};
+use super::module::import_module;
+
+/// Once the main interpreter's exit hook runs: the thread running it. 0 before.
+static SHUTDOWN_THREAD: AtomicU64 = AtomicU64::new(0);
+/// The main thread of the main interpreter, learnt on first need. 0 until then.
+static MAIN_THREAD: AtomicU64 = AtomicU64::new(0);
+
+/// The calling thread's identifier (`threading.get_ident()`).
+pub(crate) fn thread_ident() -> u64 {
+    // SAFETY: always callable.
+    unsafe { sys::PyThread_get_thread_ident() as u64 }
+}
+
+fn in_main_interpreter() -> bool {
+    // SAFETY: the thread is attached (callers hold the GIL); both calls only read runtime state.
+    unsafe { sys::PyInterpreterState_Get() == sys::PyInterpreterState_Main() }
+}
+
+/// True in the main thread of the main interpreter: the only place where signal handlers run,
+/// so the only place where a blocked call must wake up to see Ctrl-C.
+pub(crate) fn is_main_thread() -> bool {
+    if !in_main_interpreter() {
+        return false;
+    }
+    let mut main = MAIN_THREAD.load(Ordering::Relaxed);
+    if main == 0 {
+        main = match main_thread_ident() {
+            Ok(ident) => ident,
+            Err(_) => {
+                super::error::clear_error();
+                return false;
+            }
+        };
+        MAIN_THREAD.store(main, Ordering::Relaxed);
+    }
+    main == thread_ident()
+}
+
+fn main_thread_ident() -> PyResult<u64> {
+    let threading = import_module(c"threading")?;
+    let main = threading.as_ref().getattr(c"main_thread")?.as_ref().call(&[])?;
+    let ident = main.as_ref().getattr(c"ident")?;
+    Ok(ident.as_ref().int_as_i64()?.unwrap_or(0) as u64)
+}
+
+/// Runs the Python signal handlers if a signal arrived (main thread of the main interpreter
+/// only; elsewhere a no-op), propagating the exception a handler raised (KeyboardInterrupt).
+pub(crate) fn check_signals() -> PyResult<()> {
+    // SAFETY: the thread is attached.
+    if unsafe { sys::PyErr_CheckSignals() } < 0 { Err(Raised::ALREADY) } else { Ok(()) }
+}
+
+/// Runs `f` with the GIL released, so the interpreter's other threads keep running. `f` must be
+/// `Send`, which keeps Python references out of it.
+pub(crate) fn allow_threads<R: Send>(f: impl FnOnce() -> R + Send) -> R {
+    let main_interpreter = in_main_interpreter();
+    // SAFETY: the thread is attached; PyEval_SaveThread detaches it and returns its state.
+    let saved = unsafe { sys::PyEval_SaveThread() };
+    let result = catch_unwind(AssertUnwindSafe(f));
+    if main_interpreter {
+        park_if_main_is_exiting();
+    }
+    // SAFETY: `saved` is this thread's state, detached just above.
+    unsafe { sys::PyEval_RestoreThread(saved) };
+    result.unwrap_or_else(|panic| resume_unwind(panic))
+}
+
+/// From the moment the main interpreter's exit hook starts, another thread of the main
+/// interpreter coming back from a blocking call would race interpreter finalisation (CPython
+/// < 3.14 may even unwind it with `pthread_exit`). Such threads are daemon threads (the others
+/// were joined before exit hooks run): they park here for good, as CPython 3.14 does.
+pub(super) fn park_if_main_is_exiting() {
+    let exiting = SHUTDOWN_THREAD.load(Ordering::Acquire);
+    if exiting != 0 && exiting != thread_ident() {
+        loop {
+            std::thread::park();
+        }
+    }
+}
+
+/// Called by the exit hook, in the main interpreter, before it wakes blocked calls.
+pub(crate) fn begin_shutdown_parking() {
+    SHUTDOWN_THREAD.store(thread_ident(), Ordering::Release);
+}

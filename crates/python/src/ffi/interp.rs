@@ -1,0 +1,196 @@
+//! Creating, entering and ending interpreters (PEP 684's `Py_NewInterpreterFromConfig`).
+//!
+//! The thread-state dance follows the C-API documentation. Creation leaves the new interpreter's
+//! initial thread state current; we detach it and keep it for the interpreter's whole life:
+//! CPython 3.12 reuses that preallocated state whenever an interpreter has none left, and dies
+//! ("thread state already initialized") if it was deleted. Entering detaches the caller and
+//! attaches a fresh thread state of the target; ending attaches the initial state and calls
+//! `Py_EndInterpreter` with it (as CPython 3.12's own `_xxsubinterpreters.destroy` does).
+
+use std::ffi::CStr;
+use std::panic::{catch_unwind, resume_unwind, AssertUnwindSafe};
+use std::ptr::NonNull;
+
+use pyo3_ffi as sys;
+
+use super::error::{PyResult, Raised};
+use super::object::{Owned, Ref};
+
+/// An interpreter's state, and (for interpreters we created) its initial thread state: an
+/// identity that may cross threads. It is only handed back to CPython while the interpreter
+/// exists, which the interpreter table guarantees.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) struct InterpPtr(NonNull<sys::PyInterpreterState>, *mut sys::PyThreadState);
+
+// SAFETY: the pointer is used as an opaque identity and passed to CPython functions that are
+// valid from any thread; it is never dereferenced by Rust code.
+unsafe impl Send for InterpPtr {}
+// SAFETY: as above.
+unsafe impl Sync for InterpPtr {}
+
+impl InterpPtr {
+    /// CPython's id of the interpreter (0 for the main one; never reused).
+    pub(crate) fn id(self) -> i64 {
+        // SAFETY: the interpreter exists (type invariant); the call reads an immutable field.
+        unsafe { sys::PyInterpreterState_GetID(self.0.as_ptr()) }
+    }
+}
+
+/// The interpreter the calling thread is attached to.
+pub(crate) fn current_interpreter() -> InterpPtr {
+    // SAFETY: the thread is attached, so there is a current interpreter (never null).
+    InterpPtr(unsafe { NonNull::new_unchecked(sys::PyInterpreterState_Get()) }, std::ptr::null_mut())
+}
+
+/// The main interpreter.
+pub(crate) fn main_interpreter() -> InterpPtr {
+    // SAFETY: the main interpreter exists for the whole life of the runtime.
+    InterpPtr(unsafe { NonNull::new_unchecked(sys::PyInterpreterState_Main()) }, std::ptr::null_mut())
+}
+
+/// Creates an interpreter. Isolated: its own GIL and allocator, no fork/exec, no daemon
+/// threads, only multi-phase extension modules. Legacy: shares the main GIL and allocator, as
+/// `Py_NewInterpreter` does. On failure returns CPython's reason.
+pub(crate) fn create_interpreter(isolated: bool) -> Result<InterpPtr, String> {
+    let config = if isolated {
+        sys::PyInterpreterConfig {
+            use_main_obmalloc: 0,
+            allow_fork: 0,
+            allow_exec: 0,
+            allow_threads: 1,
+            allow_daemon_threads: 0,
+            check_multi_interp_extensions: 1,
+            gil: sys::PyInterpreterConfig_OWN_GIL,
+        }
+    } else {
+        sys::PyInterpreterConfig {
+            use_main_obmalloc: 1,
+            allow_fork: 1,
+            allow_exec: 1,
+            allow_threads: 1,
+            allow_daemon_threads: 1,
+            check_multi_interp_extensions: 0,
+            gil: sys::PyInterpreterConfig_SHARED_GIL,
+        }
+    };
+    // SAFETY: the thread is attached (callers hold the GIL), as Py_NewInterpreterFromConfig
+    // requires; it detaches the caller's state and leaves the new one current, or on failure
+    // makes the caller's current again.
+    unsafe {
+        let caller = sys::PyThreadState_Get();
+        let mut new_state: *mut sys::PyThreadState = std::ptr::null_mut();
+        let status = sys::Py_NewInterpreterFromConfig(&mut new_state, &config);
+        if sys::PyStatus_Exception(status) != 0 || new_state.is_null() {
+            let reason = if status.err_msg.is_null() {
+                "Py_NewInterpreterFromConfig failed".to_owned()
+            } else {
+                CStr::from_ptr(status.err_msg).to_string_lossy().into_owned()
+            };
+            return Err(reason);
+        }
+        let interp = sys::PyThreadState_GetInterpreter(new_state);
+        // Keep the initial thread state (see the module docs), detached: this releases the new
+        // interpreter's GIL. Then re-attach the caller.
+        let initial = sys::PyEval_SaveThread();
+        sys::PyEval_RestoreThread(caller);
+        Ok(InterpPtr(NonNull::new_unchecked(interp), initial))
+    }
+}
+
+/// Runs `f` in interpreter `interp` on the calling thread: the caller's thread state is detached
+/// (its GIL released) and a fresh thread state of `interp` is attached for the duration.
+/// `f` is `Send`, so it cannot capture references of the caller's interpreter. `on_leave` runs
+/// once the thread has left `interp` entirely (its thread state deleted) and before the caller
+/// is re-attached: the moment to tell the world that `interp` is free to be closed.
+pub(crate) fn enter_interpreter<R: Send>(
+    interp: InterpPtr,
+    f: impl FnOnce() -> R + Send,
+    on_leave: impl FnOnce(),
+) -> PyResult<R> {
+    let from_main = current_interpreter() == main_interpreter();
+    // SAFETY: the thread is attached; PyEval_SaveThread detaches it and returns its state.
+    let caller = unsafe { sys::PyEval_SaveThread() };
+    // SAFETY: `interp` exists (InterpPtr invariant); PyThreadState_New needs no GIL.
+    let state = unsafe { sys::PyThreadState_New(interp.0.as_ptr()) };
+    if state.is_null() {
+        on_leave();
+        // SAFETY: `caller` was detached above on this thread.
+        unsafe { sys::PyEval_RestoreThread(caller) };
+        // SAFETY: attached again; sets MemoryError.
+        unsafe { sys::PyErr_NoMemory() };
+        return Err(Raised::ALREADY);
+    }
+    // SAFETY: a fresh thread state of `interp`, owned by this thread: attach it (takes its GIL).
+    unsafe { sys::PyEval_RestoreThread(state) };
+    let result = catch_unwind(AssertUnwindSafe(f));
+    // SAFETY: `state` is current; clear it, then delete it and release the GIL it holds.
+    unsafe {
+        sys::PyThreadState_Clear(state);
+        sys::PyThreadState_DeleteCurrent();
+    }
+    on_leave();
+    if from_main {
+        super::gil::park_if_main_is_exiting();
+    }
+    // SAFETY: `caller` is this thread's state, detached above.
+    unsafe { sys::PyEval_RestoreThread(caller) };
+    Ok(result.unwrap_or_else(|panic| resume_unwind(panic)))
+}
+
+/// Destroys an interpreter made by [`create_interpreter`] from the calling thread (which must not
+/// be attached to it): runs its exit hooks, joins its threads, frees it. No thread may be running
+/// in it.
+pub(crate) fn end_interpreter(interp: InterpPtr) {
+    let initial = interp.1;
+    assert!(!initial.is_null(), "only interpreters created here are ended here");
+    // SAFETY: the thread is attached; detach it.
+    let caller = unsafe { sys::PyEval_SaveThread() };
+    // SAFETY: `interp` exists and, per the table, runs nothing, so its initial thread state is its
+    // only one and is detached: attach it here and end the interpreter with it, as
+    // Py_EndInterpreter requires. It leaves no thread state current; re-attach the caller.
+    unsafe {
+        sys::PyEval_RestoreThread(initial);
+        sys::Py_EndInterpreter(initial);
+        sys::PyEval_RestoreThread(caller);
+    }
+}
+
+/// Asks the thread `thread` running code in `interp` to raise `SystemExit` at its next Python
+/// instruction (how the exit hook stops code that would otherwise keep an interpreter alive).
+pub(crate) fn interrupt_thread(interp: InterpPtr, thread: u64) -> PyResult<()> {
+    enter_interpreter(interp, move || {
+        // SAFETY: attached to `interp`, whose threads PyThreadState_SetAsyncExc searches;
+        // SystemExit is a static type valid in every interpreter.
+        unsafe { sys::PyThreadState_SetAsyncExc(thread as _, sys::PyExc_SystemExit) };
+    }, || {})
+}
+
+/// Runs `source` as a module body in the `__main__` module of the current interpreter.
+pub(crate) fn run_in_main_module(source: &CStr) -> PyResult<()> {
+    let globals = main_module_dict()?;
+    // SAFETY: NUL-terminated source, a live dict for globals and locals; returns a new
+    // reference or null with an exception set.
+    let result = unsafe {
+        Owned::from_new(sys::PyRun_StringFlags(
+            source.as_ptr(),
+            sys::Py_file_input,
+            globals.as_ptr(),
+            globals.as_ptr(),
+            std::ptr::null_mut(),
+        ))
+    };
+    result.map(drop)
+}
+
+/// The globals of the current interpreter's `__main__` module.
+pub(crate) fn main_module_dict() -> PyResult<Owned> {
+    // SAFETY: PyImport_AddModule returns a borrowed reference to the module (created if missing)
+    // or null; PyModule_GetDict returns a borrowed reference to its dict.
+    unsafe {
+        let module = sys::PyImport_AddModule(c"__main__".as_ptr());
+        if module.is_null() {
+            return Err(Raised::ALREADY);
+        }
+        Ok(Ref::from_ptr(sys::PyModule_GetDict(module)).to_owned())
+    }
+}

@@ -1,0 +1,54 @@
+//! The FFI gateway: the only module of the binding that names `pyo3_ffi`.
+//!
+//! Everything else in the crate works with the typed wrappers defined here: [`Owned`] and
+//! [`Ref`] references, [`PyResult`], heap types whose instances carry a Rust value
+//! ([`HeapType`]), argument parsing, GIL release and interpreter switching. Each submodule keeps
+//! its `unsafe` to the smallest block and says why it is sound (orjson's `ffi` module is the
+//! model).
+//!
+//! Every reference here belongs to the interpreter the current thread is attached to. The
+//! reference types are `!Send`, and closures that run with the GIL released or in another
+//! interpreter must be `Send`, so the compiler keeps a reference from leaving its interpreter.
+
+mod args;
+mod error;
+mod gil;
+mod interp;
+mod module;
+mod object;
+mod typeobj;
+mod values;
+
+pub(crate) use args::{Args, Param, ParamKind, Signature};
+pub(crate) use error::{
+    builtin, clear_error, new_exception_class, raise, raise_instance, take_raised, Builtin,
+    PyResult, Raised,
+};
+pub(crate) use gil::{allow_threads, begin_shutdown_parking, check_signals, is_main_thread, thread_ident};
+pub(crate) use interp::{
+    create_interpreter, current_interpreter, end_interpreter, enter_interpreter, interrupt_thread,
+    main_interpreter, main_module_dict, run_in_main_module, InterpPtr,
+};
+pub(crate) use module::{add_module_object, import_module, ModuleDef, StateObjects};
+pub(crate) use object::{Owned, Ref};
+pub(crate) use typeobj::{
+    py_function, py_getter, py_method, py_slot, CompareOp, Getter, HeapType, Method,
+    ModuleFunctions, SlotImpl, This, TypeDef,
+};
+pub(crate) use values::{
+    bool_from, bytes_from, dict_set, float_from, int_from_hex, int_from_i64, int_from_u64, list,
+    none, str_from, str_from_utf8_surrogatepass, tuple, ObjKind,
+};
+
+/// The trampolines' bodies, for the declaration macros.
+#[doc(hidden)]
+pub(crate) mod typeobj_call {
+    pub(crate) use super::typeobj::{
+        call_function, call_getter, call_hash, call_iternext, call_method, call_noargs,
+        call_repr, call_richcompare,
+    };
+}
+
+/// Raw declarations, for the declaration macros only.
+#[doc(hidden)]
+pub(crate) use pyo3_ffi as sys;

@@ -1,0 +1,199 @@
+//! The extension module: PEP 489 multi-phase initialisation with per-interpreter state, declared
+//! safe for interpreters with their own GIL (the `Py_mod_multiple_interpreters` slot).
+
+use std::cell::UnsafeCell;
+use std::ffi::{c_int, c_void, CStr};
+use std::panic::{catch_unwind, AssertUnwindSafe};
+use std::ptr;
+use std::sync::OnceLock;
+
+use pyo3_ffi as sys;
+
+use super::error::{PyResult, Raised};
+use super::object::{Owned, Ref};
+use super::typeobj::{raw_method, Method, ModuleFunctions};
+
+/// The per-interpreter state of the module: built by `Py_mod_exec`, dropped by `m_clear`/`m_free`.
+pub(crate) trait StateObjects: Sized + 'static {
+    /// Builds the state for a fresh module object (adding its attributes on the way).
+    fn exec(module: Ref<'_>) -> PyResult<Self>;
+    /// Calls `visit` on every Python object held, for the cyclic GC; stops at a non-zero result.
+    fn for_each_object(&self, visit: &mut dyn FnMut(Ref<'_>) -> c_int) -> c_int;
+}
+
+/// A module definition: name, docstring, functions, and its state type `S`.
+pub(crate) struct ModuleDef<S: StateObjects> {
+    name: &'static CStr,
+    doc: &'static CStr,
+    functions: &'static [Method<ModuleFunctions>],
+    raw: OnceLock<RawModule>,
+    _state: std::marker::PhantomData<fn() -> S>,
+}
+
+struct RawModule {
+    /// Boxed so its address is stable: CPython keeps pointers to it and writes its header.
+    def: Box<UnsafeCell<sys::PyModuleDef>>,
+    _methods: Box<[sys::PyMethodDef]>,
+    _slots: Box<[sys::PyModuleDef_Slot]>,
+}
+
+// SAFETY: built once inside OnceLock initialisation; afterwards only CPython touches `def`, under
+// its import machinery; the other fields are immutable.
+unsafe impl Send for RawModule {}
+// SAFETY: as above.
+unsafe impl Sync for RawModule {}
+
+/// What `m_size` reserves: the state lives in a box so that zeroed memory (`None`) means "not
+/// built yet" or "cleared".
+type StateSlot<S> = Option<Box<S>>;
+
+impl<S: StateObjects> ModuleDef<S> {
+    pub(crate) const fn new(
+        name: &'static CStr,
+        doc: &'static CStr,
+        functions: &'static [Method<ModuleFunctions>],
+    ) -> Self {
+        ModuleDef { name, doc, functions, raw: OnceLock::new(), _state: std::marker::PhantomData }
+    }
+
+    /// What `PyInit_<name>` returns: the initialised definition (multi-phase initialisation).
+    pub(crate) fn init(&'static self) -> *mut sys::PyObject {
+        let raw = self.raw.get_or_init(|| {
+            let raw = self.build_raw();
+            // SAFETY: first and only initialisation of the definition, at its final address.
+            unsafe { sys::PyModuleDef_Init(raw.def.get()) };
+            raw
+        });
+        raw.def.get().cast()
+    }
+
+    fn build_raw(&self) -> RawModule {
+        let mut methods: Vec<sys::PyMethodDef> = self.functions.iter().map(raw_method).collect();
+        methods.push(sys::PyMethodDef::zeroed());
+        let mut methods = methods.into_boxed_slice();
+        let mut slots = vec![
+            sys::PyModuleDef_Slot { slot: sys::Py_mod_exec, value: module_exec::<S> as *mut c_void },
+            sys::PyModuleDef_Slot {
+                slot: sys::Py_mod_multiple_interpreters,
+                value: sys::Py_MOD_PER_INTERPRETER_GIL_SUPPORTED,
+            },
+            sys::PyModuleDef_Slot { slot: 0, value: ptr::null_mut() },
+        ]
+        .into_boxed_slice();
+        let def = sys::PyModuleDef {
+            m_base: sys::PyModuleDef_HEAD_INIT,
+            m_name: self.name.as_ptr(),
+            m_doc: self.doc.as_ptr(),
+            m_size: std::mem::size_of::<StateSlot<S>>() as sys::Py_ssize_t,
+            m_methods: methods.as_mut_ptr(),
+            m_slots: slots.as_mut_ptr(),
+            m_traverse: Some(module_traverse::<S>),
+            m_clear: Some(module_clear::<S>),
+            m_free: Some(module_free::<S>),
+        };
+        RawModule { def: Box::new(UnsafeCell::new(def)), _methods: methods, _slots: slots }
+    }
+
+    fn raw_def(&self) -> *mut sys::PyModuleDef {
+        self.raw.get().map_or(ptr::null_mut(), |raw| raw.def.get())
+    }
+
+    /// The state of `module`, an instance of this definition.
+    pub(crate) fn state_of_module<'a>(&self, module: Ref<'a>) -> Option<&'a S> {
+        // SAFETY: `module` is a module of this definition (callers: our module functions), so its
+        // state memory is a StateSlot<S>, initialised (zeroed, then possibly set) by CPython/us.
+        unsafe {
+            let slot = sys::PyModule_GetState(module.as_ptr()).cast::<StateSlot<S>>();
+            slot.as_ref()?.as_deref()
+        }
+    }
+
+    /// The state of the module that defined the type of `obj` (one of our heap types).
+    pub(crate) fn state_of_instance<'a>(&self, obj: Ref<'a>) -> Option<&'a S> {
+        // SAFETY: PyType_GetModuleByDef walks the MRO for a type made by a module of this
+        // definition and returns a borrowed module (the type keeps it alive) or null + error.
+        let module = unsafe { sys::PyType_GetModuleByDef(obj.type_of().as_ptr().cast(), self.raw_def()) };
+        if module.is_null() {
+            super::error::clear_error();
+            return None;
+        }
+        // SAFETY: non-null module of this definition, alive as long as `obj`'s type.
+        self.state_of_module(unsafe { Ref::from_ptr(module) })
+    }
+}
+
+fn state_slot<'a, S: StateObjects>(module: *mut sys::PyObject) -> Option<&'a mut StateSlot<S>> {
+    // SAFETY: called from our module slots with a module of our definition, whose state memory
+    // (m_size bytes, zero-initialised by CPython) is a StateSlot<S>; CPython serialises these
+    // calls on the module.
+    unsafe { sys::PyModule_GetState(module).cast::<StateSlot<S>>().as_mut() }
+}
+
+unsafe extern "C" fn module_exec<S: StateObjects>(module: *mut sys::PyObject) -> c_int {
+    let built = catch_unwind(AssertUnwindSafe(|| {
+        // SAFETY: CPython passes the live module being executed.
+        S::exec(unsafe { Ref::from_ptr(module) })
+    }));
+    match built {
+        Ok(Ok(state)) => match state_slot::<S>(module) {
+            Some(slot) => {
+                *slot = Some(Box::new(state));
+                0
+            }
+            None => -1,
+        },
+        Ok(Err(Raised { .. })) => -1,
+        Err(_) => {
+            let _ = super::error::raise(
+                super::error::builtin(super::error::Builtin::SystemError),
+                "internal error while initialising subinterpreters._core",
+            );
+            -1
+        }
+    }
+}
+
+unsafe extern "C" fn module_traverse<S: StateObjects>(
+    module: *mut sys::PyObject,
+    visit: sys::visitproc,
+    arg: *mut c_void,
+) -> c_int {
+    let Some(Some(state)) = state_slot::<S>(module) else { return 0 };
+    // SAFETY: `visit` and `arg` come from the GC for this traversal; objects are live.
+    state.for_each_object(&mut |obj| unsafe { visit(obj.as_ptr(), arg) })
+}
+
+unsafe extern "C" fn module_clear<S: StateObjects>(module: *mut sys::PyObject) -> c_int {
+    if let Some(slot) = state_slot::<S>(module) {
+        // Dropping the state releases every reference it holds.
+        drop(slot.take());
+    }
+    0
+}
+
+unsafe extern "C" fn module_free<S: StateObjects>(module: *mut c_void) {
+    // SAFETY: m_free receives the module object.
+    unsafe { module_clear::<S>(module.cast()) };
+}
+
+/// `module.<name> = obj`.
+pub(crate) fn add_module_object(module: Ref<'_>, name: &CStr, obj: Ref<'_>) -> PyResult<()> {
+    // SAFETY: live module and object; PyModule_AddObjectRef takes its own reference.
+    let rc = unsafe { sys::PyModule_AddObjectRef(module.as_ptr(), name.as_ptr(), obj.as_ptr()) };
+    if rc < 0 { Err(Raised::ALREADY) } else { Ok(()) }
+}
+
+/// `import <name>` in the current interpreter.
+pub(crate) fn import_module(name: &CStr) -> PyResult<Owned> {
+    // SAFETY: NUL-terminated name; returns a new reference or null.
+    unsafe { Owned::from_new(sys::PyImport_ImportModule(name.as_ptr())) }
+}
+
+/// The module's entry point, called by the import system once per interpreter.
+///
+/// # Safety
+/// Called by CPython's import machinery, on a thread attached to the importing interpreter.
+#[no_mangle]
+pub unsafe extern "C" fn PyInit__core() -> *mut sys::PyObject {
+    crate::module::MODULE.init()
+}

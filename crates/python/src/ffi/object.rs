@@ -1,0 +1,160 @@
+//! Owned and borrowed references to Python objects, and the operations on them that the binding
+//! needs. Only valid on a thread attached to the object's interpreter (hence `!Send`).
+
+use std::ffi::CStr;
+use std::marker::PhantomData;
+use std::ptr::NonNull;
+
+use pyo3_ffi as sys;
+
+use super::error::{PyResult, Raised};
+
+/// A strong reference; dropping it releases the reference.
+#[repr(transparent)]
+pub(crate) struct Owned(NonNull<sys::PyObject>);
+
+/// A borrowed reference, valid for `'a`.
+#[repr(transparent)]
+#[derive(Clone, Copy)]
+pub(crate) struct Ref<'a>(NonNull<sys::PyObject>, PhantomData<&'a Owned>);
+
+impl Owned {
+    /// Takes ownership of a new reference returned by the C API; null means an exception is set.
+    ///
+    /// # Safety
+    /// - `ptr` is null with a Python exception set, or a strong reference the caller owns.
+    /// - The current thread is attached to the object's interpreter.
+    pub(crate) unsafe fn from_new(ptr: *mut sys::PyObject) -> PyResult<Owned> {
+        NonNull::new(ptr).map(Owned).ok_or(Raised::ALREADY)
+    }
+
+    /// A borrowed view of this reference.
+    pub(crate) fn as_ref(&self) -> Ref<'_> {
+        Ref(self.0, PhantomData)
+    }
+
+    pub(crate) fn as_ptr(&self) -> *mut sys::PyObject {
+        self.0.as_ptr()
+    }
+
+    /// Gives the reference to the caller (the C API, usually as a return value).
+    pub(crate) fn into_raw(self) -> *mut sys::PyObject {
+        let ptr = self.0.as_ptr();
+        std::mem::forget(self);
+        ptr
+    }
+}
+
+impl Drop for Owned {
+    fn drop(&mut self) {
+        // SAFETY: `Owned` holds a strong reference (constructor contract) and, being `!Send`,
+        // is dropped on the thread and in the interpreter where it was created.
+        unsafe { sys::Py_DECREF(self.0.as_ptr()) }
+    }
+}
+
+impl Clone for Owned {
+    fn clone(&self) -> Self {
+        self.as_ref().to_owned()
+    }
+}
+
+impl<'a> Ref<'a> {
+    /// Borrows a reference the C API handed us.
+    ///
+    /// # Safety
+    /// - `ptr` is a live object, kept alive for `'a` by someone else.
+    /// - The current thread is attached to the object's interpreter.
+    pub(crate) unsafe fn from_ptr(ptr: *mut sys::PyObject) -> Ref<'a> {
+        // SAFETY: the C API never passes null where an object is promised (caller's contract).
+        Ref(unsafe { NonNull::new_unchecked(ptr) }, PhantomData)
+    }
+
+    pub(crate) fn as_ptr(self) -> *mut sys::PyObject {
+        self.0.as_ptr()
+    }
+
+    /// A new strong reference to the same object.
+    pub(crate) fn to_owned(self) -> Owned {
+        // SAFETY: the object is alive for 'a (Ref invariant); incref makes the new Owned valid.
+        unsafe { sys::Py_INCREF(self.as_ptr()) };
+        Owned(self.0)
+    }
+
+    /// Identity comparison (`is`).
+    pub(crate) fn is(self, other: Ref<'_>) -> bool {
+        self.0 == other.0
+    }
+
+    /// The object's type.
+    pub(crate) fn type_of(self) -> Ref<'a> {
+        // SAFETY: every live object has a type; it lives at least as long as the object.
+        unsafe { Ref::from_ptr(sys::Py_TYPE(self.as_ptr()).cast()) }
+    }
+
+    /// The qualified name of the object's type (e.g. `"ZeroDivisionError"`).
+    pub(crate) fn type_qualname(self) -> String {
+        // SAFETY: `type_of` is a type object; PyType_GetQualName returns a new reference or null.
+        let name = unsafe { Owned::from_new(sys::PyType_GetQualName(self.type_of().as_ptr().cast())) };
+        match name {
+            Ok(name) => name.as_ref().to_string_lossy(),
+            Err(_) => {
+                super::error::clear_error();
+                "<unknown>".to_owned()
+            }
+        }
+    }
+
+    /// `str(obj)` as a Rust string; lone surrogates become U+FFFD. Never fails: a failing
+    /// `__str__` yields a placeholder.
+    pub(crate) fn str_lossy(self) -> String {
+        // SAFETY: PyObject_Str returns a new reference or null with an exception set.
+        match unsafe { Owned::from_new(sys::PyObject_Str(self.as_ptr())) } {
+            Ok(text) => text.as_ref().to_string_lossy(),
+            Err(_) => {
+                super::error::clear_error();
+                "<str() failed>".to_owned()
+            }
+        }
+    }
+
+    /// The text of a `str` object; lone surrogates become U+FFFD.
+    pub(crate) fn to_string_lossy(self) -> String {
+        match self.str_utf8_surrogatepass() {
+            Ok(bytes) => String::from_utf8_lossy(&bytes).into_owned(),
+            Err(_) => {
+                super::error::clear_error();
+                String::new()
+            }
+        }
+    }
+
+    /// `getattr(obj, name)`.
+    pub(crate) fn getattr(self, name: &CStr) -> PyResult<Owned> {
+        // SAFETY: live object and NUL-terminated name; returns a new reference or null.
+        unsafe { Owned::from_new(sys::PyObject_GetAttrString(self.as_ptr(), name.as_ptr())) }
+    }
+
+    /// `setattr(obj, name, value)`.
+    pub(crate) fn setattr(self, name: &CStr, value: Ref<'_>) -> PyResult<()> {
+        // SAFETY: live objects, NUL-terminated name; returns -1 with an exception set on failure.
+        let rc = unsafe { sys::PyObject_SetAttrString(self.as_ptr(), name.as_ptr(), value.as_ptr()) };
+        if rc < 0 { Err(Raised::ALREADY) } else { Ok(()) }
+    }
+
+    /// `obj(*args)`.
+    pub(crate) fn call(self, args: &[Ref<'_>]) -> PyResult<Owned> {
+        let tuple = super::values::tuple(args.iter().map(|arg| Ref::to_owned(*arg)))?;
+        // SAFETY: live callable and a real tuple; returns a new reference or null.
+        unsafe { Owned::from_new(sys::PyObject_Call(self.as_ptr(), tuple.as_ptr(), std::ptr::null_mut())) }
+    }
+
+    /// `bool(obj)`.
+    pub(crate) fn is_truthy(self) -> PyResult<bool> {
+        // SAFETY: live object; returns -1 with an exception set on failure.
+        match unsafe { sys::PyObject_IsTrue(self.as_ptr()) } {
+            -1 => Err(Raised::ALREADY),
+            value => Ok(value != 0),
+        }
+    }
+}

@@ -1,0 +1,642 @@
+//! Heap types whose instances carry a Rust value, and the trampolines through which CPython calls
+//! their methods. A [`TypeDef<T>`] is a static description; [`TypeDef::create`] builds the type
+//! object for one interpreter (each interpreter gets its own, kept in its module state).
+//!
+//! Method tables are typed: a `Method<T>` can only be built from a function taking `This<T>`,
+//! and only placed in a `TypeDef<T>`, so a trampoline's cast of `self` to `Instance<T>` is sound.
+
+use std::ffi::{c_int, c_void, CStr};
+use std::marker::PhantomData;
+use std::panic::{catch_unwind, AssertUnwindSafe};
+use std::ptr;
+use std::sync::OnceLock;
+
+use pyo3_ffi as sys;
+
+use super::args::Args;
+use super::error::{builtin, raise, Builtin, PyResult, Raised};
+use super::object::{Owned, Ref};
+use super::values;
+
+/// An instance's memory: the object header, then the Rust value.
+#[repr(C)]
+struct Instance<T> {
+    header: sys::PyObject,
+    value: T,
+}
+
+/// `self` inside a method: the Python object and the Rust value it carries.
+pub(crate) struct This<'a, T> {
+    pub(crate) obj: Ref<'a>,
+    pub(crate) value: &'a T,
+}
+
+impl<T> Clone for This<'_, T> {
+    fn clone(&self) -> Self {
+        *self
+    }
+}
+impl<T> Copy for This<'_, T> {}
+
+impl<'a, T> This<'a, T> {
+    /// # Safety
+    /// `obj` is a live instance of a type built from a `TypeDef<T>`, borrowed for `'a`.
+    unsafe fn from_ptr(obj: *mut sys::PyObject) -> This<'a, T> {
+        // SAFETY: per the contract the memory is an `Instance<T>` whose value was initialised by
+        // `HeapType::<T>::instance` and is dropped only in `dealloc::<T>`.
+        unsafe { This { obj: Ref::from_ptr(obj), value: &(*obj.cast::<Instance<T>>()).value } }
+    }
+}
+
+/// The C signature of a `METH_FASTCALL | METH_KEYWORDS` method.
+pub(crate) type FastcallFn = unsafe extern "C" fn(
+    *mut sys::PyObject,
+    *const *mut sys::PyObject,
+    sys::Py_ssize_t,
+    *mut sys::PyObject,
+) -> *mut sys::PyObject;
+/// The C signature of a `METH_NOARGS` method, `tp_repr`, `tp_iter` and `tp_iternext`.
+pub(crate) type UnaryFn = unsafe extern "C" fn(*mut sys::PyObject, *mut sys::PyObject) -> *mut sys::PyObject;
+type SelfFn = unsafe extern "C" fn(*mut sys::PyObject) -> *mut sys::PyObject;
+type HashFn = unsafe extern "C" fn(*mut sys::PyObject) -> sys::Py_hash_t;
+type RichCompareFn =
+    unsafe extern "C" fn(*mut sys::PyObject, *mut sys::PyObject, c_int) -> *mut sys::PyObject;
+type GetterFn = unsafe extern "C" fn(*mut sys::PyObject, *mut c_void) -> *mut sys::PyObject;
+
+/// Marker type for module-level functions (their `self` is the module).
+pub(crate) enum ModuleFunctions {}
+
+/// A method (or module function): its name, its docstring starting with a text signature
+/// (`"name($self, /, x=None)\n--\n\n..."`), and its trampoline.
+pub(crate) struct Method<T> {
+    pub(crate) name: &'static CStr,
+    pub(crate) doc: &'static CStr,
+    pub(crate) imp: MethodImpl,
+    _for: PhantomData<fn() -> T>,
+}
+
+pub(crate) enum MethodImpl {
+    Fastcall(FastcallFn),
+    NoArgs(UnaryFn),
+}
+
+impl<T> Method<T> {
+    #[doc(hidden)]
+    pub(crate) const fn fastcall<F>(name: &'static CStr, doc: &'static CStr, raw: FastcallFn, _f: &F) -> Self
+    where
+        F: for<'a> Fn(This<'a, T>, Args<'a>) -> PyResult<Owned>,
+    {
+        Method { name, doc, imp: MethodImpl::Fastcall(raw), _for: PhantomData }
+    }
+
+    #[doc(hidden)]
+    pub(crate) const fn noargs<F>(name: &'static CStr, doc: &'static CStr, raw: UnaryFn, _f: &F) -> Self
+    where
+        F: for<'a> Fn(This<'a, T>) -> PyResult<Owned>,
+    {
+        Method { name, doc, imp: MethodImpl::NoArgs(raw), _for: PhantomData }
+    }
+}
+
+impl Method<ModuleFunctions> {
+    #[doc(hidden)]
+    pub(crate) const fn function<F>(name: &'static CStr, doc: &'static CStr, raw: FastcallFn, _f: &F) -> Self
+    where
+        F: for<'a> Fn(Ref<'a>, Args<'a>) -> PyResult<Owned>,
+    {
+        Method { name, doc, imp: MethodImpl::Fastcall(raw), _for: PhantomData }
+    }
+}
+
+/// A read-only attribute.
+pub(crate) struct Getter<T> {
+    pub(crate) name: &'static CStr,
+    pub(crate) doc: &'static CStr,
+    get: GetterFn,
+    _for: PhantomData<fn() -> T>,
+}
+
+impl<T> Getter<T> {
+    #[doc(hidden)]
+    pub(crate) const fn new<F>(name: &'static CStr, doc: &'static CStr, get: GetterFn, _f: &F) -> Self
+    where
+        F: for<'a> Fn(This<'a, T>) -> PyResult<Owned>,
+    {
+        Getter { name, doc, get, _for: PhantomData }
+    }
+}
+
+/// Comparison requested by `tp_richcompare`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum CompareOp {
+    Eq,
+    Ne,
+    Other,
+}
+
+/// A special method slot.
+pub(crate) struct SlotImpl<T> {
+    kind: SlotKind,
+    _for: PhantomData<fn() -> T>,
+}
+
+enum SlotKind {
+    Repr(SelfFn),
+    Hash(HashFn),
+    RichCompare(RichCompareFn),
+    IterSelf,
+    IterNext(SelfFn),
+}
+
+impl<T> SlotImpl<T> {
+    #[doc(hidden)]
+    pub(crate) const fn repr<F: for<'a> Fn(This<'a, T>) -> String>(raw: SelfFn, _f: &F) -> Self {
+        SlotImpl { kind: SlotKind::Repr(raw), _for: PhantomData }
+    }
+    #[doc(hidden)]
+    pub(crate) const fn hash<F: for<'a> Fn(This<'a, T>) -> u64>(raw: HashFn, _f: &F) -> Self {
+        SlotImpl { kind: SlotKind::Hash(raw), _for: PhantomData }
+    }
+    #[doc(hidden)]
+    pub(crate) const fn richcompare<F>(raw: RichCompareFn, _f: &F) -> Self
+    where
+        F: for<'a> Fn(This<'a, T>, This<'a, T>, CompareOp) -> bool,
+    {
+        SlotImpl { kind: SlotKind::RichCompare(raw), _for: PhantomData }
+    }
+    /// `__iter__` returning the object itself.
+    pub(crate) const fn iter_self() -> Self {
+        SlotImpl { kind: SlotKind::IterSelf, _for: PhantomData }
+    }
+    #[doc(hidden)]
+    pub(crate) const fn iternext<F>(raw: SelfFn, _f: &F) -> Self
+    where
+        F: for<'a> Fn(This<'a, T>) -> PyResult<Option<Owned>>,
+    {
+        SlotImpl { kind: SlotKind::IterNext(raw), _for: PhantomData }
+    }
+}
+
+/// The static description of a heap type whose instances carry a `T`.
+pub(crate) struct TypeDef<T: 'static> {
+    /// Dotted name, e.g. `"subinterpreters.RecvChannel"`.
+    pub(crate) name: &'static CStr,
+    pub(crate) doc: &'static CStr,
+    pub(crate) methods: &'static [Method<T>],
+    pub(crate) getters: &'static [Getter<T>],
+    pub(crate) slots: &'static [SlotImpl<T>],
+    /// The C structures, built once per process and never freed (types point into them).
+    raw: OnceLock<RawType>,
+}
+
+struct RawType {
+    spec: sys::PyType_Spec,
+    _slots: Box<[sys::PyType_Slot]>,
+    _methods: Box<[sys::PyMethodDef]>,
+    _getset: Box<[sys::PyGetSetDef]>,
+}
+
+// SAFETY: the raw structures are written once (inside OnceLock initialisation) and only read
+// afterwards; they point to 'static strings and functions and to boxes owned by the same value.
+unsafe impl Send for RawType {}
+// SAFETY: as above: immutable after initialisation.
+unsafe impl Sync for RawType {}
+
+impl<T: 'static> TypeDef<T> {
+    pub(crate) const fn new(
+        name: &'static CStr,
+        doc: &'static CStr,
+        methods: &'static [Method<T>],
+        getters: &'static [Getter<T>],
+        slots: &'static [SlotImpl<T>],
+    ) -> Self {
+        TypeDef { name, doc, methods, getters, slots, raw: OnceLock::new() }
+    }
+
+    /// Builds this type for the interpreter owning `module` (the type keeps a reference to it,
+    /// so methods find the module state).
+    pub(crate) fn create(&'static self, module: Ref<'_>) -> PyResult<HeapType<T>> {
+        let raw = self.raw.get_or_init(|| self.build_raw());
+        let spec = ptr::addr_of!(raw.spec).cast_mut();
+        // SAFETY: `spec` is 'static and CPython only reads it; `module` is a live module object.
+        let ty = unsafe {
+            Owned::from_new(sys::PyType_FromModuleAndSpec(module.as_ptr(), spec, ptr::null_mut()))?
+        };
+        Ok(HeapType { ty, _value: PhantomData })
+    }
+
+    fn build_raw(&self) -> RawType {
+        let mut methods: Vec<sys::PyMethodDef> = self.methods.iter().map(raw_method).collect();
+        methods.push(sys::PyMethodDef::zeroed());
+        let mut methods = methods.into_boxed_slice();
+
+        let mut getset: Vec<sys::PyGetSetDef> = self
+            .getters
+            .iter()
+            .map(|getter| sys::PyGetSetDef {
+                name: getter.name.as_ptr(),
+                get: Some(getter.get),
+                set: None,
+                doc: getter.doc.as_ptr(),
+                closure: ptr::null_mut(),
+            })
+            .collect();
+        getset.push(sys::PyGetSetDef::default());
+        let mut getset = getset.into_boxed_slice();
+
+        let mut slots = vec![
+            slot(sys::Py_tp_doc, self.doc.as_ptr().cast_mut().cast()),
+            slot(sys::Py_tp_dealloc, dealloc::<T> as *mut c_void),
+            slot(sys::Py_tp_methods, methods.as_mut_ptr().cast()),
+            slot(sys::Py_tp_getset, getset.as_mut_ptr().cast()),
+        ];
+        for special in self.slots {
+            slots.push(match special.kind {
+                SlotKind::Repr(f) => slot(sys::Py_tp_repr, f as *mut c_void),
+                SlotKind::Hash(f) => slot(sys::Py_tp_hash, f as *mut c_void),
+                SlotKind::RichCompare(f) => slot(sys::Py_tp_richcompare, f as *mut c_void),
+                SlotKind::IterSelf => slot(sys::Py_tp_iter, iter_self as *mut c_void),
+                SlotKind::IterNext(f) => slot(sys::Py_tp_iternext, f as *mut c_void),
+            });
+        }
+        slots.push(slot(0, ptr::null_mut()));
+        let mut slots = slots.into_boxed_slice();
+
+        let spec = sys::PyType_Spec {
+            name: self.name.as_ptr(),
+            basicsize: std::mem::size_of::<Instance<T>>() as c_int,
+            itemsize: 0,
+            flags: (sys::Py_TPFLAGS_DEFAULT
+                | sys::Py_TPFLAGS_IMMUTABLETYPE
+                | sys::Py_TPFLAGS_DISALLOW_INSTANTIATION) as _,
+            slots: slots.as_mut_ptr(),
+        };
+        RawType { spec, _slots: slots, _methods: methods, _getset: getset }
+    }
+}
+
+fn slot(slot: c_int, pfunc: *mut c_void) -> sys::PyType_Slot {
+    sys::PyType_Slot { slot, pfunc }
+}
+
+pub(super) fn raw_method<T>(method: &Method<T>) -> sys::PyMethodDef {
+    let (ml_meth, ml_flags) = match method.imp {
+        MethodImpl::Fastcall(f) => (
+            sys::PyMethodDefPointer { PyCFunctionFastWithKeywords: f },
+            sys::METH_FASTCALL | sys::METH_KEYWORDS,
+        ),
+        MethodImpl::NoArgs(f) => (sys::PyMethodDefPointer { PyCFunction: f }, sys::METH_NOARGS),
+    };
+    sys::PyMethodDef { ml_name: method.name.as_ptr(), ml_meth, ml_flags, ml_doc: method.doc.as_ptr() }
+}
+
+/// A type object built from a `TypeDef<T>`, owned by one interpreter's module state.
+pub(crate) struct HeapType<T> {
+    ty: Owned,
+    _value: PhantomData<fn() -> T>,
+}
+
+impl<T> HeapType<T> {
+    /// The type object.
+    pub(crate) fn as_ref(&self) -> Ref<'_> {
+        self.ty.as_ref()
+    }
+
+    /// A new instance carrying `value`.
+    pub(crate) fn instance(&self, value: T) -> PyResult<Owned> {
+        // SAFETY: the type is a ready heap type; tp_alloc is always set for it.
+        let obj = unsafe {
+            let alloc = sys::PyType_GetSlot(self.ty.as_ptr().cast(), sys::Py_tp_alloc);
+            let alloc: sys::allocfunc = std::mem::transmute(alloc);
+            Owned::from_new(alloc(self.ty.as_ptr().cast(), 0))?
+        };
+        // SAFETY: basicsize is size_of::<Instance<T>>(), so the value field is in bounds and
+        // uninitialised; we initialise it exactly once.
+        unsafe { ptr::addr_of_mut!((*obj.as_ptr().cast::<Instance<T>>()).value).write(value) };
+        Ok(obj)
+    }
+
+    /// The value carried by `obj` if `obj` is an instance of exactly this type.
+    pub(crate) fn downcast<'a>(&self, obj: Ref<'a>) -> Option<&'a T> {
+        if !obj.type_of().is(self.ty.as_ref()) {
+            return None;
+        }
+        // SAFETY: `obj` is an instance of this type, built from a TypeDef<T>, live for 'a.
+        Some(unsafe { This::<T>::from_ptr(obj.as_ptr()) }.value)
+    }
+}
+
+/// Runs a method body, turning a Rust panic into `SystemError` (a panic must never unwind into
+/// C) and the result into what CPython expects.
+fn guarded(body: impl FnOnce() -> PyResult<Owned>) -> *mut sys::PyObject {
+    match catch_unwind(AssertUnwindSafe(body)) {
+        Ok(Ok(obj)) => obj.into_raw(),
+        Ok(Err(Raised { .. })) => ptr::null_mut(),
+        Err(panic) => {
+            raise_panic(panic);
+            ptr::null_mut()
+        }
+    }
+}
+
+fn raise_panic(panic: Box<dyn std::any::Any + Send>) {
+    let detail = panic
+        .downcast_ref::<&str>()
+        .map(|s| s.to_string())
+        .or_else(|| panic.downcast_ref::<String>().cloned())
+        .unwrap_or_default();
+    let _ = raise(builtin(Builtin::SystemError), &format!("internal error in subinterpreters: {detail}"));
+}
+
+/// Trampoline body for a fastcall method.
+///
+/// # Safety
+/// Called by CPython with the fastcall convention; `slf` is an instance of the type built from
+/// the `TypeDef<T>` whose table holds this method.
+#[doc(hidden)]
+pub(crate) unsafe fn call_method<T, F>(
+    slf: *mut sys::PyObject,
+    args: *const *mut sys::PyObject,
+    nargs: sys::Py_ssize_t,
+    kwnames: *mut sys::PyObject,
+    f: F,
+) -> *mut sys::PyObject
+where
+    F: for<'a> Fn(This<'a, T>, Args<'a>) -> PyResult<Owned>,
+{
+    guarded(|| {
+        // SAFETY: see the function's contract.
+        let (this, args) = unsafe { (This::from_ptr(slf), Args::from_fastcall(args, nargs, kwnames)) };
+        f(this, args)
+    })
+}
+
+/// Trampoline body for a method without arguments.
+///
+/// # Safety
+/// As [`call_method`], for `METH_NOARGS`.
+#[doc(hidden)]
+pub(crate) unsafe fn call_noargs<T, F>(slf: *mut sys::PyObject, f: F) -> *mut sys::PyObject
+where
+    F: for<'a> Fn(This<'a, T>) -> PyResult<Owned>,
+{
+    // SAFETY: see the function's contract.
+    guarded(|| f(unsafe { This::from_ptr(slf) }))
+}
+
+/// Trampoline body for a module function.
+///
+/// # Safety
+/// Called by CPython with the fastcall convention; `module` is the module object.
+#[doc(hidden)]
+pub(crate) unsafe fn call_function<F>(
+    module: *mut sys::PyObject,
+    args: *const *mut sys::PyObject,
+    nargs: sys::Py_ssize_t,
+    kwnames: *mut sys::PyObject,
+    f: F,
+) -> *mut sys::PyObject
+where
+    F: for<'a> Fn(Ref<'a>, Args<'a>) -> PyResult<Owned>,
+{
+    guarded(|| {
+        // SAFETY: see the function's contract.
+        let (module, args) = unsafe { (Ref::from_ptr(module), Args::from_fastcall(args, nargs, kwnames)) };
+        f(module, args)
+    })
+}
+
+/// Trampoline body for a getter.
+///
+/// # Safety
+/// As [`call_noargs`].
+#[doc(hidden)]
+pub(crate) unsafe fn call_getter<T, F>(slf: *mut sys::PyObject, f: F) -> *mut sys::PyObject
+where
+    F: for<'a> Fn(This<'a, T>) -> PyResult<Owned>,
+{
+    // SAFETY: see the function's contract.
+    guarded(|| f(unsafe { This::from_ptr(slf) }))
+}
+
+/// Trampoline body for `tp_repr`.
+///
+/// # Safety
+/// As [`call_noargs`].
+#[doc(hidden)]
+pub(crate) unsafe fn call_repr<T, F>(slf: *mut sys::PyObject, f: F) -> *mut sys::PyObject
+where
+    F: for<'a> Fn(This<'a, T>) -> String,
+{
+    // SAFETY: see the function's contract.
+    guarded(|| values::str_from(&f(unsafe { This::from_ptr(slf) })))
+}
+
+/// Trampoline body for `tp_hash`.
+///
+/// # Safety
+/// As [`call_noargs`].
+#[doc(hidden)]
+pub(crate) unsafe fn call_hash<T, F>(slf: *mut sys::PyObject, f: F) -> sys::Py_hash_t
+where
+    F: for<'a> Fn(This<'a, T>) -> u64,
+{
+    // SAFETY: see the function's contract.
+    match catch_unwind(AssertUnwindSafe(|| f(unsafe { This::from_ptr(slf) }))) {
+        Ok(hash) => values::python_hash(hash),
+        Err(panic) => {
+            raise_panic(panic);
+            -1
+        }
+    }
+}
+
+/// Trampoline body for `tp_richcompare`: equality against another instance of the same type;
+/// anything else is `NotImplemented`.
+///
+/// # Safety
+/// As [`call_noargs`]; `other` is any live object.
+#[doc(hidden)]
+pub(crate) unsafe fn call_richcompare<T, F>(
+    slf: *mut sys::PyObject,
+    other: *mut sys::PyObject,
+    op: c_int,
+    f: F,
+) -> *mut sys::PyObject
+where
+    F: for<'a> Fn(This<'a, T>, This<'a, T>, CompareOp) -> bool,
+{
+    guarded(|| {
+        let op = match op {
+            sys::Py_EQ => CompareOp::Eq,
+            sys::Py_NE => CompareOp::Ne,
+            _ => CompareOp::Other,
+        };
+        // SAFETY: `slf` per contract; `other` is live.
+        let (this, other_ref) = unsafe { (This::<T>::from_ptr(slf), Ref::from_ptr(other)) };
+        if op == CompareOp::Other || !other_ref.type_of().is(this.obj.type_of()) {
+            return Ok(values::not_implemented());
+        }
+        // SAFETY: `other` has exactly the type of `slf`, so it carries a T too.
+        let that = unsafe { This::<T>::from_ptr(other) };
+        Ok(values::bool_from(f(this, that, op)))
+    })
+}
+
+/// Trampoline body for `tp_iternext`: `Ok(None)` ends the iteration.
+///
+/// # Safety
+/// As [`call_noargs`].
+#[doc(hidden)]
+pub(crate) unsafe fn call_iternext<T, F>(slf: *mut sys::PyObject, f: F) -> *mut sys::PyObject
+where
+    F: for<'a> Fn(This<'a, T>) -> PyResult<Option<Owned>>,
+{
+    // SAFETY: see the function's contract.
+    match catch_unwind(AssertUnwindSafe(|| f(unsafe { This::from_ptr(slf) }))) {
+        Ok(Ok(Some(obj))) => obj.into_raw(),
+        Ok(Ok(None)) | Ok(Err(_)) => ptr::null_mut(),
+        Err(panic) => {
+            raise_panic(panic);
+            ptr::null_mut()
+        }
+    }
+}
+
+unsafe extern "C" fn iter_self(slf: *mut sys::PyObject) -> *mut sys::PyObject {
+    // SAFETY: CPython passes a live object; we return a new reference to it.
+    unsafe { sys::Py_NewRef(slf) }
+}
+
+/// `tp_dealloc` of every `TypeDef<T>` type: drops the Rust value, frees the memory, releases the
+/// reference every heap-type instance holds on its type.
+unsafe extern "C" fn dealloc<T>(obj: *mut sys::PyObject) {
+    // SAFETY: CPython calls tp_dealloc once, on an instance of our type whose value was
+    // initialised by `HeapType::instance`; after this the memory is never read again.
+    unsafe {
+        let ty = sys::Py_TYPE(obj);
+        let value = ptr::addr_of_mut!((*obj.cast::<Instance<T>>()).value);
+        if catch_unwind(AssertUnwindSafe(|| ptr::drop_in_place(value))).is_err() {
+            // Dropping only releases Rust resources; a panic there leaves nothing to recover.
+            std::process::abort();
+        }
+        let free = sys::PyType_GetSlot(ty, sys::Py_tp_free);
+        let free: sys::freefunc = std::mem::transmute(free);
+        free(obj.cast());
+        sys::Py_DECREF(ty.cast());
+    }
+}
+
+/// Declares a method of a `TypeDef<T>`: `py_method!(c"name", c"doc", fastcall: path)` for a
+/// `fn(This<T>, Args) -> PyResult<Owned>`, or `noargs: path` for a `fn(This<T>) -> PyResult<Owned>`.
+macro_rules! py_method {
+    ($name:expr, $doc:expr, fastcall: $func:path) => {
+        $crate::ffi::Method::fastcall($name, $doc, {
+            unsafe extern "C" fn trampoline(
+                slf: *mut $crate::ffi::sys::PyObject,
+                args: *const *mut $crate::ffi::sys::PyObject,
+                nargs: $crate::ffi::sys::Py_ssize_t,
+                kwnames: *mut $crate::ffi::sys::PyObject,
+            ) -> *mut $crate::ffi::sys::PyObject {
+                // SAFETY: CPython calls this with the fastcall convention on our type's instance.
+                unsafe { $crate::ffi::typeobj_call::call_method(slf, args, nargs, kwnames, $func) }
+            }
+            trampoline
+        }, &$func)
+    };
+    ($name:expr, $doc:expr, noargs: $func:path) => {
+        $crate::ffi::Method::noargs($name, $doc, {
+            unsafe extern "C" fn trampoline(
+                slf: *mut $crate::ffi::sys::PyObject,
+                _unused: *mut $crate::ffi::sys::PyObject,
+            ) -> *mut $crate::ffi::sys::PyObject {
+                // SAFETY: CPython calls this with METH_NOARGS on our type's instance.
+                unsafe { $crate::ffi::typeobj_call::call_noargs(slf, $func) }
+            }
+            trampoline
+        }, &$func)
+    };
+}
+
+/// Declares a module function: `py_function!(c"name", c"doc", path)` for a
+/// `fn(Ref /* module */, Args) -> PyResult<Owned>`.
+macro_rules! py_function {
+    ($name:expr, $doc:expr, $func:path) => {
+        $crate::ffi::Method::function($name, $doc, {
+            unsafe extern "C" fn trampoline(
+                module: *mut $crate::ffi::sys::PyObject,
+                args: *const *mut $crate::ffi::sys::PyObject,
+                nargs: $crate::ffi::sys::Py_ssize_t,
+                kwnames: *mut $crate::ffi::sys::PyObject,
+            ) -> *mut $crate::ffi::sys::PyObject {
+                // SAFETY: CPython calls this with the fastcall convention on our module.
+                unsafe { $crate::ffi::typeobj_call::call_function(module, args, nargs, kwnames, $func) }
+            }
+            trampoline
+        }, &$func)
+    };
+}
+
+/// Declares a read-only attribute: `py_getter!(c"name", c"doc", path)` for a
+/// `fn(This<T>) -> PyResult<Owned>`.
+macro_rules! py_getter {
+    ($name:expr, $doc:expr, $func:path) => {
+        $crate::ffi::Getter::new($name, $doc, {
+            unsafe extern "C" fn trampoline(
+                slf: *mut $crate::ffi::sys::PyObject,
+                _closure: *mut ::std::ffi::c_void,
+            ) -> *mut $crate::ffi::sys::PyObject {
+                // SAFETY: CPython calls getters on instances of the type that declares them.
+                unsafe { $crate::ffi::typeobj_call::call_getter(slf, $func) }
+            }
+            trampoline
+        }, &$func)
+    };
+}
+
+/// Declares a special method: `py_slot!(repr: path)`, `py_slot!(hash: path)`,
+/// `py_slot!(richcompare: path)` or `py_slot!(iternext: path)`.
+macro_rules! py_slot {
+    (repr: $func:path) => {
+        $crate::ffi::SlotImpl::repr({
+            unsafe extern "C" fn trampoline(slf: *mut $crate::ffi::sys::PyObject) -> *mut $crate::ffi::sys::PyObject {
+                // SAFETY: CPython calls tp_repr on instances of the type.
+                unsafe { $crate::ffi::typeobj_call::call_repr(slf, $func) }
+            }
+            trampoline
+        }, &$func)
+    };
+    (hash: $func:path) => {
+        $crate::ffi::SlotImpl::hash({
+            unsafe extern "C" fn trampoline(slf: *mut $crate::ffi::sys::PyObject) -> $crate::ffi::sys::Py_hash_t {
+                // SAFETY: CPython calls tp_hash on instances of the type.
+                unsafe { $crate::ffi::typeobj_call::call_hash(slf, $func) }
+            }
+            trampoline
+        }, &$func)
+    };
+    (richcompare: $func:path) => {
+        $crate::ffi::SlotImpl::richcompare({
+            unsafe extern "C" fn trampoline(
+                slf: *mut $crate::ffi::sys::PyObject,
+                other: *mut $crate::ffi::sys::PyObject,
+                op: ::std::ffi::c_int,
+            ) -> *mut $crate::ffi::sys::PyObject {
+                // SAFETY: CPython calls tp_richcompare with `slf` an instance of the type.
+                unsafe { $crate::ffi::typeobj_call::call_richcompare(slf, other, op, $func) }
+            }
+            trampoline
+        }, &$func)
+    };
+    (iternext: $func:path) => {
+        $crate::ffi::SlotImpl::iternext({
+            unsafe extern "C" fn trampoline(slf: *mut $crate::ffi::sys::PyObject) -> *mut $crate::ffi::sys::PyObject {
+                // SAFETY: CPython calls tp_iternext on instances of the type.
+                unsafe { $crate::ffi::typeobj_call::call_iternext(slf, $func) }
+            }
+            trampoline
+        }, &$func)
+    };
+}
+
+pub(crate) use {py_function, py_getter, py_method, py_slot};

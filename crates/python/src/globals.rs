@@ -1,0 +1,15 @@
+//! Process-wide state: the registries shared by every interpreter. Plain Rust values only —
+//! no Python object ever lives here.
+
+use std::sync::LazyLock;
+
+use subinterpreters_core::{ChannelRegistry, InterpreterTable, Payload};
+
+use crate::ffi::InterpPtr;
+
+/// Every channel with an open end, for `list_all_channels()` and the exit hook.
+pub(crate) static CHANNELS: LazyLock<ChannelRegistry<Payload>> = LazyLock::new(ChannelRegistry::new);
+
+/// Every interpreter this package created and has not closed.
+pub(crate) static INTERPRETERS: LazyLock<InterpreterTable<InterpPtr>> =
+    LazyLock::new(InterpreterTable::new);

@@ -1,0 +1,18 @@
+//! `subinterpreters._core`: the CPython binding of `subinterpreters-core`.
+//!
+//! Layers, from the bottom: [`ffi`] is the only gateway to the C API; [`convert`] turns Python
+//! objects into interpreter-independent payloads and back; [`errors`] maps every failure to its
+//! Python exception, in one place; [`channel`] and [`interpreter`] define the Python types;
+//! [`module`] assembles the per-interpreter module state. Process-wide state lives in
+//! [`globals`] and holds no Python object.
+
+mod blocking;
+mod channel;
+mod convert;
+mod errors;
+mod ffi;
+mod globals;
+mod interpreter;
+mod module;
+mod shutdown;
+mod timeout;

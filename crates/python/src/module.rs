@@ -1,0 +1,107 @@
+//! The module `subinterpreters._core`: its per-interpreter state (types and exception classes)
+//! and its function table.
+
+use std::ffi::c_int;
+
+use crate::channel::{RecvHandle, SendHandle, RECV_CHANNEL, SEND_CHANNEL};
+use crate::errors::{raise_error, Error, ErrorClasses};
+use crate::ffi::{
+    add_module_object, builtin, import_module, py_function, raise, str_from, Builtin, HeapType,
+    Method, ModuleDef, ModuleFunctions, Owned, PyResult, Raised, Ref, StateObjects,
+};
+use crate::interpreter::{InterpreterId, INTERPRETER};
+use crate::{channel, interpreter, shutdown};
+
+/// Everything Python that one interpreter's copy of the module owns.
+pub(crate) struct State {
+    pub(crate) interpreter_type: HeapType<InterpreterId>,
+    pub(crate) recv_type: HeapType<RecvHandle>,
+    pub(crate) send_type: HeapType<SendHandle>,
+    pub(crate) errors: ErrorClasses,
+}
+
+impl State {
+    /// Raises the exception for `error` and returns the marker to propagate.
+    pub(crate) fn fail(&self, error: Error) -> Raised {
+        raise_error(&self.errors, error)
+    }
+}
+
+impl StateObjects for State {
+    fn exec(module: Ref<'_>) -> PyResult<Self> {
+        let interpreter_type = INTERPRETER.create(module)?;
+        let recv_type = RECV_CHANNEL.create(module)?;
+        let send_type = SEND_CHANNEL.create(module)?;
+        add_module_object(module, c"Interpreter", interpreter_type.as_ref())?;
+        add_module_object(module, c"RecvChannel", recv_type.as_ref())?;
+        add_module_object(module, c"SendChannel", send_type.as_ref())?;
+        add_module_object(module, c"__version__", str_from(env!("CARGO_PKG_VERSION"))?.as_ref())?;
+        let errors = ErrorClasses::create(module)?;
+        Ok(State { interpreter_type, recv_type, send_type, errors })
+    }
+
+    fn for_each_object(&self, visit: &mut dyn FnMut(Ref<'_>) -> c_int) -> c_int {
+        for ty in [self.interpreter_type.as_ref(), self.recv_type.as_ref(), self.send_type.as_ref()] {
+            let rc = visit(ty);
+            if rc != 0 {
+                return rc;
+            }
+        }
+        self.errors.for_each(visit)
+    }
+}
+
+static FUNCTIONS: &[Method<ModuleFunctions>] = &[
+    py_function!(c"create", c"create($module, /, *, isolated=True)\n--\n\n\
+Create a new interpreter and return it as an Interpreter.\n\n\
+isolated=True (default) gives it its own GIL and memory allocator, so its Python code runs in\n\
+parallel with other interpreters; it can only import extension modules that support that\n\
+(multi-phase init), others raise ImportError inside it. isolated=False makes a legacy\n\
+interpreter that shares the main GIL and can import any extension module.", interpreter::create),
+    py_function!(c"list_all", c"list_all($module, /)\n--\n\n\
+Return the main interpreter and every interpreter created by this package and not closed.", interpreter::list_all),
+    py_function!(c"get_current", c"get_current($module, /)\n--\n\n\
+Return the interpreter running the caller.", interpreter::get_current),
+    py_function!(c"get_main", c"get_main($module, /)\n--\n\n\
+Return the main interpreter.", interpreter::get_main),
+    py_function!(c"create_channel", c"create_channel($module, /)\n--\n\n\
+Create a channel and return its two ends as (RecvChannel, SendChannel).\n\n\
+Both ends can be passed to other interpreters (run(**shared), or through channels).", channel::create_channel),
+    py_function!(c"list_all_channels", c"list_all_channels($module, /)\n--\n\n\
+Return every channel that has an open end, as (RecvChannel, SendChannel) pairs.", channel::list_all_channels),
+    py_function!(c"is_shareable", c"is_shareable($module, obj, /)\n--\n\n\
+Return True if obj can cross to another interpreter: None, bool, int, float, str, bytes,\n\
+tuples of shareable objects, channel ends and Interpreter objects (exact types only).", channel::is_shareable),
+    py_function!(c"_shutdown", c"_shutdown($module, /)\n--\n\n\
+Release calls blocked in the package and close every interpreter it created. Registered with\n\
+atexit by the main interpreter; not for direct use.", shutdown::shutdown),
+];
+
+/// The module definition (one per process; one module object and state per interpreter).
+pub(crate) static MODULE: ModuleDef<State> = ModuleDef::new(
+    c"subinterpreters._core",
+    c"Compiled core of subinterpreters: interpreters, channels and their errors.",
+    FUNCTIONS,
+);
+
+/// The state of the module whose function is being called.
+pub(crate) fn state_of_module(module: Ref<'_>) -> PyResult<&State> {
+    MODULE.state_of_module(module).ok_or_else(state_gone)
+}
+
+/// The state of the module that defined `obj`'s type.
+pub(crate) fn state_of(obj: Ref<'_>) -> PyResult<&State> {
+    MODULE.state_of_instance(obj).ok_or_else(state_gone)
+}
+
+/// Imports the module in the current interpreter and runs `f` with its state (used when entering
+/// another interpreter, to build objects of that interpreter's types).
+pub(crate) fn with_imported_state<R>(f: impl FnOnce(&State) -> PyResult<R>) -> PyResult<R> {
+    let module: Owned = import_module(c"subinterpreters._core")?;
+    let state = state_of_module(module.as_ref())?;
+    f(state)
+}
+
+fn state_gone() -> Raised {
+    raise(builtin(Builtin::SystemError), "subinterpreters._core: module state is gone (interpreter shutting down?)")
+}

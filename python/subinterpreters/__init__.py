@@ -1,0 +1,70 @@
+"""Isolated CPython interpreters in one process, each with its own GIL, joined by channels.
+
+    import subinterpreters as si
+
+    recv, send = si.create_channel()
+    with si.create() as interp:                 # an isolated interpreter: its own GIL
+        interp.run("send.send(sum(range(10**6)))", send=send)   # blocks until received...
+
+Data crosses natively (no pickle): None, bool, int, float, str, bytes, tuples of these, channel
+ends and Interpreter objects; see ``is_shareable``.
+"""
+
+from ._core import (
+    ChannelClosedError,
+    ChannelEmptyError,
+    ChannelError,
+    ExecutionFailed,
+    Interpreter,
+    InterpreterError,
+    InterpreterNotFoundError,
+    NotShareableError,
+    RecvChannel,
+    RunFailedError,
+    SendChannel,
+    __version__,
+    create,
+    create_channel,
+    get_current,
+    get_main,
+    is_shareable,
+    list_all,
+    list_all_channels,
+)
+
+__all__ = [
+    "ChannelClosedError",
+    "ChannelEmptyError",
+    "ChannelError",
+    "ExecutionFailed",
+    "Interpreter",
+    "InterpreterError",
+    "InterpreterNotFoundError",
+    "NotShareableError",
+    "RecvChannel",
+    "RunFailedError",
+    "SendChannel",
+    "__version__",
+    "create",
+    "create_channel",
+    "get_current",
+    "get_main",
+    "is_shareable",
+    "list_all",
+    "list_all_channels",
+]
+
+
+def _register_exit_hook() -> None:
+    # Only the main interpreter runs the shutdown: it closes every interpreter we created after
+    # releasing the calls blocked in the package, so the process exits cleanly (on 3.12 a live
+    # subinterpreter at exit is a fatal error).
+    if get_current() == get_main():
+        import atexit
+
+        from ._core import _shutdown
+
+        atexit.register(_shutdown)
+
+
+_register_exit_hook()

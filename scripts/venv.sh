@@ -1,0 +1,15 @@
+#!/bin/sh
+# Makes (or refreshes) .venv/py<version> for the given interpreter and builds the package into it
+# with `pip install .`. Prints the venv's python path on the last line.
+# Usage: scripts/venv.sh <version> <python> [extra pip requirements...]
+set -eu
+version=$1; python=$2; shift 2
+venv=.venv/py$version
+if [ ! -x "$venv/bin/python" ]; then
+    echo ">> creating $venv with $python" >&2
+    "$python" -m venv "$venv" >&2
+fi
+"$venv/bin/python" -m pip install -q --disable-pip-version-check maturin==1.16.0 pytest pytest-timeout "$@" >&2
+echo ">> building subinterpreters into $venv (pip install .)" >&2
+PATH="$PWD/$venv/bin:$PATH" "$venv/bin/python" -m pip install -q --disable-pip-version-check --no-build-isolation --force-reinstall --no-deps . >&2
+echo "$venv/bin/python"
