@@ -127,6 +127,14 @@ impl<H: Copy> InterpreterTable<H> {
         Ok(Some(record.handle))
     }
 
+    /// Gives up a close begun by [`begin_close`](Self::begin_close): the interpreter is live again.
+    pub fn abandon_close(&self, id: i64) {
+        if let Some(record) = lock(&self.inner).records.get_mut(&id) {
+            record.closing = false;
+        }
+        self.changed.notify_all();
+    }
+
     /// Forgets an interpreter whose close has finished.
     pub fn finish_close(&self, id: i64) {
         lock(&self.inner).records.remove(&id);

@@ -134,6 +134,10 @@ pub(crate) enum Error {
     RunFailed(RemoteError),
     /// `source` contains a NUL character.
     SourceHasNul,
+    /// Threads that would not be joined (daemon threads) still run in the interpreter.
+    ThreadsStillRunning { id: i64, count: usize },
+    /// Preparing the interpreter for its end raised inside it.
+    CloseFailed { id: i64, reason: String },
 }
 
 /// Raises the Python exception for `error`, using the classes of the current interpreter.
@@ -179,6 +183,18 @@ pub(crate) fn raise_error(classes: &ErrorClasses, error: Error) -> Raised {
             Ok(exc) => raise_instance(exc),
             Err(raised) => raised,
         },
+        Error::ThreadsStillRunning { id, count } => raise(
+            builtin(Builtin::RuntimeError),
+            &format!(
+                "cannot close interpreter {id}: {count} thread(s) that would not be joined (daemon \
+                 threads) are still running in it; stop them first (CPython aborts the process if \
+                 an interpreter is ended under a running thread)"
+            ),
+        ),
+        Error::CloseFailed { id, reason } => raise(
+            classes.interpreter_error.as_ref(),
+            &format!("could not close interpreter {id}: {reason}"),
+        ),
         Error::SourceHasNul => raise(
             builtin(Builtin::ValueError),
             "source code string cannot contain null bytes",

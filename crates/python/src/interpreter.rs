@@ -3,16 +3,18 @@
 //! core's `InterpreterTable`; this module does the C-API work around them.
 
 use std::ffi::CString;
+use std::time::{Duration, Instant};
 
 use subinterpreters_core::{Payload, TableError};
 
 use crate::convert::{from_payload, needs_module_state, to_payload};
 use crate::errors::Error;
 use crate::ffi::{
-    bool_from, current_interpreter, dict_set, end_interpreter, enter_interpreter, import_module,
-    int_from_i64, list, main_interpreter, main_module_dict, none, py_getter, py_method, py_slot,
-    run_in_main_module, str_from, take_raised, thread_ident, Args, CompareOp, Owned, Param, ParamKind,
-    PyResult, Ref, Signature, This, TypeDef,
+    allow_threads, bool_from, current_interpreter, dict_set, end_interpreter, enter_interpreter,
+    eval_snippet, import_module, int_from_i64, list, main_interpreter, main_module_dict, none,
+    other_thread_states, py_getter, py_method, py_slot, raise_system_exit_in, run_in_main_module,
+    str_from, take_raised, thread_ident, Args, CompareOp, Owned, Param, ParamKind, PyResult, Ref,
+    Signature, This, TypeDef,
 };
 use crate::globals::INTERPRETERS;
 use crate::module::{state_of, state_of_module, with_imported_state, State};
@@ -53,8 +55,9 @@ anything. Values must be shareable (NotShareableError otherwise, and nothing is 
 Return True while the interpreter is running code (always True for the main interpreter).",
             noargs: is_running),
         py_method!(c"close", c"close($self, /)\n--\n\n\
-Destroy the interpreter: run its exit hooks, join its threads, free it. Closing again does\n\
-nothing. RuntimeError for the main or the current interpreter, or while it runs code.",
+Destroy the interpreter: join its non-daemon threads, run its exit hooks, free it. Closing\n\
+again does nothing. RuntimeError for the main or the current interpreter, while it runs code,\n\
+or while daemon threads of a legacy interpreter are still alive (CPython cannot end it then).",
             noargs: close),
         py_method!(c"__enter__", c"__enter__($self, /)\n--\n\nReturn self.", noargs: enter),
         py_method!(c"__exit__", c"__exit__($self, exc_type=None, exc_value=None, traceback=None, /)\n--\n\n\
@@ -270,27 +273,113 @@ fn is_running(this: This<'_, InterpreterId>) -> PyResult<Owned> {
 
 fn close(this: This<'_, InterpreterId>) -> PyResult<Owned> {
     let state = state_of(this.obj)?;
-    close_interpreter(state, this.value.0)?;
+    close_interpreter(state, this.value.0, StrayThreads::Refuse)?;
     Ok(none())
 }
 
+/// What `close` does about threads that `Py_EndInterpreter` would not join.
+#[derive(Debug, Clone, Copy)]
+pub(crate) enum StrayThreads {
+    /// Refuse to close (RuntimeError): the user's `close()`.
+    Refuse,
+    /// Ask them to raise SystemExit and wait for them until the deadline: the exit hook.
+    StopUntil(Instant),
+}
+
 /// Closes interpreter `id` (a no-op if it is already closed).
-pub(crate) fn close_interpreter(state: &State, id: i64) -> PyResult<()> {
+pub(crate) fn close_interpreter(state: &State, id: i64, stray: StrayThreads) -> PyResult<()> {
     if id == main_id() {
         return Err(state.fail(Error::MainIsRunning { action: "close" }));
     }
     if id == current_interpreter().id() {
         return Err(state.fail(Error::IsCurrent { id, action: "close" }));
     }
-    match INTERPRETERS.begin_close(id) {
-        Ok(Some(interp)) => {
-            end_interpreter(interp);
-            INTERPRETERS.finish_close(id);
-            Ok(())
+    let interp = match INTERPRETERS.begin_close(id) {
+        Ok(Some(interp)) => interp,
+        Ok(None) => return Ok(()),
+        Err(refusal) => return Err(state.fail(Error::Interpreter { id, refusal })),
+    };
+    loop {
+        let stop = matches!(stray, StrayThreads::StopUntil(_));
+        let readiness = enter_interpreter(interp, move || prepare_end(interp, stop), || {});
+        let busy = match readiness {
+            Ok(Ok(0)) => {
+                end_interpreter(interp);
+                INTERPRETERS.finish_close(id);
+                return Ok(());
+            }
+            Ok(Ok(busy)) => busy,
+            Ok(Err(remote)) => {
+                INTERPRETERS.abandon_close(id);
+                return Err(state.fail(Error::CloseFailed { id, reason: remote.type_name + ": " + &remote.message }));
+            }
+            Err(raised) => {
+                INTERPRETERS.abandon_close(id);
+                return Err(raised);
+            }
+        };
+        match stray {
+            StrayThreads::StopUntil(deadline) if Instant::now() < deadline => {
+                allow_threads(|| std::thread::sleep(STRAY_THREAD_POLL));
+            }
+            _ => {
+                INTERPRETERS.abandon_close(id);
+                return Err(state.fail(Error::ThreadsStillRunning { id, count: busy }));
+            }
         }
-        Ok(None) => Ok(()),
-        Err(refusal) => Err(state.fail(Error::Interpreter { id, refusal })),
     }
+}
+
+/// How often the exit hook looks again at threads it asked to stop.
+const STRAY_THREAD_POLL: Duration = Duration::from_millis(10);
+
+/// Daemon threads alive in the current interpreter, by ident (dummy entries excluded).
+const DAEMON_THREADS: &std::ffi::CStr = c"
+import sys
+threading = sys.modules.get('threading')
+result = () if threading is None else tuple(
+    thread.ident for thread in threading.enumerate()
+    if thread.daemon and thread.is_alive() and not isinstance(thread, threading._DummyThread))
+";
+
+/// Joins the current interpreter's non-daemon threads, as Py_EndInterpreter would.
+const JOIN_THREADS: &std::ffi::CStr = c"
+import sys
+threading = sys.modules.get('threading')
+while threading is not None:
+    others = [thread for thread in threading.enumerate()
+              if not thread.daemon and thread.is_alive() and thread.ident != threading.get_ident()
+              and thread is not threading.main_thread()
+              and not isinstance(thread, threading._DummyThread)]
+    if not others:
+        break
+    for thread in others:
+        thread.join()
+";
+
+/// Runs inside an interpreter about to be ended, because `Py_EndInterpreter` aborts the process
+/// ("not the last thread") if any other thread still has a thread state in it. Joins its
+/// non-daemon threads (as `Py_EndInterpreter` would) and returns how many threads would still be
+/// alive: daemon threads of legacy interpreters, raw `_thread` threads. With `stop`, daemon
+/// threads are asked to raise SystemExit first.
+fn prepare_end(interp: crate::ffi::InterpPtr, stop: bool) -> Result<usize, RemoteError> {
+    let attempt = || -> PyResult<usize> {
+        let daemons = eval_snippet(DAEMON_THREADS)?;
+        let idents: Vec<u64> = daemons
+            .as_ref()
+            .tuple_items()
+            .map(|ident| ident.int_as_i64().map(|ident| ident.unwrap_or(0) as u64))
+            .collect::<PyResult<_>>()?;
+        if !idents.is_empty() {
+            if stop {
+                idents.iter().for_each(|ident| raise_system_exit_in(*ident));
+            }
+            return Ok(idents.len());
+        }
+        eval_snippet(JOIN_THREADS)?;
+        Ok(other_thread_states(interp))
+    };
+    attempt().map_err(|_| describe_raised())
 }
 
 fn enter(this: This<'_, InterpreterId>) -> PyResult<Owned> {

@@ -6,18 +6,24 @@
 //! 2. close every channel, which wakes every blocked call (in any interpreter);
 //! 3. give code still running in our interpreters a moment to end, then ask its thread to raise
 //!    SystemExit, and wait a little more;
-//! 4. close every interpreter that no longer runs code, newest first.
+//! 4. close every interpreter that no longer runs code, newest first, after asking daemon
+//!    threads of legacy interpreters to raise SystemExit and waiting for them (CPython aborts the
+//!    process if an interpreter is ended under a live thread).
 
 use std::time::{Duration, Instant};
 
-use crate::ffi::{allow_threads, begin_shutdown_parking, interrupt_thread, none, Args, Owned, PyResult, Ref};
+use crate::ffi::{
+    allow_threads, begin_shutdown_parking, enter_interpreter, none, raise_system_exit_in, Args, Owned,
+    PyResult, Ref,
+};
 use crate::globals::{CHANNELS, INTERPRETERS};
-use crate::interpreter::close_interpreter;
+use crate::interpreter::{close_interpreter, StrayThreads};
 use crate::module::state_of_module;
 
 /// How long running code gets to end by itself once its blocked calls were released.
 const GRACE: Duration = Duration::from_millis(500);
-/// How long it gets after being asked to raise SystemExit.
+/// How long it gets after being asked to raise SystemExit; also how long daemon threads of
+/// legacy interpreters get to stop before their interpreter is ended.
 const AFTER_INTERRUPT: Duration = Duration::from_secs(2);
 
 pub(crate) fn shutdown(module: Ref<'_>, args: Args<'_>) -> PyResult<Owned> {
@@ -33,8 +39,8 @@ pub(crate) fn shutdown(module: Ref<'_>, args: Args<'_>) -> PyResult<Owned> {
     if !idle {
         for (id, thread) in INTERPRETERS.runners() {
             if let Ok(interp) = INTERPRETERS.handle(id) {
-                // Best effort: if it cannot be interrupted it stays open (CPython reports it).
-                if interrupt_thread(interp, thread).is_err() {
+                // Best effort: code that cannot be interrupted keeps its interpreter open.
+                if enter_interpreter(interp, move || raise_system_exit_in(thread), || {}).is_err() {
                     crate::ffi::clear_error();
                 }
             }
@@ -42,8 +48,11 @@ pub(crate) fn shutdown(module: Ref<'_>, args: Args<'_>) -> PyResult<Owned> {
         allow_threads(|| INTERPRETERS.wait_until_idle(Instant::now() + AFTER_INTERRUPT));
     }
 
+    let deadline = Instant::now() + AFTER_INTERRUPT;
     for id in INTERPRETERS.ids().into_iter().rev() {
-        if INTERPRETERS.is_running(id) == Ok(false) && close_interpreter(state, id).is_err() {
+        if INTERPRETERS.is_running(id) == Ok(false)
+            && close_interpreter(state, id, StrayThreads::StopUntil(deadline)).is_err()
+        {
             crate::ffi::clear_error();
         }
     }

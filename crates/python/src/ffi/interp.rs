@@ -89,6 +89,17 @@ pub(crate) fn create_interpreter(isolated: bool) -> Result<InterpPtr, String> {
             return Err(reason);
         }
         let interp = sys::PyThreadState_GetInterpreter(new_state);
+        // CPython 3.12's `threading` ties the interpreter's "main thread" to the thread state
+        // that first imports it; if that were a short-lived state of one `run`, closing the
+        // interpreter would print an AssertionError from threading._shutdown. Import it now, on
+        // the initial state, which lives as long as the interpreter.
+        #[cfg(not(Py_3_13))]
+        {
+            match Owned::from_new(sys::PyImport_ImportModule(c"threading".as_ptr())) {
+                Ok(module) => drop(module),
+                Err(_) => super::error::clear_error(),
+            }
+        }
         // Keep the initial thread state (see the module docs), detached: this releases the new
         // interpreter's GIL. Then re-attach the caller.
         let initial = sys::PyEval_SaveThread();
@@ -155,14 +166,56 @@ pub(crate) fn end_interpreter(interp: InterpPtr) {
     }
 }
 
-/// Asks the thread `thread` running code in `interp` to raise `SystemExit` at its next Python
+/// Asks thread `thread` of the current interpreter to raise `SystemExit` at its next Python
 /// instruction (how the exit hook stops code that would otherwise keep an interpreter alive).
-pub(crate) fn interrupt_thread(interp: InterpPtr, thread: u64) -> PyResult<()> {
-    enter_interpreter(interp, move || {
-        // SAFETY: attached to `interp`, whose threads PyThreadState_SetAsyncExc searches;
-        // SystemExit is a static type valid in every interpreter.
-        unsafe { sys::PyThreadState_SetAsyncExc(thread as _, sys::PyExc_SystemExit) };
-    }, || {})
+pub(crate) fn raise_system_exit_in(thread: u64) {
+    // SAFETY: the thread is attached to the interpreter whose threads PyThreadState_SetAsyncExc
+    // searches; SystemExit is a static type valid in every interpreter.
+    unsafe { sys::PyThreadState_SetAsyncExc(thread as _, sys::PyExc_SystemExit) };
+}
+
+/// Number of thread states of `interp` (the current interpreter) other than the caller's and the
+/// initial one kept by [`create_interpreter`]: threads that `Py_EndInterpreter` would find alive.
+pub(crate) fn other_thread_states(interp: InterpPtr) -> usize {
+    let mut count = 0;
+    // SAFETY: the caller is attached to `interp` and holds its GIL, which every thread of the
+    // interpreter holds while unlinking its state, so the list is stable while we walk it.
+    unsafe {
+        debug_assert!(sys::PyInterpreterState_Get() == interp.0.as_ptr());
+        let current = sys::PyThreadState_Get();
+        let mut state = sys::PyInterpreterState_ThreadHead(interp.0.as_ptr());
+        while !state.is_null() {
+            if state != current && state != interp.1 {
+                count += 1;
+            }
+            state = sys::PyThreadState_Next(state);
+        }
+    }
+    count
+}
+
+/// Runs `source` in a fresh namespace of the current interpreter and returns its `result`.
+pub(crate) fn eval_snippet(source: &CStr) -> PyResult<Owned> {
+    // SAFETY: returns a new dict or null.
+    let namespace = unsafe { Owned::from_new(sys::PyDict_New())? };
+    // SAFETY: NUL-terminated source and a live dict (builtins are added on demand).
+    let outcome = unsafe {
+        Owned::from_new(sys::PyRun_StringFlags(
+            source.as_ptr(),
+            sys::Py_file_input,
+            namespace.as_ptr(),
+            namespace.as_ptr(),
+            std::ptr::null_mut(),
+        ))
+    };
+    drop(outcome?);
+    // SAFETY: live dict; returns a borrowed reference or null (with no exception) if missing.
+    let result = unsafe { sys::PyDict_GetItemString(namespace.as_ptr(), c"result".as_ptr()) };
+    if result.is_null() {
+        return Ok(super::values::none());
+    }
+    // SAFETY: borrowed from the dict, which we still own.
+    Ok(unsafe { Ref::from_ptr(result) }.to_owned())
 }
 
 /// Runs `source` as a module body in the `__main__` module of the current interpreter.

@@ -1,0 +1,257 @@
+"""`make bench`: round-trip latency of a channel ping-pong, ours side by side with the anchors.
+
+The main thread of the main interpreter sends a small int to a peer, which echoes it back; each
+round trip is timed with `time.perf_counter_ns`. The peers (see workloads.py): a worker interpreter
+of `subinterpreters` on its own thread; a worker interpreter of CPython 3.13's own channels
+(`test.support.interpreters.channels`); a child process over `multiprocessing.Pipe`; a thread over
+`queue.Queue`. Every workload is measured `--repeats` times, interleaved, so that noise on this
+small machine hits all of them alike; the table shows the median of the per-run medians (and of the
+per-run 90th percentiles).
+
+Targets (issue 2): at least 4x faster than the Pipe, more than 500x faster than CPython's channels.
+
+    python bench/run.py [--rounds N] [--repeats K] [--quick]
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import platform
+import statistics
+import sys
+import time
+from dataclasses import dataclass, field
+
+from workloads import Unavailable, Workload, all_workloads
+
+PIPE_TARGET = 4.0  # ours at least this many times faster than multiprocessing.Pipe
+CPYTHON_CHANNELS_TARGET = 500.0  # ours more than this many times faster than CPython's channels
+
+
+@dataclass
+class Row:
+    """The measurements of one workload across the repeats."""
+
+    workload: Workload
+    medians: list[float] = field(default_factory=list)  # ns, one per repeat
+    p90s: list[float] = field(default_factory=list)
+    rounds: int = 0
+    unavailable: str | None = None  # why the workload could not run
+
+    @property
+    def median(self) -> float | None:
+        return statistics.median(self.medians) if self.medians else None
+
+    @property
+    def p90(self) -> float | None:
+        return statistics.median(self.p90s) if self.p90s else None
+
+
+# --- machine facts and formatting -----------------------------------------------------------------
+
+
+def machine_facts() -> list[str]:
+    usable = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count()
+    model = platform.processor() or platform.machine()
+    try:
+        with open("/proc/cpuinfo") as cpuinfo:
+            names = (line.split(":", 1)[1] for line in cpuinfo if line.startswith("model name"))
+            model = next(names).strip()
+    except (OSError, StopIteration):
+        pass
+    facts = [
+        f"CPUs:     {os.cpu_count()} ({usable} usable by this process), {model}",
+        f"Python:   {platform.python_implementation()} {platform.python_version()} "
+        f"({sys.executable})",
+        f"Platform: {platform.platform()}",
+    ]
+    try:
+        import subinterpreters
+
+        facts.append(f"Package:  subinterpreters {subinterpreters.__version__}")
+    except ImportError as exc:
+        facts.append(f"Package:  subinterpreters NOT importable: {exc}")
+    if hasattr(os, "getloadavg"):
+        facts.append("Load:     %.2f %.2f %.2f (1, 5, 15 min) at start" % os.getloadavg())
+    return facts
+
+
+def duration(ns: float | None) -> str:
+    if ns is None:
+        return "n/a"
+    if ns >= 1e6:
+        return f"{ns / 1e6:.2f} ms"
+    if ns >= 1e3:
+        return f"{ns / 1e3:.1f} us"
+    return f"{ns:.0f} ns"
+
+
+def ratio_text(ratio: float) -> str:
+    if ratio >= 1:
+        return f"{ratio:,.1f}x slower than ours"
+    return f"{1 / ratio:,.1f}x faster than ours"
+
+
+class ProgressLine:
+    """One status line on stderr, redrawn in place on a terminal."""
+
+    def __init__(self) -> None:
+        self.tty = sys.stderr.isatty()
+        self.width = 0
+
+    def show(self, text: str) -> None:
+        if self.tty:
+            sys.stderr.write("\r" + text.ljust(self.width))
+            self.width = len(text)
+        else:
+            sys.stderr.write(text + "\n")
+        sys.stderr.flush()
+
+    def clear(self) -> None:
+        if self.tty and self.width:
+            sys.stderr.write("\r" + " " * self.width + "\r")
+            sys.stderr.flush()
+
+
+# --- main -----------------------------------------------------------------------------------------
+
+
+def parse_args(argv: list[str] | None) -> argparse.Namespace:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--rounds", type=int, default=None,
+                        help="timed round trips per run (default 5000, 1000 with --quick); "
+                             "CPython's channels are capped: 500 with send(), 30 with "
+                             "send_nowait()")
+    parser.add_argument("--repeats", type=int, default=None,
+                        help="runs of each workload, interleaved (default 5, 3 with --quick)")
+    parser.add_argument("--quick", action="store_true", help="fewer rounds and runs (a smoke run)")
+    args = parser.parse_args(argv)
+    args.rounds = args.rounds or (1000 if args.quick else 5000)
+    args.repeats = args.repeats or (3 if args.quick else 5)
+    if args.rounds < 1 or args.repeats < 1:
+        parser.error("--rounds and --repeats must be at least 1")
+    return args
+
+
+def measure_all(rows: list[Row], rounds: int, repeats: int, progress: ProgressLine) -> list[str]:
+    """Open every workload, run the interleaved repeats, close them; return the errors met."""
+    errors: list[str] = []
+    live: list[Row] = []
+    for row in rows:
+        progress.show(f"starting {row.workload.name.split()[0]} ...")
+        try:
+            row.workload.open()
+            live.append(row)
+        except Unavailable as exc:
+            row.unavailable = str(exc)
+    try:
+        for repeat in range(1, repeats + 1):
+            for row in list(live):
+                wanted = min(rounds, row.workload.max_rounds or rounds)
+                warmup = max(3, wanted // 10)
+                progress.show(
+                    f"run {repeat}/{repeats}: {row.workload.name}, {warmup} + {wanted} rounds ..."
+                )
+                try:
+                    samples = sorted(row.workload.measure(wanted, warmup))
+                except Exception as exc:  # report and go on with the other workloads
+                    errors.append(f"{row.workload.name.strip()}: {type(exc).__name__}: {exc}")
+                    row.unavailable = f"failed: {exc}"
+                    live.remove(row)
+                    continue
+                row.medians.append(statistics.median(samples))
+                row.p90s.append(statistics.quantiles(samples, n=10, method="inclusive")[-1])
+                row.rounds = wanted
+    finally:
+        for row in rows:
+            try:
+                row.workload.close()
+            except Exception as exc:
+                errors.append(f"closing {row.workload.name.strip()}: {type(exc).__name__}: {exc}")
+        progress.clear()
+    return errors
+
+
+def print_table(rows: list[Row], repeats: int) -> dict[str, Row]:
+    ours = {row.workload.shape: row for row in rows if row.workload.key.startswith("ours-")}
+    header = (
+        f"{'workload':<38} {'median':>10} {'p90':>10} {'runs x rounds':>14}  vs ours (same call)"
+    )
+    print(header)
+    print("-" * len(header))
+    for row in rows:
+        name = row.workload.name
+        if row.median is None:
+            print(f"{name:<38} {'n/a':>10} {'n/a':>10} {'':>14}  {row.unavailable}")
+            continue
+        base = ours.get(row.workload.shape)
+        if row.workload.key.startswith("ours-"):
+            versus = "baseline"
+        elif base is None or base.median is None:
+            versus = "n/a (ours not measured)"
+        else:
+            versus = ratio_text(row.median / base.median)
+        runs = f"{len(row.medians)} x {row.rounds}"
+        print(f"{name:<38} {duration(row.median):>10} {duration(row.p90):>10} {runs:>14}  {versus}")
+    print()
+    print(f"median, p90: median over {repeats} runs of each run's median and 90th percentile")
+    print("vs ours: this row's median / the median of the subinterpreters row using the same call")
+    return ours
+
+
+def target_line(
+    label: str, ours: Row | None, anchor: Row | None, target: float, strict: bool
+) -> tuple[str, bool]:
+    """One target, checked on the measured medians; returns the line and whether it was met."""
+    need = f"{'>' if strict else '>='} {target:g}x"
+    if ours is None or ours.median is None or anchor is None or anchor.median is None:
+        missing = "ours" if ours is None or ours.median is None else "the anchor"
+        return f"  {label:<58} need {need:<8} n/a ({missing} not measured)", False
+    speedup = anchor.median / ours.median
+    met = speedup > target if strict else speedup >= target
+    verdict = "met" if met else "NOT met"
+    return f"  {label:<58} need {need:<8} measured {speedup:>9,.1f}x   {verdict}", met
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = parse_args(argv)
+    print("subinterpreters benchmark: round trip of a ping-pong between the main thread and a peer")
+    for fact in machine_facts():
+        print("  " + fact)
+    print()
+
+    rows = [Row(workload) for workload in all_workloads()]
+    progress = ProgressLine()
+    started = time.perf_counter()
+    errors = measure_all(rows, args.rounds, args.repeats, progress)
+    elapsed = time.perf_counter() - started
+
+    ours = print_table(rows, args.repeats)
+    by_key = {row.workload.key: row for row in rows}
+    print()
+    print("Targets (issue 2), from the medians above:")
+    lines = [
+        target_line("ours (send) vs multiprocessing.Pipe: at least 4x faster",
+                    ours.get("send"), by_key.get("pipe"), PIPE_TARGET, strict=False),
+        target_line("ours vs CPython channels, send_nowait() echo (recv waits):",
+                    ours.get("send_nowait"), by_key.get("cpython-send_nowait"),
+                    CPYTHON_CHANNELS_TARGET, strict=True),
+        target_line("ours vs CPython channels, send() echo (same code as ours):",
+                    ours.get("send"), by_key.get("cpython-send"),
+                    CPYTHON_CHANNELS_TARGET, strict=True),
+    ]
+    for line, _ in lines:
+        print(line)
+    print("  (CPython's recv() sleeps 10 ms between polls; its blocking send() usually lets the")
+    print("   peer's next recv() find the object already there, so that echo seldom pays the sleep.)")
+    print()
+    print(f"measured in {elapsed:.1f} s")
+    for error in errors:
+        print(f"ERROR: {error}", file=sys.stderr)
+    ours_missing = any(row.median is None for row in ours.values()) or not ours
+    return 1 if errors or ours_missing else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
