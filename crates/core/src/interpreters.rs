@@ -1,14 +1,17 @@
 //! Book-keeping for the interpreters the package created: which exist, which are running code
-//! (and on which thread), which are being closed, and whether the process is shutting down.
+//! (and on which thread), which are being created or closed, which another thread is briefly
+//! visiting, and whether the process is shutting down.
 //!
 //! The binding stores an opaque handle per interpreter (its `PyInterpreterState` address) and
-//! asks this table before every run and close, so the rules ("not while running", "close twice
-//! is a no-op", "nothing new once shutdown began") live in one place, free of Python.
+//! asks this table before every run, visit and close, so the rules ("not while running", "close
+//! twice is a no-op", "nothing new once shutdown began", "a handle is only used while its
+//! interpreter is reserved") live in one place, free of Python. The exit hook waits on it until
+//! no operation is in flight.
 
 use std::collections::BTreeMap;
 use std::time::Instant;
 
-use crate::sync::{lock, Condvar, Mutex};
+use crate::sync::{lock, Condvar, Mutex, MutexGuard};
 
 /// Why the table refused an operation.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -17,19 +20,23 @@ pub enum TableError {
     NotFound,
     /// The interpreter is running code (in the given thread).
     Running(u64),
-    /// The process is shutting down; no interpreter may start running.
+    /// Another thread is briefly using the interpreter (the exit hook stopping its code).
+    Visited,
+    /// The process is shutting down; no interpreter may be created or start running.
     ShuttingDown,
 }
 
 /// The interpreters created by the package, by CPython interpreter id.
 pub struct InterpreterTable<H> {
     inner: Mutex<Inner<H>>,
-    /// Signalled whenever a run ends or a close finishes.
+    /// Signalled whenever a run, visit, creation or close ends.
     changed: Condvar,
 }
 
 struct Inner<H> {
     records: BTreeMap<i64, Record<H>>,
+    /// Creations between [`InterpreterTable::begin_create`] and their end.
+    creating: usize,
     shutting_down: bool,
 }
 
@@ -38,6 +45,8 @@ struct Record<H> {
     isolated: bool,
     /// The thread running code in the interpreter, if any.
     runner: Option<u64>,
+    /// Threads using the handle without running code (see [`InterpreterTable::begin_visit`]).
+    visitors: usize,
     /// A close is under way: the interpreter accepts nothing more.
     closing: bool,
 }
@@ -52,15 +61,38 @@ impl<H: Copy> InterpreterTable<H> {
     /// An empty table.
     pub fn new() -> Self {
         InterpreterTable {
-            inner: Mutex::new(Inner { records: BTreeMap::new(), shutting_down: false }),
+            inner: Mutex::new(Inner { records: BTreeMap::new(), creating: 0, shutting_down: false }),
             changed: Condvar::new(),
         }
     }
 
-    /// Records a newly created interpreter.
+    /// Announces a creation: refused once shutdown has begun, so that the exit hook, which waits
+    /// for creations in flight, never races one.
+    pub fn begin_create(&self) -> Result<(), TableError> {
+        let mut inner = lock(&self.inner);
+        if inner.shutting_down {
+            return Err(TableError::ShuttingDown);
+        }
+        inner.creating += 1;
+        Ok(())
+    }
+
+    /// Ends a creation announced by [`begin_create`](Self::begin_create): records the new
+    /// interpreter, or with `None` records that the creation failed.
+    pub fn finish_create(&self, created: Option<(i64, H, bool)>) {
+        let mut inner = lock(&self.inner);
+        inner.creating -= 1;
+        if let Some((id, handle, isolated)) = created {
+            inner.records.insert(id, Record::new(handle, isolated));
+        }
+        drop(inner);
+        self.changed.notify_all();
+    }
+
+    /// Records an interpreter in one step ([`begin_create`](Self::begin_create) and
+    /// [`finish_create`](Self::finish_create) without the shutdown check).
     pub fn insert(&self, id: i64, handle: H, isolated: bool) {
-        let record = Record { handle, isolated, runner: None, closing: false };
-        lock(&self.inner).records.insert(id, record);
+        lock(&self.inner).records.insert(id, Record::new(handle, isolated));
     }
 
     /// Ids of the interpreters alive (not closing), in creation order.
@@ -82,11 +114,6 @@ impl<H: Copy> InterpreterTable<H> {
     /// Whether `id` is running code now.
     pub fn is_running(&self, id: i64) -> Result<bool, TableError> {
         self.with_live(id, |record| record.runner.is_some())
-    }
-
-    /// The handle of a live interpreter.
-    pub fn handle(&self, id: i64) -> Result<H, TableError> {
-        self.with_live(id, |record| record.handle)
     }
 
     /// Marks `id` as running on `thread` and returns its handle. Refused if it is closed or
@@ -112,8 +139,25 @@ impl<H: Copy> InterpreterTable<H> {
         self.changed.notify_all();
     }
 
+    /// Reserves `id` for a short use of its handle by a thread that does not run code in it (the
+    /// exit hook asking running code to stop): the interpreter cannot be closed meanwhile.
+    pub fn begin_visit(&self, id: i64) -> Result<H, TableError> {
+        let mut inner = lock(&self.inner);
+        let record = live(&mut inner.records, id)?;
+        record.visitors += 1;
+        Ok(record.handle)
+    }
+
+    /// Ends a visit started by [`begin_visit`](Self::begin_visit).
+    pub fn end_visit(&self, id: i64) {
+        if let Some(record) = lock(&self.inner).records.get_mut(&id) {
+            record.visitors -= 1;
+        }
+        self.changed.notify_all();
+    }
+
     /// Starts closing `id`: returns its handle, or `Ok(None)` if it is already closed or being
-    /// closed (closing twice does nothing). Refused while it runs code.
+    /// closed (closing twice does nothing). Refused while it runs code or is visited.
     pub fn begin_close(&self, id: i64) -> Result<Option<H>, TableError> {
         let mut inner = lock(&self.inner);
         let Some(record) = inner.records.get_mut(&id) else { return Ok(None) };
@@ -122,6 +166,9 @@ impl<H: Copy> InterpreterTable<H> {
         }
         if let Some(runner) = record.runner {
             return Err(TableError::Running(runner));
+        }
+        if record.visitors > 0 {
+            return Err(TableError::Visited);
         }
         record.closing = true;
         Ok(Some(record.handle))
@@ -141,7 +188,7 @@ impl<H: Copy> InterpreterTable<H> {
         self.changed.notify_all();
     }
 
-    /// Refuses every later [`begin_run`](Self::begin_run). Returns false if shutdown had begun.
+    /// Refuses every later creation and run. Returns false if shutdown had begun.
     pub fn begin_shutdown(&self) -> bool {
         !std::mem::replace(&mut lock(&self.inner).shutting_down, true)
     }
@@ -157,11 +204,23 @@ impl<H: Copy> InterpreterTable<H> {
         inner.records.iter().filter_map(|(id, r)| r.runner.map(|t| (*id, t))).collect()
     }
 
-    /// Waits until no interpreter runs code, or `deadline` passes. Returns true if none runs.
+    /// Waits until no interpreter runs code and no creation is in flight, or `deadline` passes.
+    /// Returns true if so.
     pub fn wait_until_idle(&self, deadline: Instant) -> bool {
-        let mut inner = lock(&self.inner);
+        self.wait_until(deadline, |inner| {
+            inner.creating == 0 && inner.records.values().all(|r| r.runner.is_none())
+        })
+    }
+
+    /// Waits until no close is in flight, or `deadline` passes. Returns true if so.
+    pub fn wait_until_no_closes(&self, deadline: Instant) -> bool {
+        self.wait_until(deadline, |inner| inner.records.values().all(|r| !r.closing))
+    }
+
+    fn wait_until(&self, deadline: Instant, done: impl Fn(&Inner<H>) -> bool) -> bool {
+        let mut inner: MutexGuard<'_, Inner<H>> = lock(&self.inner);
         loop {
-            if inner.records.values().all(|r| r.runner.is_none()) {
+            if done(&inner) {
                 return true;
             }
             let now = Instant::now();
@@ -178,6 +237,12 @@ impl<H: Copy> InterpreterTable<H> {
     fn with_live<R>(&self, id: i64, f: impl FnOnce(&mut Record<H>) -> R) -> Result<R, TableError> {
         let mut inner = lock(&self.inner);
         live(&mut inner.records, id).map(f)
+    }
+}
+
+impl<H> Record<H> {
+    fn new(handle: H, isolated: bool) -> Self {
+        Record { handle, isolated, runner: None, visitors: 0, closing: false }
     }
 }
 

@@ -16,8 +16,9 @@ use std::sync::atomic::Ordering;
 
 /// How a blocked operation ended, as decided by the peer that completed it.
 pub(crate) enum Outcome<T> {
-    /// A receiver got this item.
-    Received(T),
+    /// A receiver got this item, which carries its place in the channel's order (its ticket), so
+    /// that a receiver that cannot keep it puts it back exactly where it was.
+    Received { ticket: u64, item: T },
     /// A sender's item was taken by a receiver.
     Sent,
     /// The channel closed under the operation; a sender gets its item back.
@@ -35,6 +36,8 @@ struct Slot<T> {
     phase: Phase<T>,
     /// The owner sleeps on the condvar: only then does a completion need a (system-call) wake-up.
     parked: bool,
+    /// The CPU the completing peer ran on, to tell whether spinning could have met it.
+    completer_cpu: Option<usize>,
 }
 
 pub(crate) struct Waiter<T> {
@@ -47,7 +50,7 @@ pub(crate) struct Waiter<T> {
 impl<T> Waiter<T> {
     pub(crate) fn new() -> Self {
         Waiter {
-            slot: Mutex::new(Slot { phase: Phase::Waiting, parked: false }),
+            slot: Mutex::new(Slot { phase: Phase::Waiting, parked: false, completer_cpu: None }),
             wake: Condvar::new(),
             done: AtomicBool::new(false),
         }
@@ -60,6 +63,7 @@ impl<T> Waiter<T> {
             return Err(outcome);
         }
         slot.phase = Phase::Done(outcome);
+        slot.completer_cpu = current_cpu();
         self.done.store(true, Ordering::Release);
         if slot.parked {
             self.wake.notify_one();
@@ -78,6 +82,7 @@ impl<T> Waiter<T> {
         let mut slot = lock(&self.slot);
         loop {
             if let Some(outcome) = take_done(&mut slot.phase) {
+                learn_from_peer(slot.completer_cpu);
                 return Some(outcome);
             }
             if !matches!(slot.phase, Phase::Waiting) {
@@ -131,19 +136,50 @@ fn take_done<T>(phase: &mut Phase<T>) -> Option<Outcome<T>> {
 /// interpreters; a peer that answers within this budget is met without one. Bounded, so an idle
 /// waiter never burns its core: after the budget it parks.
 const SPIN_BUDGET: Duration = Duration::from_micros(50);
-/// Busy iterations (CPU pause hints) before the spin starts yielding the core to other threads.
+/// Busy iterations (CPU pause hints, ~25 ns each) before the spin starts yielding the core.
 const BUSY_SPINS: u32 = 128;
 
 #[cfg(not(loom))]
+thread_local! {
+    /// Whether this thread's last wait was completed by a peer on another CPU. When the peer
+    /// shares our CPU (more runnable threads than cores), busy-spinning only delays it: then the
+    /// next wait yields the core at once instead.
+    static PEER_ON_OTHER_CPU: std::cell::Cell<bool> = const { std::cell::Cell::new(true) };
+}
+
+/// The CPU the calling thread runs on, where the platform tells.
+#[cfg(all(target_os = "linux", not(loom)))]
+fn current_cpu() -> Option<usize> {
+    // SAFETY: sched_getcpu has no preconditions; it returns -1 on failure.
+    let cpu = unsafe { libc::sched_getcpu() };
+    usize::try_from(cpu).ok()
+}
+
+#[cfg(not(all(target_os = "linux", not(loom))))]
+fn current_cpu() -> Option<usize> {
+    None
+}
+
+#[cfg(not(loom))]
+fn learn_from_peer(completer_cpu: Option<usize>) {
+    let shared = completer_cpu.is_some() && completer_cpu == current_cpu();
+    PEER_ON_OTHER_CPU.with(|other| other.set(!shared));
+}
+
+#[cfg(loom)]
+fn learn_from_peer(_completer_cpu: Option<usize>) {}
+
+#[cfg(not(loom))]
 fn spin_until(done: impl Fn() -> bool, deadline: Option<Instant>) {
-    for _ in 0..BUSY_SPINS {
-        if done() {
-            return;
+    if PEER_ON_OTHER_CPU.with(|other| other.get()) {
+        for _ in 0..BUSY_SPINS {
+            if done() {
+                return;
+            }
+            std::hint::spin_loop();
         }
-        std::hint::spin_loop();
     }
-    let start = Instant::now();
-    let mut stop = start + SPIN_BUDGET;
+    let mut stop = Instant::now() + SPIN_BUDGET;
     if let Some(deadline) = deadline {
         stop = stop.min(deadline);
     }

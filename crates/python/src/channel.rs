@@ -68,7 +68,19 @@ fn recv(this: This<'_, RecvHandle>, args: Args<'_>) -> PyResult<Owned> {
     let state = state_of(this.obj)?;
     let timeout = parse_timeout(timeout)?;
     let payload = receive(state, &this.value.0, timeout)?;
-    from_payload(state, &payload)
+    deliver(state, &this.value.0, payload)
+}
+
+/// Builds the received object; if that fails (MemoryError), the item goes back to the front of
+/// the channel rather than being lost.
+fn deliver(state: &State, receiver: &Receiver<Payload>, payload: Payload) -> PyResult<Owned> {
+    match from_payload(state, &payload) {
+        Ok(obj) => Ok(obj),
+        Err(raised) => {
+            receiver.put_back(payload);
+            Err(raised)
+        }
+    }
 }
 
 /// Receives one payload, mapping every failure to its exception.
@@ -104,7 +116,7 @@ fn recv_nowait(this: This<'_, RecvHandle>, args: Args<'_>) -> PyResult<Owned> {
     let [default] = args.parse(&RECV_NOWAIT_SIGNATURE)?;
     let state = state_of(this.obj)?;
     match this.value.0.try_recv() {
-        Ok(payload) => from_payload(state, &payload),
+        Ok(payload) => deliver(state, &this.value.0, payload),
         Err(TryRecvError::Closed) => Err(state.fail(Error::ChannelClosed)),
         // The text signature shows the missing default as `...`: both mean "raise".
         Err(TryRecvError::Empty) => match default.filter(|default| !default.is_ellipsis()) {
@@ -152,12 +164,12 @@ fn recv_next(this: This<'_, RecvHandle>) -> PyResult<Option<Owned>> {
     let state = state_of(this.obj)?;
     let receiver = &this.value.0;
     let pending = match receiver.start_recv() {
-        Ok(RecvStart::Ready(payload)) => return from_payload(state, &payload).map(Some),
+        Ok(RecvStart::Ready(payload)) => return deliver(state, receiver, payload).map(Some),
         Ok(RecvStart::Pending(pending)) => pending,
         Err(_) => return Ok(None),
     };
     match block_on(pending, None)? {
-        Ok(payload) => from_payload(state, &payload).map(Some),
+        Ok(payload) => deliver(state, receiver, payload).map(Some),
         Err(_) => Ok(None),
     }
 }
@@ -310,7 +322,7 @@ pub(crate) fn list_all_channels(module: Ref<'_>, args: Args<'_>) -> PyResult<Own
 fn pair(state: &State, sender: Sender<Payload>, receiver: Receiver<Payload>) -> PyResult<Owned> {
     let recv = state.recv_type.instance(RecvHandle(receiver))?;
     let send = state.send_type.instance(SendHandle(sender))?;
-    tuple([recv, send].into_iter())
+    tuple(vec![recv, send])
 }
 
 static IS_SHAREABLE_SIGNATURE: Signature<1> = Signature {

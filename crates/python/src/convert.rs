@@ -6,8 +6,8 @@ use subinterpreters_core::Payload;
 use crate::channel::{RecvHandle, SendHandle};
 use crate::errors::Error;
 use crate::ffi::{
-    bool_from, bytes_from, float_from, int_from_hex, int_from_i64, none, str_from_utf8_surrogatepass,
-    tuple, ObjKind, Owned, PyResult, Raised, Ref,
+    bool_from, builtin, bytes_from, float_from, int_from_hex, int_from_i64, none, raise,
+    str_from_utf8_surrogatepass, tuple, Builtin, ObjKind, Owned, PyResult, Raised, Ref,
 };
 use crate::interpreter::InterpreterId;
 use crate::module::State;
@@ -101,6 +101,16 @@ pub(crate) fn is_shareable(state: &State, obj: Ref<'_>) -> PyResult<bool> {
 /// Builds, in the current interpreter (whose module state is `state`), an object equal to the one
 /// `payload` was made from, of the same type.
 pub(crate) fn from_payload(state: &State, payload: &Payload) -> PyResult<Owned> {
+    build(Some(state), payload)
+}
+
+/// As [`from_payload`], for a payload without channel ends or interpreters (see
+/// [`needs_module_state`]): it needs no module state, so no import in the receiving interpreter.
+pub(crate) fn from_plain_payload(payload: &Payload) -> PyResult<Owned> {
+    build(None, payload)
+}
+
+fn build(state: Option<&State>, payload: &Payload) -> PyResult<Owned> {
     match payload {
         Payload::None => Ok(none()),
         Payload::Bool(value) => Ok(bool_from(*value)),
@@ -110,12 +120,20 @@ pub(crate) fn from_payload(state: &State, payload: &Payload) -> PyResult<Owned> 
         Payload::Str(utf8) => str_from_utf8_surrogatepass(utf8),
         Payload::Bytes(data) => bytes_from(data),
         Payload::Tuple(items) => {
-            let objects = items.iter().map(|item| from_payload(state, item)).collect::<PyResult<Vec<_>>>()?;
-            tuple(objects.into_iter())
+            let objects = items.iter().map(|item| build(state, item)).collect::<PyResult<Vec<_>>>()?;
+            tuple(objects)
         }
-        Payload::RecvEnd(handle) => state.recv_type.instance(RecvHandle(handle.clone())),
-        Payload::SendEnd(handle) => state.send_type.instance(SendHandle(handle.clone())),
-        Payload::Interpreter(id) => state.interpreter_type.instance(InterpreterId(*id)),
+        handle => {
+            let Some(state) = state else {
+                return Err(raise(builtin(Builtin::SystemError), "a channel end or interpreter needs the module state"));
+            };
+            match handle {
+                Payload::RecvEnd(handle) => state.recv_type.instance(RecvHandle(handle.clone())),
+                Payload::SendEnd(handle) => state.send_type.instance(SendHandle(handle.clone())),
+                Payload::Interpreter(id) => state.interpreter_type.instance(InterpreterId(*id)),
+                _ => unreachable!("plain values are handled above"),
+            }
+        }
     }
 }
 

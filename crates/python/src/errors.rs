@@ -44,7 +44,7 @@ impl ErrorClasses {
             interpreter_error.as_ref(),
         )?;
         let value_and_type_error =
-            tuple([builtin(Builtin::ValueError).to_owned(), builtin(Builtin::TypeError).to_owned()].into_iter())?;
+            tuple(vec![builtin(Builtin::ValueError).to_owned(), builtin(Builtin::TypeError).to_owned()])?;
         let not_shareable = new_exception_class(
             c"subinterpreters.NotShareableError",
             c"The object cannot cross to another interpreter; nothing was sent or bound.",
@@ -161,6 +161,10 @@ pub(crate) fn raise_error(classes: &ErrorClasses, error: Error) -> Raised {
                 &format!(
                     "interpreter {id} is running code (in thread {thread}); wait for that run to finish first"
                 ),
+            ),
+            TableError::Visited => raise(
+                builtin(Builtin::RuntimeError),
+                &format!("interpreter {id} is being used by another thread (the exit hook); try again"),
             ),
             TableError::ShuttingDown => raise(
                 classes.interpreter_error.as_ref(),

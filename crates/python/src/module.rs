@@ -103,5 +103,9 @@ pub(crate) fn with_imported_state<R>(f: impl FnOnce(&State) -> PyResult<R>) -> P
 }
 
 fn state_gone() -> Raised {
-    raise(builtin(Builtin::SystemError), "subinterpreters._core: module state is gone (interpreter shutting down?)")
+    raise(
+        builtin(Builtin::SystemError),
+        "subinterpreters._core is not usable in this interpreter: its module state is gone (interpreter \
+         shutting down?) or sys.modules holds something else under that name",
+    )
 }

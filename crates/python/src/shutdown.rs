@@ -1,60 +1,122 @@
 //! The exit hook: run by the main interpreter's `atexit`, after its non-daemon threads were
-//! joined and before CPython finalises it. On 3.12 a subinterpreter still alive at that point is
-//! a fatal error, and a thread blocked in the package must not keep anything waiting, so:
-//! 1. refuse new runs, and make main-interpreter threads that wake from now on park for good
-//!    (daemon threads; CPython would otherwise race them against finalisation);
-//! 2. close every channel, which wakes every blocked call (in any interpreter);
-//! 3. give code still running in our interpreters a moment to end, then ask its thread to raise
-//!    SystemExit, and wait a little more;
-//! 4. close every interpreter that no longer runs code, newest first, after asking daemon
-//!    threads of legacy interpreters to raise SystemExit and waiting for them (CPython aborts the
-//!    process if an interpreter is ended under a live thread).
+//! joined and before CPython finalises it. A subinterpreter still alive then is a fatal error on
+//! 3.12 (and ending one under a running thread is fatal on both versions), and no thread blocked
+//! in the package may keep the process waiting. So, in order:
+//! 1. refuse new creations and runs, and make daemon threads of the main interpreter that come
+//!    back from the package from now on park for good (CPython would race them against
+//!    finalisation);
+//! 2. close every channel, which wakes every blocked call, in every interpreter;
+//! 3. wait for creations and runs in flight; after a grace period, ask code still running in our
+//!    interpreters to raise SystemExit, and ask again every second;
+//! 4. wait for closes begun by other threads;
+//! 5. close every interpreter, newest first, asking threads still alive in it (daemon threads of
+//!    legacy interpreters) to raise SystemExit.
+//!
+//! Code that ignores SystemExit keeps the process waiting: after a few seconds a line on stderr
+//! says so, and Ctrl-C gives up (CPython then aborts, as it would have without this hook).
 
 use std::time::{Duration, Instant};
 
 use crate::ffi::{
-    allow_threads, begin_shutdown_parking, enter_interpreter, none, raise_system_exit_in, Args, Owned,
-    PyResult, Ref,
+    allow_threads, begin_shutdown_parking, check_signals, clear_error, enter_interpreter, none,
+    raise_system_exit_in, Args, Owned, PyResult, Ref,
 };
 use crate::globals::{CHANNELS, INTERPRETERS};
-use crate::interpreter::{close_interpreter, StrayThreads};
+use crate::interpreter::{try_close, CloseFailure, StrayThreads};
 use crate::module::state_of_module;
 
 /// How long running code gets to end by itself once its blocked calls were released.
 const GRACE: Duration = Duration::from_millis(500);
-/// How long it gets after being asked to raise SystemExit; also how long daemon threads of
-/// legacy interpreters get to stop before their interpreter is ended.
-const AFTER_INTERRUPT: Duration = Duration::from_secs(2);
+/// How often code that is still running is asked again to raise SystemExit.
+const ASK_AGAIN: Duration = Duration::from_secs(1);
+/// How often the hook looks again (and sees Ctrl-C) while it waits.
+const POLL: Duration = Duration::from_millis(50);
+/// After how long the hook says on stderr what it is waiting for.
+const WARN_AFTER: Duration = Duration::from_secs(3);
 
 pub(crate) fn shutdown(module: Ref<'_>, args: Args<'_>) -> PyResult<Owned> {
     args.none("_shutdown")?;
-    let state = state_of_module(module)?;
+    state_of_module(module)?;
     if !INTERPRETERS.begin_shutdown() {
         return Ok(none());
     }
     begin_shutdown_parking();
     CHANNELS.close_all();
+    let mut waiting = Waiting::new();
 
-    let idle = allow_threads(|| INTERPRETERS.wait_until_idle(Instant::now() + GRACE));
-    if !idle {
-        for (id, thread) in INTERPRETERS.runners() {
-            if let Ok(interp) = INTERPRETERS.handle(id) {
-                // Best effort: code that cannot be interrupted keeps its interpreter open.
-                if enter_interpreter(interp, move || raise_system_exit_in(thread), || {}).is_err() {
-                    crate::ffi::clear_error();
-                }
-            }
+    let mut ask_at = Instant::now() + GRACE;
+    while !allow_threads(|| INTERPRETERS.wait_until_idle(Instant::now() + POLL)) {
+        check_signals()?;
+        if Instant::now() >= ask_at {
+            interrupt_running_code();
+            ask_at = Instant::now() + ASK_AGAIN;
         }
-        allow_threads(|| INTERPRETERS.wait_until_idle(Instant::now() + AFTER_INTERRUPT));
+        waiting.report("code running in an interpreter to end");
     }
 
-    let deadline = Instant::now() + AFTER_INTERRUPT;
+    while !allow_threads(|| INTERPRETERS.wait_until_no_closes(Instant::now() + POLL)) {
+        check_signals()?;
+        waiting.report("another thread to finish closing an interpreter");
+    }
+
     for id in INTERPRETERS.ids().into_iter().rev() {
-        if INTERPRETERS.is_running(id) == Ok(false)
-            && close_interpreter(state, id, StrayThreads::StopUntil(deadline)).is_err()
-        {
-            crate::ffi::clear_error();
+        let mut stray = StrayThreads::Interrupt;
+        let mut ask_at = Instant::now() + ASK_AGAIN;
+        loop {
+            match try_close(id, stray) {
+                Ok(()) => break,
+                Err(CloseFailure::ThreadsAlive(_) | CloseFailure::Refused(_)) => {
+                    allow_threads(|| std::thread::sleep(POLL));
+                    check_signals()?;
+                    stray = if Instant::now() >= ask_at {
+                        ask_at = Instant::now() + ASK_AGAIN;
+                        StrayThreads::Interrupt
+                    } else {
+                        StrayThreads::Wait
+                    };
+                    waiting.report("threads of an interpreter to end");
+                }
+                // Raised inside the interpreter while getting it ready: leave it to CPython.
+                Err(CloseFailure::Failed(_) | CloseFailure::NotClosable(_)) => break,
+            }
         }
     }
     Ok(none())
+}
+
+/// Asks every thread running code in one of our interpreters to raise SystemExit.
+fn interrupt_running_code() {
+    for (id, thread) in INTERPRETERS.runners() {
+        let Ok(interp) = INTERPRETERS.begin_visit(id) else { continue };
+        // SAFETY: begin_visit keeps the interpreter from being closed until end_visit, which
+        // on_leave calls once this thread has left it.
+        let entered = unsafe {
+            enter_interpreter(interp, move || raise_system_exit_in(thread), move || INTERPRETERS.end_visit(id))
+        };
+        if entered.is_err() {
+            clear_error();
+        }
+    }
+}
+
+/// Says once, on stderr, what the exit hook has been waiting for when it takes long.
+struct Waiting {
+    since: Instant,
+    reported: bool,
+}
+
+impl Waiting {
+    fn new() -> Self {
+        Waiting { since: Instant::now(), reported: false }
+    }
+
+    fn report(&mut self, what: &str) {
+        if !self.reported && self.since.elapsed() >= WARN_AFTER {
+            self.reported = true;
+            eprintln!(
+                "subinterpreters: at exit, still waiting for {what} (it ignores SystemExit); \
+                 press Ctrl-C to stop waiting"
+            );
+        }
+    }
 }

@@ -123,6 +123,13 @@ impl<T> Receiver<T> {
         }
     }
 
+    /// Puts an item taken from this channel back in front of all others, for a receiver that
+    /// cannot deliver it after all (e.g. building the receiver's object failed). Dropped if the
+    /// receive end is closed meanwhile.
+    pub fn put_back(&self, item: T) {
+        self.chan.requeue(super::FRONT_TICKET, item);
+    }
+
     /// Closes the receive end for every handle; queued items are dropped.
     pub fn close(&self) {
         self.chan.close_recv();

@@ -28,8 +28,8 @@ use crate::error::{SendError, TryRecvError};
 use crate::sync::{lock, Arc, AtomicUsize, Mutex};
 use crate::waiter::{Outcome, Waiter};
 
-/// Ticket given to an item put back by an interrupted receiver: it goes before everything else.
-const REQUEUE_TICKET: u64 = 0;
+/// Ticket of an item put back with [`Receiver::put_back`]: it goes before everything else.
+const FRONT_TICKET: u64 = 0;
 
 /// The shared state of one channel. Reach it through [`Sender`] and [`Receiver`] handles.
 pub struct Channel<T> {
@@ -75,7 +75,7 @@ impl<T> Channel<T> {
                 queued: VecDeque::new(),
                 senders: VecDeque::new(),
                 receivers: VecDeque::new(),
-                next_ticket: REQUEUE_TICKET + 1,
+                next_ticket: FRONT_TICKET + 1,
                 send_closed: false,
                 recv_closed: false,
             }),
@@ -125,10 +125,10 @@ impl<T> Channel<T> {
         if state.send_closed || state.recv_closed {
             return Err(SendError::Closed(item));
         }
-        match state.hand_to_receiver(item) {
+        let ticket = state.take_ticket();
+        match state.hand_to_receiver(ticket, item) {
             Ok(()) => Ok(true),
             Err(item) => {
-                let ticket = state.take_ticket();
                 state.queued.push_back(Queued { ticket, item });
                 Ok(false)
             }
@@ -141,7 +141,8 @@ impl<T> Channel<T> {
         if state.send_closed || state.recv_closed {
             return Err(SendError::Closed(item));
         }
-        let item = match state.hand_to_receiver(item) {
+        let ticket = state.take_ticket();
+        let item = match state.hand_to_receiver(ticket, item) {
             Ok(()) => return Ok(SendStart::Delivered),
             Err(item) => item,
         };
@@ -149,7 +150,6 @@ impl<T> Channel<T> {
             return Err(SendError::Withdrawn(item));
         }
         let waiter = Arc::new(Waiter::new());
-        let ticket = state.take_ticket();
         state.senders.push_back(BlockedSender { ticket, waiter: waiter.clone(), item: Some(item) });
         Ok(SendStart::Pending(PendingSend::new(self.clone(), waiter)))
     }
@@ -195,17 +195,18 @@ impl<T> Channel<T> {
         lock(&self.state).receivers.retain(|entry| !Arc::ptr_eq(entry, waiter));
     }
 
-    /// Puts back an item that an interrupted receiver had already been handed, ahead of all
-    /// others, so it is neither lost nor reordered. Dropped if receiving is closed meanwhile.
-    fn requeue(&self, item: T) {
+    /// Puts back an item a receiver had taken but cannot deliver, at its place in the order
+    /// (`ticket`), so it is neither lost nor reordered. Dropped if receiving is closed meanwhile.
+    fn requeue(&self, ticket: u64, item: T) {
         let mut state = lock(&self.state);
         if state.recv_closed {
             drop(state);
             drop(item);
             return;
         }
-        if let Err(item) = state.hand_to_receiver(item) {
-            state.queued.push_front(Queued { ticket: REQUEUE_TICKET, item });
+        if let Err(item) = state.hand_to_receiver(ticket, item) {
+            let position = state.queued.partition_point(|queued| queued.ticket < ticket);
+            state.queued.insert(position, Queued { ticket, item });
         }
     }
 
@@ -262,12 +263,13 @@ impl<T> State<T> {
         ticket
     }
 
-    /// Gives `item` to the oldest receiver still waiting; hands it back if there is none.
-    fn hand_to_receiver(&mut self, mut item: T) -> Result<(), T> {
+    /// Gives `item` (whose place in the order is `ticket`) to the oldest receiver still
+    /// waiting; hands it back if there is none.
+    fn hand_to_receiver(&mut self, ticket: u64, mut item: T) -> Result<(), T> {
         while let Some(receiver) = self.receivers.pop_front() {
-            match receiver.complete(Outcome::Received(item)) {
+            match receiver.complete(Outcome::Received { ticket, item }) {
                 Ok(()) => return Ok(()),
-                Err(Outcome::Received(back)) => item = back,
+                Err(Outcome::Received { item: back, .. }) => item = back,
                 Err(_) => unreachable!("complete hands back the outcome it was given"),
             }
         }

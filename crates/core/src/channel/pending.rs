@@ -106,7 +106,7 @@ impl<T> PendingRecv<T> {
         let Some(Parked { chan, waiter }) = self.parked.take() else { return };
         match waiter.abort() {
             None => chan.withdraw_receiver(&waiter),
-            Some(Outcome::Received(item)) => chan.requeue(item),
+            Some(Outcome::Received { ticket, item }) => chan.requeue(ticket, item),
             Some(_) => {}
         }
     }
@@ -140,7 +140,7 @@ fn send_result<T>(outcome: Outcome<T>) -> Result<(), SendError<T>> {
     match outcome {
         Outcome::Sent => Ok(()),
         Outcome::Closed(Some(item)) => Err(SendError::Closed(item)),
-        Outcome::Received(_) | Outcome::Closed(None) => {
+        Outcome::Received { .. } | Outcome::Closed(None) => {
             unreachable!("a sender is completed with Sent or with its item back")
         }
     }
@@ -148,7 +148,7 @@ fn send_result<T>(outcome: Outcome<T>) -> Result<(), SendError<T>> {
 
 fn recv_result<T>(outcome: Outcome<T>) -> Result<T, RecvError> {
     match outcome {
-        Outcome::Received(item) => Ok(item),
+        Outcome::Received { item, .. } => Ok(item),
         Outcome::Closed(_) => Err(RecvError::Closed),
         Outcome::Sent => unreachable!("a receiver is completed with an item or closed"),
     }

@@ -131,7 +131,7 @@ impl<'a> Args<'a> {
 
     /// Refuses any argument (for functions that take none but use the fastcall convention).
     pub(crate) fn none(&self, function: &str) -> PyResult<()> {
-        if self.positional.is_empty() && self.keywords.is_none_or(|(_, values)| values.is_empty()) {
+        if self.positional.is_empty() && self.keywords.map_or(true, |(_, values)| values.is_empty()) {
             return Ok(());
         }
         Err(type_error(&format!("{function}() takes no arguments")))

@@ -66,8 +66,13 @@ pub(crate) fn raise_instance(exc: Owned) -> Raised {
 
 /// Takes the exception currently set, if any, clearing it.
 pub(crate) fn take_raised() -> Option<Owned> {
-    // SAFETY: PyErr_GetRaisedException returns a new reference or null when none is set.
-    unsafe { Owned::from_new(sys::PyErr_GetRaisedException()).ok() }
+    // SAFETY: PyErr_GetRaisedException returns a new reference, or null when no exception is set
+    // (without setting one): null maps to None here, not to an error.
+    let exc = unsafe { sys::PyErr_GetRaisedException() };
+    std::ptr::NonNull::new(exc).map(|_| {
+        // SAFETY: non-null new reference, now owned.
+        unsafe { Owned::from_new(exc) }.unwrap_or_else(|_| unreachable!("checked non-null"))
+    })
 }
 
 /// Sets `exc` as the current exception (the inverse of [`take_raised`]).

@@ -1,17 +1,24 @@
-//! Releasing the GIL around blocking work, seeing signals, and knowing which thread we are on.
+//! Releasing the GIL around blocking work, seeing signals, knowing which thread we are on, and
+//! keeping daemon threads away from interpreter finalisation.
 
+use std::cell::Cell;
 use std::panic::{catch_unwind, resume_unwind, AssertUnwindSafe};
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 
 use pyo3_ffi as sys;
 
 use super::error::{PyResult, Raised};
 use super::module::import_module;
 
-/// Once the main interpreter's exit hook runs: the thread running it. 0 before.
-static SHUTDOWN_THREAD: AtomicU64 = AtomicU64::new(0);
+/// Set once the main interpreter's exit hook starts.
+static MAIN_EXITING: AtomicBool = AtomicBool::new(false);
 /// The main thread of the main interpreter, learnt on first need. 0 until then.
 static MAIN_THREAD: AtomicU64 = AtomicU64::new(0);
+
+thread_local! {
+    /// Whether this thread is a daemon thread of the main interpreter, learnt on first need.
+    static DAEMON_OF_MAIN: Cell<Option<bool>> = const { Cell::new(None) };
+}
 
 /// The calling thread's identifier (`threading.get_ident()`).
 pub(crate) fn thread_ident() -> u64 {
@@ -61,25 +68,51 @@ pub(crate) fn check_signals() -> PyResult<()> {
 /// Runs `f` with the GIL released, so the interpreter's other threads keep running. `f` must be
 /// `Send`, which keeps Python references out of it.
 pub(crate) fn allow_threads<R: Send>(f: impl FnOnce() -> R + Send) -> R {
-    let main_interpreter = in_main_interpreter();
+    let may_park = may_park_at_exit();
     // SAFETY: the thread is attached; PyEval_SaveThread detaches it and returns its state.
     let saved = unsafe { sys::PyEval_SaveThread() };
     let result = catch_unwind(AssertUnwindSafe(f));
-    if main_interpreter {
-        park_if_main_is_exiting();
-    }
+    park_if_main_is_exiting(may_park);
     // SAFETY: `saved` is this thread's state, detached just above.
     unsafe { sys::PyEval_RestoreThread(saved) };
     result.unwrap_or_else(|panic| resume_unwind(panic))
 }
 
-/// From the moment the main interpreter's exit hook starts, another thread of the main
-/// interpreter coming back from a blocking call would race interpreter finalisation (CPython
-/// < 3.14 may even unwind it with `pthread_exit`). Such threads are daemon threads (the others
-/// were joined before exit hooks run): they park here for good, as CPython 3.14 does.
-pub(super) fn park_if_main_is_exiting() {
-    let exiting = SHUTDOWN_THREAD.load(Ordering::Acquire);
-    if exiting != 0 && exiting != thread_ident() {
+/// Whether the calling thread (attached) must park instead of re-attaching once the main
+/// interpreter is exiting: daemon threads of the main interpreter. Those are the only threads of
+/// the main interpreter still running when exit hooks run (the others were joined) — except
+/// threads that a later exit hook starts and joins itself, which are not daemons and must not
+/// park.
+pub(super) fn may_park_at_exit() -> bool {
+    if !in_main_interpreter() {
+        return false;
+    }
+    if let Some(daemon) = DAEMON_OF_MAIN.with(Cell::get) {
+        return daemon;
+    }
+    let daemon = match current_thread_is_daemon() {
+        Ok(daemon) => daemon,
+        Err(_) => {
+            super::error::clear_error();
+            false
+        }
+    };
+    DAEMON_OF_MAIN.with(|cell| cell.set(Some(daemon)));
+    daemon
+}
+
+fn current_thread_is_daemon() -> PyResult<bool> {
+    let threading = import_module(c"threading")?;
+    let thread = threading.as_ref().getattr(c"current_thread")?.as_ref().call(&[])?;
+    thread.as_ref().getattr(c"daemon")?.as_ref().is_truthy()
+}
+
+/// Once the main interpreter's exit hook has started, a daemon thread of the main interpreter
+/// coming back from a blocking call would race interpreter finalisation (CPython < 3.14 even
+/// unwinds it with `pthread_exit`, through our frames). It parks here for good, as CPython 3.14
+/// does with such threads. Call with no thread state attached.
+pub(super) fn park_if_main_is_exiting(may_park: bool) {
+    if may_park && MAIN_EXITING.load(Ordering::Acquire) {
         loop {
             std::thread::park();
         }
@@ -88,5 +121,5 @@ pub(super) fn park_if_main_is_exiting() {
 
 /// Called by the exit hook, in the main interpreter, before it wakes blocked calls.
 pub(crate) fn begin_shutdown_parking() {
-    SHUTDOWN_THREAD.store(thread_ident(), Ordering::Release);
+    MAIN_EXITING.store(true, Ordering::Release);
 }

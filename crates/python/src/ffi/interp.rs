@@ -17,8 +17,8 @@ use super::error::{PyResult, Raised};
 use super::object::{Owned, Ref};
 
 /// An interpreter's state, and (for interpreters we created) its initial thread state: an
-/// identity that may cross threads. It is only handed back to CPython while the interpreter
-/// exists, which the interpreter table guarantees.
+/// identity that may cross threads. It may outlive its interpreter; functions that hand it back
+/// to CPython say in their `# Safety` section how the caller keeps the interpreter alive.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub(crate) struct InterpPtr(NonNull<sys::PyInterpreterState>, *mut sys::PyThreadState);
 
@@ -30,28 +30,49 @@ unsafe impl Sync for InterpPtr {}
 
 impl InterpPtr {
     /// CPython's id of the interpreter (0 for the main one; never reused).
-    pub(crate) fn id(self) -> i64 {
-        // SAFETY: the interpreter exists (type invariant); the call reads an immutable field.
+    ///
+    /// # Safety
+    /// The interpreter is alive (e.g. it is the current or the main one).
+    pub(crate) unsafe fn id(self) -> i64 {
+        // SAFETY: the interpreter is alive (function contract); this reads an immutable field.
         unsafe { sys::PyInterpreterState_GetID(self.0.as_ptr()) }
     }
 }
 
+/// The id of the interpreter the calling thread is attached to.
+pub(crate) fn current_interpreter_id() -> i64 {
+    // SAFETY: the current interpreter is alive while we are attached to it.
+    unsafe { current_interpreter().id() }
+}
+
+/// The id of the main interpreter (0).
+pub(crate) fn main_interpreter_id() -> i64 {
+    // SAFETY: the main interpreter lives as long as the runtime.
+    unsafe { main_interpreter().id() }
+}
+
 /// The interpreter the calling thread is attached to.
-pub(crate) fn current_interpreter() -> InterpPtr {
+fn current_interpreter() -> InterpPtr {
     // SAFETY: the thread is attached, so there is a current interpreter (never null).
     InterpPtr(unsafe { NonNull::new_unchecked(sys::PyInterpreterState_Get()) }, std::ptr::null_mut())
 }
 
 /// The main interpreter.
-pub(crate) fn main_interpreter() -> InterpPtr {
+fn main_interpreter() -> InterpPtr {
     // SAFETY: the main interpreter exists for the whole life of the runtime.
     InterpPtr(unsafe { NonNull::new_unchecked(sys::PyInterpreterState_Main()) }, std::ptr::null_mut())
 }
 
 /// Creates an interpreter. Isolated: its own GIL and allocator, no fork/exec, no daemon
 /// threads, only multi-phase extension modules. Legacy: shares the main GIL and allocator, as
-/// `Py_NewInterpreter` does. On failure returns CPython's reason.
-pub(crate) fn create_interpreter(isolated: bool) -> Result<InterpPtr, String> {
+/// `Py_NewInterpreter` does. Returns the interpreter and its id, or CPython's reason for failing.
+/// `record` runs before the caller is re-attached, with the new interpreter and id (or `None` on
+/// failure): the moment to make it known to the world, before this thread might park for good at
+/// exit.
+pub(crate) fn create_interpreter(
+    isolated: bool,
+    record: impl FnOnce(Option<(InterpPtr, i64)>) + Send,
+) -> Result<(InterpPtr, i64), String> {
     let config = if isolated {
         sys::PyInterpreterConfig {
             use_main_obmalloc: 0,
@@ -73,39 +94,55 @@ pub(crate) fn create_interpreter(isolated: bool) -> Result<InterpPtr, String> {
             gil: sys::PyInterpreterConfig_SHARED_GIL,
         }
     };
+    let may_park = super::gil::may_park_at_exit();
     // SAFETY: the thread is attached (callers hold the GIL), as Py_NewInterpreterFromConfig
     // requires; it detaches the caller's state and leaves the new one current, or on failure
     // makes the caller's current again.
-    unsafe {
+    let (caller, new_state, status) = unsafe {
         let caller = sys::PyThreadState_Get();
         let mut new_state: *mut sys::PyThreadState = std::ptr::null_mut();
         let status = sys::Py_NewInterpreterFromConfig(&mut new_state, &config);
-        if sys::PyStatus_Exception(status) != 0 || new_state.is_null() {
-            let reason = if status.err_msg.is_null() {
-                "Py_NewInterpreterFromConfig failed".to_owned()
-            } else {
-                CStr::from_ptr(status.err_msg).to_string_lossy().into_owned()
-            };
-            return Err(reason);
-        }
-        let interp = sys::PyThreadState_GetInterpreter(new_state);
-        // CPython 3.12's `threading` ties the interpreter's "main thread" to the thread state
-        // that first imports it; if that were a short-lived state of one `run`, closing the
-        // interpreter would print an AssertionError from threading._shutdown. Import it now, on
-        // the initial state, which lives as long as the interpreter.
-        #[cfg(not(Py_3_13))]
-        {
-            match Owned::from_new(sys::PyImport_ImportModule(c"threading".as_ptr())) {
-                Ok(module) => drop(module),
-                Err(_) => super::error::clear_error(),
-            }
-        }
-        // Keep the initial thread state (see the module docs), detached: this releases the new
-        // interpreter's GIL. Then re-attach the caller.
-        let initial = sys::PyEval_SaveThread();
-        sys::PyEval_RestoreThread(caller);
-        Ok(InterpPtr(NonNull::new_unchecked(interp), initial))
+        (caller, new_state, status)
+    };
+    // SAFETY: reads the status CPython returned.
+    if unsafe { sys::PyStatus_Exception(status) } != 0 || new_state.is_null() {
+        record(None);
+        let reason = if status.err_msg.is_null() {
+            "Py_NewInterpreterFromConfig failed".to_owned()
+        } else {
+            // SAFETY: err_msg points to a static NUL-terminated message.
+            unsafe { CStr::from_ptr(status.err_msg) }.to_string_lossy().into_owned()
+        };
+        return Err(reason);
     }
+    // SAFETY: `new_state` is the new interpreter's current thread state (its GIL held).
+    let interp = unsafe { sys::PyThreadState_GetInterpreter(new_state) };
+    // CPython 3.12's `threading` ties the interpreter's "main thread" to the thread state that
+    // first imports it; if that were a short-lived state of one `run`, closing the interpreter
+    // would print an AssertionError from threading._shutdown. Import it now, on the initial
+    // state, which lives as long as the interpreter.
+    #[cfg(not(Py_3_13))]
+    {
+        // SAFETY: attached to the new interpreter; returns a new reference or null.
+        match unsafe { Owned::from_new(sys::PyImport_ImportModule(c"threading".as_ptr())) } {
+            Ok(module) => drop(module),
+            Err(_) => super::error::clear_error(),
+        }
+    }
+    // Keep the initial thread state (see the module docs), detached: this releases the new
+    // interpreter's GIL.
+    // SAFETY: the new state is current; PyEval_SaveThread detaches it.
+    let initial = unsafe { sys::PyEval_SaveThread() };
+    // SAFETY: CPython never returns a null interpreter for a live thread state.
+    let interp = InterpPtr(unsafe { NonNull::new_unchecked(interp) }, initial);
+    // SAFETY: just created; nobody else knows it yet, so nobody can have ended it.
+    let created = (interp, unsafe { interp.id() });
+    let panicked = run_detached(|| record(Some(created)));
+    super::gil::park_if_main_is_exiting(may_park);
+    // SAFETY: `caller` is this thread's state, detached by Py_NewInterpreterFromConfig.
+    unsafe { sys::PyEval_RestoreThread(caller) };
+    resume_if_panicked(panicked);
+    Ok(created)
 }
 
 /// Runs `f` in interpreter `interp` on the calling thread: the caller's thread state is detached
@@ -113,20 +150,25 @@ pub(crate) fn create_interpreter(isolated: bool) -> Result<InterpPtr, String> {
 /// `f` is `Send`, so it cannot capture references of the caller's interpreter. `on_leave` runs
 /// once the thread has left `interp` entirely (its thread state deleted) and before the caller
 /// is re-attached: the moment to tell the world that `interp` is free to be closed.
-pub(crate) fn enter_interpreter<R: Send>(
+///
+/// # Safety
+/// `interp` must stay alive until this returns: the caller holds a reservation in the
+/// interpreter table (a run or a visit) that keeps it from being closed.
+pub(crate) unsafe fn enter_interpreter<R: Send>(
     interp: InterpPtr,
     f: impl FnOnce() -> R + Send,
-    on_leave: impl FnOnce(),
+    on_leave: impl FnOnce() + Send,
 ) -> PyResult<R> {
-    let from_main = current_interpreter() == main_interpreter();
+    let may_park = super::gil::may_park_at_exit();
     // SAFETY: the thread is attached; PyEval_SaveThread detaches it and returns its state.
     let caller = unsafe { sys::PyEval_SaveThread() };
-    // SAFETY: `interp` exists (InterpPtr invariant); PyThreadState_New needs no GIL.
+    // SAFETY: `interp` is alive (function contract); PyThreadState_New needs no GIL.
     let state = unsafe { sys::PyThreadState_New(interp.0.as_ptr()) };
     if state.is_null() {
-        on_leave();
+        let panicked = run_detached(on_leave);
         // SAFETY: `caller` was detached above on this thread.
         unsafe { sys::PyEval_RestoreThread(caller) };
+        resume_if_panicked(panicked);
         // SAFETY: attached again; sets MemoryError.
         unsafe { sys::PyErr_NoMemory() };
         return Err(Raised::ALREADY);
@@ -139,30 +181,64 @@ pub(crate) fn enter_interpreter<R: Send>(
         sys::PyThreadState_Clear(state);
         sys::PyThreadState_DeleteCurrent();
     }
-    on_leave();
-    if from_main {
-        super::gil::park_if_main_is_exiting();
-    }
+    let panicked = run_detached(on_leave);
+    super::gil::park_if_main_is_exiting(may_park);
     // SAFETY: `caller` is this thread's state, detached above.
     unsafe { sys::PyEval_RestoreThread(caller) };
+    resume_if_panicked(panicked);
     Ok(result.unwrap_or_else(|panic| resume_unwind(panic)))
 }
 
-/// Destroys an interpreter made by [`create_interpreter`] from the calling thread (which must not
-/// be attached to it): runs its exit hooks, joins its threads, frees it. No thread may be running
-/// in it.
-pub(crate) fn end_interpreter(interp: InterpPtr) {
+/// Ends an interpreter made by [`create_interpreter`], if `prepare` agrees. With the caller
+/// detached, attaches the interpreter's initial thread state on this thread and runs `prepare`
+/// there; if it returns `Ok`, calls `Py_EndInterpreter` (which runs the interpreter's exit hooks,
+/// joins its non-daemon threads and frees it), otherwise detaches the initial state again.
+/// `on_leave` sees the outcome before the caller is re-attached.
+///
+/// # Safety
+/// `interp` was made by [`create_interpreter`], is alive, and is reserved for this close in the
+/// interpreter table (no run, visit or other close), so its initial thread state is detached and
+/// no other thread attaches it.
+pub(crate) unsafe fn end_interpreter_if<E: Send>(
+    interp: InterpPtr,
+    prepare: impl FnOnce() -> Result<(), E> + Send,
+    on_leave: impl FnOnce(&Result<(), E>) + Send,
+) -> Result<(), E> {
     let initial = interp.1;
     assert!(!initial.is_null(), "only interpreters created here are ended here");
+    let may_park = super::gil::may_park_at_exit();
     // SAFETY: the thread is attached; detach it.
     let caller = unsafe { sys::PyEval_SaveThread() };
-    // SAFETY: `interp` exists and, per the table, runs nothing, so its initial thread state is its
-    // only one and is detached: attach it here and end the interpreter with it, as
-    // Py_EndInterpreter requires. It leaves no thread state current; re-attach the caller.
-    unsafe {
-        sys::PyEval_RestoreThread(initial);
-        sys::Py_EndInterpreter(initial);
-        sys::PyEval_RestoreThread(caller);
+    // SAFETY: the initial state is detached and reserved for us (function contract).
+    unsafe { sys::PyEval_RestoreThread(initial) };
+    let outcome = catch_unwind(AssertUnwindSafe(prepare));
+    match &outcome {
+        // SAFETY: attached with the initial state and, as `prepare` checked, the interpreter's
+        // only thread: what Py_EndInterpreter requires. It leaves no thread state current.
+        Ok(Ok(())) => unsafe { sys::Py_EndInterpreter(initial) },
+        // SAFETY: the initial state is current; detach it and keep it.
+        _ => drop(unsafe { sys::PyEval_SaveThread() }),
+    }
+    let panicked = match &outcome {
+        Ok(result) => run_detached(|| on_leave(result)),
+        Err(_) => None,
+    };
+    super::gil::park_if_main_is_exiting(may_park);
+    // SAFETY: `caller` is this thread's state, detached above.
+    unsafe { sys::PyEval_RestoreThread(caller) };
+    resume_if_panicked(panicked);
+    outcome.unwrap_or_else(|panic| resume_unwind(panic))
+}
+
+/// Runs book-keeping with no thread state attached, keeping a panic until the caller is
+/// attached again (a panic must not leave a thread detached).
+fn run_detached(f: impl FnOnce()) -> Option<Box<dyn std::any::Any + Send>> {
+    catch_unwind(AssertUnwindSafe(f)).err()
+}
+
+fn resume_if_panicked(panicked: Option<Box<dyn std::any::Any + Send>>) {
+    if let Some(panic) = panicked {
+        resume_unwind(panic);
     }
 }
 
@@ -198,17 +274,7 @@ pub(crate) fn other_thread_states(interp: InterpPtr) -> usize {
 pub(crate) fn eval_snippet(source: &CStr) -> PyResult<Owned> {
     // SAFETY: returns a new dict or null.
     let namespace = unsafe { Owned::from_new(sys::PyDict_New())? };
-    // SAFETY: NUL-terminated source and a live dict (builtins are added on demand).
-    let outcome = unsafe {
-        Owned::from_new(sys::PyRun_StringFlags(
-            source.as_ptr(),
-            sys::Py_file_input,
-            namespace.as_ptr(),
-            namespace.as_ptr(),
-            std::ptr::null_mut(),
-        ))
-    };
-    drop(outcome?);
+    run_code(source, namespace.as_ref())?;
     // SAFETY: live dict; returns a borrowed reference or null (with no exception) if missing.
     let result = unsafe { sys::PyDict_GetItemString(namespace.as_ptr(), c"result".as_ptr()) };
     if result.is_null() {
@@ -220,15 +286,19 @@ pub(crate) fn eval_snippet(source: &CStr) -> PyResult<Owned> {
 
 /// Runs `source` as a module body in the `__main__` module of the current interpreter.
 pub(crate) fn run_in_main_module(source: &CStr) -> PyResult<()> {
-    let globals = main_module_dict()?;
-    // SAFETY: NUL-terminated source, a live dict for globals and locals; returns a new
-    // reference or null with an exception set.
+    run_code(source, main_module_dict()?.as_ref())
+}
+
+/// Runs `source` as a module body with `namespace` (a dict) as its globals and locals.
+fn run_code(source: &CStr, namespace: Ref<'_>) -> PyResult<()> {
+    // SAFETY: NUL-terminated source and a live dict (builtins are added on demand); returns a
+    // new reference or null with an exception set.
     let result = unsafe {
         Owned::from_new(sys::PyRun_StringFlags(
             source.as_ptr(),
             sys::Py_file_input,
-            globals.as_ptr(),
-            globals.as_ptr(),
+            namespace.as_ptr(),
+            namespace.as_ptr(),
             std::ptr::null_mut(),
         ))
     };

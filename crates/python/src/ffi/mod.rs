@@ -26,9 +26,9 @@ pub(crate) use error::{
 };
 pub(crate) use gil::{allow_threads, begin_shutdown_parking, check_signals, is_main_thread, thread_ident};
 pub(crate) use interp::{
-    create_interpreter, current_interpreter, end_interpreter, enter_interpreter, eval_snippet,
-    main_interpreter, main_module_dict, other_thread_states, raise_system_exit_in, run_in_main_module,
-    InterpPtr,
+    create_interpreter, current_interpreter_id, end_interpreter_if, enter_interpreter, eval_snippet,
+    main_interpreter_id, main_module_dict, other_thread_states, raise_system_exit_in,
+    run_in_main_module, InterpPtr,
 };
 pub(crate) use module::{add_module_object, import_module, ModuleDef, StateObjects};
 pub(crate) use object::{Owned, Ref};

@@ -98,10 +98,19 @@ impl<S: StateObjects> ModuleDef<S> {
         self.raw.get().map_or(ptr::null_mut(), |raw| raw.def.get())
     }
 
-    /// The state of `module`, an instance of this definition.
+    /// The state of `module` if it is a module of this definition (anything else, e.g. an
+    /// object someone put in `sys.modules` under our name, gives `None`).
     pub(crate) fn state_of_module<'a>(&self, module: Ref<'a>) -> Option<&'a S> {
-        // SAFETY: `module` is a module of this definition (callers: our module functions), so its
-        // state memory is a StateSlot<S>, initialised (zeroed, then possibly set) by CPython/us.
+        // SAFETY: live object; PyModule_Check only reads its type.
+        if unsafe { sys::PyModule_Check(module.as_ptr()) } == 0 {
+            return None;
+        }
+        // SAFETY: a module; PyModule_GetDef returns its definition or null (no error set).
+        if unsafe { sys::PyModule_GetDef(module.as_ptr()) } != self.raw_def() {
+            return None;
+        }
+        // SAFETY: a module of this definition, so its state memory (m_size bytes, zeroed by
+        // CPython, then set by our exec) is a StateSlot<S>, alive as long as the module ('a).
         unsafe {
             let slot = sys::PyModule_GetState(module.as_ptr()).cast::<StateSlot<S>>();
             slot.as_ref()?.as_deref()
@@ -122,20 +131,29 @@ impl<S: StateObjects> ModuleDef<S> {
     }
 }
 
-fn state_slot<'a, S: StateObjects>(module: *mut sys::PyObject) -> Option<&'a mut StateSlot<S>> {
-    // SAFETY: called from our module slots with a module of our definition, whose state memory
-    // (m_size bytes, zero-initialised by CPython) is a StateSlot<S>; CPython serialises these
-    // calls on the module.
+/// The state memory of `module`.
+///
+/// # Safety
+/// `module` is a live module of our definition (so its state memory, m_size bytes zeroed by
+/// CPython, is a `StateSlot<S>`), and no other reference to that memory is alive while the
+/// returned one is: true inside the module slots below, which CPython calls one at a time.
+unsafe fn state_slot<'a, S: StateObjects>(module: *mut sys::PyObject) -> Option<&'a mut StateSlot<S>> {
+    // SAFETY: per the function contract.
     unsafe { sys::PyModule_GetState(module).cast::<StateSlot<S>>().as_mut() }
 }
 
+/// `Py_mod_exec`: builds the state of a new module object.
+///
+/// # Safety
+/// Called by CPython with a live module of our definition, once, before any other use of it.
 unsafe extern "C" fn module_exec<S: StateObjects>(module: *mut sys::PyObject) -> c_int {
     let built = catch_unwind(AssertUnwindSafe(|| {
         // SAFETY: CPython passes the live module being executed.
         S::exec(unsafe { Ref::from_ptr(module) })
     }));
+    // SAFETY: per this function's contract; no other reference to the state exists yet.
     match built {
-        Ok(Ok(state)) => match state_slot::<S>(module) {
+        Ok(Ok(state)) => match unsafe { state_slot::<S>(module) } {
             Some(slot) => {
                 *slot = Some(Box::new(state));
                 0
@@ -153,24 +171,38 @@ unsafe extern "C" fn module_exec<S: StateObjects>(module: *mut sys::PyObject) ->
     }
 }
 
+/// `m_traverse`: shows the GC the objects the state holds.
+///
+/// # Safety
+/// Called by the GC with a live module of our definition and a visitor for this traversal.
 unsafe extern "C" fn module_traverse<S: StateObjects>(
     module: *mut sys::PyObject,
     visit: sys::visitproc,
     arg: *mut c_void,
 ) -> c_int {
-    let Some(Some(state)) = state_slot::<S>(module) else { return 0 };
+    // SAFETY: per this function's contract; the GC holds no other reference to the state.
+    let Some(Some(state)) = (unsafe { state_slot::<S>(module) }) else { return 0 };
     // SAFETY: `visit` and `arg` come from the GC for this traversal; objects are live.
     state.for_each_object(&mut |obj| unsafe { visit(obj.as_ptr(), arg) })
 }
 
+/// `m_clear`: drops the state, releasing every object it holds.
+///
+/// # Safety
+/// Called by CPython with a live module of our definition, when nothing uses its state.
 unsafe extern "C" fn module_clear<S: StateObjects>(module: *mut sys::PyObject) -> c_int {
-    if let Some(slot) = state_slot::<S>(module) {
+    // SAFETY: per this function's contract.
+    if let Some(slot) = unsafe { state_slot::<S>(module) } {
         // Dropping the state releases every reference it holds.
         drop(slot.take());
     }
     0
 }
 
+/// `m_free`: as `m_clear`, when the module object is freed.
+///
+/// # Safety
+/// Called by CPython with the module object being freed.
 unsafe extern "C" fn module_free<S: StateObjects>(module: *mut c_void) {
     // SAFETY: m_free receives the module object.
     unsafe { module_clear::<S>(module.cast()) };

@@ -144,7 +144,7 @@ impl<'a> Ref<'a> {
 
     /// `obj(*args)`.
     pub(crate) fn call(self, args: &[Ref<'_>]) -> PyResult<Owned> {
-        let tuple = super::values::tuple(args.iter().map(|arg| Ref::to_owned(*arg)))?;
+        let tuple = super::values::tuple(args.iter().map(|arg| Ref::to_owned(*arg)).collect())?;
         // SAFETY: live callable and a real tuple; returns a new reference or null.
         unsafe { Owned::from_new(sys::PyObject_Call(self.as_ptr(), tuple.as_ptr(), std::ptr::null_mut())) }
     }

@@ -2,8 +2,10 @@
 //! their methods. A [`TypeDef<T>`] is a static description; [`TypeDef::create`] builds the type
 //! object for one interpreter (each interpreter gets its own, kept in its module state).
 //!
-//! Method tables are typed: a `Method<T>` can only be built from a function taking `This<T>`,
-//! and only placed in a `TypeDef<T>`, so a trampoline's cast of `self` to `Instance<T>` is sound.
+//! Method tables are typed: the declaration macros build a `Method<T>` from a function taking
+//! `This<T>` and the trampoline made for it (the constructors are `unsafe`, callable only with a
+//! matching trampoline), and a `TypeDef<T>` holds only `Method<T>`s, so a trampoline's cast of
+//! `self` to `Instance<T>` is sound.
 
 use std::ffi::{c_int, c_void, CStr};
 use std::marker::PhantomData;
@@ -82,7 +84,11 @@ pub(crate) enum MethodImpl {
 
 impl<T> Method<T> {
     #[doc(hidden)]
-    pub(crate) const fn fastcall<F>(name: &'static CStr, doc: &'static CStr, raw: FastcallFn, _f: &F) -> Self
+    ///
+    /// # Safety
+    /// `raw` is the trampoline the declaration macro made for `_f` (so it casts `self` to the
+    /// type `_f` expects).
+    pub(crate) const unsafe fn fastcall<F>(name: &'static CStr, doc: &'static CStr, raw: FastcallFn, _f: &F) -> Self
     where
         F: for<'a> Fn(This<'a, T>, Args<'a>) -> PyResult<Owned>,
     {
@@ -90,7 +96,11 @@ impl<T> Method<T> {
     }
 
     #[doc(hidden)]
-    pub(crate) const fn noargs<F>(name: &'static CStr, doc: &'static CStr, raw: UnaryFn, _f: &F) -> Self
+    ///
+    /// # Safety
+    /// `raw` is the trampoline the declaration macro made for `_f` (so it casts `self` to the
+    /// type `_f` expects).
+    pub(crate) const unsafe fn noargs<F>(name: &'static CStr, doc: &'static CStr, raw: UnaryFn, _f: &F) -> Self
     where
         F: for<'a> Fn(This<'a, T>) -> PyResult<Owned>,
     {
@@ -100,7 +110,11 @@ impl<T> Method<T> {
 
 impl Method<ModuleFunctions> {
     #[doc(hidden)]
-    pub(crate) const fn function<F>(name: &'static CStr, doc: &'static CStr, raw: FastcallFn, _f: &F) -> Self
+    ///
+    /// # Safety
+    /// `raw` is the trampoline the declaration macro made for `_f` (so it casts `self` to the
+    /// type `_f` expects).
+    pub(crate) const unsafe fn function<F>(name: &'static CStr, doc: &'static CStr, raw: FastcallFn, _f: &F) -> Self
     where
         F: for<'a> Fn(Ref<'a>, Args<'a>) -> PyResult<Owned>,
     {
@@ -118,7 +132,10 @@ pub(crate) struct Getter<T> {
 
 impl<T> Getter<T> {
     #[doc(hidden)]
-    pub(crate) const fn new<F>(name: &'static CStr, doc: &'static CStr, get: GetterFn, _f: &F) -> Self
+    ///
+    /// # Safety
+    /// `get` is the trampoline the declaration macro made for `_f`.
+    pub(crate) const unsafe fn new<F>(name: &'static CStr, doc: &'static CStr, get: GetterFn, _f: &F) -> Self
     where
         F: for<'a> Fn(This<'a, T>) -> PyResult<Owned>,
     {
@@ -150,15 +167,24 @@ enum SlotKind {
 
 impl<T> SlotImpl<T> {
     #[doc(hidden)]
-    pub(crate) const fn repr<F: for<'a> Fn(This<'a, T>) -> String>(raw: SelfFn, _f: &F) -> Self {
+    ///
+    /// # Safety
+    /// `raw` is the trampoline the declaration macro made for `_f`.
+    pub(crate) const unsafe fn repr<F: for<'a> Fn(This<'a, T>) -> String>(raw: SelfFn, _f: &F) -> Self {
         SlotImpl { kind: SlotKind::Repr(raw), _for: PhantomData }
     }
     #[doc(hidden)]
-    pub(crate) const fn hash<F: for<'a> Fn(This<'a, T>) -> u64>(raw: HashFn, _f: &F) -> Self {
+    ///
+    /// # Safety
+    /// `raw` is the trampoline the declaration macro made for `_f`.
+    pub(crate) const unsafe fn hash<F: for<'a> Fn(This<'a, T>) -> u64>(raw: HashFn, _f: &F) -> Self {
         SlotImpl { kind: SlotKind::Hash(raw), _for: PhantomData }
     }
     #[doc(hidden)]
-    pub(crate) const fn richcompare<F>(raw: RichCompareFn, _f: &F) -> Self
+    ///
+    /// # Safety
+    /// `raw` is the trampoline the declaration macro made for `_f`.
+    pub(crate) const unsafe fn richcompare<F>(raw: RichCompareFn, _f: &F) -> Self
     where
         F: for<'a> Fn(This<'a, T>, This<'a, T>, CompareOp) -> bool,
     {
@@ -169,7 +195,10 @@ impl<T> SlotImpl<T> {
         SlotImpl { kind: SlotKind::IterSelf, _for: PhantomData }
     }
     #[doc(hidden)]
-    pub(crate) const fn iternext<F>(raw: SelfFn, _f: &F) -> Self
+    ///
+    /// # Safety
+    /// `raw` is the trampoline the declaration macro made for `_f`.
+    pub(crate) const unsafe fn iternext<F>(raw: SelfFn, _f: &F) -> Self
     where
         F: for<'a> Fn(This<'a, T>) -> PyResult<Option<Owned>>,
     {
@@ -503,6 +532,10 @@ where
     }
 }
 
+/// `tp_iter` returning the object itself.
+///
+/// # Safety
+/// Called by CPython with a live object.
 unsafe extern "C" fn iter_self(slf: *mut sys::PyObject) -> *mut sys::PyObject {
     // SAFETY: CPython passes a live object; we return a new reference to it.
     unsafe { sys::Py_NewRef(slf) }
@@ -510,6 +543,9 @@ unsafe extern "C" fn iter_self(slf: *mut sys::PyObject) -> *mut sys::PyObject {
 
 /// `tp_dealloc` of every `TypeDef<T>` type: drops the Rust value, frees the memory, releases the
 /// reference every heap-type instance holds on its type.
+///
+/// # Safety
+/// Called by CPython once, when the last reference to an instance of a `TypeDef<T>` type goes.
 unsafe extern "C" fn dealloc<T>(obj: *mut sys::PyObject) {
     // SAFETY: CPython calls tp_dealloc once, on an instance of our type whose value was
     // initialised by `HeapType::instance`; after this the memory is never read again.
@@ -531,7 +567,10 @@ unsafe extern "C" fn dealloc<T>(obj: *mut sys::PyObject) {
 /// `fn(This<T>, Args) -> PyResult<Owned>`, or `noargs: path` for a `fn(This<T>) -> PyResult<Owned>`.
 macro_rules! py_method {
     ($name:expr, $doc:expr, fastcall: $func:path) => {
-        $crate::ffi::Method::fastcall($name, $doc, {
+        // SAFETY: the trampoline passed is the one made here for $func.
+        unsafe { $crate::ffi::Method::fastcall($name, $doc, {
+            /// # Safety
+            /// Called by CPython with the fastcall convention on an instance of the type.
             unsafe extern "C" fn trampoline(
                 slf: *mut $crate::ffi::sys::PyObject,
                 args: *const *mut $crate::ffi::sys::PyObject,
@@ -542,10 +581,13 @@ macro_rules! py_method {
                 unsafe { $crate::ffi::typeobj_call::call_method(slf, args, nargs, kwnames, $func) }
             }
             trampoline
-        }, &$func)
+        }, &$func) }
     };
     ($name:expr, $doc:expr, noargs: $func:path) => {
-        $crate::ffi::Method::noargs($name, $doc, {
+        // SAFETY: the trampoline passed is the one made here for $func.
+        unsafe { $crate::ffi::Method::noargs($name, $doc, {
+            /// # Safety
+            /// Called by CPython with METH_NOARGS on an instance of the type.
             unsafe extern "C" fn trampoline(
                 slf: *mut $crate::ffi::sys::PyObject,
                 _unused: *mut $crate::ffi::sys::PyObject,
@@ -554,7 +596,7 @@ macro_rules! py_method {
                 unsafe { $crate::ffi::typeobj_call::call_noargs(slf, $func) }
             }
             trampoline
-        }, &$func)
+        }, &$func) }
     };
 }
 
@@ -562,7 +604,10 @@ macro_rules! py_method {
 /// `fn(Ref /* module */, Args) -> PyResult<Owned>`.
 macro_rules! py_function {
     ($name:expr, $doc:expr, $func:path) => {
-        $crate::ffi::Method::function($name, $doc, {
+        // SAFETY: the trampoline passed is the one made here for $func.
+        unsafe { $crate::ffi::Method::function($name, $doc, {
+            /// # Safety
+            /// Called by CPython with the fastcall convention on our module.
             unsafe extern "C" fn trampoline(
                 module: *mut $crate::ffi::sys::PyObject,
                 args: *const *mut $crate::ffi::sys::PyObject,
@@ -573,7 +618,7 @@ macro_rules! py_function {
                 unsafe { $crate::ffi::typeobj_call::call_function(module, args, nargs, kwnames, $func) }
             }
             trampoline
-        }, &$func)
+        }, &$func) }
     };
 }
 
@@ -581,7 +626,10 @@ macro_rules! py_function {
 /// `fn(This<T>) -> PyResult<Owned>`.
 macro_rules! py_getter {
     ($name:expr, $doc:expr, $func:path) => {
-        $crate::ffi::Getter::new($name, $doc, {
+        // SAFETY: the trampoline passed is the one made here for $func.
+        unsafe { $crate::ffi::Getter::new($name, $doc, {
+            /// # Safety
+            /// Called by CPython on an instance of the type that declares the getter.
             unsafe extern "C" fn trampoline(
                 slf: *mut $crate::ffi::sys::PyObject,
                 _closure: *mut ::std::ffi::c_void,
@@ -590,7 +638,7 @@ macro_rules! py_getter {
                 unsafe { $crate::ffi::typeobj_call::call_getter(slf, $func) }
             }
             trampoline
-        }, &$func)
+        }, &$func) }
     };
 }
 
@@ -598,25 +646,34 @@ macro_rules! py_getter {
 /// `py_slot!(richcompare: path)` or `py_slot!(iternext: path)`.
 macro_rules! py_slot {
     (repr: $func:path) => {
-        $crate::ffi::SlotImpl::repr({
+        // SAFETY: the trampoline passed is the one made here for $func.
+        unsafe { $crate::ffi::SlotImpl::repr({
+            /// # Safety
+            /// Called by CPython on an instance of the type.
             unsafe extern "C" fn trampoline(slf: *mut $crate::ffi::sys::PyObject) -> *mut $crate::ffi::sys::PyObject {
                 // SAFETY: CPython calls tp_repr on instances of the type.
                 unsafe { $crate::ffi::typeobj_call::call_repr(slf, $func) }
             }
             trampoline
-        }, &$func)
+        }, &$func) }
     };
     (hash: $func:path) => {
-        $crate::ffi::SlotImpl::hash({
+        // SAFETY: the trampoline passed is the one made here for $func.
+        unsafe { $crate::ffi::SlotImpl::hash({
+            /// # Safety
+            /// Called by CPython on an instance of the type.
             unsafe extern "C" fn trampoline(slf: *mut $crate::ffi::sys::PyObject) -> $crate::ffi::sys::Py_hash_t {
                 // SAFETY: CPython calls tp_hash on instances of the type.
                 unsafe { $crate::ffi::typeobj_call::call_hash(slf, $func) }
             }
             trampoline
-        }, &$func)
+        }, &$func) }
     };
     (richcompare: $func:path) => {
-        $crate::ffi::SlotImpl::richcompare({
+        // SAFETY: the trampoline passed is the one made here for $func.
+        unsafe { $crate::ffi::SlotImpl::richcompare({
+            /// # Safety
+            /// Called by CPython on an instance of the type.
             unsafe extern "C" fn trampoline(
                 slf: *mut $crate::ffi::sys::PyObject,
                 other: *mut $crate::ffi::sys::PyObject,
@@ -626,16 +683,19 @@ macro_rules! py_slot {
                 unsafe { $crate::ffi::typeobj_call::call_richcompare(slf, other, op, $func) }
             }
             trampoline
-        }, &$func)
+        }, &$func) }
     };
     (iternext: $func:path) => {
-        $crate::ffi::SlotImpl::iternext({
+        // SAFETY: the trampoline passed is the one made here for $func.
+        unsafe { $crate::ffi::SlotImpl::iternext({
+            /// # Safety
+            /// Called by CPython on an instance of the type.
             unsafe extern "C" fn trampoline(slf: *mut $crate::ffi::sys::PyObject) -> *mut $crate::ffi::sys::PyObject {
                 // SAFETY: CPython calls tp_iternext on instances of the type.
                 unsafe { $crate::ffi::typeobj_call::call_iternext(slf, $func) }
             }
             trampoline
-        }, &$func)
+        }, &$func) }
     };
 }
 

@@ -119,9 +119,13 @@ impl<'a> Ref<'a> {
         Ok(Cow::Owned(encoded.as_ref().bytes_data().to_vec()))
     }
 
-    /// The contents of a `bytes` object.
+    /// The contents of a `bytes` object (empty for anything else).
     pub(crate) fn bytes_data(self) -> &'a [u8] {
-        // SAFETY: live exact bytes object (callers check the kind); its buffer lives as long as it.
+        // SAFETY: live object; PyBytes_Check only reads its type.
+        if unsafe { sys::PyBytes_Check(self.as_ptr()) } == 0 {
+            return &[];
+        }
+        // SAFETY: a live bytes object; its buffer lives as long as it does ('a).
         unsafe {
             let data = sys::PyBytes_AsString(self.as_ptr());
             let size = sys::PyBytes_Size(self.as_ptr());
@@ -129,10 +133,13 @@ impl<'a> Ref<'a> {
         }
     }
 
-    /// The items of a `tuple`, borrowed from it.
+    /// The items of a `tuple`, borrowed from it (none for anything else).
     pub(crate) fn tuple_items(self) -> impl ExactSizeIterator<Item = Ref<'a>> {
-        // SAFETY: live exact tuple (callers check the kind); its size never changes.
-        let size = unsafe { sys::PyTuple_Size(self.as_ptr()) }.max(0);
+        // SAFETY: live object; PyTuple_Check only reads its type, and a tuple's size is fixed.
+        let size = match unsafe { sys::PyTuple_Check(self.as_ptr()) } {
+            0 => 0,
+            _ => unsafe { sys::PyTuple_GET_SIZE(self.as_ptr()) },
+        };
         // SAFETY: index in bounds; tuple items are live as long as the tuple ('a).
         (0..size).map(move |index| unsafe { Ref::from_ptr(sys::PyTuple_GetItem(self.as_ptr(), index)) })
     }
@@ -214,10 +221,10 @@ pub(crate) fn bytes_from(data: &[u8]) -> PyResult<Owned> {
 }
 
 /// A tuple of the given items.
-pub(crate) fn tuple(items: impl ExactSizeIterator<Item = Owned>) -> PyResult<Owned> {
+pub(crate) fn tuple(items: Vec<Owned>) -> PyResult<Owned> {
     // SAFETY: returns a new tuple of the given size (items NULL until set) or null.
     let tuple = unsafe { Owned::from_new(sys::PyTuple_New(items.len() as sys::Py_ssize_t))? };
-    for (index, item) in items.enumerate() {
+    for (index, item) in items.into_iter().enumerate() {
         // SAFETY: fresh tuple, index in bounds; PyTuple_SetItem steals the item reference.
         unsafe { sys::PyTuple_SetItem(tuple.as_ptr(), index as sys::Py_ssize_t, item.into_raw()) };
     }

@@ -1,0 +1,198 @@
+//! Closing an interpreter.
+//!
+//! CPython aborts the whole process ("Py_EndInterpreter: not the last thread") if an interpreter
+//! is ended while another thread still has a thread state in it. So closing, done on the
+//! interpreter's own initial thread state, first joins its non-daemon threads (as
+//! `Py_EndInterpreter` would), then counts the thread states left. A user's `close()` refuses
+//! while threads that would not be joined are alive (daemon threads of legacy interpreters); the
+//! exit hook asks them to raise SystemExit and tries again.
+
+use subinterpreters_core::TableError;
+
+use super::run::{describe_raised, RemoteError};
+use super::{refuse_main_or_current, InterpreterId};
+use crate::errors::Error;
+use crate::ffi::{
+    end_interpreter_if, eval_snippet, none, other_thread_states, raise_system_exit_in, Args, InterpPtr,
+    Owned, Param, ParamKind, PyResult, Signature, This,
+};
+use crate::globals::INTERPRETERS;
+use crate::module::state_of;
+
+/// What closing does about threads still alive in the interpreter.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum StrayThreads {
+    /// Join non-daemon threads for as long as they take; refuse if daemon threads are alive
+    /// (a user's `close()`).
+    Refuse,
+    /// Ask every thread still alive to raise SystemExit, join briefly, and report what is left
+    /// (the exit hook, which tries again).
+    Interrupt,
+    /// As `Interrupt`, without asking again (between two requests).
+    Wait,
+}
+
+/// Why an interpreter was not closed.
+#[derive(Debug)]
+pub(crate) enum CloseFailure {
+    /// The main or the current interpreter.
+    NotClosable(Error),
+    /// The interpreter table refused (running, or being visited).
+    Refused(TableError),
+    /// This many threads that would not be joined are alive in it.
+    ThreadsAlive(usize),
+    /// Getting it ready raised inside it.
+    Failed(RemoteError),
+}
+
+impl CloseFailure {
+    fn into_error(self, id: i64) -> Error {
+        match self {
+            CloseFailure::NotClosable(error) => error,
+            CloseFailure::Refused(refusal) => Error::Interpreter { id, refusal },
+            CloseFailure::ThreadsAlive(count) => Error::ThreadsStillRunning { id, count },
+            CloseFailure::Failed(remote) => Error::CloseFailed {
+                id,
+                reason: format!("{}: {}", remote.type_name, remote.message),
+            },
+        }
+    }
+}
+
+pub(super) fn close(this: This<'_, InterpreterId>) -> PyResult<Owned> {
+    let state = state_of(this.obj)?;
+    let id = this.value.0;
+    try_close(id, StrayThreads::Refuse).map_err(|failure| state.fail(failure.into_error(id)))?;
+    Ok(none())
+}
+
+static EXIT_SIGNATURE: Signature<3> = Signature {
+    function: "__exit__",
+    params: [
+        Param { name: c"exc_type", kind: ParamKind::PositionalOnly, required: false },
+        Param { name: c"exc_value", kind: ParamKind::PositionalOnly, required: false },
+        Param { name: c"traceback", kind: ParamKind::PositionalOnly, required: false },
+    ],
+    var_keyword: false,
+};
+
+pub(super) fn exit(this: This<'_, InterpreterId>, args: Args<'_>) -> PyResult<Owned> {
+    args.parse(&EXIT_SIGNATURE)?;
+    close(this)
+}
+
+/// Closes interpreter `id`; `Ok` too if it is already closed (or being closed by another thread).
+pub(crate) fn try_close(id: i64, stray: StrayThreads) -> Result<(), CloseFailure> {
+    refuse_main_or_current(id, "close").map_err(CloseFailure::NotClosable)?;
+    let interp = match INTERPRETERS.begin_close(id) {
+        Ok(Some(interp)) => interp,
+        Ok(None) => return Ok(()),
+        Err(refusal) => return Err(CloseFailure::Refused(refusal)),
+    };
+    // SAFETY: begin_close reserved the interpreter for this close (no run, visit or other close)
+    // until finish_close or abandon_close, which on_leave calls once the thread has left it.
+    unsafe {
+        end_interpreter_if(
+            interp,
+            move || prepare_end(interp, stray),
+            move |outcome| match outcome {
+                Ok(()) => INTERPRETERS.finish_close(id),
+                Err(_) => INTERPRETERS.abandon_close(id),
+            },
+        )
+    }
+}
+
+/// The threads alive in the current interpreter other than the caller, the interpreter's "main
+/// thread" and `threading`'s dummies, as `(ident, daemon)` pairs.
+const LIVE_THREADS: &std::ffi::CStr = c"
+import sys
+threading = sys.modules.get('threading')
+result = () if threading is None else tuple(
+    (thread.ident, thread.daemon) for thread in threading.enumerate()
+    if thread.is_alive() and thread.ident != threading.get_ident()
+    and thread is not threading.main_thread()
+    and not isinstance(thread, threading._DummyThread))
+";
+
+/// CPython 3.12's `threading._shutdown` (run by Py_EndInterpreter) joins the interpreter's
+/// "main thread" record like any non-daemon thread unless the closing thread has its ident, and
+/// that record is tied to the initial thread state the close itself runs on: it would wait for
+/// ever. Do for it what `_shutdown` does when the idents match: mark it finished. (3.13's
+/// threading has no `_tstate_lock`; there this does nothing.)
+const FINISH_MAIN_THREAD: &std::ffi::CStr = c"
+import sys
+threading = sys.modules.get('threading')
+if threading is not None:
+    main = threading._main_thread
+    lock = getattr(main, '_tstate_lock', None)
+    if main.ident != threading.get_ident() and lock is not None and lock.locked():
+        lock.release()
+        main._stop()
+";
+
+/// Joins the current interpreter's non-daemon threads, as Py_EndInterpreter would.
+const JOIN_THREADS: &std::ffi::CStr = c"
+import sys
+threading = sys.modules.get('threading')
+while threading is not None:
+    others = [thread for thread in threading.enumerate()
+              if not thread.daemon and thread.is_alive() and thread.ident != threading.get_ident()
+              and thread is not threading.main_thread()
+              and not isinstance(thread, threading._DummyThread)]
+    if not others:
+        break
+    for thread in others:
+        thread.join()
+";
+
+/// Joins every live thread of the current interpreter for at most a moment.
+const JOIN_THREADS_BRIEFLY: &std::ffi::CStr = c"
+import sys
+threading = sys.modules.get('threading')
+if threading is not None:
+    for thread in threading.enumerate():
+        if (thread.is_alive() and thread.ident != threading.get_ident()
+                and thread is not threading.main_thread()
+                and not isinstance(thread, threading._DummyThread)):
+            thread.join(0.05)
+";
+
+/// Runs inside the interpreter being closed, on its initial thread state: gets it ready for
+/// `Py_EndInterpreter` or says why it is not.
+fn prepare_end(interp: InterpPtr, stray: StrayThreads) -> Result<(), CloseFailure> {
+    let attempt = || -> PyResult<Result<(), CloseFailure>> {
+        let live = eval_snippet(LIVE_THREADS)?;
+        let mut threads = Vec::new();
+        for entry in live.as_ref().tuple_items() {
+            let mut fields = entry.tuple_items();
+            let (Some(ident), Some(daemon)) = (fields.next(), fields.next()) else { continue };
+            threads.push((ident.int_as_i64()?.unwrap_or(0) as u64, daemon.is_truthy()?));
+        }
+        match stray {
+            StrayThreads::Refuse => {
+                let daemons = threads.iter().filter(|(_, daemon)| *daemon).count();
+                if daemons > 0 {
+                    return Ok(Err(CloseFailure::ThreadsAlive(daemons)));
+                }
+                eval_snippet(JOIN_THREADS)?;
+            }
+            StrayThreads::Interrupt | StrayThreads::Wait => {
+                if stray == StrayThreads::Interrupt {
+                    threads.iter().for_each(|(ident, _)| raise_system_exit_in(*ident));
+                }
+                eval_snippet(JOIN_THREADS_BRIEFLY)?;
+            }
+        }
+        let left = other_thread_states(interp);
+        if left > 0 {
+            return Ok(Err(CloseFailure::ThreadsAlive(left)));
+        }
+        eval_snippet(FINISH_MAIN_THREAD)?;
+        Ok(Ok(()))
+    };
+    match attempt() {
+        Ok(verdict) => verdict,
+        Err(_) => Err(CloseFailure::Failed(describe_raised())),
+    }
+}
