@@ -63,7 +63,9 @@ class Interpreter:
         """True while the interpreter runs code."""
 
     def close(self) -> None:
-        """Destroy the interpreter; a second call does nothing."""
+        """Destroy the interpreter, joining its non-daemon threads first; a second call does
+        nothing. RuntimeError for the main or current interpreter, while it runs code, or while
+        daemon threads of a legacy interpreter are alive."""
 
     def __enter__(self) -> Self: ...
     def __exit__(
@@ -106,9 +108,12 @@ class RecvChannel:
         """Receive the next object, waiting up to ``timeout`` seconds (None: no limit)."""
 
     @overload
-    def recv_nowait(self, /) -> object: ...
+    def recv_nowait(self, /) -> object:
+        """Receive the next object if one is ready, else raise ChannelEmptyError."""
     @overload
-    def recv_nowait(self, /, default: _T) -> object | _T: ...
+    def recv_nowait(self, /, default: _T) -> object | _T:
+        """Receive the next object if one is ready, else return ``default``. (The runtime text
+        signature shows the missing default as ``...``; passing ``...`` means "no default".)"""
     def close(self) -> None:
         """Close the receiving end: queued objects are dropped, senders get ChannelClosedError."""
 

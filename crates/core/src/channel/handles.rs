@@ -50,7 +50,7 @@ impl<T> Sender<T> {
 
     /// Hands `item` to a waiting receiver if there is one; otherwise withdraws it at once.
     pub fn try_send(&self, item: T) -> Result<(), SendError<T>> {
-        match self.chan.start_send(item, false)? {
+        match Channel::start_send(&self.chan, item, false)? {
             SendStart::Delivered => Ok(()),
             SendStart::Pending(_) => unreachable!("a send that may not register never parks"),
         }
@@ -59,7 +59,7 @@ impl<T> Sender<T> {
     /// Starts a rendezvous send: either delivered at once, or parked until a receiver takes the
     /// item, the channel closes, or the returned [`PendingSend`](super::PendingSend) is cancelled.
     pub fn start_send(&self, item: T) -> Result<SendStart<T>, SendError<T>> {
-        self.chan.start_send(item, true)
+        Channel::start_send(&self.chan, item, true)
     }
 
     /// Rendezvous send that blocks until a receiver takes `item` or `deadline` passes.
@@ -109,7 +109,7 @@ impl<T> Receiver<T> {
     /// Takes the next item, or parks until one arrives, the channel closes, or the returned
     /// [`PendingRecv`](super::PendingRecv) is cancelled.
     pub fn start_recv(&self) -> Result<RecvStart<T>, RecvError> {
-        self.chan.start_recv()
+        Channel::start_recv(&self.chan)
     }
 
     /// Blocks until an item arrives, the channel closes, or `deadline` passes.

@@ -136,8 +136,9 @@ impl<T> Channel<T> {
     }
 
     /// Hands `item` to a waiting receiver, or, if `register`, parks a new blocked sender.
-    fn start_send(self: &Arc<Self>, item: T, register: bool) -> Result<SendStart<T>, SendError<T>> {
-        let mut state = lock(&self.state);
+    /// (An associated function: loom's `Arc` cannot be a method receiver.)
+    fn start_send(chan: &Arc<Self>, item: T, register: bool) -> Result<SendStart<T>, SendError<T>> {
+        let mut state = lock(&chan.state);
         if state.send_closed || state.recv_closed {
             return Err(SendError::Closed(item));
         }
@@ -151,7 +152,7 @@ impl<T> Channel<T> {
         }
         let waiter = Arc::new(Waiter::new());
         state.senders.push_back(BlockedSender { ticket, waiter: waiter.clone(), item: Some(item) });
-        Ok(SendStart::Pending(PendingSend::new(self.clone(), waiter)))
+        Ok(SendStart::Pending(PendingSend::new(chan.clone(), waiter)))
     }
 
     fn try_recv(&self) -> Result<T, TryRecvError> {
@@ -167,8 +168,8 @@ impl<T> Channel<T> {
     }
 
     /// Takes the next item, or parks a new blocked receiver.
-    fn start_recv(self: &Arc<Self>) -> Result<RecvStart<T>, crate::error::RecvError> {
-        let mut state = lock(&self.state);
+    fn start_recv(chan: &Arc<Self>) -> Result<RecvStart<T>, crate::error::RecvError> {
+        let mut state = lock(&chan.state);
         if state.recv_closed {
             return Err(crate::error::RecvError::Closed);
         }
@@ -180,7 +181,7 @@ impl<T> Channel<T> {
         }
         let waiter = Arc::new(Waiter::new());
         state.receivers.push_back(waiter.clone());
-        Ok(RecvStart::Pending(PendingRecv::new(self.clone(), waiter)))
+        Ok(RecvStart::Pending(PendingRecv::new(chan.clone(), waiter)))
     }
 
     /// Removes a blocked sender whose owner aborted it and returns its item.
