@@ -29,6 +29,9 @@ pub(crate) struct Param {
     pub(crate) required: bool,
 }
 
+/// What [`Args::bind`] returns: one slot per parameter, then the extra keyword arguments.
+pub(crate) type Bound<'a, const N: usize> = ([Option<Ref<'a>>; N], Vec<(Ref<'a>, Ref<'a>)>);
+
 /// A function's parameters, in order (positional ones first), and whether it takes `**kwargs`.
 pub(crate) struct Signature<const N: usize> {
     pub(crate) function: &'static str,
@@ -72,7 +75,7 @@ impl<'a> Args<'a> {
     pub(crate) fn bind<const N: usize>(
         &self,
         signature: &Signature<N>,
-    ) -> PyResult<([Option<Ref<'a>>; N], Vec<(Ref<'a>, Ref<'a>)>)> {
+    ) -> PyResult<Bound<'a, N>> {
         let function = signature.function;
         let max_positional =
             signature.params.iter().filter(|p| p.kind != ParamKind::KeywordOnly).count();

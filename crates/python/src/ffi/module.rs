@@ -151,8 +151,8 @@ unsafe extern "C" fn module_exec<S: StateObjects>(module: *mut sys::PyObject) ->
         // SAFETY: CPython passes the live module being executed.
         S::exec(unsafe { Ref::from_ptr(module) })
     }));
-    // SAFETY: per this function's contract; no other reference to the state exists yet.
     match built {
+        // SAFETY: per this function's contract; no other reference to the state exists yet.
         Ok(Ok(state)) => match unsafe { state_slot::<S>(module) } {
             Some(slot) => {
                 *slot = Some(Box::new(state));

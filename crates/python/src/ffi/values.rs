@@ -138,6 +138,7 @@ impl<'a> Ref<'a> {
         // SAFETY: live object; PyTuple_Check only reads its type, and a tuple's size is fixed.
         let size = match unsafe { sys::PyTuple_Check(self.as_ptr()) } {
             0 => 0,
+            // SAFETY: checked to be a tuple just above.
             _ => unsafe { sys::PyTuple_GET_SIZE(self.as_ptr()) },
         };
         // SAFETY: index in bounds; tuple items are live as long as the tuple ('a).
