@@ -11,6 +11,7 @@ ends and Interpreter objects; see ``is_shareable``.
 """
 
 from ._core import (
+    CLOSED,
     ChannelClosedError,
     ChannelEmptyError,
     ChannelError,
@@ -19,20 +20,29 @@ from ._core import (
     InterpreterError,
     InterpreterNotFoundError,
     NotShareableError,
+    Queue,
+    QueueClosedError,
+    QueueEmpty,
+    QueueError,
+    QueueFull,
     RecvChannel,
     RunFailedError,
     SendChannel,
     __version__,
     create,
     create_channel,
+    create_queue,
     get_current,
     get_main,
     is_shareable,
     list_all,
     list_all_channels,
+    list_all_queues,
+    select,
 )
 
 __all__ = [
+    "CLOSED",
     "ChannelClosedError",
     "ChannelEmptyError",
     "ChannelError",
@@ -41,17 +51,25 @@ __all__ = [
     "InterpreterError",
     "InterpreterNotFoundError",
     "NotShareableError",
+    "Queue",
+    "QueueClosedError",
+    "QueueEmpty",
+    "QueueError",
+    "QueueFull",
     "RecvChannel",
     "RunFailedError",
     "SendChannel",
     "__version__",
     "create",
     "create_channel",
+    "create_queue",
     "get_current",
     "get_main",
     "is_shareable",
     "list_all",
     "list_all_channels",
+    "list_all_queues",
+    "select",
 ]
 
 

@@ -1,7 +1,9 @@
 """Compiled core of `subinterpreters`: interpreters, channels, errors (see the package docstring)."""
 
+from collections.abc import Iterable, Sequence
 from types import TracebackType
-from typing import Final, Self, TypeVar, final, overload
+from typing import Any, Final, Self, TypeVar, final, overload
+import queue as _stdlib_queue
 
 _T = TypeVar("_T")
 
@@ -38,6 +40,18 @@ class ChannelClosedError(ChannelError):
 
 class ChannelEmptyError(ChannelError):
     """``recv_nowait()`` found nothing ready and no default was given."""
+
+class QueueError(RuntimeError):
+    """Base class for queue errors."""
+
+class QueueEmpty(QueueError, _stdlib_queue.Empty):
+    """``get()`` found nothing before its timeout (or at once, when not blocking)."""
+
+class QueueFull(QueueError, _stdlib_queue.Full):
+    """``put()`` found no room before its timeout (or at once, when not blocking)."""
+
+class QueueClosedError(QueueError):
+    """The queue is closed (for ``get``: closed and drained)."""
 
 # --- interpreters --------------------------------------------------------------------------------
 
@@ -170,6 +184,97 @@ def list_all_channels() -> list[tuple[RecvChannel, SendChannel]]:
 
 def is_shareable(obj: object) -> bool:
     """True if ``obj`` can be sent through a channel or bound by ``run(**shared)``."""
+
+# --- queues --------------------------------------------------------------------------------------
+
+@final
+class Queue:
+    """A FIFO queue shared by producers and consumers in any interpreters (``queue.Queue``'s API).
+    Shareable; equal and hashable by id; freed when no handle remains in any interpreter."""
+
+    @property
+    def id(self) -> int:
+        """The queue's id."""
+
+    @property
+    def maxsize(self) -> int:
+        """Most objects the queue holds (0: unbounded)."""
+
+    @property
+    def strict(self) -> bool:
+        """True if objects that cannot cross natively are refused rather than pickled."""
+
+    @property
+    def is_closed(self) -> bool:
+        """True once the queue was closed."""
+
+    def put(self, obj: object, /, block: bool = True, timeout: float | None = None) -> None:
+        """Put ``obj``, waiting for room if the queue is full (QueueFull on timeout or when not
+        blocking; QueueClosedError if closed)."""
+
+    def put_nowait(self, obj: object, /) -> None:
+        """``put(obj, block=False)``."""
+
+    def put_many(self, items: Iterable[object], /, block: bool = True, timeout: float | None = None) -> int:
+        """Put every object of ``items`` in order and return how many were put."""
+
+    def get(self, block: bool = True, timeout: float | None = None) -> Any:
+        """Remove and return the oldest object, waiting for one if the queue is empty."""
+
+    def get_nowait(self) -> Any:
+        """``get(block=False)``."""
+
+    def get_many(self, max_items: int, /, timeout: float | None = None) -> list[Any]:
+        """Wait for at least one object, then return up to ``max_items`` ready ones."""
+
+    def qsize(self) -> int:
+        """Number of objects in the queue."""
+
+    def empty(self) -> bool:
+        """True if the queue holds nothing."""
+
+    def full(self) -> bool:
+        """True if the queue holds ``maxsize`` objects."""
+
+    def close(self) -> None:
+        """Close the queue: puts fail, gets drain and then fail; blocked calls wake at once."""
+
+    def __iter__(self) -> Self: ...
+    def __next__(self) -> Any: ...
+    def __eq__(self, other: object, /) -> bool: ...
+    def __hash__(self) -> int: ...
+
+def create_queue(maxsize: int = 0, *, strict: bool = False) -> Queue:
+    """Create a queue (``maxsize <= 0``: unbounded). Non-shareable objects are pickled unless
+    ``strict``."""
+
+def list_all_queues() -> list[Queue]:
+    """Every live queue."""
+
+# --- select --------------------------------------------------------------------------------------
+
+@final
+class _ClosedType:
+    """The type of ``CLOSED``."""
+
+CLOSED: Final[_ClosedType]
+"""What ``select`` yields for a receive case whose channel or queue is closed and drained."""
+
+@overload
+def select(
+    cases: Sequence[RecvChannel | Queue | tuple[SendChannel | Queue, object]],
+    /,
+    *,
+    timeout: float | None = None,
+) -> tuple[int, Any]: ...
+@overload
+def select(
+    cases: Sequence[RecvChannel | Queue | tuple[SendChannel | Queue, object]],
+    /,
+    *,
+    timeout: float | None = None,
+    default: _T,
+) -> tuple[int, Any] | tuple[None, _T]: ...
 
 def _shutdown() -> None:
     """Release blocked calls and close every interpreter (registered with atexit)."""

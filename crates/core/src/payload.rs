@@ -5,6 +5,7 @@
 //! in flight keeps its channel open.
 
 use crate::channel::{Receiver, Sender};
+use crate::queue::QueueHandle;
 
 /// An interpreter-independent value.
 #[derive(Debug)]
@@ -33,6 +34,10 @@ pub enum Payload {
     SendEnd(Sender<Payload>),
     /// An interpreter, by its CPython id.
     Interpreter(i64),
+    /// A queue.
+    Queue(QueueHandle<Payload>),
+    /// Any other object, pickled by the sender (queues, unless strict); the receiver unpickles.
+    Pickled(Box<[u8]>),
 }
 
 impl Payload {
@@ -55,6 +60,8 @@ impl PartialEq for Payload {
             (RecvEnd(a), RecvEnd(b)) => a == b,
             (SendEnd(a), SendEnd(b)) => a == b,
             (Interpreter(a), Interpreter(b)) => a == b,
+            (Queue(a), Queue(b)) => a == b,
+            (Pickled(a), Pickled(b)) => a == b,
             _ => false,
         }
     }

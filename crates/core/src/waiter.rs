@@ -1,13 +1,16 @@
 //! The meeting point between a blocked operation and the peer that completes it.
 //!
-//! A blocked sender or receiver registers an `Arc<Waiter>` on its channel and parks on it. A
-//! peer, holding the channel's lock, calls [`Waiter::complete`]; the owner may instead
-//! [`Waiter::abort`] (deadline, Ctrl-C, cancellation). Exactly one of the two wins, decided under
-//! the waiter's own mutex, so an item is either handed over or stays with its sender: never both,
-//! never neither. This is crossbeam-channel's `Context::try_select` reduced to a mutex and a
-//! condvar, which loom can model.
+//! A blocked operation registers an `Arc<Waiter>` on a channel or queue (a `select` registers the
+//! same waiter on several, each registration with its case index) and parks on it. A peer,
+//! holding that channel's or queue's lock, calls [`Waiter::complete`] with the case it serves;
+//! the owner may instead [`Waiter::abort`] (deadline, Ctrl-C, cancellation). Exactly one
+//! completion or abort wins, decided under the waiter's own mutex, so an item is either handed
+//! over or stays with its sender: never both, never neither, and a select completes exactly one
+//! case. This is crossbeam-channel's `Context::try_select` reduced to a mutex and a condvar,
+//! which loom can model.
 //!
-//! Lock order: a channel's lock may be held while taking a waiter's lock, never the reverse.
+//! Lock order: a channel's or queue's lock may be held while taking a waiter's lock, never the
+//! reverse.
 
 use std::time::{Duration, Instant};
 
@@ -25,10 +28,16 @@ pub(crate) enum Outcome<T> {
     Closed(Option<T>),
 }
 
+/// A completed wait: which registration (case) completed it, and how.
+pub(crate) struct Completion<T> {
+    pub(crate) case: usize,
+    pub(crate) outcome: Outcome<T>,
+}
+
 enum Phase<T> {
     Waiting,
     Aborted,
-    Done(Outcome<T>),
+    Done(Completion<T>),
     Collected,
 }
 
@@ -56,13 +65,14 @@ impl<T> Waiter<T> {
         }
     }
 
-    /// Completes the waiter if its owner is still waiting; otherwise hands `outcome` back.
-    pub(crate) fn complete(&self, outcome: Outcome<T>) -> Result<(), Outcome<T>> {
+    /// Completes the waiter through its registration `case` if its owner is still waiting;
+    /// otherwise hands `outcome` back.
+    pub(crate) fn complete(&self, case: usize, outcome: Outcome<T>) -> Result<(), Outcome<T>> {
         let mut slot = lock(&self.slot);
         if !matches!(slot.phase, Phase::Waiting) {
             return Err(outcome);
         }
-        slot.phase = Phase::Done(outcome);
+        slot.phase = Phase::Done(Completion { case, outcome });
         slot.completer_cpu = current_cpu();
         self.done.store(true, Ordering::Release);
         if slot.parked {
@@ -75,7 +85,7 @@ impl<T> Waiter<T> {
     /// Returns `None` on expiry; the waiter stays registered, so the owner may wait again or
     /// [`abort`](Self::abort). With `spin`, polls the completion flag for a few microseconds
     /// before parking: a peer that answers at once is then met without a system call.
-    pub(crate) fn wait_until(&self, deadline: Option<Instant>, spin: bool) -> Option<Outcome<T>> {
+    pub(crate) fn wait_until(&self, deadline: Option<Instant>, spin: bool) -> Option<Completion<T>> {
         if spin {
             spin_until(|| self.done.load(Ordering::Acquire), deadline);
         }
@@ -112,7 +122,7 @@ impl<T> Waiter<T> {
 
     /// Ends the wait from the owner's side. Returns `None` if the abort won (no peer will complete
     /// the operation any more), or the outcome a peer already delivered.
-    pub(crate) fn abort(&self) -> Option<Outcome<T>> {
+    pub(crate) fn abort(&self) -> Option<Completion<T>> {
         let mut slot = lock(&self.slot);
         if matches!(slot.phase, Phase::Waiting) {
             slot.phase = Phase::Aborted;
@@ -122,12 +132,12 @@ impl<T> Waiter<T> {
     }
 }
 
-fn take_done<T>(phase: &mut Phase<T>) -> Option<Outcome<T>> {
+fn take_done<T>(phase: &mut Phase<T>) -> Option<Completion<T>> {
     if !matches!(phase, Phase::Done(_)) {
         return None;
     }
     match std::mem::replace(phase, Phase::Collected) {
-        Phase::Done(outcome) => Some(outcome),
+        Phase::Done(completion) => Some(completion),
         _ => unreachable!("checked above"),
     }
 }

@@ -10,6 +10,7 @@ use crate::ffi::{
     str_from_utf8_surrogatepass, tuple, Builtin, ObjKind, Owned, PyResult, Raised, Ref,
 };
 use crate::interpreter::InterpreterId;
+use crate::queue::QueueObject;
 use crate::module::State;
 
 /// Why an object could not become a payload.
@@ -36,9 +37,28 @@ impl ToPayloadError {
     }
 }
 
-/// Converts `obj` (of the current interpreter, whose module state is `state`) into a payload.
+/// Converts `obj` (of the current interpreter, whose module state is `state`) into a payload,
+/// natively only.
 pub(crate) fn to_payload(state: &State, obj: Ref<'_>) -> Result<Payload, ToPayloadError> {
     convert(state, obj, 0)
+}
+
+/// As [`to_payload`], but an object that cannot cross natively is pickled instead (the whole
+/// object); one that pickle refuses too is not shareable.
+pub(crate) fn to_payload_or_pickle(state: &State, obj: Ref<'_>) -> Result<Payload, ToPayloadError> {
+    let reason = match convert(state, obj, 0) {
+        Err(ToPayloadError::NotShareable(reason)) => reason,
+        converted => return converted,
+    };
+    let (dumps, _) = state.pickle()?;
+    let pickled = dumps.as_ref().call(&[obj]).map_err(|_| {
+        let why = crate::ffi::take_raised().map(|exc| exc.as_ref().str_lossy()).unwrap_or_default();
+        ToPayloadError::NotShareable(format!("{reason}, and pickle refused it too: {why}"))
+    })?;
+    if pickled.as_ref().kind() != ObjKind::Bytes {
+        return Err(ToPayloadError::NotShareable(format!("{reason}, and pickle.dumps did not return bytes")));
+    }
+    Ok(Payload::Pickled(pickled.as_ref().bytes_data().into()))
 }
 
 fn convert(state: &State, obj: Ref<'_>, depth: usize) -> Result<Payload, ToPayloadError> {
@@ -78,10 +98,13 @@ fn convert(state: &State, obj: Ref<'_>, depth: usize) -> Result<Payload, ToPaylo
                 Payload::SendEnd(handle.0.clone())
             } else if let Some(interp) = state.interpreter_type.downcast(obj) {
                 Payload::Interpreter(interp.0)
+            } else if let Some(queue) = state.queue_type.downcast(obj) {
+                Payload::Queue(queue.handle.clone())
             } else {
                 return Err(ToPayloadError::NotShareable(format!(
                     "object of type '{}' is not shareable between interpreters (shareable: None, bool, \
-                     int, float, str, bytes, tuples of shareable objects, channel ends, Interpreter)",
+                     int, float, str, bytes, tuples of shareable objects, channel ends, queues, \
+                     Interpreter)",
                     obj.type_qualname()
                 )));
             }
@@ -131,6 +154,11 @@ fn build(state: Option<&State>, payload: &Payload) -> PyResult<Owned> {
                 Payload::RecvEnd(handle) => state.recv_type.instance(RecvHandle(handle.clone())),
                 Payload::SendEnd(handle) => state.send_type.instance(SendHandle(handle.clone())),
                 Payload::Interpreter(id) => state.interpreter_type.instance(InterpreterId(*id)),
+                Payload::Queue(handle) => state.queue_type.instance(QueueObject::new(handle.clone())),
+                Payload::Pickled(data) => {
+                    let (_, loads) = state.pickle()?;
+                    loads.as_ref().call(&[bytes_from(data)?.as_ref()])
+                }
                 _ => unreachable!("plain values are handled above"),
             }
         }
@@ -138,10 +166,14 @@ fn build(state: Option<&State>, payload: &Payload) -> PyResult<Owned> {
 }
 
 /// True if building `payload` needs the module state of the receiving interpreter (it holds a
-/// channel end or an interpreter somewhere).
+/// channel end, an interpreter, a queue or a pickle somewhere).
 pub(crate) fn needs_module_state(payload: &Payload) -> bool {
     match payload {
-        Payload::RecvEnd(_) | Payload::SendEnd(_) | Payload::Interpreter(_) => true,
+        Payload::RecvEnd(_)
+        | Payload::SendEnd(_)
+        | Payload::Interpreter(_)
+        | Payload::Queue(_)
+        | Payload::Pickled(_) => true,
         Payload::Tuple(items) => items.iter().any(needs_module_state),
         _ => false,
     }

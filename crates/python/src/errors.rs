@@ -6,8 +6,8 @@ use std::ffi::c_int;
 use subinterpreters_core::TableError;
 
 use crate::ffi::{
-    add_module_object, builtin, new_exception_class, raise, raise_instance, str_from, tuple,
-    Builtin, Owned, PyResult, Raised, Ref,
+    add_module_object, builtin, import_module, new_exception_class, raise, raise_instance, str_from,
+    tuple, Builtin, Owned, PyResult, Raised, Ref,
 };
 use crate::interpreter::RemoteError;
 
@@ -20,6 +20,10 @@ pub(crate) struct ErrorClasses {
     channel_error: Owned,
     channel_closed: Owned,
     channel_empty: Owned,
+    queue_error: Owned,
+    queue_empty: Owned,
+    queue_full: Owned,
+    queue_closed: Owned,
 }
 
 impl ErrorClasses {
@@ -65,6 +69,29 @@ impl ErrorClasses {
             c"recv_nowait() found nothing ready and no default was given.",
             channel_error.as_ref(),
         )?;
+        // QueueEmpty and QueueFull are also the stdlib's queue.Empty and queue.Full, so code
+        // written for queue.Queue catches them unchanged.
+        let stdlib_queue = import_module(c"queue")?;
+        let queue_error = new_exception_class(
+            c"subinterpreters.QueueError",
+            c"Base class for queue errors.",
+            builtin(Builtin::RuntimeError),
+        )?;
+        let queue_empty = new_exception_class(
+            c"subinterpreters.QueueEmpty",
+            c"get() found nothing before its timeout (or at once, when not blocking). Also a queue.Empty.",
+            tuple(vec![queue_error.clone(), stdlib_queue.as_ref().getattr(c"Empty")?])?.as_ref(),
+        )?;
+        let queue_full = new_exception_class(
+            c"subinterpreters.QueueFull",
+            c"put() found no room before its timeout (or at once, when not blocking). Also a queue.Full.",
+            tuple(vec![queue_error.clone(), stdlib_queue.as_ref().getattr(c"Full")?])?.as_ref(),
+        )?;
+        let queue_closed = new_exception_class(
+            c"subinterpreters.QueueClosedError",
+            c"The queue is closed (for get: closed and drained).",
+            queue_error.as_ref(),
+        )?;
         let classes = ErrorClasses {
             interpreter_error,
             interpreter_not_found,
@@ -73,6 +100,10 @@ impl ErrorClasses {
             channel_error,
             channel_closed,
             channel_empty,
+            queue_error,
+            queue_empty,
+            queue_full,
+            queue_closed,
         };
         for (name, class) in [
             (c"InterpreterError", &classes.interpreter_error),
@@ -83,6 +114,10 @@ impl ErrorClasses {
             (c"ChannelError", &classes.channel_error),
             (c"ChannelClosedError", &classes.channel_closed),
             (c"ChannelEmptyError", &classes.channel_empty),
+            (c"QueueError", &classes.queue_error),
+            (c"QueueEmpty", &classes.queue_empty),
+            (c"QueueFull", &classes.queue_full),
+            (c"QueueClosedError", &classes.queue_closed),
         ] {
             add_module_object(module, name, class.as_ref())?;
         }
@@ -99,6 +134,10 @@ impl ErrorClasses {
             &self.channel_error,
             &self.channel_closed,
             &self.channel_empty,
+            &self.queue_error,
+            &self.queue_empty,
+            &self.queue_full,
+            &self.queue_closed,
         ] {
             let rc = visit(class.as_ref());
             if rc != 0 {
@@ -114,6 +153,14 @@ impl ErrorClasses {
 pub(crate) enum Error {
     /// The end needed by a channel call is closed.
     ChannelClosed,
+    /// The queue is closed (for a get: closed and drained).
+    QueueClosed,
+    /// A get found nothing in time.
+    QueueEmpty,
+    /// A put found no room in time; its object was not queued.
+    QueueFull,
+    /// A select's timeout expired: nothing was sent or taken.
+    SelectTimedOut,
     /// `recv_nowait()` without a default found nothing.
     ChannelEmpty,
     /// A send's timeout expired: the object was withdrawn.
@@ -145,6 +192,13 @@ pub(crate) fn raise_error(classes: &ErrorClasses, error: Error) -> Raised {
     match error {
         Error::ChannelClosed => raise(classes.channel_closed.as_ref(), "the channel is closed"),
         Error::ChannelEmpty => raise(classes.channel_empty.as_ref(), "nothing to receive: the channel is empty"),
+        Error::QueueClosed => raise(classes.queue_closed.as_ref(), "the queue is closed"),
+        Error::QueueEmpty => raise(classes.queue_empty.as_ref(), "the queue is empty"),
+        Error::QueueFull => raise(classes.queue_full.as_ref(), "the queue is full; the object was not put"),
+        Error::SelectTimedOut => raise(
+            builtin(Builtin::TimeoutError),
+            "no case of the select was ready before the timeout; nothing was sent or taken",
+        ),
         Error::SendTimedOut => raise(
             builtin(Builtin::TimeoutError),
             "no receiver took the object before the timeout; it was withdrawn and will not be delivered",

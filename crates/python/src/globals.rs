@@ -3,12 +3,15 @@
 
 use std::sync::LazyLock;
 
-use subinterpreters_core::{ChannelRegistry, InterpreterTable, Payload};
+use subinterpreters_core::{ChannelRegistry, InterpreterTable, Payload, QueueRegistry};
 
 use crate::ffi::InterpPtr;
 
 /// Every channel with an open end, for `list_all_channels()` and the exit hook.
 pub(crate) static CHANNELS: LazyLock<ChannelRegistry<Payload>> = LazyLock::new(ChannelRegistry::new);
+
+/// Every queue with a handle somewhere, for `list_all_queues()` and the exit hook.
+pub(crate) static QUEUES: LazyLock<QueueRegistry<Payload>> = LazyLock::new(QueueRegistry::new);
 
 /// Every interpreter this package created and has not closed.
 pub(crate) static INTERPRETERS: LazyLock<InterpreterTable<InterpPtr>> =

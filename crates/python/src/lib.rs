@@ -14,5 +14,7 @@ mod ffi;
 mod globals;
 mod interpreter;
 mod module;
+mod queue;
+mod select;
 mod shutdown;
 mod timeout;

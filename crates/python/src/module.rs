@@ -3,27 +3,47 @@
 
 use std::ffi::c_int;
 
+use std::cell::OnceCell;
+
 use crate::channel::{RecvHandle, SendHandle, RECV_CHANNEL, SEND_CHANNEL};
+use crate::queue::{QueueObject, QUEUE};
+use crate::select::{ClosedSentinel, CLOSED_TYPE};
 use crate::errors::{raise_error, Error, ErrorClasses};
 use crate::ffi::{
     add_module_object, builtin, import_module, py_function, raise, str_from, Builtin, HeapType,
     Method, ModuleDef, ModuleFunctions, Owned, PyResult, Raised, Ref, StateObjects,
 };
 use crate::interpreter::{InterpreterId, INTERPRETER};
-use crate::{channel, interpreter, shutdown};
+use crate::{channel, interpreter, queue, select, shutdown};
 
 /// Everything Python that one interpreter's copy of the module owns.
 pub(crate) struct State {
     pub(crate) interpreter_type: HeapType<InterpreterId>,
     pub(crate) recv_type: HeapType<RecvHandle>,
     pub(crate) send_type: HeapType<SendHandle>,
+    pub(crate) queue_type: HeapType<QueueObject>,
+    /// `si.CLOSED`: what a select's receive case yields from a closed, drained channel or queue.
+    pub(crate) closed: Owned,
+    closed_type: HeapType<ClosedSentinel>,
     pub(crate) errors: ErrorClasses,
+    /// `pickle.dumps` and `pickle.loads`, imported on first use (for queues' fallback).
+    pickle: OnceCell<(Owned, Owned)>,
 }
 
 impl State {
     /// Raises the exception for `error` and returns the marker to propagate.
     pub(crate) fn fail(&self, error: Error) -> Raised {
         raise_error(&self.errors, error)
+    }
+
+    /// `(pickle.dumps, pickle.loads)` of this interpreter.
+    pub(crate) fn pickle(&self) -> PyResult<&(Owned, Owned)> {
+        if let Some(functions) = self.pickle.get() {
+            return Ok(functions);
+        }
+        let pickle = import_module(c"pickle")?;
+        let functions = (pickle.as_ref().getattr(c"dumps")?, pickle.as_ref().getattr(c"loads")?);
+        Ok(self.pickle.get_or_init(|| functions))
     }
 }
 
@@ -32,17 +52,41 @@ impl StateObjects for State {
         let interpreter_type = INTERPRETER.create(module)?;
         let recv_type = RECV_CHANNEL.create(module)?;
         let send_type = SEND_CHANNEL.create(module)?;
+        let queue_type = QUEUE.create(module)?;
+        let closed_type = CLOSED_TYPE.create(module)?;
+        let closed = closed_type.instance(ClosedSentinel)?;
         add_module_object(module, c"Interpreter", interpreter_type.as_ref())?;
         add_module_object(module, c"RecvChannel", recv_type.as_ref())?;
         add_module_object(module, c"SendChannel", send_type.as_ref())?;
+        add_module_object(module, c"Queue", queue_type.as_ref())?;
+        add_module_object(module, c"CLOSED", closed.as_ref())?;
+        add_module_object(module, c"_ClosedType", closed_type.as_ref())?;
         add_module_object(module, c"__version__", str_from(env!("CARGO_PKG_VERSION"))?.as_ref())?;
         let errors = ErrorClasses::create(module)?;
-        Ok(State { interpreter_type, recv_type, send_type, errors })
+        Ok(State {
+            interpreter_type,
+            recv_type,
+            send_type,
+            queue_type,
+            closed,
+            closed_type,
+            errors,
+            pickle: OnceCell::new(),
+        })
     }
 
     fn for_each_object(&self, visit: &mut dyn FnMut(Ref<'_>) -> c_int) -> c_int {
-        for ty in [self.interpreter_type.as_ref(), self.recv_type.as_ref(), self.send_type.as_ref()] {
-            let rc = visit(ty);
+        let pickle = self.pickle.get().into_iter().flat_map(|(dumps, loads)| [dumps.as_ref(), loads.as_ref()]);
+        let held = [
+            self.interpreter_type.as_ref(),
+            self.recv_type.as_ref(),
+            self.send_type.as_ref(),
+            self.queue_type.as_ref(),
+            self.closed.as_ref(),
+            self.closed_type.as_ref(),
+        ];
+        for obj in held.into_iter().chain(pickle) {
+            let rc = visit(obj);
             if rc != 0 {
                 return rc;
             }
@@ -72,6 +116,20 @@ Return every channel that has an open end, as (RecvChannel, SendChannel) pairs."
     py_function!(c"is_shareable", c"is_shareable($module, obj, /)\n--\n\n\
 Return True if obj can cross to another interpreter: None, bool, int, float, str, bytes,\n\
 tuples of shareable objects, channel ends and Interpreter objects (exact types only).", channel::is_shareable),
+    py_function!(c"create_queue", c"create_queue($module, /, maxsize=0, *, strict=False)\n--\n\n\
+Create a queue holding at most maxsize objects (maxsize <= 0: unbounded) and return it.\n\n\
+Shareable objects cross natively; any other object is pickled by the putter and unpickled by\n\
+the getter, unless strict=True, which refuses it with NotShareableError.", queue::create_queue),
+    py_function!(c"list_all_queues", c"list_all_queues($module, /)\n--\n\n\
+Return every live queue (one that still has a handle in some interpreter).", queue::list_all_queues),
+    py_function!(c"select", c"select($module, cases, /, *, timeout=None, default=...)\n--\n\n\
+Wait until one of several channel or queue operations can complete, complete exactly that one,\n\
+and return (index, value).\n\n\
+cases is a sequence: a RecvChannel or Queue alone receives (value: the object, or si.CLOSED if\n\
+it is closed and drained); a pair (SendChannel or Queue, obj) sends (value: None; a closed\n\
+channel or queue raises ChannelClosedError or QueueClosedError). When several cases are ready,\n\
+one is chosen uniformly at random. With default given and no case ready, returns\n\
+(None, default) at once. On timeout (seconds) raises TimeoutError; nothing was sent or taken.", select::select),
     py_function!(c"_shutdown", c"_shutdown($module, /)\n--\n\n\
 Release calls blocked in the package and close every interpreter it created. Registered with\n\
 atexit by the main interpreter; not for direct use.", shutdown::shutdown),

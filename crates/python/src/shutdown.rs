@@ -5,7 +5,7 @@
 //! 1. refuse new creations and runs, and make daemon threads of the main interpreter that come
 //!    back from the package from now on park for good (CPython would race them against
 //!    finalisation);
-//! 2. close every channel, which wakes every blocked call, in every interpreter;
+//! 2. close every channel and queue, which wakes every blocked call, in every interpreter;
 //! 3. wait for creations and runs in flight; after a grace period, ask code still running in our
 //!    interpreters to raise SystemExit, and ask again every second;
 //! 4. wait for closes begun by other threads;
@@ -21,7 +21,7 @@ use crate::ffi::{
     allow_threads, begin_shutdown_parking, check_signals, clear_error, enter_interpreter, none,
     raise_system_exit_in, Args, Owned, PyResult, Ref,
 };
-use crate::globals::{CHANNELS, INTERPRETERS};
+use crate::globals::{CHANNELS, INTERPRETERS, QUEUES};
 use crate::interpreter::{try_close, CloseFailure, StrayThreads};
 use crate::module::state_of_module;
 
@@ -42,6 +42,7 @@ pub(crate) fn shutdown(module: Ref<'_>, args: Args<'_>) -> PyResult<Owned> {
     }
     begin_shutdown_parking();
     CHANNELS.close_all();
+    QUEUES.close_all();
     let mut waiting = Waiting::new();
 
     let mut ask_at = Instant::now() + GRACE;

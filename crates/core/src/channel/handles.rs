@@ -4,9 +4,12 @@
 use std::fmt;
 use std::time::Instant;
 
-use super::{Channel, RecvStart, SendStart};
+use super::Channel;
 use crate::error::{RecvError, SendError, TryRecvError};
+use crate::exchange::{OfferKind, Offered, Registration, Taken, FRONT_TICKET};
+use crate::pending::{Endpoint, PendingRecv, PendingSend, RecvStart, SendStart};
 use crate::sync::Arc;
+use crate::waiter::Waiter;
 use std::sync::atomic::Ordering;
 
 /// Creates a channel outside any registry (id 0). Most callers want
@@ -45,21 +48,35 @@ impl<T> Sender<T> {
 
     /// Hands `item` to a receiver already waiting (`Ok(true)`) or queues it (`Ok(false)`).
     pub fn send_nowait(&self, item: T) -> Result<bool, SendError<T>> {
-        self.chan.send_nowait(item)
+        match self.chan.exchange.lock().offer(item, OfferKind::Unbounded) {
+            Offered::Delivered => Ok(true),
+            Offered::Buffered => Ok(false),
+            Offered::Closed(item) | Offered::NotNow(item) => Err(SendError::Closed(item)),
+        }
     }
 
     /// Hands `item` to a waiting receiver if there is one; otherwise withdraws it at once.
     pub fn try_send(&self, item: T) -> Result<(), SendError<T>> {
-        match Channel::start_send(&self.chan, item, false)? {
-            SendStart::Delivered => Ok(()),
-            SendStart::Pending(_) => unreachable!("a send that may not register never parks"),
+        match self.chan.exchange.lock().offer(item, OfferKind::Rendezvous) {
+            Offered::Delivered | Offered::Buffered => Ok(()),
+            Offered::NotNow(item) => Err(SendError::Withdrawn(item)),
+            Offered::Closed(item) => Err(SendError::Closed(item)),
         }
     }
 
     /// Starts a rendezvous send: either delivered at once, or parked until a receiver takes the
-    /// item, the channel closes, or the returned [`PendingSend`](super::PendingSend) is cancelled.
+    /// item, the channel closes, or the returned [`PendingSend`] is cancelled.
     pub fn start_send(&self, item: T) -> Result<SendStart<T>, SendError<T>> {
-        Channel::start_send(&self.chan, item, true)
+        let mut state = self.chan.exchange.lock();
+        match state.offer(item, OfferKind::Rendezvous) {
+            Offered::Delivered | Offered::Buffered => Ok(SendStart::Delivered),
+            Offered::Closed(item) => Err(SendError::Closed(item)),
+            Offered::NotNow(item) => {
+                let waiter = Arc::new(Waiter::new());
+                state.register_offer(Registration { waiter: waiter.clone(), case: 0 }, item, OfferKind::Rendezvous);
+                Ok(SendStart::Pending(PendingSend::new(Endpoint::Channel(self.chan.clone()), waiter)))
+            }
+        }
     }
 
     /// Rendezvous send that blocks until a receiver takes `item` or `deadline` passes.
@@ -103,13 +120,26 @@ impl<T> Receiver<T> {
 
     /// Takes the next item if one is ready.
     pub fn try_recv(&self) -> Result<T, TryRecvError> {
-        self.chan.try_recv()
+        match self.chan.exchange.lock().take() {
+            Taken::Item(item) => Ok(item),
+            Taken::NotNow => Err(TryRecvError::Empty),
+            Taken::Closed => Err(TryRecvError::Closed),
+        }
     }
 
     /// Takes the next item, or parks until one arrives, the channel closes, or the returned
-    /// [`PendingRecv`](super::PendingRecv) is cancelled.
+    /// [`PendingRecv`] is cancelled.
     pub fn start_recv(&self) -> Result<RecvStart<T>, RecvError> {
-        Channel::start_recv(&self.chan)
+        let mut state = self.chan.exchange.lock();
+        match state.take() {
+            Taken::Item(item) => Ok(RecvStart::Ready(item)),
+            Taken::Closed => Err(RecvError::Closed),
+            Taken::NotNow => {
+                let waiter = Arc::new(Waiter::new());
+                state.register_taker(Registration { waiter: waiter.clone(), case: 0 });
+                Ok(RecvStart::Pending(PendingRecv::new(Endpoint::Channel(self.chan.clone()), waiter)))
+            }
+        }
     }
 
     /// Blocks until an item arrives, the channel closes, or `deadline` passes.
@@ -127,7 +157,7 @@ impl<T> Receiver<T> {
     /// cannot deliver it after all (e.g. building the receiver's object failed). Dropped if the
     /// receive end is closed meanwhile.
     pub fn put_back(&self, item: T) {
-        self.chan.requeue(super::FRONT_TICKET, item);
+        self.chan.exchange.requeue(FRONT_TICKET, item);
     }
 
     /// Closes the receive end for every handle; queued items are dropped.

@@ -149,6 +149,25 @@ impl<'a> Ref<'a> {
         unsafe { Owned::from_new(sys::PyObject_Call(self.as_ptr(), tuple.as_ptr(), std::ptr::null_mut())) }
     }
 
+    /// `iter(obj)`.
+    pub(crate) fn iterate(self) -> PyResult<Owned> {
+        // SAFETY: live object; returns a new iterator reference or null with an exception set.
+        unsafe { Owned::from_new(sys::PyObject_GetIter(self.as_ptr())) }
+    }
+
+    /// `next(iterator)`: `Ok(None)` once it is exhausted.
+    pub(crate) fn next_item(self) -> PyResult<Option<Owned>> {
+        // SAFETY: live iterator; returns a new reference, or null either at the end (no exception
+        // set) or on error (exception set).
+        let item = unsafe { sys::PyIter_Next(self.as_ptr()) };
+        if !item.is_null() {
+            // SAFETY: non-null new reference.
+            return unsafe { Owned::from_new(item) }.map(Some);
+        }
+        // SAFETY: reads the thread's error indicator.
+        if unsafe { sys::PyErr_Occurred() }.is_null() { Ok(None) } else { Err(Raised::ALREADY) }
+    }
+
     /// `bool(obj)`.
     pub(crate) fn is_truthy(self) -> PyResult<bool> {
         // SAFETY: live object; returns -1 with an exception set on failure.

@@ -1,0 +1,362 @@
+//! The state a channel or a queue is made of: a FIFO buffer of items, blocked offers (senders
+//! and putters, each still owning its item) and blocked takers (receivers and getters).
+//!
+//! Every item and every offer draws a ticket from one counter, and a taker always gets the
+//! smallest ticket, so delivery is FIFO across the buffer and the offers and, in particular, in
+//! the order each producer sent. An offer is either a *rendezvous* (a channel's `send`: done when
+//! a taker has its item) or *buffered* (a full queue's `put`: done when its item enters the
+//! buffer). Blocked operations park on a [`Waiter`]; whoever serves them completes the waiter
+//! while holding this lock, through the case index the registration carries (one waiter may be
+//! registered on several exchanges by a `select`). Entries whose owner gave up stay listed until
+//! that owner removes them, so a withdrawn item always returns to its producer. This is the shape
+//! of Go's `hchan` sudog queues and crossbeam-channel's `flavors/zero.rs` and `array.rs`.
+//!
+//! The operations take the locked [`State`], so that `select` can hold the locks of all its
+//! exchanges at once (in address order) while it looks for a ready case and registers.
+
+use std::collections::VecDeque;
+
+use crate::sync::{lock, Arc, Mutex, MutexGuard};
+use crate::waiter::{Outcome, Waiter};
+
+/// Ticket of an item put back with [`State::requeue`] at the very front.
+pub(crate) const FRONT_TICKET: u64 = 0;
+
+/// A channel's or queue's lock and state.
+pub(crate) struct Exchange<T> {
+    state: Mutex<State<T>>,
+}
+
+pub(crate) struct State<T> {
+    /// Items waiting for a taker, oldest first.
+    buffer: VecDeque<Queued<T>>,
+    /// Blocked producers with their items, oldest first.
+    offers: VecDeque<Offer<T>>,
+    /// Blocked consumers, oldest first.
+    takers: VecDeque<Registration<T>>,
+    next_ticket: u64,
+    /// Most items the buffer takes from buffered offers (`None`: unbounded).
+    capacity: Option<usize>,
+    /// No more offers: producers fail; takers drain the buffer, then fail.
+    offers_closed: bool,
+    /// No more takes: the buffer was dropped; everyone fails.
+    takes_closed: bool,
+}
+
+struct Queued<T> {
+    ticket: u64,
+    item: T,
+}
+
+/// A parked operation's entry on an exchange: its waiter, and which of the waiter's cases it is.
+pub(crate) struct Registration<T> {
+    pub(crate) waiter: Arc<Waiter<T>>,
+    pub(crate) case: usize,
+}
+
+struct Offer<T> {
+    ticket: u64,
+    at: Registration<T>,
+    /// Always `Some` while listed; taken only to offer it to a completion.
+    item: Option<T>,
+    kind: OfferKind,
+}
+
+/// How a producer hands its item over.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum OfferKind {
+    /// To a taker directly, or not at all (a channel's `send`).
+    Rendezvous,
+    /// Into the buffer if it has room (a queue's `put`).
+    Buffered,
+    /// Into the buffer whatever its size (a channel's `send_nowait`).
+    Unbounded,
+}
+
+/// What an offer made without waiting achieved.
+pub(crate) enum Offered<T> {
+    /// A waiting taker got the item.
+    Delivered,
+    /// The item is in the buffer.
+    Buffered,
+    /// Nothing could take it now: the item comes back.
+    NotNow(T),
+    /// Offers are closed: the item comes back.
+    Closed(T),
+}
+
+/// What a take made without waiting achieved.
+pub(crate) enum Taken<T> {
+    Item(T),
+    /// Nothing is ready now.
+    NotNow,
+    /// Nothing will ever be: takes are closed, or offers are closed and the buffer drained.
+    Closed,
+}
+
+impl<T> Exchange<T> {
+    pub(crate) fn new(capacity: Option<usize>) -> Self {
+        Exchange {
+            state: Mutex::new(State {
+                buffer: VecDeque::new(),
+                offers: VecDeque::new(),
+                takers: VecDeque::new(),
+                next_ticket: FRONT_TICKET + 1,
+                capacity,
+                offers_closed: false,
+                takes_closed: false,
+            }),
+        }
+    }
+
+    pub(crate) fn lock(&self) -> MutexGuard<'_, State<T>> {
+        lock(&self.state)
+    }
+
+    /// Removes every registration of `waiter` (its owner is done with this exchange) and returns
+    /// the items of its offers.
+    pub(crate) fn withdraw(&self, waiter: &Arc<Waiter<T>>) -> Vec<T> {
+        self.lock().withdraw(waiter)
+    }
+
+    /// Puts back an item a taker cannot deliver, at its place in the order (`ticket`).
+    pub(crate) fn requeue(&self, ticket: u64, item: T) {
+        let rejected = self.lock().requeue(ticket, item);
+        // Dropped outside the lock: items may hold handles whose drop locks other exchanges.
+        drop(rejected);
+    }
+
+    /// Closes offers: blocked producers get their items back, takers drain the buffer and then
+    /// fail. Returns true if this call closed the last open side (offers and takes both closed).
+    pub(crate) fn close_offers(&self) -> bool {
+        let mut state = self.lock();
+        if state.offers_closed {
+            return false;
+        }
+        state.close_offers();
+        state.takes_closed
+    }
+
+    /// Closes takes: the buffer is dropped (outside the lock) and every blocked call fails.
+    /// Returns true if this call closed the last open side (offers and takes both closed).
+    pub(crate) fn close_takes(&self) -> bool {
+        let mut state = self.lock();
+        if state.takes_closed {
+            return false;
+        }
+        let dropped = state.close_takes();
+        let both = state.offers_closed;
+        drop(state);
+        drop(dropped);
+        both
+    }
+}
+
+impl<T> State<T> {
+    fn take_ticket(&mut self) -> u64 {
+        let ticket = self.next_ticket;
+        self.next_ticket += 1;
+        ticket
+    }
+
+    pub(crate) fn offers_closed(&self) -> bool {
+        self.offers_closed || self.takes_closed
+    }
+
+    /// True once a take can never succeed again.
+    pub(crate) fn drained(&self) -> bool {
+        self.takes_closed || (self.offers_closed && self.buffer.is_empty())
+    }
+
+    /// Items in the buffer.
+    pub(crate) fn buffered(&self) -> usize {
+        self.buffer.len()
+    }
+
+    /// Items carried by blocked offers.
+    pub(crate) fn offered(&self) -> usize {
+        self.offers.len()
+    }
+
+    /// True if the buffer holds `capacity` items or more.
+    pub(crate) fn is_full(&self) -> bool {
+        self.capacity.is_some_and(|capacity| self.buffer.len() >= capacity)
+    }
+
+    /// Offers `item` without waiting.
+    pub(crate) fn offer(&mut self, item: T, kind: OfferKind) -> Offered<T> {
+        if self.offers_closed() {
+            return Offered::Closed(item);
+        }
+        let ticket = self.take_ticket();
+        let item = match self.hand_to_taker(ticket, item) {
+            Ok(()) => return Offered::Delivered,
+            Err(item) => item,
+        };
+        let room = match kind {
+            OfferKind::Rendezvous => false,
+            OfferKind::Unbounded => true,
+            // Behind producers already waiting for room, never beside them.
+            OfferKind::Buffered => !self.is_full() && self.offers.is_empty(),
+        };
+        if room {
+            self.buffer.push_back(Queued { ticket, item });
+            Offered::Buffered
+        } else {
+            Offered::NotNow(item)
+        }
+    }
+
+    /// Parks a producer with its item (after [`offer`](Self::offer) said `NotNow`).
+    pub(crate) fn register_offer(&mut self, at: Registration<T>, item: T, kind: OfferKind) {
+        let ticket = self.take_ticket();
+        self.offers.push_back(Offer { ticket, at, item: Some(item), kind });
+    }
+
+    /// Takes the item with the smallest ticket, without waiting.
+    pub(crate) fn take(&mut self) -> Taken<T> {
+        if self.takes_closed {
+            return Taken::Closed;
+        }
+        match self.take_next() {
+            Some((_, item)) => Taken::Item(item),
+            None if self.offers_closed => Taken::Closed,
+            None => Taken::NotNow,
+        }
+    }
+
+    /// Parks a consumer (after [`take`](Self::take) said `NotNow`).
+    pub(crate) fn register_taker(&mut self, at: Registration<T>) {
+        self.takers.push_back(at);
+    }
+
+    /// Gives `item` (whose place in the order is `ticket`) to the oldest taker still waiting;
+    /// hands it back if there is none.
+    fn hand_to_taker(&mut self, ticket: u64, mut item: T) -> Result<(), T> {
+        while let Some(taker) = self.takers.pop_front() {
+            match taker.waiter.complete(taker.case, Outcome::Received { ticket, item }) {
+                Ok(()) => return Ok(()),
+                Err(Outcome::Received { item: back, .. }) => item = back,
+                Err(_) => unreachable!("complete hands back the outcome it was given"),
+            }
+            // That taker is giving up (or chose another case): its owner no longer needs it listed.
+        }
+        Err(item)
+    }
+
+    /// Takes the smallest ticket among the buffer and the rendezvous offers; then lets buffered
+    /// offers into the room that made.
+    fn take_next(&mut self) -> Option<(u64, T)> {
+        let buffered_ticket = self.buffer.front().map_or(u64::MAX, |queued| queued.ticket);
+        let mut taken = None;
+        for index in 0..self.offers.len() {
+            let offer = &self.offers[index];
+            if offer.ticket > buffered_ticket {
+                break;
+            }
+            if offer.kind != OfferKind::Rendezvous {
+                continue;
+            }
+            if offer.at.waiter.complete(offer.at.case, Outcome::Sent).is_ok() {
+                let offer = self.offers.remove(index).expect("index is in bounds");
+                taken = offer.item.map(|item| (offer.ticket, item));
+                break;
+            }
+            // That producer is giving up; it removes its own entry and keeps its item.
+        }
+        let taken = taken.or_else(|| self.buffer.pop_front().map(|queued| (queued.ticket, queued.item)));
+        if taken.is_some() {
+            self.admit_buffered_offers();
+        }
+        taken
+    }
+
+    /// Moves the items of blocked buffered offers into the buffer while it has room, completing
+    /// their producers.
+    fn admit_buffered_offers(&mut self) {
+        let mut index = 0;
+        while index < self.offers.len() && !self.is_full() {
+            let offer = &mut self.offers[index];
+            if offer.kind != OfferKind::Buffered {
+                index += 1;
+                continue;
+            }
+            if offer.at.waiter.complete(offer.at.case, Outcome::Sent).is_ok() {
+                let offer = self.offers.remove(index).expect("index is in bounds");
+                if let Some(item) = offer.item {
+                    let position = self.buffer.partition_point(|queued| queued.ticket < offer.ticket);
+                    self.buffer.insert(position, Queued { ticket: offer.ticket, item });
+                }
+            } else {
+                index += 1;
+            }
+        }
+    }
+
+    /// See [`Exchange::withdraw`].
+    pub(crate) fn withdraw(&mut self, waiter: &Arc<Waiter<T>>) -> Vec<T> {
+        self.takers.retain(|taker| !Arc::ptr_eq(&taker.waiter, waiter));
+        let mut items = Vec::new();
+        self.offers.retain_mut(|offer| {
+            if !Arc::ptr_eq(&offer.at.waiter, waiter) {
+                return true;
+            }
+            items.extend(offer.item.take());
+            false
+        });
+        items
+    }
+
+    /// See [`Exchange::requeue`]; returns the item if takes are closed (for dropping outside the
+    /// lock).
+    pub(crate) fn requeue(&mut self, ticket: u64, item: T) -> Option<T> {
+        if self.takes_closed {
+            return Some(item);
+        }
+        if let Err(item) = self.hand_to_taker(ticket, item) {
+            let position = self.buffer.partition_point(|queued| queued.ticket < ticket);
+            self.buffer.insert(position, Queued { ticket, item });
+        }
+        None
+    }
+
+    fn close_offers(&mut self) {
+        self.offers_closed = true;
+        self.fail_blocked_offers();
+        if self.buffer.is_empty() {
+            self.fail_blocked_takers();
+        }
+    }
+
+    /// True once both sides were closed explicitly.
+    pub(crate) fn both_closed(&self) -> bool {
+        self.offers_closed && self.takes_closed
+    }
+
+    /// Returns the dropped buffer, for the caller to drop outside the lock.
+    fn close_takes(&mut self) -> Vec<T> {
+        self.takes_closed = true;
+        let dropped = self.buffer.drain(..).map(|queued| queued.item).collect();
+        self.fail_blocked_offers();
+        self.fail_blocked_takers();
+        dropped
+    }
+
+    /// Wakes every blocked producer with its item and the closed outcome. Producers already
+    /// giving up stay listed: they collect their items themselves.
+    fn fail_blocked_offers(&mut self) {
+        for offer in self.offers.iter_mut() {
+            let item = offer.item.take();
+            if let Err(Outcome::Closed(item)) = offer.at.waiter.complete(offer.at.case, Outcome::Closed(item)) {
+                offer.item = item;
+            }
+        }
+        self.offers.retain(|offer| offer.item.is_some());
+    }
+
+    fn fail_blocked_takers(&mut self) {
+        for taker in self.takers.drain(..) {
+            let _ = taker.waiter.complete(taker.case, Outcome::Closed(None));
+        }
+    }
+}

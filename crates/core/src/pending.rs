@@ -1,0 +1,187 @@
+//! Operations parked on a channel or a queue. The caller decides how to wait (with the GIL
+//! released, in slices so that signals are seen) and may cancel at any time; cancelling never
+//! loses an item.
+
+use std::time::Instant;
+
+use crate::channel::Channel;
+use crate::error::{RecvError, SendError};
+use crate::exchange::Exchange;
+use crate::queue::Queue;
+use crate::sync::Arc;
+use crate::waiter::{Completion, Outcome, Waiter};
+
+/// A channel or a queue, as the place an operation is parked on.
+pub(crate) enum Endpoint<T> {
+    Channel(Arc<Channel<T>>),
+    Queue(Arc<Queue<T>>),
+}
+
+impl<T> Endpoint<T> {
+    pub(crate) fn exchange(&self) -> &Exchange<T> {
+        match self {
+            Endpoint::Channel(chan) => &chan.exchange,
+            Endpoint::Queue(queue) => &queue.exchange,
+        }
+    }
+}
+
+impl<T> Clone for Endpoint<T> {
+    fn clone(&self) -> Self {
+        match self {
+            Endpoint::Channel(chan) => Endpoint::Channel(chan.clone()),
+            Endpoint::Queue(queue) => Endpoint::Queue(queue.clone()),
+        }
+    }
+}
+
+/// How starting a send (or put) went.
+pub enum SendStart<T> {
+    /// Done at once: a waiting receiver took the item (or it entered the queue).
+    Delivered,
+    /// The producer is parked until the item is taken (or enters the queue).
+    Pending(PendingSend<T>),
+}
+
+/// How starting a receive (or get) went.
+pub enum RecvStart<T> {
+    /// An item was ready.
+    Ready(T),
+    /// The consumer is parked until an item arrives.
+    Pending(PendingRecv<T>),
+}
+
+/// A parked send or put. Dropping it cancels it.
+pub struct PendingSend<T> {
+    parked: Option<Parked<T>>,
+    spun: bool,
+}
+
+/// A parked receive or get. Dropping it cancels it.
+pub struct PendingRecv<T> {
+    parked: Option<Parked<T>>,
+    spun: bool,
+}
+
+struct Parked<T> {
+    endpoint: Endpoint<T>,
+    waiter: Arc<Waiter<T>>,
+}
+
+impl<T> PendingSend<T> {
+    pub(crate) fn new(endpoint: Endpoint<T>, waiter: Arc<Waiter<T>>) -> Self {
+        PendingSend { parked: Some(Parked { endpoint, waiter }), spun: false }
+    }
+
+    /// Waits until the item is taken (or enters the queue) or `deadline` passes (`None`: for
+    /// ever). Returns `None` if the deadline passed first; the operation stays parked, to be
+    /// waited on again or cancelled.
+    pub fn wait_until(&mut self, deadline: Option<Instant>) -> Option<Result<(), SendError<T>>> {
+        let spin = !std::mem::replace(&mut self.spun, true);
+        let parked = self.parked.as_ref().expect("a finished send is not waited on");
+        let completion = parked.waiter.wait_until(deadline, spin)?;
+        self.parked = None;
+        Some(send_result(completion))
+    }
+
+    /// Withdraws the item unless it was taken already: `Err(Withdrawn(item))` if withdrawn,
+    /// otherwise the result the operation had reached.
+    pub fn cancel(mut self) -> Result<(), SendError<T>> {
+        self.cancel_in_place().expect("cancel runs once")
+    }
+
+    fn cancel_in_place(&mut self) -> Option<Result<(), SendError<T>>> {
+        let Parked { endpoint, waiter } = self.parked.take()?;
+        Some(match waiter.abort() {
+            Some(completion) => send_result(completion),
+            None => {
+                let item = endpoint
+                    .exchange()
+                    .withdraw(&waiter)
+                    .pop()
+                    .expect("an aborted producer stays listed until it withdraws");
+                Err(SendError::Withdrawn(item))
+            }
+        })
+    }
+}
+
+impl<T> PendingRecv<T> {
+    pub(crate) fn new(endpoint: Endpoint<T>, waiter: Arc<Waiter<T>>) -> Self {
+        PendingRecv { parked: Some(Parked { endpoint, waiter }), spun: false }
+    }
+
+    /// Waits for an item until `deadline` (`None`: for ever). Returns `None` if the deadline
+    /// passed first; the operation stays parked, to be waited on again or cancelled.
+    pub fn wait_until(&mut self, deadline: Option<Instant>) -> Option<Result<T, RecvError>> {
+        let spin = !std::mem::replace(&mut self.spun, true);
+        let parked = self.parked.as_ref().expect("a finished receive is not waited on");
+        let completion = parked.waiter.wait_until(deadline, spin)?;
+        self.parked = None;
+        Some(recv_result(completion))
+    }
+
+    /// Gives up: `Err(Withdrawn)` if nothing was handed over, otherwise what was.
+    pub fn cancel(mut self) -> Result<T, RecvError> {
+        self.cancel_in_place().expect("cancel runs once")
+    }
+
+    /// Gives up for a caller that cannot take an item any more (it is raising an exception): an
+    /// item already handed over goes back to its place in the order.
+    pub fn cancel_and_requeue(mut self) {
+        self.requeue_in_place();
+    }
+
+    fn requeue_in_place(&mut self) {
+        let Some(Parked { endpoint, waiter }) = self.parked.take() else { return };
+        match waiter.abort() {
+            None => drop(endpoint.exchange().withdraw(&waiter)),
+            Some(Completion { outcome: Outcome::Received { ticket, item }, .. }) => {
+                endpoint.exchange().requeue(ticket, item)
+            }
+            Some(_) => {}
+        }
+    }
+
+    fn cancel_in_place(&mut self) -> Option<Result<T, RecvError>> {
+        let Parked { endpoint, waiter } = self.parked.take()?;
+        Some(match waiter.abort() {
+            Some(completion) => recv_result(completion),
+            None => {
+                drop(endpoint.exchange().withdraw(&waiter));
+                Err(RecvError::Withdrawn)
+            }
+        })
+    }
+}
+
+impl<T> Drop for PendingSend<T> {
+    fn drop(&mut self) {
+        drop(self.cancel_in_place());
+    }
+}
+
+impl<T> Drop for PendingRecv<T> {
+    fn drop(&mut self) {
+        // Dropped without being asked for its result: an item handed over must not vanish.
+        self.requeue_in_place();
+    }
+}
+
+fn send_result<T>(completion: Completion<T>) -> Result<(), SendError<T>> {
+    match completion.outcome {
+        Outcome::Sent => Ok(()),
+        Outcome::Closed(Some(item)) => Err(SendError::Closed(item)),
+        Outcome::Received { .. } | Outcome::Closed(None) => {
+            unreachable!("a producer is completed with Sent or with its item back")
+        }
+    }
+}
+
+fn recv_result<T>(completion: Completion<T>) -> Result<T, RecvError> {
+    match completion.outcome {
+        Outcome::Received { item, .. } => Ok(item),
+        Outcome::Closed(_) => Err(RecvError::Closed),
+        Outcome::Sent => unreachable!("a consumer is completed with an item or closed"),
+    }
+}

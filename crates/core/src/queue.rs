@@ -1,0 +1,255 @@
+//! Buffered queues shared by any number of producers and consumers in any interpreters.
+//!
+//! A queue is an [`Exchange`](crate::exchange) with a capacity (`maxsize`, 0 for unbounded):
+//! `put` buffers its item, or — when the queue is full — parks until there is room; `get` takes
+//! the oldest item or parks until one arrives. `close` stops puts; gets drain what is queued and
+//! then fail. Each [`QueueHandle`] counts toward the queue: when the last one is gone the queue
+//! leaves its registry and its items are dropped.
+
+use std::collections::VecDeque;
+use std::fmt;
+use std::time::Instant;
+
+use crate::error::{RecvError, SendError, TryRecvError};
+use crate::exchange::{Exchange, OfferKind, Offered, Registration, Taken, FRONT_TICKET};
+use crate::pending::{Endpoint, PendingRecv, PendingSend, RecvStart, SendStart};
+use crate::registry::Listing;
+use crate::sync::{Arc, AtomicUsize};
+use crate::waiter::Waiter;
+use std::sync::atomic::Ordering;
+
+/// The shared state of one queue. Reach it through [`QueueHandle`]s.
+pub struct Queue<T> {
+    id: u64,
+    maxsize: usize,
+    strict: bool,
+    pub(crate) exchange: Exchange<T>,
+    /// Live handles; the queue is freed when this drops to zero.
+    handles: AtomicUsize,
+    listing: Option<Listing<Queue<T>>>,
+}
+
+impl<T> Queue<T> {
+    pub(crate) fn new(id: u64, maxsize: usize, strict: bool, listing: Option<Listing<Queue<T>>>) -> Self {
+        let capacity = (maxsize > 0).then_some(maxsize);
+        Queue { id, maxsize, strict, exchange: Exchange::new(capacity), handles: AtomicUsize::new(0), listing }
+    }
+
+    /// Closes the queue: later puts fail, blocked puts get their items back, gets drain what is
+    /// queued and then fail.
+    pub fn close(&self) {
+        self.exchange.close_offers();
+    }
+
+    /// The last handle is gone: drop the items and leave the registry.
+    fn free(&self) {
+        self.exchange.close_offers();
+        self.exchange.close_takes();
+        if let Some(listing) = &self.listing {
+            listing.remove(self.id);
+        }
+    }
+}
+
+/// Creates a queue outside any registry (id 0). Most callers want
+/// [`QueueRegistry::create`](crate::registry::QueueRegistry::create).
+pub fn queue<T>(maxsize: usize) -> QueueHandle<T> {
+    QueueHandle::new(Arc::new(Queue::new(0, maxsize, false, None)))
+}
+
+/// A handle on a queue.
+pub struct QueueHandle<T> {
+    queue: Arc<Queue<T>>,
+}
+
+impl<T> QueueHandle<T> {
+    /// A new handle on `queue`.
+    pub fn new(queue: Arc<Queue<T>>) -> Self {
+        queue.handles.fetch_add(1, Ordering::Relaxed);
+        QueueHandle { queue }
+    }
+
+    /// The queue this handle reaches.
+    pub fn queue(&self) -> &Arc<Queue<T>> {
+        &self.queue
+    }
+
+    /// The queue's id.
+    pub fn id(&self) -> u64 {
+        self.queue.id
+    }
+
+    /// Most items the queue holds (0: unbounded).
+    pub fn maxsize(&self) -> usize {
+        self.queue.maxsize
+    }
+
+    /// The flag given at creation (the binding's "refuse what cannot cross natively").
+    pub fn is_strict(&self) -> bool {
+        self.queue.strict
+    }
+
+    /// Puts `item` if there is room now; `Err(Withdrawn(item))` if the queue is full.
+    pub fn put_nowait(&self, item: T) -> Result<(), SendError<T>> {
+        match self.queue.exchange.lock().offer(item, OfferKind::Buffered) {
+            Offered::Delivered | Offered::Buffered => Ok(()),
+            Offered::NotNow(item) => Err(SendError::Withdrawn(item)),
+            Offered::Closed(item) => Err(SendError::Closed(item)),
+        }
+    }
+
+    /// Puts as many items from the front of `items` as there is room for now, in order, and
+    /// returns how many. `Err(Closed)` (with nothing taken from `items`) if the queue is closed.
+    pub fn put_many_nowait(&self, items: &mut VecDeque<T>) -> Result<usize, SendError<()>> {
+        let mut state = self.queue.exchange.lock();
+        let mut count = 0;
+        while let Some(item) = items.pop_front() {
+            match state.offer(item, OfferKind::Buffered) {
+                Offered::Delivered | Offered::Buffered => count += 1,
+                Offered::NotNow(item) => {
+                    items.push_front(item);
+                    break;
+                }
+                Offered::Closed(item) => {
+                    items.push_front(item);
+                    return Err(SendError::Closed(()));
+                }
+            }
+        }
+        Ok(count)
+    }
+
+    /// Starts a put: done at once if there is room, or parked until there is, the queue closes,
+    /// or the returned [`PendingSend`] is cancelled.
+    pub fn start_put(&self, item: T) -> Result<SendStart<T>, SendError<T>> {
+        let mut state = self.queue.exchange.lock();
+        match state.offer(item, OfferKind::Buffered) {
+            Offered::Delivered | Offered::Buffered => Ok(SendStart::Delivered),
+            Offered::Closed(item) => Err(SendError::Closed(item)),
+            Offered::NotNow(item) => {
+                let waiter = Arc::new(Waiter::new());
+                state.register_offer(Registration { waiter: waiter.clone(), case: 0 }, item, OfferKind::Buffered);
+                Ok(SendStart::Pending(PendingSend::new(Endpoint::Queue(self.queue.clone()), waiter)))
+            }
+        }
+    }
+
+    /// Puts `item`, waiting for room until `deadline` (`None`: for ever).
+    pub fn put(&self, item: T, deadline: Option<Instant>) -> Result<(), SendError<T>> {
+        match self.start_put(item)? {
+            SendStart::Delivered => Ok(()),
+            SendStart::Pending(mut pending) => match pending.wait_until(deadline) {
+                Some(result) => result,
+                None => pending.cancel(),
+            },
+        }
+    }
+
+    /// Takes the oldest item if there is one.
+    pub fn try_get(&self) -> Result<T, TryRecvError> {
+        match self.queue.exchange.lock().take() {
+            Taken::Item(item) => Ok(item),
+            Taken::NotNow => Err(TryRecvError::Empty),
+            Taken::Closed => Err(TryRecvError::Closed),
+        }
+    }
+
+    /// Takes up to `max` items that are ready now, oldest first. `Err(Empty)` if none is,
+    /// `Err(Closed)` if the queue is closed and drained.
+    pub fn get_many_nowait(&self, max: usize) -> Result<Vec<T>, TryRecvError> {
+        let mut state = self.queue.exchange.lock();
+        let mut items = Vec::new();
+        while items.len() < max {
+            match state.take() {
+                Taken::Item(item) => items.push(item),
+                Taken::NotNow if items.is_empty() => return Err(TryRecvError::Empty),
+                Taken::Closed if items.is_empty() => return Err(TryRecvError::Closed),
+                Taken::NotNow | Taken::Closed => break,
+            }
+        }
+        Ok(items)
+    }
+
+    /// Takes the oldest item, or parks until one arrives, the queue closes and drains, or the
+    /// returned [`PendingRecv`] is cancelled.
+    pub fn start_get(&self) -> Result<RecvStart<T>, RecvError> {
+        let mut state = self.queue.exchange.lock();
+        match state.take() {
+            Taken::Item(item) => Ok(RecvStart::Ready(item)),
+            Taken::Closed => Err(RecvError::Closed),
+            Taken::NotNow => {
+                let waiter = Arc::new(Waiter::new());
+                state.register_taker(Registration { waiter: waiter.clone(), case: 0 });
+                Ok(RecvStart::Pending(PendingRecv::new(Endpoint::Queue(self.queue.clone()), waiter)))
+            }
+        }
+    }
+
+    /// Takes the oldest item, waiting until `deadline` (`None`: for ever).
+    pub fn get(&self, deadline: Option<Instant>) -> Result<T, RecvError> {
+        match self.start_get()? {
+            RecvStart::Ready(item) => Ok(item),
+            RecvStart::Pending(mut pending) => match pending.wait_until(deadline) {
+                Some(result) => result,
+                None => pending.cancel(),
+            },
+        }
+    }
+
+    /// Puts back an item taken from this queue that could not be delivered after all, in front
+    /// of all others.
+    pub fn put_back(&self, item: T) {
+        self.queue.exchange.requeue(FRONT_TICKET, item);
+    }
+
+    /// Closes the queue (see [`Queue::close`]).
+    pub fn close(&self) {
+        self.queue.close();
+    }
+
+    /// True once the queue was closed.
+    pub fn is_closed(&self) -> bool {
+        self.queue.exchange.lock().offers_closed()
+    }
+
+    /// Number of items queued (not counting blocked puts).
+    pub fn qsize(&self) -> usize {
+        self.queue.exchange.lock().buffered()
+    }
+
+    /// True when nothing is queued.
+    pub fn is_empty(&self) -> bool {
+        self.qsize() == 0
+    }
+
+    /// True when the queue holds `maxsize` items (never for an unbounded queue).
+    pub fn is_full(&self) -> bool {
+        self.queue.exchange.lock().is_full()
+    }
+}
+
+impl<T> Clone for QueueHandle<T> {
+    fn clone(&self) -> Self {
+        QueueHandle::new(self.queue.clone())
+    }
+}
+
+impl<T> Drop for QueueHandle<T> {
+    fn drop(&mut self) {
+        if self.queue.handles.fetch_sub(1, Ordering::AcqRel) == 1 {
+            self.queue.free();
+        }
+    }
+}
+
+impl<T> PartialEq for QueueHandle<T> {
+    fn eq(&self, other: &Self) -> bool {
+        Arc::ptr_eq(&self.queue, &other.queue)
+    }
+}
+
+impl<T> fmt::Debug for QueueHandle<T> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "QueueHandle({})", self.queue.id)
+    }
+}

@@ -1,0 +1,165 @@
+//! Process-wide lists of live channels and queues, by id: `list_all_channels()`,
+//! `list_all_queues()`, and the exit hook's "close everything".
+//!
+//! A registry holds each entry until the entry removes itself (a channel once both of its ends
+//! are closed, a queue once its last handle is gone), so an entry's memory goes with its last
+//! handle.
+
+use std::collections::BTreeMap;
+use std::sync::atomic::{AtomicU64, Ordering};
+
+use crate::channel::{Channel, Receiver, Sender};
+use crate::queue::{Queue, QueueHandle};
+use crate::sync::Arc;
+
+/// Entries of one kind by id (ids start at 1 and are never reused).
+pub(crate) struct Registry<E> {
+    shared: std::sync::Arc<Shared<E>>,
+}
+
+struct Shared<E> {
+    next_id: AtomicU64,
+    entries: std::sync::Mutex<BTreeMap<u64, Arc<E>>>,
+}
+
+/// An entry's way back to its registry (weak: an entry does not keep its registry alive).
+pub(crate) struct Listing<E>(std::sync::Weak<Shared<E>>);
+
+impl<E> Listing<E> {
+    /// Removes entry `id` from its registry.
+    pub(crate) fn remove(&self, id: u64) {
+        if let Some(shared) = self.0.upgrade() {
+            let removed = shared.lock().remove(&id);
+            // The entry may hold the last reference to itself here; drop it outside the lock.
+            drop(removed);
+        }
+    }
+}
+
+impl<E> Shared<E> {
+    fn lock(&self) -> std::sync::MutexGuard<'_, BTreeMap<u64, Arc<E>>> {
+        self.entries.lock().unwrap_or_else(|poisoned| poisoned.into_inner())
+    }
+}
+
+impl<E> Registry<E> {
+    fn new() -> Self {
+        Registry {
+            shared: std::sync::Arc::new(Shared {
+                next_id: AtomicU64::new(1),
+                entries: std::sync::Mutex::new(BTreeMap::new()),
+            }),
+        }
+    }
+
+    /// Lists a new entry built by `make` from its fresh id and its way back here.
+    fn insert(&self, make: impl FnOnce(u64, Listing<E>) -> E) -> Arc<E> {
+        let id = self.shared.next_id.fetch_add(1, Ordering::Relaxed);
+        let entry = Arc::new(make(id, Listing(std::sync::Arc::downgrade(&self.shared))));
+        self.shared.lock().insert(id, entry.clone());
+        entry
+    }
+
+    fn snapshot(&self) -> Vec<Arc<E>> {
+        self.shared.lock().values().cloned().collect()
+    }
+
+    fn len(&self) -> usize {
+        self.shared.lock().len()
+    }
+}
+
+/// Every channel with an open end.
+pub struct ChannelRegistry<T> {
+    channels: Registry<Channel<T>>,
+}
+
+impl<T> Default for ChannelRegistry<T> {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+impl<T> ChannelRegistry<T> {
+    /// An empty registry.
+    pub fn new() -> Self {
+        ChannelRegistry { channels: Registry::new() }
+    }
+
+    /// Creates a channel with a fresh id and lists it.
+    pub fn create(&self) -> (Sender<T>, Receiver<T>) {
+        let chan = self.channels.insert(|id, listing| Channel::new(id, Some(listing)));
+        (Sender::new(chan.clone()), Receiver::new(chan))
+    }
+
+    /// New handles on every channel that still has an open end, in id order.
+    pub fn list(&self) -> Vec<(Sender<T>, Receiver<T>)> {
+        let channels = self.channels.snapshot();
+        channels.into_iter().map(|chan| (Sender::new(chan.clone()), Receiver::new(chan))).collect()
+    }
+
+    /// Number of channels with an open end.
+    pub fn len(&self) -> usize {
+        self.channels.len()
+    }
+
+    /// True when no channel has an open end.
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+
+    /// Closes both ends of every listed channel, waking every call blocked on them.
+    pub fn close_all(&self) {
+        for chan in self.channels.snapshot() {
+            chan.close_send();
+            chan.close_recv();
+        }
+    }
+}
+
+/// Every queue that has a handle somewhere.
+pub struct QueueRegistry<T> {
+    queues: Registry<Queue<T>>,
+}
+
+impl<T> Default for QueueRegistry<T> {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+impl<T> QueueRegistry<T> {
+    /// An empty registry.
+    pub fn new() -> Self {
+        QueueRegistry { queues: Registry::new() }
+    }
+
+    /// Creates a queue holding at most `maxsize` items (0: unbounded) with a fresh id, lists it
+    /// and returns its first handle. `strict` is the binding's flag, kept with the queue.
+    pub fn create(&self, maxsize: usize, strict: bool) -> QueueHandle<T> {
+        let queue = self.queues.insert(|id, listing| Queue::new(id, maxsize, strict, Some(listing)));
+        QueueHandle::new(queue)
+    }
+
+    /// New handles on every live queue, in id order.
+    pub fn list(&self) -> Vec<QueueHandle<T>> {
+        self.queues.snapshot().into_iter().map(QueueHandle::new).collect()
+    }
+
+    /// Number of live queues.
+    pub fn len(&self) -> usize {
+        self.queues.len()
+    }
+
+    /// True when no queue is live.
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+
+    /// Closes every live queue, waking every call blocked on them.
+    pub fn close_all(&self) {
+        for queue in self.queues.snapshot() {
+            queue.close();
+        }
+    }
+}

@@ -1,0 +1,418 @@
+//! The Python `Queue` type and the queue functions of the module. The names and meanings follow
+//! `queue.Queue` (and CPython 3.14's `concurrent.interpreters.Queue`), so code can switch by
+//! changing an import; blocking waits are direct wake-ups, never a sleep loop.
+
+use std::collections::VecDeque;
+
+use subinterpreters_core::{Payload, QueueHandle, RecvError, RecvStart, SendError, SendStart, TryRecvError};
+
+use crate::blocking::block_on;
+use crate::convert::{from_payload, to_payload, to_payload_or_pickle, ToPayloadError};
+use crate::errors::Error;
+use crate::ffi::{
+    bool_from, builtin, int_from_u64, list, none, py_getter, py_method, py_slot, raise,
+    Args, Builtin, CompareOp, Owned, Param, ParamKind, PyResult, Ref, Signature, SlotImpl, This,
+    TypeDef,
+};
+use crate::globals::QUEUES;
+use crate::module::{state_of, state_of_module, State};
+use crate::timeout::{parse_timeout, Timeout};
+
+/// What a `Queue` object carries: one handle on the shared queue.
+pub(crate) struct QueueObject {
+    pub(crate) handle: QueueHandle<Payload>,
+}
+
+impl QueueObject {
+    pub(crate) fn new(handle: QueueHandle<Payload>) -> Self {
+        QueueObject { handle }
+    }
+}
+
+pub(crate) static QUEUE: TypeDef<QueueObject> = TypeDef::new(
+    c"subinterpreters.Queue",
+    c"A FIFO queue shared by any number of producers and consumers in any interpreters (see\n\
+create_queue()). The API of queue.Queue: put/get with block and timeout, put_nowait/get_nowait,\n\
+qsize/empty/full, maxsize; plus put_many/get_many for throughput and close(). Iterating gets\n\
+until the queue is closed and drained. Shareable; equal and hashable by id. The queue is freed\n\
+when no handle on it remains in any interpreter.",
+    &[
+        py_method!(c"put", c"put($self, obj, /, block=True, timeout=None)\n--\n\n\
+Put obj into the queue. If the queue is full, wait for room (block=True; up to timeout\n\
+seconds if given) or raise QueueFull at once (block=False). On QueueFull obj was not queued.\n\
+Raises QueueClosedError if the queue is closed, NotShareableError if obj cannot cross.", fastcall: put),
+        py_method!(c"put_nowait", c"put_nowait($self, obj, /)\n--\n\n\
+put(obj, block=False): raise QueueFull if the queue is full.", fastcall: put_nowait),
+        py_method!(c"put_many", c"put_many($self, items, /, block=True, timeout=None)\n--\n\n\
+Put every object of the iterable items, in order, and return how many were put. Every object\n\
+is checked first (NotShareableError and nothing put). As many as fit go in at once; when the\n\
+queue is full it waits for room like put (block=True, up to timeout) or stops (block=False).",
+            fastcall: put_many),
+        py_method!(c"get", c"get($self, /, block=True, timeout=None)\n--\n\n\
+Remove and return the oldest object. If the queue is empty, wait for one (block=True; up to\n\
+timeout seconds if given) or raise QueueEmpty at once (block=False). Raises QueueClosedError\n\
+once the queue is closed and drained.", fastcall: get),
+        py_method!(c"get_nowait", c"get_nowait($self, /)\n--\n\n\
+get(block=False): raise QueueEmpty if the queue is empty.", noargs: get_nowait),
+        py_method!(c"get_many", c"get_many($self, max_items, /, timeout=None)\n--\n\n\
+Wait for at least one object (up to timeout seconds; QueueEmpty after), then return a list of\n\
+up to max_items objects: all that are ready, oldest first.", fastcall: get_many),
+        py_method!(c"qsize", c"qsize($self, /)\n--\n\nReturn the number of objects in the queue.",
+            noargs: qsize),
+        py_method!(c"empty", c"empty($self, /)\n--\n\nReturn True if the queue holds nothing.",
+            noargs: empty),
+        py_method!(c"full", c"full($self, /)\n--\n\n\
+Return True if the queue holds maxsize objects (never for an unbounded queue).", noargs: full),
+        py_method!(c"close", c"close($self, /)\n--\n\n\
+Close the queue: later puts raise QueueClosedError, gets drain what is queued and then raise\n\
+QueueClosedError; calls blocked on the queue are woken at once.", noargs: close),
+    ],
+    &[
+        py_getter!(c"id", c"The queue's id.", id),
+        py_getter!(c"maxsize", c"Most objects the queue holds (0: unbounded).", maxsize),
+        py_getter!(c"strict", c"True if objects that cannot cross natively are refused rather than pickled.",
+            strict),
+        py_getter!(c"is_closed", c"True once the queue was closed.", is_closed),
+    ],
+    &[
+        py_slot!(repr: repr),
+        py_slot!(hash: hash),
+        py_slot!(richcompare: compare),
+        SlotImpl::iter_self(),
+        py_slot!(iternext: next),
+    ],
+);
+
+/// Converts `obj` for `queue`: natively, else (unless the queue is strict) by pickle.
+pub(crate) fn payload_for(state: &State, queue: &QueueHandle<Payload>, obj: Ref<'_>) -> PyResult<Payload> {
+    let converted = if queue.is_strict() { to_payload(state, obj) } else { to_payload_or_pickle(state, obj) };
+    converted.map_err(|error: ToPayloadError| error.raise(state))
+}
+
+/// `block` and `timeout` as queue.Queue reads them: not blocking means "try once".
+fn wait_mode(block: Option<Ref<'_>>, timeout: Option<Ref<'_>>) -> PyResult<Timeout> {
+    let timeout = parse_timeout(timeout)?;
+    let block = match block {
+        Some(block) => block.is_truthy()?,
+        None => true,
+    };
+    Ok(if block { timeout } else { Timeout::TryOnce })
+}
+
+static PUT_SIGNATURE: Signature<3> = Signature {
+    function: "put",
+    params: [
+        Param { name: c"obj", kind: ParamKind::PositionalOnly, required: true },
+        Param { name: c"block", kind: ParamKind::PositionalOrKeyword, required: false },
+        Param { name: c"timeout", kind: ParamKind::PositionalOrKeyword, required: false },
+    ],
+    var_keyword: false,
+};
+
+fn put(this: This<'_, QueueObject>, args: Args<'_>) -> PyResult<Owned> {
+    let [obj, block, timeout] = args.parse(&PUT_SIGNATURE)?;
+    let state = state_of(this.obj)?;
+    let mode = wait_mode(block, timeout)?;
+    let payload = payload_for(state, &this.value.handle, obj.expect("required"))?;
+    put_payload(state, &this.value.handle, payload, mode)?;
+    Ok(none())
+}
+
+static PUT_NOWAIT_SIGNATURE: Signature<1> = Signature {
+    function: "put_nowait",
+    params: [Param { name: c"obj", kind: ParamKind::PositionalOnly, required: true }],
+    var_keyword: false,
+};
+
+fn put_nowait(this: This<'_, QueueObject>, args: Args<'_>) -> PyResult<Owned> {
+    let [obj] = args.parse(&PUT_NOWAIT_SIGNATURE)?;
+    let state = state_of(this.obj)?;
+    let payload = payload_for(state, &this.value.handle, obj.expect("required"))?;
+    put_payload(state, &this.value.handle, payload, Timeout::TryOnce)?;
+    Ok(none())
+}
+
+/// Puts one payload, waiting as `mode` says, mapping every failure to its exception.
+fn put_payload(state: &State, queue: &QueueHandle<Payload>, payload: Payload, mode: Timeout) -> PyResult<()> {
+    let result = if mode == Timeout::TryOnce {
+        queue.put_nowait(payload)
+    } else {
+        match queue.start_put(payload) {
+            Ok(SendStart::Delivered) => Ok(()),
+            Ok(SendStart::Pending(pending)) => block_on(pending, mode.deadline())?,
+            Err(error) => Err(error),
+        }
+    };
+    result.map_err(|error| {
+        state.fail(match error {
+            SendError::Closed(_) => Error::QueueClosed,
+            SendError::Withdrawn(_) => Error::QueueFull,
+        })
+    })
+}
+
+static PUT_MANY_SIGNATURE: Signature<3> = Signature {
+    function: "put_many",
+    params: [
+        Param { name: c"items", kind: ParamKind::PositionalOnly, required: true },
+        Param { name: c"block", kind: ParamKind::PositionalOrKeyword, required: false },
+        Param { name: c"timeout", kind: ParamKind::PositionalOrKeyword, required: false },
+    ],
+    var_keyword: false,
+};
+
+fn put_many(this: This<'_, QueueObject>, args: Args<'_>) -> PyResult<Owned> {
+    let [items, block, timeout] = args.parse(&PUT_MANY_SIGNATURE)?;
+    let state = state_of(this.obj)?;
+    let mode = wait_mode(block, timeout)?;
+    let queue = &this.value.handle;
+    // Convert everything first: a bad object means nothing is put.
+    let iterator = items.expect("required").iterate()?;
+    let mut payloads = VecDeque::new();
+    while let Some(item) = iterator.as_ref().next_item()? {
+        payloads.push_back(payload_for(state, queue, item.as_ref())?);
+    }
+    let mut count = 0usize;
+    loop {
+        match queue.put_many_nowait(&mut payloads) {
+            Ok(put) => count += put,
+            Err(_) if count == 0 => return Err(state.fail(Error::QueueClosed)),
+            Err(_) => break,
+        }
+        let Some(next) = payloads.pop_front() else { break };
+        if mode == Timeout::TryOnce {
+            break;
+        }
+        // Full: wait for room for the next one, like put.
+        let outcome = match queue.start_put(next) {
+            Ok(SendStart::Delivered) => Ok(()),
+            Ok(SendStart::Pending(pending)) => block_on(pending, mode.deadline())?,
+            Err(error) => Err(error),
+        };
+        match outcome {
+            Ok(()) => count += 1,
+            Err(SendError::Closed(_)) if count == 0 => return Err(state.fail(Error::QueueClosed)),
+            Err(_) => break,
+        }
+    }
+    int_from_u64(count as u64)
+}
+
+static GET_SIGNATURE: Signature<2> = Signature {
+    function: "get",
+    params: [
+        Param { name: c"block", kind: ParamKind::PositionalOrKeyword, required: false },
+        Param { name: c"timeout", kind: ParamKind::PositionalOrKeyword, required: false },
+    ],
+    var_keyword: false,
+};
+
+fn get(this: This<'_, QueueObject>, args: Args<'_>) -> PyResult<Owned> {
+    let [block, timeout] = args.parse(&GET_SIGNATURE)?;
+    let state = state_of(this.obj)?;
+    let mode = wait_mode(block, timeout)?;
+    let payload = get_payload(state, &this.value.handle, mode)?;
+    deliver(state, &this.value.handle, payload)
+}
+
+fn get_nowait(this: This<'_, QueueObject>) -> PyResult<Owned> {
+    let state = state_of(this.obj)?;
+    let payload = get_payload(state, &this.value.handle, Timeout::TryOnce)?;
+    deliver(state, &this.value.handle, payload)
+}
+
+/// Takes one payload, waiting as `mode` says, mapping every failure to its exception.
+fn get_payload(state: &State, queue: &QueueHandle<Payload>, mode: Timeout) -> PyResult<Payload> {
+    if mode == Timeout::TryOnce {
+        return queue.try_get().map_err(|error| {
+            state.fail(match error {
+                TryRecvError::Empty => Error::QueueEmpty,
+                TryRecvError::Closed => Error::QueueClosed,
+            })
+        });
+    }
+    let pending = match queue.start_get() {
+        Ok(RecvStart::Ready(payload)) => return Ok(payload),
+        Ok(RecvStart::Pending(pending)) => pending,
+        Err(_) => return Err(state.fail(Error::QueueClosed)),
+    };
+    block_on(pending, mode.deadline())?.map_err(|error| {
+        state.fail(match error {
+            RecvError::Closed => Error::QueueClosed,
+            RecvError::Withdrawn => Error::QueueEmpty,
+        })
+    })
+}
+
+/// Builds the object got; if that fails (MemoryError, or an unpickling error), the item goes back
+/// to the front of the queue rather than being lost.
+fn deliver(state: &State, queue: &QueueHandle<Payload>, payload: Payload) -> PyResult<Owned> {
+    match from_payload(state, &payload) {
+        Ok(obj) => Ok(obj),
+        Err(raised) => {
+            queue.put_back(payload);
+            Err(raised)
+        }
+    }
+}
+
+static GET_MANY_SIGNATURE: Signature<2> = Signature {
+    function: "get_many",
+    params: [
+        Param { name: c"max_items", kind: ParamKind::PositionalOnly, required: true },
+        Param { name: c"timeout", kind: ParamKind::PositionalOrKeyword, required: false },
+    ],
+    var_keyword: false,
+};
+
+fn get_many(this: This<'_, QueueObject>, args: Args<'_>) -> PyResult<Owned> {
+    let [max_items, timeout] = args.parse(&GET_MANY_SIGNATURE)?;
+    let state = state_of(this.obj)?;
+    let max_items = positive_count(max_items.expect("required"))?;
+    let mode = parse_timeout(timeout)?;
+    let queue = &this.value.handle;
+    let payloads = match queue.get_many_nowait(max_items) {
+        Ok(payloads) => payloads,
+        Err(TryRecvError::Closed) => return Err(state.fail(Error::QueueClosed)),
+        Err(TryRecvError::Empty) => {
+            let first = get_payload(state, queue, mode)?;
+            let mut payloads = vec![first];
+            if let Ok(more) = queue.get_many_nowait(max_items - 1) {
+                payloads.extend(more);
+            }
+            payloads
+        }
+    };
+    let mut objects = Vec::with_capacity(payloads.len());
+    let mut payloads = payloads.into_iter();
+    while let Some(payload) = payloads.next() {
+        match from_payload(state, &payload) {
+            Ok(obj) => objects.push(obj),
+            Err(raised) => {
+                // Put this one and the rest back, in order, in front of the queue.
+                let rest: Vec<Payload> = std::iter::once(payload).chain(payloads).collect();
+                rest.into_iter().rev().for_each(|payload| queue.put_back(payload));
+                return Err(raised);
+            }
+        }
+    }
+    list(objects)
+}
+
+/// A `max_items` argument: an int >= 1.
+fn positive_count(value: Ref<'_>) -> PyResult<usize> {
+    let count = if value.kind() == crate::ffi::ObjKind::Int { value.int_as_i64()? } else { None };
+    match count {
+        Some(count) if count >= 1 => Ok(count as usize),
+        _ => Err(raise(
+            builtin(Builtin::ValueError),
+            &format!("max_items must be an int >= 1, not {}", value.str_lossy()),
+        )),
+    }
+}
+
+fn qsize(this: This<'_, QueueObject>) -> PyResult<Owned> {
+    int_from_u64(this.value.handle.qsize() as u64)
+}
+
+fn empty(this: This<'_, QueueObject>) -> PyResult<Owned> {
+    Ok(bool_from(this.value.handle.is_empty()))
+}
+
+fn full(this: This<'_, QueueObject>) -> PyResult<Owned> {
+    Ok(bool_from(this.value.handle.is_full()))
+}
+
+fn close(this: This<'_, QueueObject>) -> PyResult<Owned> {
+    this.value.handle.close();
+    Ok(none())
+}
+
+fn id(this: This<'_, QueueObject>) -> PyResult<Owned> {
+    int_from_u64(this.value.handle.id())
+}
+
+fn maxsize(this: This<'_, QueueObject>) -> PyResult<Owned> {
+    int_from_u64(this.value.handle.maxsize() as u64)
+}
+
+fn strict(this: This<'_, QueueObject>) -> PyResult<Owned> {
+    Ok(bool_from(this.value.handle.is_strict()))
+}
+
+fn is_closed(this: This<'_, QueueObject>) -> PyResult<Owned> {
+    Ok(bool_from(this.value.handle.is_closed()))
+}
+
+fn repr(this: This<'_, QueueObject>) -> String {
+    format!("Queue(id={}, maxsize={})", this.value.handle.id(), this.value.handle.maxsize())
+}
+
+fn hash(this: This<'_, QueueObject>) -> u64 {
+    this.value.handle.id()
+}
+
+fn compare(this: This<'_, QueueObject>, other: This<'_, QueueObject>, op: CompareOp) -> bool {
+    (this.value.handle.id() == other.value.handle.id()) == (op == CompareOp::Eq)
+}
+
+fn next(this: This<'_, QueueObject>) -> PyResult<Option<Owned>> {
+    let state = state_of(this.obj)?;
+    let queue = &this.value.handle;
+    let pending = match queue.start_get() {
+        Ok(RecvStart::Ready(payload)) => return deliver(state, queue, payload).map(Some),
+        Ok(RecvStart::Pending(pending)) => pending,
+        Err(_) => return Ok(None),
+    };
+    match block_on(pending, None)? {
+        Ok(payload) => deliver(state, queue, payload).map(Some),
+        Err(_) => Ok(None),
+    }
+}
+
+// ---- module functions ---------------------------------------------------------------------------
+
+static CREATE_QUEUE_SIGNATURE: Signature<2> = Signature {
+    function: "create_queue",
+    params: [
+        Param { name: c"maxsize", kind: ParamKind::PositionalOrKeyword, required: false },
+        Param { name: c"strict", kind: ParamKind::KeywordOnly, required: false },
+    ],
+    var_keyword: false,
+};
+
+pub(crate) fn create_queue(module: Ref<'_>, args: Args<'_>) -> PyResult<Owned> {
+    let [maxsize, strict] = args.parse(&CREATE_QUEUE_SIGNATURE)?;
+    let state = state_of_module(module)?;
+    let maxsize = match maxsize {
+        None => 0,
+        Some(value) if value.kind() == crate::ffi::ObjKind::Int => match value.int_as_i64()? {
+            Some(size) => size.max(0) as usize,
+            // Beyond 64 bits: hugely negative means unbounded, hugely positive as good as.
+            None if value.int_to_hex()?.starts_with('-') => 0,
+            None => usize::MAX,
+        },
+        Some(value) => {
+            return Err(raise(
+                builtin(Builtin::TypeError),
+                &format!("maxsize must be an int, not {}", value.type_qualname()),
+            ))
+        }
+    };
+    let strict = match strict {
+        Some(value) => value.is_truthy()?,
+        None => false,
+    };
+    state.queue_type.instance(QueueObject::new(QUEUES.create(maxsize, strict)))
+}
+
+pub(crate) fn list_all_queues(module: Ref<'_>, args: Args<'_>) -> PyResult<Owned> {
+    args.none("list_all_queues")?;
+    let state = state_of_module(module)?;
+    let queues = QUEUES
+        .list()
+        .into_iter()
+        .map(|handle| state.queue_type.instance(QueueObject::new(handle)))
+        .collect::<PyResult<Vec<_>>>()?;
+    list(queues)
+}

@@ -1,0 +1,176 @@
+//! `select()` for Python: Go's select over channel ends and queues, and the `CLOSED` sentinel a
+//! receive case yields from a closed, drained channel or queue.
+
+use subinterpreters_core::{random_order, start_select, Case, Payload, PendingSelect, SelectStart, Selected};
+
+use crate::blocking::{block_on, Parked};
+use crate::convert::{from_payload, to_payload};
+use crate::errors::Error;
+use crate::ffi::{
+    builtin, int_from_u64, none, raise, tuple, Args, Builtin, ObjKind, Owned, Param, ParamKind,
+    PyResult, Ref, Signature, This, TypeDef,
+};
+use crate::module::{state_of_module, State};
+use crate::queue::payload_for;
+use crate::timeout::{parse_timeout, Timeout};
+
+/// The value carried by `si.CLOSED` (nothing: it is a singleton per interpreter).
+pub(crate) struct ClosedSentinel;
+
+pub(crate) static CLOSED_TYPE: TypeDef<ClosedSentinel> = TypeDef::new(
+    c"subinterpreters._ClosedType",
+    c"The type of si.CLOSED, what select() yields for a receive case whose channel or queue is\n\
+closed and drained.",
+    &[],
+    &[],
+    &[crate::ffi::py_slot!(repr: closed_repr)],
+);
+
+fn closed_repr(_: This<'_, ClosedSentinel>) -> String {
+    "subinterpreters.CLOSED".to_owned()
+}
+
+impl Parked for PendingSelect<Payload> {
+    type Output = Option<Selected<Payload>>;
+    fn wait_until(&mut self, deadline: Option<std::time::Instant>) -> Option<Self::Output> {
+        PendingSelect::wait_until(self, deadline).map(Some)
+    }
+    fn cancel(self) -> Self::Output {
+        PendingSelect::cancel(self)
+    }
+    fn abandon(self) {
+        self.cancel_and_requeue();
+    }
+}
+
+/// What one case works on (its object, if any, travels separately as a payload).
+enum Target<'a> {
+    Recv(&'a crate::channel::RecvHandle),
+    Send(&'a crate::channel::SendHandle),
+    Get(&'a crate::queue::QueueObject),
+    Put(&'a crate::queue::QueueObject),
+}
+
+static SELECT_SIGNATURE: Signature<3> = Signature {
+    function: "select",
+    params: [
+        Param { name: c"cases", kind: ParamKind::PositionalOnly, required: true },
+        Param { name: c"timeout", kind: ParamKind::KeywordOnly, required: false },
+        Param { name: c"default", kind: ParamKind::KeywordOnly, required: false },
+    ],
+    var_keyword: false,
+};
+
+pub(crate) fn select(module: Ref<'_>, args: Args<'_>) -> PyResult<Owned> {
+    let [cases, timeout, default] = args.parse(&SELECT_SIGNATURE)?;
+    let state = state_of_module(module)?;
+    let timeout = parse_timeout(timeout)?;
+    // As for recv_nowait: the text signature shows a missing default as `...`.
+    let default = default.filter(|default| !default.is_ellipsis());
+    let case_objects = sequence_items(cases.expect("required"))?;
+    // Everything is checked and converted before anything is tried: a bad case changes nothing.
+    let mut targets = Vec::with_capacity(case_objects.len());
+    let mut payloads = Vec::with_capacity(case_objects.len());
+    for (index, obj) in case_objects.iter().enumerate() {
+        let (target, payload) = parse_case(state, index, obj.as_ref())?;
+        targets.push(target);
+        payloads.push(payload);
+    }
+    if targets.is_empty() && default.is_none() {
+        return Err(raise(builtin(Builtin::ValueError), "select() needs at least one case (or a default)"));
+    }
+    let cases: Vec<Case<'_, Payload>> = targets
+        .iter()
+        .zip(payloads)
+        .map(|(target, payload)| match (target, payload) {
+            (Target::Recv(recv), _) => Case::Recv(&recv.0),
+            (Target::Get(queue), _) => Case::Get(&queue.handle),
+            (Target::Send(send), Some(payload)) => Case::Send(&send.0, payload),
+            (Target::Put(queue), Some(payload)) => Case::Put(&queue.handle, payload),
+            (Target::Send(_) | Target::Put(_), None) => unreachable!("send cases carry a payload"),
+        })
+        .collect();
+    let order = random_order(cases.len());
+    let wait = default.is_none() && timeout != Timeout::TryOnce;
+    let selected = match start_select(cases, &order, wait) {
+        SelectStart::Ready(selected) => selected,
+        SelectStart::NotReady => {
+            return match default {
+                Some(default) => tuple(vec![none(), default.to_owned()]),
+                None => Err(state.fail(Error::SelectTimedOut)),
+            };
+        }
+        SelectStart::Pending(pending) => match block_on(pending, timeout.deadline())? {
+            Some(selected) => selected,
+            None => return Err(state.fail(Error::SelectTimedOut)),
+        },
+    };
+    outcome(state, &targets, selected)
+}
+
+fn outcome(state: &State, targets: &[Target<'_>], selected: Selected<Payload>) -> PyResult<Owned> {
+    let (index, value) = match selected {
+        Selected::Received(index, payload) => {
+            let value = match from_payload(state, &payload) {
+                Ok(value) => value,
+                Err(raised) => {
+                    match &targets[index] {
+                        Target::Recv(recv) => recv.0.put_back(payload),
+                        Target::Get(queue) => queue.handle.put_back(payload),
+                        Target::Send(_) | Target::Put(_) => {}
+                    }
+                    return Err(raised);
+                }
+            };
+            (index, value)
+        }
+        Selected::Drained(index) => (index, state.closed.clone()),
+        Selected::Sent(index) => (index, none()),
+        Selected::SendClosed(index, _) => {
+            return Err(state.fail(match targets[index] {
+                Target::Put(_) => Error::QueueClosed,
+                _ => Error::ChannelClosed,
+            }));
+        }
+    };
+    tuple(vec![int_from_u64(index as u64)?, value])
+}
+
+fn parse_case<'a>(state: &State, index: usize, obj: Ref<'a>) -> PyResult<(Target<'a>, Option<Payload>)> {
+    if let Some(recv) = state.recv_type.downcast(obj) {
+        return Ok((Target::Recv(recv), None));
+    }
+    if let Some(queue) = state.queue_type.downcast(obj) {
+        return Ok((Target::Get(queue), None));
+    }
+    if obj.kind() == ObjKind::Tuple && obj.tuple_items().len() == 2 {
+        let mut items = obj.tuple_items();
+        let (target, value) = (items.next().expect("len 2"), items.next().expect("len 2"));
+        if let Some(send) = state.send_type.downcast(target) {
+            let payload = to_payload(state, value).map_err(|error| error.raise(state))?;
+            return Ok((Target::Send(send), Some(payload)));
+        }
+        if let Some(queue) = state.queue_type.downcast(target) {
+            let payload = payload_for(state, &queue.handle, value)?;
+            return Ok((Target::Put(queue), Some(payload)));
+        }
+    }
+    Err(raise(
+        builtin(Builtin::TypeError),
+        &format!(
+            "select() case {index} must be a RecvChannel or Queue (receive), or a (SendChannel or \
+             Queue, obj) pair (send), not {}",
+            obj.type_qualname()
+        ),
+    ))
+}
+
+/// The items of a list or tuple (or any iterable), as new references.
+fn sequence_items(cases: Ref<'_>) -> PyResult<Vec<Owned>> {
+    let iterator = cases.iterate()?;
+    let mut items = Vec::new();
+    while let Some(item) = iterator.as_ref().next_item()? {
+        items.push(item);
+    }
+    Ok(items)
+}
