@@ -7,26 +7,34 @@
         interp.run("send.send(sum(range(10**6)))", send=send)   # blocks until received...
 
 Data crosses natively (no pickle): None, bool, int, float, str, bytes, tuples of these, channel
-ends and Interpreter objects; see ``is_shareable``.
+ends, queues, Interpreter objects and the shared locks, semaphores, events, conditions and
+barriers; see ``is_shareable``. Queues also carry any picklable object (unless strict).
 """
 
 from ._core import (
+    Barrier,
+    BoundedSemaphore,
     CLOSED,
     ChannelClosedError,
     ChannelEmptyError,
     ChannelError,
+    Condition,
+    Event,
     ExecutionFailed,
     Interpreter,
     InterpreterError,
     InterpreterNotFoundError,
+    Lock,
     NotShareableError,
     Queue,
     QueueClosedError,
     QueueEmpty,
     QueueError,
     QueueFull,
+    RLock,
     RecvChannel,
     RunFailedError,
+    Semaphore,
     SendChannel,
     __version__,
     create,
@@ -42,22 +50,29 @@ from ._core import (
 )
 
 __all__ = [
+    "Barrier",
+    "BoundedSemaphore",
     "CLOSED",
     "ChannelClosedError",
     "ChannelEmptyError",
     "ChannelError",
+    "Condition",
+    "Event",
     "ExecutionFailed",
     "Interpreter",
     "InterpreterError",
     "InterpreterNotFoundError",
+    "Lock",
     "NotShareableError",
     "Queue",
     "QueueClosedError",
     "QueueEmpty",
     "QueueError",
     "QueueFull",
+    "RLock",
     "RecvChannel",
     "RunFailedError",
+    "Semaphore",
     "SendChannel",
     "__version__",
     "create",

@@ -1,6 +1,6 @@
 """Compiled core of `subinterpreters`: interpreters, channels, errors (see the package docstring)."""
 
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from types import TracebackType
 from typing import Any, Final, Self, TypeVar, final, overload
 import queue as _stdlib_queue
@@ -275,6 +275,120 @@ def select(
     timeout: float | None = None,
     default: _T,
 ) -> tuple[int, Any] | tuple[None, _T]: ...
+
+# --- sync primitives shared across interpreters ------------------------------------------------
+
+class Lock:
+    """``threading.Lock`` shared by threads of any interpreters."""
+
+    def __init__(self) -> None: ...
+    def acquire(self, blocking: bool = True, timeout: float = -1) -> bool:
+        """Acquire the lock; True if acquired."""
+    def release(self) -> None:
+        """Release the lock; RuntimeError if unlocked."""
+    def locked(self) -> bool:
+        """True if the lock is held."""
+    def __enter__(self) -> bool: ...
+    def __exit__(self, exc_type: object = None, exc_value: object = None, traceback: object = None, /) -> None: ...
+    def __eq__(self, other: object, /) -> bool: ...
+    def __hash__(self) -> int: ...
+
+class RLock:
+    """``threading.RLock`` shared by threads of any interpreters; owned by an (interpreter, thread)."""
+
+    def __init__(self) -> None: ...
+    def acquire(self, blocking: bool = True, timeout: float = -1) -> bool:
+        """Acquire the lock (again, by its owner); True if acquired."""
+    def release(self) -> None:
+        """Release one acquisition; RuntimeError if not the owner."""
+    def __enter__(self) -> bool: ...
+    def __exit__(self, exc_type: object = None, exc_value: object = None, traceback: object = None, /) -> None: ...
+    def __eq__(self, other: object, /) -> bool: ...
+    def __hash__(self) -> int: ...
+
+class Semaphore:
+    """``threading.Semaphore`` shared by threads of any interpreters."""
+
+    def __init__(self, value: int = 1) -> None: ...
+    def acquire(self, blocking: bool = True, timeout: float | None = None) -> bool:
+        """Take a permit; True if taken."""
+    def release(self, n: int = 1) -> None:
+        """Release n permits."""
+    def __enter__(self) -> bool: ...
+    def __exit__(self, exc_type: object = None, exc_value: object = None, traceback: object = None, /) -> None: ...
+    def __eq__(self, other: object, /) -> bool: ...
+    def __hash__(self) -> int: ...
+
+class BoundedSemaphore:
+    """``threading.BoundedSemaphore`` shared by threads of any interpreters."""
+
+    def __init__(self, value: int = 1) -> None: ...
+    def acquire(self, blocking: bool = True, timeout: float | None = None) -> bool:
+        """Take a permit; True if taken."""
+    def release(self, n: int = 1) -> None:
+        """Release n permits; ValueError above the initial value."""
+    def __enter__(self) -> bool: ...
+    def __exit__(self, exc_type: object = None, exc_value: object = None, traceback: object = None, /) -> None: ...
+    def __eq__(self, other: object, /) -> bool: ...
+    def __hash__(self) -> int: ...
+
+class Event:
+    """``threading.Event`` shared by threads of any interpreters."""
+
+    def __init__(self) -> None: ...
+    def set(self) -> None:
+        """Set the flag, waking every waiter."""
+    def clear(self) -> None:
+        """Clear the flag."""
+    def is_set(self) -> bool:
+        """The flag."""
+    def wait(self, timeout: float | None = None) -> bool:
+        """Wait for the flag; return it."""
+    def __eq__(self, other: object, /) -> bool: ...
+    def __hash__(self) -> int: ...
+
+class Condition:
+    """``threading.Condition`` over a shared ``Lock`` or ``RLock`` (default: a new ``RLock``)."""
+
+    def __init__(self, lock: Lock | RLock | None = None) -> None: ...
+    def acquire(self, blocking: bool = True, timeout: float = -1) -> bool:
+        """Acquire the underlying lock."""
+    def release(self) -> None:
+        """Release the underlying lock."""
+    def wait(self, timeout: float | None = None) -> bool:
+        """Release the lock, wait for a notify, take the lock back; False on timeout."""
+    def wait_for(self, predicate: Callable[[], _T], /, timeout: float | None = None) -> _T:
+        """Wait until ``predicate()`` is true; return its last value."""
+    def notify(self, n: int = 1) -> None:
+        """Wake up to n waiters."""
+    def notify_all(self) -> None:
+        """Wake every waiter."""
+    def __enter__(self) -> bool: ...
+    def __exit__(self, exc_type: object = None, exc_value: object = None, traceback: object = None, /) -> None: ...
+    def __eq__(self, other: object, /) -> bool: ...
+    def __hash__(self) -> int: ...
+
+class Barrier:
+    """``threading.Barrier`` (without action) for parties threads of any interpreters."""
+
+    def __init__(self, parties: int, timeout: float | None = None) -> None: ...
+    def wait(self, timeout: float | None = None) -> int:
+        """Wait for all parties; return this party's arrival index."""
+    def reset(self) -> None:
+        """Return to the initial state; waiters get BrokenBarrierError."""
+    def abort(self) -> None:
+        """Break the barrier."""
+    @property
+    def parties(self) -> int:
+        """The number of parties."""
+    @property
+    def n_waiting(self) -> int:
+        """Parties waiting now."""
+    @property
+    def broken(self) -> bool:
+        """True if the barrier is broken."""
+    def __eq__(self, other: object, /) -> bool: ...
+    def __hash__(self) -> int: ...
 
 def _shutdown() -> None:
     """Release blocked calls and close every interpreter (registered with atexit)."""

@@ -13,6 +13,7 @@ mod exchange;
 pub mod interpreters;
 pub mod payload;
 mod pending;
+pub mod primitives;
 pub mod queue;
 pub mod registry;
 pub mod select;

@@ -5,6 +5,7 @@
 //! in flight keeps its channel open.
 
 use crate::channel::{Receiver, Sender};
+use crate::primitives::SharedPrimitive;
 use crate::queue::QueueHandle;
 
 /// An interpreter-independent value.
@@ -38,6 +39,8 @@ pub enum Payload {
     Queue(QueueHandle<Payload>),
     /// Any other object, pickled by the sender (queues, unless strict); the receiver unpickles.
     Pickled(Box<[u8]>),
+    /// A lock, semaphore, event, condition or barrier.
+    Primitive(SharedPrimitive),
 }
 
 impl Payload {
@@ -62,6 +65,7 @@ impl PartialEq for Payload {
             (Interpreter(a), Interpreter(b)) => a == b,
             (Queue(a), Queue(b)) => a == b,
             (Pickled(a), Pickled(b)) => a == b,
+            (Primitive(a), Primitive(b)) => a.identity() == b.identity(),
             _ => false,
         }
     }

@@ -100,11 +100,13 @@ fn convert(state: &State, obj: Ref<'_>, depth: usize) -> Result<Payload, ToPaylo
                 Payload::Interpreter(interp.0)
             } else if let Some(queue) = state.queue_type.downcast(obj) {
                 Payload::Queue(queue.handle.clone())
+            } else if let Some(primitive) = crate::primitives::to_shared(state, obj) {
+                Payload::Primitive(primitive)
             } else {
                 return Err(ToPayloadError::NotShareable(format!(
                     "object of type '{}' is not shareable between interpreters (shareable: None, bool, \
                      int, float, str, bytes, tuples of shareable objects, channel ends, queues, \
-                     Interpreter)",
+                     Interpreter, locks and the other subinterpreters primitives)",
                     obj.type_qualname()
                 )));
             }
@@ -155,6 +157,7 @@ fn build(state: Option<&State>, payload: &Payload) -> PyResult<Owned> {
                 Payload::SendEnd(handle) => state.send_type.instance(SendHandle(handle.clone())),
                 Payload::Interpreter(id) => state.interpreter_type.instance(InterpreterId(*id)),
                 Payload::Queue(handle) => state.queue_type.instance(QueueObject::new(handle.clone())),
+                Payload::Primitive(shared) => crate::primitives::from_shared(state, shared),
                 Payload::Pickled(data) => {
                     let (_, loads) = state.pickle()?;
                     loads.as_ref().call(&[bytes_from(data)?.as_ref()])
@@ -173,7 +176,8 @@ pub(crate) fn needs_module_state(payload: &Payload) -> bool {
         | Payload::SendEnd(_)
         | Payload::Interpreter(_)
         | Payload::Queue(_)
-        | Payload::Pickled(_) => true,
+        | Payload::Pickled(_)
+        | Payload::Primitive(_) => true,
         Payload::Tuple(items) => items.iter().any(needs_module_state),
         _ => false,
     }

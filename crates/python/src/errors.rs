@@ -161,6 +161,15 @@ pub(crate) enum Error {
     QueueFull,
     /// A select's timeout expired: nothing was sent or taken.
     SelectTimedOut,
+    /// `Lock.release()` on an unlocked lock.
+    ReleaseUnlocked,
+    /// An `RLock` (or a condition's lock) released, or waited or notified on, by a thread that
+    /// does not hold it; the text says which call.
+    NotHeld(&'static str),
+    /// A `BoundedSemaphore` released more times than acquired.
+    TooManyReleases,
+    /// The barrier is broken (aborted, reset while waiting, or a wait timed out).
+    BrokenBarrier,
     /// `recv_nowait()` without a default found nothing.
     ChannelEmpty,
     /// A send's timeout expired: the object was withdrawn.
@@ -195,6 +204,15 @@ pub(crate) fn raise_error(classes: &ErrorClasses, error: Error) -> Raised {
         Error::QueueClosed => raise(classes.queue_closed.as_ref(), "the queue is closed"),
         Error::QueueEmpty => raise(classes.queue_empty.as_ref(), "the queue is empty"),
         Error::QueueFull => raise(classes.queue_full.as_ref(), "the queue is full; the object was not put"),
+        Error::ReleaseUnlocked => raise(builtin(Builtin::RuntimeError), "release unlocked lock"),
+        Error::NotHeld(call) => raise(builtin(Builtin::RuntimeError), &format!("cannot {call} un-acquired lock")),
+        Error::TooManyReleases => raise(builtin(Builtin::ValueError), "Semaphore released too many times"),
+        Error::BrokenBarrier => match import_module(c"threading")
+            .and_then(|threading| threading.as_ref().getattr(c"BrokenBarrierError"))
+        {
+            Ok(class) => raise(class.as_ref(), ""),
+            Err(raised) => raised,
+        },
         Error::SelectTimedOut => raise(
             builtin(Builtin::TimeoutError),
             "no case of the select was ready before the timeout; nothing was sent or taken",

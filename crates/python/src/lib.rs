@@ -14,6 +14,7 @@ mod ffi;
 mod globals;
 mod interpreter;
 mod module;
+mod primitives;
 mod queue;
 mod select;
 mod shutdown;

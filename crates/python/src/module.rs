@@ -6,6 +6,10 @@ use std::ffi::c_int;
 use std::cell::OnceCell;
 
 use crate::channel::{RecvHandle, SendHandle, RECV_CHANNEL, SEND_CHANNEL};
+use crate::primitives::{
+    BarrierObject, ConditionObject, EventObject, LockObject, RLockObject, SemaphoreObject, BARRIER,
+    BOUNDED_SEMAPHORE, CONDITION, EVENT, LOCK, RLOCK, SEMAPHORE,
+};
 use crate::queue::{QueueObject, QUEUE};
 use crate::select::{ClosedSentinel, CLOSED_TYPE};
 use crate::errors::{raise_error, Error, ErrorClasses};
@@ -22,6 +26,13 @@ pub(crate) struct State {
     pub(crate) recv_type: HeapType<RecvHandle>,
     pub(crate) send_type: HeapType<SendHandle>,
     pub(crate) queue_type: HeapType<QueueObject>,
+    pub(crate) lock_type: HeapType<LockObject>,
+    pub(crate) rlock_type: HeapType<RLockObject>,
+    pub(crate) semaphore_type: HeapType<SemaphoreObject>,
+    pub(crate) bounded_semaphore_type: HeapType<SemaphoreObject>,
+    pub(crate) event_type: HeapType<EventObject>,
+    pub(crate) condition_type: HeapType<ConditionObject>,
+    pub(crate) barrier_type: HeapType<BarrierObject>,
     /// `si.CLOSED`: what a select's receive case yields from a closed, drained channel or queue.
     pub(crate) closed: Owned,
     closed_type: HeapType<ClosedSentinel>,
@@ -53,12 +64,26 @@ impl StateObjects for State {
         let recv_type = RECV_CHANNEL.create(module)?;
         let send_type = SEND_CHANNEL.create(module)?;
         let queue_type = QUEUE.create(module)?;
+        let lock_type = LOCK.create(module)?;
+        let rlock_type = RLOCK.create(module)?;
+        let semaphore_type = SEMAPHORE.create(module)?;
+        let bounded_semaphore_type = BOUNDED_SEMAPHORE.create(module)?;
+        let event_type = EVENT.create(module)?;
+        let condition_type = CONDITION.create(module)?;
+        let barrier_type = BARRIER.create(module)?;
         let closed_type = CLOSED_TYPE.create(module)?;
         let closed = closed_type.instance(ClosedSentinel)?;
         add_module_object(module, c"Interpreter", interpreter_type.as_ref())?;
         add_module_object(module, c"RecvChannel", recv_type.as_ref())?;
         add_module_object(module, c"SendChannel", send_type.as_ref())?;
         add_module_object(module, c"Queue", queue_type.as_ref())?;
+        add_module_object(module, c"Lock", lock_type.as_ref())?;
+        add_module_object(module, c"RLock", rlock_type.as_ref())?;
+        add_module_object(module, c"Semaphore", semaphore_type.as_ref())?;
+        add_module_object(module, c"BoundedSemaphore", bounded_semaphore_type.as_ref())?;
+        add_module_object(module, c"Event", event_type.as_ref())?;
+        add_module_object(module, c"Condition", condition_type.as_ref())?;
+        add_module_object(module, c"Barrier", barrier_type.as_ref())?;
         add_module_object(module, c"CLOSED", closed.as_ref())?;
         add_module_object(module, c"_ClosedType", closed_type.as_ref())?;
         add_module_object(module, c"__version__", str_from(env!("CARGO_PKG_VERSION"))?.as_ref())?;
@@ -68,6 +93,13 @@ impl StateObjects for State {
             recv_type,
             send_type,
             queue_type,
+            lock_type,
+            rlock_type,
+            semaphore_type,
+            bounded_semaphore_type,
+            event_type,
+            condition_type,
+            barrier_type,
             closed,
             closed_type,
             errors,
@@ -82,6 +114,13 @@ impl StateObjects for State {
             self.recv_type.as_ref(),
             self.send_type.as_ref(),
             self.queue_type.as_ref(),
+            self.lock_type.as_ref(),
+            self.rlock_type.as_ref(),
+            self.semaphore_type.as_ref(),
+            self.bounded_semaphore_type.as_ref(),
+            self.event_type.as_ref(),
+            self.condition_type.as_ref(),
+            self.barrier_type.as_ref(),
             self.closed.as_ref(),
             self.closed_type.as_ref(),
         ];
@@ -150,6 +189,11 @@ pub(crate) fn state_of_module(module: Ref<'_>) -> PyResult<&State> {
 /// The state of the module that defined `obj`'s type.
 pub(crate) fn state_of(obj: Ref<'_>) -> PyResult<&State> {
     MODULE.state_of_instance(obj).ok_or_else(state_gone)
+}
+
+/// The state of the module that defined the type `ty`.
+pub(crate) fn state_of_type(ty: Ref<'_>) -> PyResult<&State> {
+    MODULE.state_of_type(ty).ok_or_else(state_gone)
 }
 
 /// Imports the module in the current interpreter and runs `f` with its state (used when entering

@@ -7,11 +7,37 @@ use pyo3_ffi as sys;
 use super::error::{builtin, raise, Builtin, PyResult};
 use super::object::Ref;
 
-/// The arguments of one call, borrowed from the caller's frame.
+/// The arguments of one call, borrowed from the caller.
 pub(crate) struct Args<'a> {
     positional: &'a [Ref<'a>],
-    /// Keyword names (a tuple of str) and their values, in call order.
-    keywords: Option<(Ref<'a>, &'a [Ref<'a>])>,
+    keywords: Keywords<'a>,
+}
+
+/// Keyword arguments as the two calling conventions pass them.
+enum Keywords<'a> {
+    None,
+    /// Fastcall: names (a tuple of str) and their values, in call order.
+    Fastcall(Ref<'a>, &'a [Ref<'a>]),
+    /// `tp_new`: the pairs of a kwargs dict.
+    Pairs(Vec<(Ref<'a>, Ref<'a>)>),
+}
+
+impl<'a> Keywords<'a> {
+    fn pairs(&self) -> Vec<(Ref<'a>, Ref<'a>)> {
+        match self {
+            Keywords::None => Vec::new(),
+            Keywords::Fastcall(names, values) => names.tuple_items().zip(values.iter().copied()).collect(),
+            Keywords::Pairs(pairs) => pairs.clone(),
+        }
+    }
+
+    fn is_empty(&self) -> bool {
+        match self {
+            Keywords::None => true,
+            Keywords::Fastcall(_, values) => values.is_empty(),
+            Keywords::Pairs(pairs) => pairs.is_empty(),
+        }
+    }
 }
 
 /// How a parameter may be passed.
@@ -64,9 +90,35 @@ impl<'a> Args<'a> {
             unsafe { std::slice::from_raw_parts(args.cast::<Ref<'a>>(), npositional + nkeywords) }
         };
         let (positional, values) = all.split_at(npositional);
-        // SAFETY: kwnames is live for the call when non-null.
-        let keywords = (!kwnames.is_null()).then(|| (unsafe { Ref::from_ptr(kwnames) }, values));
+        let keywords = if kwnames.is_null() {
+            Keywords::None
+        } else {
+            // SAFETY: kwnames is live for the call when non-null.
+            Keywords::Fastcall(unsafe { Ref::from_ptr(kwnames) }, values)
+        };
         Args { positional, keywords }
+    }
+
+    /// The arguments of a `tp_new` call: `items` are the positional tuple's items (collected by
+    /// the caller, who keeps them alive for `'a`), `kwargs` a dict or null.
+    ///
+    /// # Safety
+    /// `kwargs` is null or a live dict that nobody changes during the call.
+    pub(super) unsafe fn from_tuple_dict(items: &'a [Ref<'a>], kwargs: *mut sys::PyObject) -> Args<'a> {
+        if kwargs.is_null() {
+            return Args { positional: items, keywords: Keywords::None };
+        }
+        let mut pairs = Vec::new();
+        let mut pos: sys::Py_ssize_t = 0;
+        let mut key = std::ptr::null_mut();
+        let mut value = std::ptr::null_mut();
+        // SAFETY: a live dict, unchanged during the call (contract); PyDict_Next yields borrowed
+        // references that stay valid while it is unchanged.
+        while unsafe { sys::PyDict_Next(kwargs, &mut pos, &mut key, &mut value) } != 0 {
+            // SAFETY: non-null borrowed references from PyDict_Next.
+            pairs.push(unsafe { (Ref::from_ptr(key), Ref::from_ptr(value)) });
+        }
+        Args { positional: items, keywords: Keywords::Pairs(pairs) }
     }
 
     /// Binds the arguments to `signature`: one slot per parameter (`None` when not passed).
@@ -91,8 +143,8 @@ impl<'a> Args<'a> {
             *slot = Some(*value);
         }
         let mut extra = Vec::new();
-        if let Some((names, values)) = self.keywords {
-            for (name, value) in names.tuple_items().zip(values) {
+        {
+            for (name, value) in self.keywords.pairs() {
                 let index = signature
                     .params
                     .iter()
@@ -104,8 +156,8 @@ impl<'a> Args<'a> {
                             signature.params[index].name.to_string_lossy()
                         )));
                     }
-                    Some(index) => bound[index] = Some(*value),
-                    None if signature.var_keyword => extra.push((name, *value)),
+                    Some(index) => bound[index] = Some(value),
+                    None if signature.var_keyword => extra.push((name, value)),
                     None => {
                         return Err(type_error(&format!(
                             "{function}() got an unexpected keyword argument '{}'",
@@ -134,7 +186,7 @@ impl<'a> Args<'a> {
 
     /// Refuses any argument (for functions that take none but use the fastcall convention).
     pub(crate) fn none(&self, function: &str) -> PyResult<()> {
-        if self.positional.is_empty() && self.keywords.map_or(true, |(_, values)| values.is_empty()) {
+        if self.positional.is_empty() && self.keywords.is_empty() {
             return Ok(());
         }
         Err(type_error(&format!("{function}() takes no arguments")))

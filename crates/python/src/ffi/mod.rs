@@ -45,7 +45,7 @@ pub(crate) use values::{
 #[doc(hidden)]
 pub(crate) mod typeobj_call {
     pub(crate) use super::typeobj::{
-        call_function, call_getter, call_hash, call_iternext, call_method, call_noargs,
+        call_function, call_getter, call_hash, call_iternext, call_method, call_new, call_noargs,
         call_repr, call_richcompare,
     };
 }

@@ -119,9 +119,14 @@ impl<S: StateObjects> ModuleDef<S> {
 
     /// The state of the module that defined the type of `obj` (one of our heap types).
     pub(crate) fn state_of_instance<'a>(&self, obj: Ref<'a>) -> Option<&'a S> {
+        self.state_of_type(obj.type_of())
+    }
+
+    /// The state of the module that defined `ty` (one of our heap types).
+    pub(crate) fn state_of_type<'a>(&self, ty: Ref<'a>) -> Option<&'a S> {
         // SAFETY: PyType_GetModuleByDef walks the MRO for a type made by a module of this
         // definition and returns a borrowed module (the type keeps it alive) or null + error.
-        let module = unsafe { sys::PyType_GetModuleByDef(obj.type_of().as_ptr().cast(), self.raw_def()) };
+        let module = unsafe { sys::PyType_GetModuleByDef(ty.as_ptr().cast(), self.raw_def()) };
         if module.is_null() {
             super::error::clear_error();
             return None;

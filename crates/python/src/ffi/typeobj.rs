@@ -64,6 +64,8 @@ type HashFn = unsafe extern "C" fn(*mut sys::PyObject) -> sys::Py_hash_t;
 type RichCompareFn =
     unsafe extern "C" fn(*mut sys::PyObject, *mut sys::PyObject, c_int) -> *mut sys::PyObject;
 type GetterFn = unsafe extern "C" fn(*mut sys::PyObject, *mut c_void) -> *mut sys::PyObject;
+type NewFn =
+    unsafe extern "C" fn(*mut sys::PyTypeObject, *mut sys::PyObject, *mut sys::PyObject) -> *mut sys::PyObject;
 
 /// Marker type for module-level functions (their `self` is the module).
 pub(crate) enum ModuleFunctions {}
@@ -163,6 +165,7 @@ enum SlotKind {
     RichCompare(RichCompareFn),
     IterSelf,
     IterNext(SelfFn),
+    New(NewFn),
 }
 
 impl<T> SlotImpl<T> {
@@ -190,6 +193,17 @@ impl<T> SlotImpl<T> {
     {
         SlotImpl { kind: SlotKind::RichCompare(raw), _for: PhantomData }
     }
+    #[doc(hidden)]
+    ///
+    /// # Safety
+    /// `raw` is the trampoline the declaration macro made for `_f`.
+    pub(crate) const unsafe fn new<F>(raw: NewFn, _f: &F) -> Self
+    where
+        F: for<'a> Fn(Ref<'a>, Args<'a>) -> PyResult<T>,
+    {
+        SlotImpl { kind: SlotKind::New(raw), _for: PhantomData }
+    }
+
     /// `__iter__` returning the object itself.
     pub(crate) const fn iter_self() -> Self {
         SlotImpl { kind: SlotKind::IterSelf, _for: PhantomData }
@@ -286,7 +300,14 @@ impl<T: 'static> TypeDef<T> {
                 SlotKind::RichCompare(f) => slot(sys::Py_tp_richcompare, f as *mut c_void),
                 SlotKind::IterSelf => slot(sys::Py_tp_iter, iter_self as *mut c_void),
                 SlotKind::IterNext(f) => slot(sys::Py_tp_iternext, f as *mut c_void),
+                SlotKind::New(f) => slot(sys::Py_tp_new, f as *mut c_void),
             });
+        }
+        // Types without a constructor cannot be instantiated from Python.
+        let constructible = self.slots.iter().any(|special| matches!(special.kind, SlotKind::New(_)));
+        let mut flags = sys::Py_TPFLAGS_DEFAULT | sys::Py_TPFLAGS_IMMUTABLETYPE;
+        if !constructible {
+            flags |= sys::Py_TPFLAGS_DISALLOW_INSTANTIATION;
         }
         slots.push(slot(0, ptr::null_mut()));
         let mut slots = slots.into_boxed_slice();
@@ -295,9 +316,7 @@ impl<T: 'static> TypeDef<T> {
             name: self.name.as_ptr(),
             basicsize: std::mem::size_of::<Instance<T>>() as c_int,
             itemsize: 0,
-            flags: (sys::Py_TPFLAGS_DEFAULT
-                | sys::Py_TPFLAGS_IMMUTABLETYPE
-                | sys::Py_TPFLAGS_DISALLOW_INSTANTIATION) as _,
+            flags: flags as _,
             slots: slots.as_mut_ptr(),
         };
         RawType { spec, _slots: slots, _methods: methods, _getset: getset }
@@ -333,16 +352,8 @@ impl<T> HeapType<T> {
 
     /// A new instance carrying `value`.
     pub(crate) fn instance(&self, value: T) -> PyResult<Owned> {
-        // SAFETY: the type is a ready heap type; tp_alloc is always set for it.
-        let obj = unsafe {
-            let alloc = sys::PyType_GetSlot(self.ty.as_ptr().cast(), sys::Py_tp_alloc);
-            let alloc: sys::allocfunc = std::mem::transmute(alloc);
-            Owned::from_new(alloc(self.ty.as_ptr().cast(), 0))?
-        };
-        // SAFETY: basicsize is size_of::<Instance<T>>(), so the value field is in bounds and
-        // uninitialised; we initialise it exactly once.
-        unsafe { ptr::addr_of_mut!((*obj.as_ptr().cast::<Instance<T>>()).value).write(value) };
-        Ok(obj)
+        // SAFETY: this type was built from a TypeDef<T>.
+        unsafe { alloc_instance(self.ty.as_ptr().cast(), value) }
     }
 
     /// The value carried by `obj` if `obj` is an instance of exactly this type.
@@ -353,6 +364,23 @@ impl<T> HeapType<T> {
         // SAFETY: `obj` is an instance of this type, built from a TypeDef<T>, live for 'a.
         Some(unsafe { This::<T>::from_ptr(obj.as_ptr()) }.value)
     }
+}
+
+/// Allocates an instance of `ty` carrying `value`.
+///
+/// # Safety
+/// `ty` is a ready type built from a `TypeDef<T>` (so its basicsize is `size_of::<Instance<T>>()`).
+unsafe fn alloc_instance<T>(ty: *mut sys::PyTypeObject, value: T) -> PyResult<Owned> {
+    // SAFETY: a ready heap type always has tp_alloc; it returns a new reference or null.
+    let obj = unsafe {
+        let alloc = sys::PyType_GetSlot(ty, sys::Py_tp_alloc);
+        let alloc: sys::allocfunc = std::mem::transmute(alloc);
+        Owned::from_new(alloc(ty, 0))?
+    };
+    // SAFETY: basicsize is size_of::<Instance<T>>() (contract), so the value field is in bounds
+    // and uninitialised; we initialise it exactly once.
+    unsafe { ptr::addr_of_mut!((*obj.as_ptr().cast::<Instance<T>>()).value).write(value) };
+    Ok(obj)
 }
 
 /// Runs a method body, turning a Rust panic into `SystemError` (a panic must never unwind into
@@ -512,6 +540,33 @@ where
     })
 }
 
+/// Trampoline body for `tp_new`: builds the value from the arguments, then the instance.
+///
+/// # Safety
+/// Called by CPython as `tp_new` of a type built from a `TypeDef<T>` (our types cannot be
+/// subclassed, so `subtype` is that type), with a live args tuple and a kwargs dict or null.
+#[doc(hidden)]
+pub(crate) unsafe fn call_new<T, F>(
+    subtype: *mut sys::PyTypeObject,
+    args: *mut sys::PyObject,
+    kwargs: *mut sys::PyObject,
+    f: F,
+) -> *mut sys::PyObject
+where
+    F: for<'a> Fn(Ref<'a>, Args<'a>) -> PyResult<T>,
+{
+    guarded(|| {
+        // SAFETY: live type and args tuple (contract); the items live as long as the tuple.
+        let (ty, items): (Ref<'_>, Vec<Ref<'_>>) =
+            unsafe { (Ref::from_ptr(subtype.cast()), Ref::from_ptr(args).tuple_items().collect()) };
+        // SAFETY: kwargs is null or a dict nobody changes during the call (contract).
+        let args = unsafe { Args::from_tuple_dict(&items, kwargs) };
+        let value = f(ty, args)?;
+        // SAFETY: `subtype` is the type built from the TypeDef<T> (contract).
+        unsafe { alloc_instance(subtype, value) }
+    })
+}
+
 /// Trampoline body for `tp_iternext`: `Ok(None)` ends the iteration.
 ///
 /// # Safety
@@ -643,8 +698,25 @@ macro_rules! py_getter {
 }
 
 /// Declares a special method: `py_slot!(repr: path)`, `py_slot!(hash: path)`,
-/// `py_slot!(richcompare: path)` or `py_slot!(iternext: path)`.
+/// `py_slot!(richcompare: path)`, `py_slot!(iternext: path)` or `py_slot!(new: path)` (for a
+/// `fn(Ref /* type */, Args) -> PyResult<T>` building the value of a new instance).
 macro_rules! py_slot {
+    (new: $func:path) => {
+        // SAFETY: the trampoline passed is the one made here for $func.
+        unsafe { $crate::ffi::SlotImpl::new({
+            /// # Safety
+            /// Called by CPython as tp_new of the type.
+            unsafe extern "C" fn trampoline(
+                subtype: *mut $crate::ffi::sys::PyTypeObject,
+                args: *mut $crate::ffi::sys::PyObject,
+                kwargs: *mut $crate::ffi::sys::PyObject,
+            ) -> *mut $crate::ffi::sys::PyObject {
+                // SAFETY: CPython calls tp_new with a live type, args tuple and kwargs or null.
+                unsafe { $crate::ffi::typeobj_call::call_new(subtype, args, kwargs, $func) }
+            }
+            trampoline
+        }, &$func) }
+    };
     (repr: $func:path) => {
         // SAFETY: the trampoline passed is the one made here for $func.
         unsafe { $crate::ffi::SlotImpl::repr({

@@ -1,0 +1,148 @@
+//! Locks, semaphores, events, conditions and barriers shared across interpreters, with the API of
+//! their `threading` counterparts. The state lives in the core (`primitives`); each Python object
+//! holds an `Arc` to it, so the same primitive can be passed to any interpreter.
+
+mod barrier;
+mod condition;
+mod event;
+mod locks;
+
+use std::time::{Duration, Instant};
+
+use subinterpreters_core::primitives::{PendingGrant, SharedPrimitive};
+
+pub(crate) use barrier::{BarrierObject, BARRIER};
+pub(crate) use condition::{ConditionObject, CONDITION};
+pub(crate) use event::{EventObject, EVENT};
+pub(crate) use locks::{LockObject, RLockObject, SemaphoreObject, BOUNDED_SEMAPHORE, LOCK, RLOCK, SEMAPHORE};
+
+use crate::blocking::{block_on, Parked};
+use crate::ffi::{
+    allow_threads, builtin, current_interpreter_id, raise, thread_ident, Builtin, Owned, PyResult, Ref,
+};
+use crate::module::State;
+use crate::timeout::{parse_timeout, Timeout};
+
+impl Parked for PendingGrant {
+    /// `Some(granted)` once decided, `None` if the wait was withdrawn (timed out).
+    type Output = Option<bool>;
+    fn wait_until(&mut self, deadline: Option<Instant>) -> Option<Self::Output> {
+        PendingGrant::wait_until(self, deadline).map(Some)
+    }
+    fn cancel(self) -> Self::Output {
+        PendingGrant::cancel(self)
+    }
+    fn abandon(self) {
+        PendingGrant::abandon(self);
+    }
+}
+
+/// Waits for a grant with the GIL released (interruptible by Ctrl-C in the main thread):
+/// `Some(granted)`, or `None` if `timeout` expired first.
+fn wait_for_grant(pending: PendingGrant, timeout: Timeout) -> PyResult<Option<bool>> {
+    match timeout {
+        Timeout::TryOnce => Ok(pending.cancel()),
+        _ => block_on(pending, timeout.deadline()),
+    }
+}
+
+/// Waits for a grant that must come (taking a lock back after a condition wait): not
+/// interruptible, as the caller must hold the lock again before anything else happens.
+fn wait_for_grant_uninterruptibly(mut pending: PendingGrant) {
+    allow_threads(move || {
+        while pending.wait_until(None).is_none() {}
+    });
+}
+
+/// The owner of an `RLock`: this interpreter and thread.
+fn current_owner() -> (i64, u64) {
+    (current_interpreter_id(), thread_ident())
+}
+
+/// `acquire(blocking=True, timeout=-1)` as `threading.Lock` reads it: `TryOnce` when not
+/// blocking; `-1` (or None, for semaphores) means no limit; other negative values are refused.
+fn acquire_mode(blocking: Option<Ref<'_>>, timeout: Option<Ref<'_>>) -> PyResult<Timeout> {
+    let blocking = match blocking {
+        Some(blocking) => blocking.is_truthy()?,
+        None => true,
+    };
+    let timeout = timeout.filter(|timeout| !timeout.is_none());
+    let timeout = match timeout {
+        Some(value) if value.float_value().ok() == Some(-1.0) => None,
+        other => other,
+    };
+    crate::ffi::clear_error();
+    if !blocking {
+        if timeout.is_some() {
+            return Err(raise(builtin(Builtin::ValueError), "can't specify a timeout for a non-blocking call"));
+        }
+        return Ok(Timeout::TryOnce);
+    }
+    parse_timeout(timeout)
+}
+
+/// A duration in seconds for `Barrier(timeout=...)`: None, or a non-negative number.
+fn optional_seconds(value: Option<Ref<'_>>) -> PyResult<Option<f64>> {
+    match parse_timeout(value)? {
+        Timeout::Never => Ok(None),
+        Timeout::TryOnce => Ok(Some(0.0)),
+        Timeout::Until(deadline) => Ok(Some(deadline.saturating_duration_since(Instant::now()).as_secs_f64())),
+    }
+}
+
+/// A timeout from a default in seconds (for `Barrier.wait()`).
+fn timeout_from_seconds(seconds: Option<f64>) -> Timeout {
+    match seconds {
+        None => Timeout::Never,
+        Some(seconds) if seconds <= 0.0 => Timeout::TryOnce,
+        Some(seconds) => Duration::try_from_secs_f64(seconds)
+            .ok()
+            .and_then(|duration| Instant::now().checked_add(duration))
+            .map_or(Timeout::Never, Timeout::Until),
+    }
+}
+
+/// Converts a primitive object of this interpreter, if `obj` is one, for sharing.
+pub(crate) fn to_shared(state: &State, obj: Ref<'_>) -> Option<SharedPrimitive> {
+    if let Some(lock) = state.lock_type.downcast(obj) {
+        return Some(SharedPrimitive::Lock(lock.0.clone()));
+    }
+    if let Some(rlock) = state.rlock_type.downcast(obj) {
+        return Some(SharedPrimitive::RLock(rlock.0.clone()));
+    }
+    if let Some(semaphore) = state.semaphore_type.downcast(obj) {
+        return Some(SharedPrimitive::Semaphore(semaphore.0.clone()));
+    }
+    if let Some(semaphore) = state.bounded_semaphore_type.downcast(obj) {
+        return Some(SharedPrimitive::BoundedSemaphore(semaphore.0.clone()));
+    }
+    if let Some(event) = state.event_type.downcast(obj) {
+        return Some(SharedPrimitive::Event(event.0.clone()));
+    }
+    if let Some(condition) = state.condition_type.downcast(obj) {
+        return Some(SharedPrimitive::Condition(condition.condition.clone(), condition.lock.clone()));
+    }
+    if let Some(barrier) = state.barrier_type.downcast(obj) {
+        return Some(SharedPrimitive::Barrier(barrier.barrier.clone(), barrier.timeout));
+    }
+    None
+}
+
+/// Builds the object for a shared primitive in this interpreter.
+pub(crate) fn from_shared(state: &State, shared: &SharedPrimitive) -> PyResult<Owned> {
+    match shared {
+        SharedPrimitive::Lock(lock) => state.lock_type.instance(LockObject(lock.clone())),
+        SharedPrimitive::RLock(rlock) => state.rlock_type.instance(RLockObject(rlock.clone())),
+        SharedPrimitive::Semaphore(semaphore) => state.semaphore_type.instance(SemaphoreObject(semaphore.clone())),
+        SharedPrimitive::BoundedSemaphore(semaphore) => {
+            state.bounded_semaphore_type.instance(SemaphoreObject(semaphore.clone()))
+        }
+        SharedPrimitive::Event(event) => state.event_type.instance(EventObject(event.clone())),
+        SharedPrimitive::Condition(condition, lock) => {
+            state.condition_type.instance(ConditionObject { condition: condition.clone(), lock: lock.clone() })
+        }
+        SharedPrimitive::Barrier(barrier, timeout) => {
+            state.barrier_type.instance(BarrierObject { barrier: barrier.clone(), timeout: *timeout })
+        }
+    }
+}
