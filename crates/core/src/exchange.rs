@@ -207,6 +207,65 @@ impl<T> State<T> {
         }
     }
 
+    /// Offers the items at the front of `items`, in order, as [`offer`](Self::offer) would one by
+    /// one, and returns how many it placed; stops at the first that finds no room. `Err` (nothing
+    /// taken from `items`) if offers are closed.
+    pub(crate) fn offer_many(&mut self, items: &mut VecDeque<T>, kind: OfferKind) -> Result<usize, ()> {
+        if self.offers_closed() {
+            return Err(());
+        }
+        let mut placed = 0;
+        // Waiting takers get theirs first, one by one.
+        while !self.takers.is_empty() {
+            let Some(item) = items.pop_front() else { return Ok(placed) };
+            match self.offer(item, kind) {
+                Offered::Delivered | Offered::Buffered => placed += 1,
+                Offered::NotNow(item) | Offered::Closed(item) => {
+                    items.push_front(item);
+                    return Ok(placed);
+                }
+            }
+        }
+        // Then straight into the buffer, as far as there is room.
+        let room = match kind {
+            OfferKind::Rendezvous => 0,
+            OfferKind::Unbounded => items.len(),
+            OfferKind::Buffered if !self.offers.is_empty() => 0,
+            OfferKind::Buffered => match self.capacity {
+                None => items.len(),
+                Some(capacity) => capacity.saturating_sub(self.buffer.len()).min(items.len()),
+            },
+        };
+        let first = self.next_ticket;
+        self.next_ticket += room as u64;
+        self.buffer.extend(items.drain(..room).zip(first..).map(|(item, ticket)| Queued { ticket, item }));
+        Ok(placed + room)
+    }
+
+    /// Takes up to `max` items, oldest first, as [`take`](Self::take) would one by one.
+    pub(crate) fn take_many(&mut self, max: usize, into: &mut Vec<T>) -> Taken<()> {
+        if self.takes_closed {
+            return Taken::Closed;
+        }
+        while into.len() < max {
+            // Without parked producers the buffer is all there is: move it in one go.
+            if self.offers.is_empty() {
+                let count = (max - into.len()).min(self.buffer.len());
+                into.extend(self.buffer.drain(..count).map(|queued| queued.item));
+                break;
+            }
+            match self.take_next() {
+                Some((_, item)) => into.push(item),
+                None => break,
+            }
+        }
+        match (into.is_empty(), self.offers_closed) {
+            (false, _) => Taken::Item(()),
+            (true, true) => Taken::Closed,
+            (true, false) => Taken::NotNow,
+        }
+    }
+
     /// Parks a producer with its item (after [`offer`](Self::offer) said `NotNow`).
     pub(crate) fn register_offer(&mut self, at: Registration<T>, item: T, kind: OfferKind) {
         let ticket = self.take_ticket();

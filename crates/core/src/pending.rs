@@ -6,7 +6,7 @@ use std::time::Instant;
 
 use crate::channel::Channel;
 use crate::error::{RecvError, SendError};
-use crate::exchange::Exchange;
+use crate::exchange::{Exchange, OfferKind, Offered, Registration, Taken};
 use crate::queue::Queue;
 use crate::sync::Arc;
 use crate::waiter::{Completion, Outcome, Waiter};
@@ -32,6 +32,56 @@ impl<T> Clone for Endpoint<T> {
             Endpoint::Channel(chan) => Endpoint::Channel(chan.clone()),
             Endpoint::Queue(queue) => Endpoint::Queue(queue.clone()),
         }
+    }
+}
+
+/// Offers `item` on `endpoint`: done at once, or parked until taken (or let in).
+pub(crate) fn start_offer<T>(endpoint: Endpoint<T>, item: T, kind: OfferKind) -> Result<SendStart<T>, SendError<T>> {
+    let mut state = endpoint.exchange().lock();
+    let item = match state.offer(item, kind) {
+        Offered::Delivered | Offered::Buffered => return Ok(SendStart::Delivered),
+        Offered::Closed(item) => return Err(SendError::Closed(item)),
+        Offered::NotNow(item) => item,
+    };
+    let waiter = Arc::new(Waiter::new());
+    state.register_offer(Registration { waiter: waiter.clone(), case: 0 }, item, kind);
+    drop(state);
+    Ok(SendStart::Pending(PendingSend::new(endpoint, waiter)))
+}
+
+/// Takes from `endpoint`: an item at once, or parked until one comes.
+pub(crate) fn start_take<T>(endpoint: Endpoint<T>) -> Result<RecvStart<T>, RecvError> {
+    let mut state = endpoint.exchange().lock();
+    match state.take() {
+        Taken::Item(item) => return Ok(RecvStart::Ready(item)),
+        Taken::Closed => return Err(RecvError::Closed),
+        Taken::NotNow => {}
+    }
+    let waiter = Arc::new(Waiter::new());
+    state.register_taker(Registration { waiter: waiter.clone(), case: 0 });
+    drop(state);
+    Ok(RecvStart::Pending(PendingRecv::new(endpoint, waiter)))
+}
+
+/// Completes a started offer, waiting until `deadline` (`None`: for ever); withdrawn on expiry.
+pub(crate) fn finish_offer<T>(start: SendStart<T>, deadline: Option<Instant>) -> Result<(), SendError<T>> {
+    match start {
+        SendStart::Delivered => Ok(()),
+        SendStart::Pending(mut pending) => match pending.wait_until(deadline) {
+            Some(result) => result,
+            None => pending.cancel(),
+        },
+    }
+}
+
+/// Completes a started take, waiting until `deadline` (`None`: for ever).
+pub(crate) fn finish_take<T>(start: RecvStart<T>, deadline: Option<Instant>) -> Result<T, RecvError> {
+    match start {
+        RecvStart::Ready(item) => Ok(item),
+        RecvStart::Pending(mut pending) => match pending.wait_until(deadline) {
+            Some(result) => result,
+            None => pending.cancel(),
+        },
     }
 }
 

@@ -11,11 +11,10 @@ use std::fmt;
 use std::time::Instant;
 
 use crate::error::{RecvError, SendError, TryRecvError};
-use crate::exchange::{Exchange, OfferKind, Offered, Registration, Taken, FRONT_TICKET};
-use crate::pending::{Endpoint, PendingRecv, PendingSend, RecvStart, SendStart};
+use crate::exchange::{Exchange, OfferKind, Offered, Taken, FRONT_TICKET};
+use crate::pending::{finish_offer, finish_take, start_offer, start_take, Endpoint, RecvStart, SendStart};
 use crate::registry::Listing;
 use crate::sync::{Arc, AtomicUsize};
-use crate::waiter::Waiter;
 use std::sync::atomic::Ordering;
 
 /// The shared state of one queue. Reach it through [`QueueHandle`]s.
@@ -101,48 +100,18 @@ impl<T> QueueHandle<T> {
     /// Puts as many items from the front of `items` as there is room for now, in order, and
     /// returns how many. `Err(Closed)` (with nothing taken from `items`) if the queue is closed.
     pub fn put_many_nowait(&self, items: &mut VecDeque<T>) -> Result<usize, SendError<()>> {
-        let mut state = self.queue.exchange.lock();
-        let mut count = 0;
-        while let Some(item) = items.pop_front() {
-            match state.offer(item, OfferKind::Buffered) {
-                Offered::Delivered | Offered::Buffered => count += 1,
-                Offered::NotNow(item) => {
-                    items.push_front(item);
-                    break;
-                }
-                Offered::Closed(item) => {
-                    items.push_front(item);
-                    return Err(SendError::Closed(()));
-                }
-            }
-        }
-        Ok(count)
+        self.queue.exchange.lock().offer_many(items, OfferKind::Buffered).map_err(|()| SendError::Closed(()))
     }
 
     /// Starts a put: done at once if there is room, or parked until there is, the queue closes,
-    /// or the returned [`PendingSend`] is cancelled.
+    /// or the returned [`PendingSend`](crate::PendingSend) is cancelled.
     pub fn start_put(&self, item: T) -> Result<SendStart<T>, SendError<T>> {
-        let mut state = self.queue.exchange.lock();
-        match state.offer(item, OfferKind::Buffered) {
-            Offered::Delivered | Offered::Buffered => Ok(SendStart::Delivered),
-            Offered::Closed(item) => Err(SendError::Closed(item)),
-            Offered::NotNow(item) => {
-                let waiter = Arc::new(Waiter::new());
-                state.register_offer(Registration { waiter: waiter.clone(), case: 0 }, item, OfferKind::Buffered);
-                Ok(SendStart::Pending(PendingSend::new(Endpoint::Queue(self.queue.clone()), waiter)))
-            }
-        }
+        start_offer(Endpoint::Queue(self.queue.clone()), item, OfferKind::Buffered)
     }
 
     /// Puts `item`, waiting for room until `deadline` (`None`: for ever).
     pub fn put(&self, item: T, deadline: Option<Instant>) -> Result<(), SendError<T>> {
-        match self.start_put(item)? {
-            SendStart::Delivered => Ok(()),
-            SendStart::Pending(mut pending) => match pending.wait_until(deadline) {
-                Some(result) => result,
-                None => pending.cancel(),
-            },
-        }
+        finish_offer(self.start_put(item)?, deadline)
     }
 
     /// Takes the oldest item if there is one.
@@ -157,43 +126,23 @@ impl<T> QueueHandle<T> {
     /// Takes up to `max` items that are ready now, oldest first. `Err(Empty)` if none is,
     /// `Err(Closed)` if the queue is closed and drained.
     pub fn get_many_nowait(&self, max: usize) -> Result<Vec<T>, TryRecvError> {
-        let mut state = self.queue.exchange.lock();
         let mut items = Vec::new();
-        while items.len() < max {
-            match state.take() {
-                Taken::Item(item) => items.push(item),
-                Taken::NotNow if items.is_empty() => return Err(TryRecvError::Empty),
-                Taken::Closed if items.is_empty() => return Err(TryRecvError::Closed),
-                Taken::NotNow | Taken::Closed => break,
-            }
+        match self.queue.exchange.lock().take_many(max, &mut items) {
+            Taken::Item(()) => Ok(items),
+            Taken::NotNow => Err(TryRecvError::Empty),
+            Taken::Closed => Err(TryRecvError::Closed),
         }
-        Ok(items)
     }
 
     /// Takes the oldest item, or parks until one arrives, the queue closes and drains, or the
-    /// returned [`PendingRecv`] is cancelled.
+    /// returned [`PendingRecv`](crate::PendingRecv) is cancelled.
     pub fn start_get(&self) -> Result<RecvStart<T>, RecvError> {
-        let mut state = self.queue.exchange.lock();
-        match state.take() {
-            Taken::Item(item) => Ok(RecvStart::Ready(item)),
-            Taken::Closed => Err(RecvError::Closed),
-            Taken::NotNow => {
-                let waiter = Arc::new(Waiter::new());
-                state.register_taker(Registration { waiter: waiter.clone(), case: 0 });
-                Ok(RecvStart::Pending(PendingRecv::new(Endpoint::Queue(self.queue.clone()), waiter)))
-            }
-        }
+        start_take(Endpoint::Queue(self.queue.clone()))
     }
 
     /// Takes the oldest item, waiting until `deadline` (`None`: for ever).
     pub fn get(&self, deadline: Option<Instant>) -> Result<T, RecvError> {
-        match self.start_get()? {
-            RecvStart::Ready(item) => Ok(item),
-            RecvStart::Pending(mut pending) => match pending.wait_until(deadline) {
-                Some(result) => result,
-                None => pending.cancel(),
-            },
-        }
+        finish_take(self.start_get()?, deadline)
     }
 
     /// Puts back an item taken from this queue that could not be delivered after all, in front

@@ -8,6 +8,7 @@ use crate::blocking::block_on;
 use crate::convert::{from_payload, is_shareable as payload_is_shareable, to_payload};
 use crate::errors::Error;
 use crate::ffi::{
+    EXIT_SIGNATURE,
     bool_from, int_from_u64, list, none, py_getter, py_method, py_slot, tuple, Args, CompareOp, Owned, Param, ParamKind, PyResult, Ref, Signature, SlotImpl, This, TypeDef,
 };
 use crate::globals::CHANNELS;
@@ -289,15 +290,6 @@ fn send_compare(this: This<'_, SendHandle>, other: This<'_, SendHandle>, op: Com
     (this.value.0.id() == other.value.0.id()) == (op == CompareOp::Eq)
 }
 
-static EXIT_SIGNATURE: Signature<3> = Signature {
-    function: "__exit__",
-    params: [
-        Param { name: c"exc_type", kind: ParamKind::PositionalOnly, required: false },
-        Param { name: c"exc_value", kind: ParamKind::PositionalOnly, required: false },
-        Param { name: c"traceback", kind: ParamKind::PositionalOnly, required: false },
-    ],
-    var_keyword: false,
-};
 
 // ---- module functions ---------------------------------------------------------------------------
 

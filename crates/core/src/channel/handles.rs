@@ -6,10 +6,9 @@ use std::time::Instant;
 
 use super::Channel;
 use crate::error::{RecvError, SendError, TryRecvError};
-use crate::exchange::{OfferKind, Offered, Registration, Taken, FRONT_TICKET};
-use crate::pending::{Endpoint, PendingRecv, PendingSend, RecvStart, SendStart};
+use crate::exchange::{OfferKind, Offered, Taken, FRONT_TICKET};
+use crate::pending::{finish_offer, finish_take, start_offer, start_take, Endpoint, RecvStart, SendStart};
 use crate::sync::Arc;
-use crate::waiter::Waiter;
 use std::sync::atomic::Ordering;
 
 /// Creates a channel outside any registry (id 0). Most callers want
@@ -65,29 +64,14 @@ impl<T> Sender<T> {
     }
 
     /// Starts a rendezvous send: either delivered at once, or parked until a receiver takes the
-    /// item, the channel closes, or the returned [`PendingSend`] is cancelled.
+    /// item, the channel closes, or the returned [`PendingSend`](crate::PendingSend) is cancelled.
     pub fn start_send(&self, item: T) -> Result<SendStart<T>, SendError<T>> {
-        let mut state = self.chan.exchange.lock();
-        match state.offer(item, OfferKind::Rendezvous) {
-            Offered::Delivered | Offered::Buffered => Ok(SendStart::Delivered),
-            Offered::Closed(item) => Err(SendError::Closed(item)),
-            Offered::NotNow(item) => {
-                let waiter = Arc::new(Waiter::new());
-                state.register_offer(Registration { waiter: waiter.clone(), case: 0 }, item, OfferKind::Rendezvous);
-                Ok(SendStart::Pending(PendingSend::new(Endpoint::Channel(self.chan.clone()), waiter)))
-            }
-        }
+        start_offer(Endpoint::Channel(self.chan.clone()), item, OfferKind::Rendezvous)
     }
 
     /// Rendezvous send that blocks until a receiver takes `item` or `deadline` passes.
     pub fn send(&self, item: T, deadline: Option<Instant>) -> Result<(), SendError<T>> {
-        match self.start_send(item)? {
-            SendStart::Delivered => Ok(()),
-            SendStart::Pending(mut pending) => match pending.wait_until(deadline) {
-                Some(result) => result,
-                None => pending.cancel(),
-            },
-        }
+        finish_offer(self.start_send(item)?, deadline)
     }
 
     /// Closes the send end for every handle.
@@ -128,29 +112,14 @@ impl<T> Receiver<T> {
     }
 
     /// Takes the next item, or parks until one arrives, the channel closes, or the returned
-    /// [`PendingRecv`] is cancelled.
+    /// [`PendingRecv`](crate::PendingRecv) is cancelled.
     pub fn start_recv(&self) -> Result<RecvStart<T>, RecvError> {
-        let mut state = self.chan.exchange.lock();
-        match state.take() {
-            Taken::Item(item) => Ok(RecvStart::Ready(item)),
-            Taken::Closed => Err(RecvError::Closed),
-            Taken::NotNow => {
-                let waiter = Arc::new(Waiter::new());
-                state.register_taker(Registration { waiter: waiter.clone(), case: 0 });
-                Ok(RecvStart::Pending(PendingRecv::new(Endpoint::Channel(self.chan.clone()), waiter)))
-            }
-        }
+        start_take(Endpoint::Channel(self.chan.clone()))
     }
 
     /// Blocks until an item arrives, the channel closes, or `deadline` passes.
     pub fn recv(&self, deadline: Option<Instant>) -> Result<T, RecvError> {
-        match self.start_recv()? {
-            RecvStart::Ready(item) => Ok(item),
-            RecvStart::Pending(mut pending) => match pending.wait_until(deadline) {
-                Some(result) => result,
-                None => pending.cancel(),
-            },
-        }
+        finish_take(self.start_recv()?, deadline)
     }
 
     /// Puts an item taken from this channel back in front of all others, for a receiver that

@@ -196,3 +196,14 @@ impl<'a> Args<'a> {
 fn type_error(message: &str) -> super::error::Raised {
     raise(builtin(Builtin::TypeError), message)
 }
+
+/// `__exit__(exc_type=None, exc_value=None, traceback=None, /)` of every context manager here.
+pub(crate) static EXIT_SIGNATURE: Signature<3> = Signature {
+    function: "__exit__",
+    params: [
+        Param { name: c"exc_type", kind: ParamKind::PositionalOnly, required: false },
+        Param { name: c"exc_value", kind: ParamKind::PositionalOnly, required: false },
+        Param { name: c"traceback", kind: ParamKind::PositionalOnly, required: false },
+    ],
+    var_keyword: false,
+};

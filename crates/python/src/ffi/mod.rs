@@ -19,7 +19,7 @@ mod object;
 mod typeobj;
 mod values;
 
-pub(crate) use args::{Args, Param, ParamKind, Signature};
+pub(crate) use args::{Args, Param, ParamKind, Signature, EXIT_SIGNATURE};
 pub(crate) use error::{
     builtin, clear_error, new_exception_class, raise, raise_instance, take_raised, Builtin,
     PyResult, Raised,

@@ -13,8 +13,9 @@ use super::run::{describe_raised, RemoteError};
 use super::{refuse_main_or_current, InterpreterId};
 use crate::errors::Error;
 use crate::ffi::{
+    EXIT_SIGNATURE,
     end_interpreter_if, eval_snippet, none, other_thread_states, raise_system_exit_in, Args, InterpPtr,
-    Owned, Param, ParamKind, PyResult, Signature, This,
+    Owned, PyResult, This,
 };
 use crate::globals::INTERPRETERS;
 use crate::module::state_of;
@@ -66,15 +67,6 @@ pub(super) fn close(this: This<'_, InterpreterId>) -> PyResult<Owned> {
     Ok(none())
 }
 
-static EXIT_SIGNATURE: Signature<3> = Signature {
-    function: "__exit__",
-    params: [
-        Param { name: c"exc_type", kind: ParamKind::PositionalOnly, required: false },
-        Param { name: c"exc_value", kind: ParamKind::PositionalOnly, required: false },
-        Param { name: c"traceback", kind: ParamKind::PositionalOnly, required: false },
-    ],
-    var_keyword: false,
-};
 
 pub(super) fn exit(this: This<'_, InterpreterId>, args: Args<'_>) -> PyResult<Owned> {
     args.parse(&EXIT_SIGNATURE)?;

@@ -6,9 +6,10 @@ use std::time::Instant;
 use subinterpreters_core::primitives::{Condition, ConditionLock, Semaphore};
 
 use super::locks::{acquire_permit, acquire_rlock, LockObject, RLockObject};
-use super::{acquire_mode, current_owner, wait_for_grant, wait_for_grant_uninterruptibly};
+use super::{acquire_mode, ACQUIRE_SIGNATURE, current_owner, wait_for_grant, wait_for_grant_uninterruptibly};
 use crate::errors::Error;
 use crate::ffi::{
+    EXIT_SIGNATURE,
     bool_from, builtin, int_from_u64, none, py_method, py_slot, raise, Args, Builtin, CompareOp, Owned,
     Param, ParamKind, PyResult, Ref, Signature, This, TypeDef,
 };
@@ -96,14 +97,6 @@ fn acquire_lock(lock: &ConditionLock, mode: Timeout) -> PyResult<bool> {
     }
 }
 
-static ACQUIRE_SIGNATURE: Signature<2> = Signature {
-    function: "acquire",
-    params: [
-        Param { name: c"blocking", kind: ParamKind::PositionalOrKeyword, required: false },
-        Param { name: c"timeout", kind: ParamKind::PositionalOrKeyword, required: false },
-    ],
-    var_keyword: false,
-};
 
 fn acquire(this: This<'_, ConditionObject>, args: Args<'_>) -> PyResult<Owned> {
     let [blocking, timeout] = args.parse(&ACQUIRE_SIGNATURE)?;
@@ -126,15 +119,6 @@ fn enter(this: This<'_, ConditionObject>) -> PyResult<Owned> {
     Ok(bool_from(acquire_lock(&this.value.lock, Timeout::Never)?))
 }
 
-static EXIT_SIGNATURE: Signature<3> = Signature {
-    function: "__exit__",
-    params: [
-        Param { name: c"exc_type", kind: ParamKind::PositionalOnly, required: false },
-        Param { name: c"exc_value", kind: ParamKind::PositionalOnly, required: false },
-        Param { name: c"traceback", kind: ParamKind::PositionalOnly, required: false },
-    ],
-    var_keyword: false,
-};
 
 fn exit(this: This<'_, ConditionObject>, args: Args<'_>) -> PyResult<Owned> {
     args.parse(&EXIT_SIGNATURE)?;

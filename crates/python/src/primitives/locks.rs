@@ -4,10 +4,11 @@ use std::sync::Arc;
 
 use subinterpreters_core::primitives::{RLock, Semaphore};
 
-use super::{acquire_mode, current_owner, wait_for_grant};
+use super::{acquire_mode, ACQUIRE_SIGNATURE, current_owner, wait_for_grant};
 use crate::errors::Error;
 use crate::ffi::{
-    bool_from, builtin, none, py_method, py_slot, raise, Args, Builtin, CompareOp, Owned,
+    EXIT_SIGNATURE,
+    bool_from, builtin, none, py_method, py_slot, raise, Args, Builtin, CompareOp, Method, Owned,
     Param, ParamKind, PyResult, Ref, Signature, This, TypeDef,
 };
 use crate::module::state_of;
@@ -20,24 +21,7 @@ pub(crate) struct RLockObject(pub(crate) Arc<RLock>);
 /// What a `Semaphore` or `BoundedSemaphore` object carries.
 pub(crate) struct SemaphoreObject(pub(crate) Arc<Semaphore>);
 
-static ACQUIRE_SIGNATURE: Signature<2> = Signature {
-    function: "acquire",
-    params: [
-        Param { name: c"blocking", kind: ParamKind::PositionalOrKeyword, required: false },
-        Param { name: c"timeout", kind: ParamKind::PositionalOrKeyword, required: false },
-    ],
-    var_keyword: false,
-};
 
-static EXIT_SIGNATURE: Signature<3> = Signature {
-    function: "__exit__",
-    params: [
-        Param { name: c"exc_type", kind: ParamKind::PositionalOnly, required: false },
-        Param { name: c"exc_value", kind: ParamKind::PositionalOnly, required: false },
-        Param { name: c"traceback", kind: ParamKind::PositionalOnly, required: false },
-    ],
-    var_keyword: false,
-};
 
 /// Takes a permit of `semaphore`, waiting as `mode` says; true if taken.
 pub(super) fn acquire_permit(semaphore: &Arc<Semaphore>, mode: Timeout) -> PyResult<bool> {
@@ -216,17 +200,20 @@ given). Return True if taken.";
 const SEMAPHORE_METHODS_DOC_RELEASE: &std::ffi::CStr = c"release($self, /, n=1)\n--\n\n\
 Release n permits, waking that many waiters (oldest first).";
 
+/// The methods of Semaphore and BoundedSemaphore (they differ only in how they are made).
+static SEMAPHORE_METHODS: &[Method<SemaphoreObject>] = &[
+    py_method!(c"acquire", SEMAPHORE_METHODS_DOC_ACQUIRE, fastcall: semaphore_acquire),
+    py_method!(c"release", SEMAPHORE_METHODS_DOC_RELEASE, fastcall: semaphore_release),
+    py_method!(c"__enter__", c"__enter__($self, /)\n--\n\nTake a permit.", noargs: semaphore_enter),
+    py_method!(c"__exit__", c"__exit__($self, exc_type=None, exc_value=None, traceback=None, /)\n--\n\n\
+Release a permit.", fastcall: semaphore_exit),
+];
+
 pub(crate) static SEMAPHORE: TypeDef<SemaphoreObject> = TypeDef::new(
     c"subinterpreters.Semaphore",
     c"Semaphore(value=1)\n--\n\n\
 A counting semaphore shared by threads of any interpreters, with threading.Semaphore's API.",
-    &[
-        py_method!(c"acquire", SEMAPHORE_METHODS_DOC_ACQUIRE, fastcall: semaphore_acquire),
-        py_method!(c"release", SEMAPHORE_METHODS_DOC_RELEASE, fastcall: semaphore_release),
-        py_method!(c"__enter__", c"__enter__($self, /)\n--\n\nTake a permit.", noargs: semaphore_enter),
-        py_method!(c"__exit__", c"__exit__($self, exc_type=None, exc_value=None, traceback=None, /)\n--\n\n\
-Release a permit.", fastcall: semaphore_exit),
-    ],
+    SEMAPHORE_METHODS,
     &[],
     &[
         py_slot!(new: semaphore_new),
@@ -241,13 +228,7 @@ pub(crate) static BOUNDED_SEMAPHORE: TypeDef<SemaphoreObject> = TypeDef::new(
     c"BoundedSemaphore(value=1)\n--\n\n\
 A semaphore that refuses (ValueError) to be released above its initial value, with\n\
 threading.BoundedSemaphore's API; shared by threads of any interpreters.",
-    &[
-        py_method!(c"acquire", SEMAPHORE_METHODS_DOC_ACQUIRE, fastcall: semaphore_acquire),
-        py_method!(c"release", SEMAPHORE_METHODS_DOC_RELEASE, fastcall: semaphore_release),
-        py_method!(c"__enter__", c"__enter__($self, /)\n--\n\nTake a permit.", noargs: semaphore_enter),
-        py_method!(c"__exit__", c"__exit__($self, exc_type=None, exc_value=None, traceback=None, /)\n--\n\n\
-Release a permit.", fastcall: semaphore_exit),
-    ],
+    SEMAPHORE_METHODS,
     &[],
     &[
         py_slot!(new: bounded_semaphore_new),

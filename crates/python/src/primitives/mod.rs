@@ -18,7 +18,8 @@ pub(crate) use locks::{LockObject, RLockObject, SemaphoreObject, BOUNDED_SEMAPHO
 
 use crate::blocking::{block_on, Parked};
 use crate::ffi::{
-    allow_threads, builtin, current_interpreter_id, raise, thread_ident, Builtin, Owned, PyResult, Ref,
+    allow_threads, builtin, current_interpreter_id, raise, thread_ident, Builtin, Owned, Param, ParamKind,
+    PyResult, Ref, Signature,
 };
 use crate::module::State;
 use crate::timeout::{parse_timeout, Timeout};
@@ -58,6 +59,16 @@ fn wait_for_grant_uninterruptibly(mut pending: PendingGrant) {
 fn current_owner() -> (i64, u64) {
     (current_interpreter_id(), thread_ident())
 }
+
+/// `acquire(blocking=True, timeout=...)` of every lock and semaphore.
+static ACQUIRE_SIGNATURE: Signature<2> = Signature {
+    function: "acquire",
+    params: [
+        Param { name: c"blocking", kind: ParamKind::PositionalOrKeyword, required: false },
+        Param { name: c"timeout", kind: ParamKind::PositionalOrKeyword, required: false },
+    ],
+    var_keyword: false,
+};
 
 /// `acquire(blocking=True, timeout=-1)` as `threading.Lock` reads it: `TryOnce` when not
 /// blocking; `-1` (or None, for semaphores) means no limit; other negative values are refused.
