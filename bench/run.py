@@ -1,4 +1,5 @@
-"""`make bench`: round-trip latency of a channel ping-pong, ours side by side with the anchors.
+"""`make bench`: round-trip latency of a channel ping-pong, ours side by side with the anchors;
+then one-way queue throughput and a queue ping-pong (issue 3).
 
 The main thread of the main interpreter sends a small int to a peer, which echoes it back; each
 round trip is timed with `time.perf_counter_ns`. The peers (see workloads.py): a worker interpreter
@@ -10,7 +11,15 @@ per-run 90th percentiles).
 
 Targets (issue 2): at least 4x faster than the Pipe, more than 500x faster than CPython's channels.
 
-    python bench/run.py [--rounds N] [--repeats K] [--quick]
+The second table (see throughput.py): the main thread takes small ints that a producer puts, item by
+item or in batches, and counts and sums them (a wrong count or sum fails the run); each row shows the
+median over the interleaved runs of items per second. After it, the round trip of the same echo over
+two of our queues, measured in the same runs as the channel table, against our channel echo.
+
+Targets (issue 3): item by item at least 5x CPython's queues and 15x multiprocessing.Queue; batched
+at least 4x our own item-by-item rate; the queue ping-pong within 2x of the channel ping-pong.
+
+    python bench/run.py [--rounds N] [--items N] [--batch N] [--repeats K] [--quick]
 """
 
 from __future__ import annotations
@@ -23,10 +32,15 @@ import sys
 import time
 from dataclasses import dataclass, field
 
-from workloads import Unavailable, Workload, all_workloads
+from throughput import Throughput, all_throughputs
+from workloads import Unavailable, Workload, all_workloads, queue_workloads
 
 PIPE_TARGET = 4.0  # ours at least this many times faster than multiprocessing.Pipe
 CPYTHON_CHANNELS_TARGET = 500.0  # ours more than this many times faster than CPython's channels
+CPYTHON_QUEUES_TARGET = 5.0  # ours item by item at least this many times CPython's queues (items/s)
+MP_QUEUE_TARGET = 15.0  # ours item by item at least this many times multiprocessing.Queue
+BATCH_TARGET = 4.0  # ours batched at least this many times ours item by item
+QUEUE_PINGPONG_TARGET = 2.0  # queue round trip at most this many times the channel round trip
 
 
 @dataclass
@@ -46,6 +60,24 @@ class Row:
     @property
     def p90(self) -> float | None:
         return statistics.median(self.p90s) if self.p90s else None
+
+
+@dataclass
+class RateRow:
+    """The throughput measurements of one transport across the repeats."""
+
+    workload: Throughput
+    rates: list[float] = field(default_factory=list)  # items/s, one per repeat
+    items: int = 0
+    unavailable: str | None = None
+
+    @property
+    def median(self) -> float | None:
+        return statistics.median(self.rates) if self.rates else None
+
+    @property
+    def worst(self) -> float | None:
+        return min(self.rates) if self.rates else None
 
 
 # --- machine facts and formatting -----------------------------------------------------------------
@@ -87,6 +119,16 @@ def duration(ns: float | None) -> str:
     return f"{ns:.0f} ns"
 
 
+def rate(per_second: float | None) -> str:
+    if per_second is None:
+        return "n/a"
+    if per_second >= 1e6:
+        return f"{per_second / 1e6:.2f} M/s"
+    if per_second >= 1e3:
+        return f"{per_second / 1e3:.1f} k/s"
+    return f"{per_second:.0f} /s"
+
+
 def ratio_text(ratio: float) -> str:
     if ratio >= 1:
         return f"{ratio:,.1f}x slower than ours"
@@ -123,14 +165,23 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
                         help="timed round trips per run (default 5000, 1000 with --quick); "
                              "CPython's channels are capped: 500 with send(), 30 with "
                              "send_nowait()")
+    parser.add_argument("--items", type=int, default=None,
+                        help="items per throughput run (default 200000, 50000 with --quick); "
+                             "slower anchors run a share: CPython's pickling queue 1/2, "
+                             "multiprocessing.Queue 1/4")
+    parser.add_argument("--batch", type=int, default=1000,
+                        help="items per put_many() and most items per get_many() (default 1000)")
     parser.add_argument("--repeats", type=int, default=None,
                         help="runs of each workload, interleaved (default 5, 3 with --quick)")
     parser.add_argument("--quick", action="store_true", help="fewer rounds and runs (a smoke run)")
     args = parser.parse_args(argv)
     args.rounds = args.rounds or (1000 if args.quick else 5000)
     args.repeats = args.repeats or (3 if args.quick else 5)
+    args.items = args.items or (50_000 if args.quick else 200_000)
     if args.rounds < 1 or args.repeats < 1:
         parser.error("--rounds and --repeats must be at least 1")
+    if args.items < 1000 or args.batch < 1:
+        parser.error("--items must be at least 1000 and --batch at least 1")
     return args
 
 
@@ -163,6 +214,48 @@ def measure_all(rows: list[Row], rounds: int, repeats: int, progress: ProgressLi
                 row.medians.append(statistics.median(samples))
                 row.p90s.append(statistics.quantiles(samples, n=10, method="inclusive")[-1])
                 row.rounds = wanted
+    finally:
+        for row in rows:
+            try:
+                row.workload.close()
+            except Exception as exc:
+                errors.append(f"closing {row.workload.name.strip()}: {type(exc).__name__}: {exc}")
+        progress.clear()
+    return errors
+
+
+def measure_rates(rows: list[RateRow], items: int, repeats: int, progress: ProgressLine) -> list[str]:
+    """Open every throughput workload, run the interleaved repeats, close them; return the errors."""
+    errors: list[str] = []
+    live: list[RateRow] = []
+    for row in rows:
+        progress.show(f"starting {row.workload.name.strip()} ...")
+        try:
+            row.workload.open()
+            live.append(row)
+        except Unavailable as exc:
+            row.unavailable = str(exc)
+        except Exception as exc:
+            errors.append(f"{row.workload.name.strip()}: {type(exc).__name__}: {exc}")
+            row.unavailable = f"failed to start: {exc}"
+    try:
+        for repeat in range(1, repeats + 1):
+            for row in list(live):
+                wanted = row.workload.items_for(items)
+                warmup = max(1000, wanted // 10)
+                progress.show(
+                    f"throughput run {repeat}/{repeats}: {row.workload.name.strip()}, "
+                    f"{warmup} + {wanted} items ..."
+                )
+                try:
+                    elapsed_ns = row.workload.measure(wanted, warmup)
+                except Exception as exc:  # report and go on with the other workloads
+                    errors.append(f"{row.workload.name.strip()}: {type(exc).__name__}: {exc}")
+                    row.unavailable = f"failed: {exc}"
+                    live.remove(row)
+                    continue
+                row.rates.append(wanted * 1e9 / elapsed_ns)
+                row.items = wanted
     finally:
         for row in rows:
             try:
@@ -214,18 +307,104 @@ def target_line(
     return f"  {label:<58} need {need:<8} measured {speedup:>9,.1f}x   {verdict}", met
 
 
+def print_rate_table(rows: list[RateRow], repeats: int, batch: int) -> dict[str, RateRow]:
+    by_key = {row.workload.key: row for row in rows}
+    base = by_key.get("ours-item")
+    header = (
+        f"{'one way, producer -> main thread':<42} {'items/s':>10} {'worst run':>10} "
+        f"{'runs x items':>14}  vs ours item by item"
+    )
+    print(header)
+    print("-" * len(header))
+    for row in rows:
+        name = row.workload.name
+        if row.median is None:
+            print(f"{name:<42} {'n/a':>10} {'n/a':>10} {'':>14}  {row.unavailable}")
+            continue
+        if row is base:
+            versus = "baseline"
+        elif base is None or base.median is None:
+            versus = "n/a (ours not measured)"
+        else:
+            versus = ratio_text(base.median / row.median)
+        runs = f"{len(row.rates)} x {row.items}"
+        print(f"{name:<42} {rate(row.median):>10} {rate(row.worst):>10} {runs:>14}  {versus}")
+    print()
+    print(f"items/s: median over {repeats} runs of items / (first put started .. last get), "
+          "every item counted and summed")
+    print(f"worst run: the slowest of those runs; batches of {batch}; CPython queues: "
+          "syncobj=True unless marked")
+    return by_key
+
+
+def print_queue_pingpong(row: Row, channels: dict[str, Row]) -> None:
+    print("Queue ping-pong: main put() -> worker get() -> worker put() on a second queue -> main get()")
+    print("(round trip, measured in the same interleaved runs as the first table)")
+    header = (
+        f"{'workload':<38} {'median':>10} {'p90':>10} {'runs x rounds':>14}  vs our channel echo"
+    )
+    print(header)
+    print("-" * len(header))
+    name = row.workload.name
+    if row.median is None:
+        print(f"{name:<38} {'n/a':>10} {'n/a':>10} {'':>14}  {row.unavailable}")
+        return
+    versus = []
+    for shape in ("send_nowait", "send"):
+        channel = channels.get(shape)
+        if channel is not None and channel.median is not None:
+            versus.append(f"{row.median / channel.median:.2f}x {shape}()")
+    runs = f"{len(row.medians)} x {row.rounds}"
+    print(f"{name:<38} {duration(row.median):>10} {duration(row.p90):>10} {runs:>14}  "
+          f"{', '.join(versus) or 'n/a (channels not measured)'}")
+    print()
+    print("vs our channel echo: this median / the median of the subinterpreters channel row")
+
+
+def goal_line(label: str, measured: float | None, why: str, target: float,
+              at_most: bool = False) -> tuple[str, bool]:
+    """A target on a ratio of medians (None: not measured, `why` says what is missing)."""
+    need = f"{'<=' if at_most else '>='} {target:g}x"
+    if measured is None:
+        return f"  {label:<58} need {need:<8} n/a ({why})", False
+    met = measured <= target if at_most else measured >= target
+    verdict = "met" if met else "NOT met"
+    return f"  {label:<58} need {need:<8} measured {measured:>9,.2f}x   {verdict}", met
+
+
+def speedup(ours: RateRow | Row | None, other: RateRow | Row | None, times: bool = False
+            ) -> tuple[float | None, str]:
+    """ours / other for rates (other / ours for times), with what is missing if not measured."""
+    for row in (ours, other):
+        if row is None:
+            return None, "not measured"
+        if row.median is None:
+            name = " ".join(row.workload.name.split())
+            return None, f"{name}: {row.unavailable or 'not measured'}"
+    assert ours is not None and ours.median is not None
+    assert other is not None and other.median is not None
+    return (other.median / ours.median if times else ours.median / other.median), ""
+
+
 def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
-    print("subinterpreters benchmark: round trip of a ping-pong between the main thread and a peer")
+    print("subinterpreters benchmark: round trip of a ping-pong between the main thread and a peer;")
+    print("then one-way throughput of small ints from a producer to the main thread")
     for fact in machine_facts():
         print("  " + fact)
     print()
 
     rows = [Row(workload) for workload in all_workloads()]
+    queue_rows = [Row(workload) for workload in queue_workloads()]
+    rate_rows = [RateRow(workload) for workload in all_throughputs(args.batch)]
     progress = ProgressLine()
     started = time.perf_counter()
-    errors = measure_all(rows, args.rounds, args.repeats, progress)
-    elapsed = time.perf_counter() - started
+    # The queue ping-pong runs interleaved with the channel rows it is compared with.
+    errors = measure_all(rows[:2] + queue_rows + rows[2:], args.rounds, args.repeats, progress)
+    pingpong_elapsed = time.perf_counter() - started
+    started = time.perf_counter()
+    errors += measure_rates(rate_rows, args.items, args.repeats, progress)
+    rates_elapsed = time.perf_counter() - started
 
     ours = print_table(rows, args.repeats)
     by_key = {row.workload.key: row for row in rows}
@@ -246,10 +425,40 @@ def main(argv: list[str] | None = None) -> int:
     print("  (CPython's recv() sleeps 10 ms between polls; its blocking send() usually lets the")
     print("   peer's next recv() find the object already there, so that echo seldom pays the sleep.)")
     print()
-    print(f"measured in {elapsed:.1f} s")
+
+    rates = print_rate_table(rate_rows, args.repeats, args.batch)
+    print()
+    queue_row = queue_rows[0]
+    print_queue_pingpong(queue_row, ours)
+    print()
+    print("Targets (issue 3), from the medians above:")
+    item = rates.get("ours-item")
+    lines = [
+        goal_line("ours item by item vs CPython queues (syncobj=True), rate",
+                  *speedup(item, rates.get("cpython-shared")), CPYTHON_QUEUES_TARGET),
+        goal_line("ours item by item vs multiprocessing.Queue, rate",
+                  *speedup(item, rates.get("mp")), MP_QUEUE_TARGET),
+        goal_line("ours batched vs ours item by item, rate",
+                  *speedup(rates.get("ours-batch"), item), BATCH_TARGET),
+        goal_line("queue ping-pong / channel send_nowait() echo, round trip",
+                  *speedup(ours.get("send_nowait"), queue_row, times=True),
+                  QUEUE_PINGPONG_TARGET, at_most=True),
+        goal_line("queue ping-pong / channel send() echo, round trip",
+                  *speedup(ours.get("send"), queue_row, times=True),
+                  QUEUE_PINGPONG_TARGET, at_most=True),
+    ]
+    for line, _ in lines:
+        print(line)
+    print("  (CPython's queue get() sleeps 10 ms between polls when it finds the queue empty.)")
+    print()
+    print(f"measured in {pingpong_elapsed:.1f} s (ping-pong) + {rates_elapsed:.1f} s (throughput)")
     for error in errors:
         print(f"ERROR: {error}", file=sys.stderr)
-    ours_missing = any(row.median is None for row in ours.values()) or not ours
+    ours_missing = (
+        any(row.median is None for row in ours.values()) or not ours
+        or queue_row.median is None
+        or any(row.median is None for key, row in rates.items() if key.startswith("ours-"))
+    )
     return 1 if errors or ours_missing else 0
 
 

@@ -1,4 +1,4 @@
-"""The ping-pong workloads that run.py times: ours and the anchors.
+"""The ping-pong workloads that run.py times: ours and the anchors (throughput: throughput.py).
 
 Every workload is the same echo: the main thread sends a small int to a peer, the peer sends it
 straight back, and the main thread times each round trip with `time.perf_counter_ns`. Only the
@@ -7,7 +7,8 @@ transport and the peer differ:
 * subinterpreters: a worker interpreter (own GIL) on its own thread, two channels;
 * CPython 3.13's own channels (`test.support.interpreters.channels`), same shape;
 * `multiprocessing.Pipe` to a child process;
-* `queue.Queue` between two threads of this interpreter.
+* `queue.Queue` between two threads of this interpreter;
+* and, reported apart (issue 3), the same echo over two queues of ours.
 
 This module imports nothing heavy at the top: the Pipe's child process (spawned) imports it.
 """
@@ -128,6 +129,50 @@ class Subinterpreters(Workload):
                 end.close()
         if worker.is_alive():
             raise RuntimeError("the echo interpreter did not stop after its channel was closed")
+        if worker.error is not None:
+            raise RuntimeError(f"the echo interpreter failed: {worker.error!r}")
+        return samples
+
+    def close(self) -> None:
+        if hasattr(self, "interp"):
+            self.interp.close()
+
+
+class SubinterpreterQueues(Workload):
+    """The same echo over two unbounded queues of ours: main put() -> worker get() -> worker put()
+    on the second queue -> main get(). Not in the channel table: run.py reports it after it."""
+
+    key = "ours-queue"
+    name = "subinterpreters  queue put()/get()"
+    shape = "queue"
+    # The worker's whole program; None ends its loop.
+    source = "while (x := requests.get()) is not None:\n    replies.put(x)\n"
+
+    def open(self) -> None:
+        try:
+            import subinterpreters
+        except ImportError as exc:
+            raise Unavailable(f"cannot import subinterpreters ({exc}); run `make bench`") from exc
+        self.si = subinterpreters
+        self.interp = subinterpreters.create()
+
+    def measure(self, rounds: int, warmup: int) -> list[int]:
+        requests = self.si.create_queue()
+        replies = self.si.create_queue()
+        worker = _PeerThread(
+            lambda: self.interp.run(self.source, requests=requests, replies=replies),
+            name="echo-subinterpreter-queues",
+        )
+        worker.start()
+        try:
+            samples = time_round_trips(requests.put, replies.get, rounds, warmup)
+        finally:
+            requests.put(None)  # ends the worker's loop
+            worker.join(timeout=10)
+            requests.close()
+            replies.close()
+        if worker.is_alive():
+            raise RuntimeError("the echo interpreter did not stop")
         if worker.error is not None:
             raise RuntimeError(f"the echo interpreter failed: {worker.error!r}")
         return samples
@@ -260,6 +305,11 @@ class Queues(Workload):
         finally:
             requests.put(None)
             worker.join(timeout=10)
+
+
+def queue_workloads() -> list[Workload]:
+    """The queue ping-pong, measured in the same interleaved runs as the channel table."""
+    return [SubinterpreterQueues()]
 
 
 def all_workloads() -> list[Workload]:
