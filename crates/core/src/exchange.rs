@@ -24,8 +24,14 @@ pub(crate) const FRONT_TICKET: u64 = 0;
 
 /// A channel's or queue's lock and state.
 pub(crate) struct Exchange<T> {
+    /// Creation order: `select` locks several exchanges in this order (a fixed order rules out
+    /// deadlock; creation order, unlike addresses, is also the same in every loom execution).
+    order: u64,
     state: Mutex<State<T>>,
 }
+
+/// Gives each exchange its creation order.
+static NEXT_ORDER: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
 
 pub(crate) struct State<T> {
     /// Items waiting for a taker, oldest first.
@@ -97,6 +103,7 @@ pub(crate) enum Taken<T> {
 impl<T> Exchange<T> {
     pub(crate) fn new(capacity: Option<usize>) -> Self {
         Exchange {
+            order: NEXT_ORDER.fetch_add(1, std::sync::atomic::Ordering::Relaxed),
             state: Mutex::new(State {
                 buffer: VecDeque::new(),
                 offers: VecDeque::new(),
@@ -111,6 +118,11 @@ impl<T> Exchange<T> {
 
     pub(crate) fn lock(&self) -> MutexGuard<'_, State<T>> {
         lock(&self.state)
+    }
+
+    /// See the `order` field.
+    pub(crate) fn order(&self) -> u64 {
+        self.order
     }
 
     /// Removes every registration of `waiter` (its owner is done with this exchange) and returns
@@ -197,7 +209,10 @@ impl<T> State<T> {
             OfferKind::Rendezvous => false,
             OfferKind::Unbounded => true,
             // Behind producers already waiting for room, never beside them.
-            OfferKind::Buffered => !self.is_full() && self.offers.is_empty(),
+            OfferKind::Buffered => {
+                self.settle();
+                !self.is_full()
+            }
         };
         if room {
             self.buffer.push_back(Queued { ticket, item });
@@ -226,11 +241,13 @@ impl<T> State<T> {
                 }
             }
         }
-        // Then straight into the buffer, as far as there is room.
+        // Then straight into the buffer, as far as there is room (after producers already waiting).
+        if kind == OfferKind::Buffered {
+            self.settle();
+        }
         let room = match kind {
             OfferKind::Rendezvous => 0,
             OfferKind::Unbounded => items.len(),
-            OfferKind::Buffered if !self.offers.is_empty() => 0,
             OfferKind::Buffered => match self.capacity {
                 None => items.len(),
                 Some(capacity) => capacity.saturating_sub(self.buffer.len()).min(items.len()),
@@ -363,7 +380,26 @@ impl<T> State<T> {
             items.extend(offer.item.take());
             false
         });
+        // An entry that was in the way is gone: producers waiting behind it may fit now.
+        self.settle();
         items
+    }
+
+    /// Restores the invariants a withdrawn entry can leave broken: while there is room, parked
+    /// buffered offers are let in (oldest first), and while items are buffered, parked takers get
+    /// them. (Offers and takes keep these invariants themselves; a withdrawal only removes.)
+    fn settle(&mut self) {
+        if self.offers.is_empty() {
+            return;
+        }
+        self.admit_buffered_offers();
+        while !self.takers.is_empty() {
+            let Some(Queued { ticket, item }) = self.buffer.pop_front() else { break };
+            if let Err(item) = self.hand_to_taker(ticket, item) {
+                self.buffer.push_front(Queued { ticket, item });
+                break;
+            }
+        }
     }
 
     /// See [`Exchange::requeue`]; returns the item if takes are closed (for dropping outside the

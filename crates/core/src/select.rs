@@ -1,6 +1,6 @@
 //! Go's `select` over channels and queues: complete exactly one of several sends and receives.
 //!
-//! Algorithm (Go's `selectgo`): lock every channel or queue involved, in address order (so two
+//! Algorithm (Go's `selectgo`): lock every channel or queue involved, in creation order (so two
 //! selects, or a select and a plain call, can never deadlock or livelock); try the cases in the
 //! caller's (random) order and complete the first that is ready; if none is, register one waiter
 //! on every case — a send case parks its item there — and unlock. A peer that serves any
@@ -82,8 +82,8 @@ pub fn start_select<T>(cases: Vec<Case<'_, T>>, order: &[usize], wait: bool) -> 
         actions.push(action);
     }
 
-    // Lock each distinct exchange once, in address order.
-    let address = |endpoint: &Endpoint<T>| endpoint.exchange() as *const _ as usize;
+    // Lock each distinct exchange once, in creation order.
+    let address = |endpoint: &Endpoint<T>| endpoint.exchange().order() as usize;
     let mut distinct: Vec<usize> = (0..endpoints.len()).collect();
     distinct.sort_by_key(|&case| address(&endpoints[case]));
     distinct.dedup_by_key(|case| address(&endpoints[*case]));

@@ -674,3 +674,323 @@ fn loom_catches_a_lost_wake_up_in_a_broken_hand_off() {
         notifier.join().unwrap();
     });
 }
+
+// ---------------------------------------------------------------------------------------------
+// Queues and select (issue 3)
+
+use subinterpreters_core::{queue, start_select, Case, QueueHandle, SelectStart, Selected};
+
+/// Takes everything ready on a queue without blocking.
+fn drain_queue<T>(q: &QueueHandle<T>) -> Vec<T> {
+    let mut got = Vec::new();
+    while let Ok(item) = q.try_get() {
+        got.push(item);
+    }
+    got
+}
+
+/// `start_select` locks its channels and queues in address order, and heap addresses change
+/// from one loom execution to the next (the allocator reuses what the previous execution freed,
+/// in another order): a model whose two exchanges swapped places between executions would not be
+/// deterministic, and loom then fails with "expected to be able to acquire lock" or "Is the model
+/// fully deterministic?". So the select models hand out roles by address: the first of a pair is
+/// always the one at the lower address, and every execution behaves the same way in roles.
+fn ordered<E>(x: E, y: E, address: impl Fn(&E) -> usize) -> (E, E) {
+    if address(&x) < address(&y) {
+        (x, y)
+    } else {
+        (y, x)
+    }
+}
+
+/// Two queues of capacity `maxsize`, the first at the lower address (see [`ordered`]).
+fn two_queues(maxsize: usize) -> (QueueHandle<u32>, QueueHandle<u32>) {
+    ordered(queue(maxsize), queue(maxsize), |q| &**q.queue() as *const _ as usize)
+}
+
+type Ends = (Sender<u32>, Receiver<u32>);
+
+/// Two channels, the first at the lower address (see [`ordered`]).
+fn two_channels() -> (Ends, Ends) {
+    ordered(channel(), channel(), |(tx, _)| &**tx.channel() as *const _ as usize)
+}
+
+/// Starts a select in the given order and, if it parks, waits for it (no deadline).
+fn select_blocking<T>(cases: Vec<Case<'_, T>>, order: &[usize]) -> Selected<T> {
+    match start_select(cases, order, true) {
+        SelectStart::Ready(selected) => selected,
+        SelectStart::Pending(mut pending) => pending.wait_until(None).expect("no deadline"),
+        SelectStart::NotReady => unreachable!("asked to wait"),
+    }
+}
+
+#[test]
+fn queue_blocking_put_racing_get_on_capacity_one() {
+    // Both sides block: the second put waits for room, each get may wait for an item.
+    model("queue put/put vs get/get, capacity 1", || {
+        let q = queue::<u32>(1);
+        let putter = {
+            let q = q.clone();
+            thread::spawn(move || {
+                q.put(1, None).unwrap();
+                q.put(2, None).unwrap();
+            })
+        };
+        assert_eq!(q.get(None), Ok(1));
+        assert_eq!(q.get(None), Ok(2));
+        putter.join().unwrap();
+        assert_eq!(q.try_get(), Err(TryRecvError::Empty));
+    });
+}
+
+#[test]
+fn queue_blocked_get_racing_put_and_close() {
+    model_bounded("queue blocked get vs put and close", 6, || {
+        let q = queue::<u32>(1);
+        let getter = {
+            let q = q.clone();
+            thread::spawn(move || q.get(None))
+        };
+        let putter = {
+            let q = q.clone();
+            thread::spawn(move || q.put(1, None))
+        };
+        q.close();
+        match (putter.join().unwrap(), getter.join().unwrap()) {
+            (Ok(()), Ok(1)) => {}
+            (Err(SendError::Closed(1)), Err(RecvError::Closed)) => {}
+            other => panic!("item lost or duplicated, or a getter left hanging: {other:?}"),
+        }
+        assert_eq!(q.try_get(), Err(TryRecvError::Closed));
+    });
+}
+
+#[test]
+fn queue_blocked_put_cancelled_racing_a_get() {
+    // The putter's deadline expires (cancel) while a get makes room and admits it.
+    model("queue put cancel vs get", || {
+        let q = queue::<u32>(1);
+        q.put_nowait(1).unwrap();
+        let putter = {
+            let q = q.clone();
+            thread::spawn(move || match q.start_put(2).unwrap() {
+                SendStart::Delivered => Ok(()),
+                SendStart::Pending(pending) => pending.cancel(),
+            })
+        };
+        assert_eq!(q.try_get(), Ok(1));
+        let put = putter.join().unwrap();
+        let left = drain_queue(&q);
+        match (put, left.as_slice()) {
+            (Ok(()), [2]) => {}
+            (Err(SendError::Withdrawn(2)), []) => {}
+            other => panic!("item lost, duplicated, or admitted after its withdrawal: {other:?}"),
+        }
+        // No stale entry left: the queue takes a new item at once.
+        assert_eq!(q.put_nowait(3), Ok(()));
+    });
+}
+
+#[test]
+fn queue_put_cancelled_racing_a_get_and_a_second_put() {
+    // As above, with a second producer that may park while the first is giving up. Once the
+    // first has withdrawn and the getter is done, a parked second put must have been let in
+    // if there is room: draining the queue must find its item.
+    model_bounded("queue put cancel vs get and a second put", 3, || {
+        let q = queue::<u32>(1);
+        q.put_nowait(1).unwrap();
+        let quitter = {
+            let q = q.clone();
+            thread::spawn(move || match q.start_put(2).unwrap() {
+                SendStart::Delivered => Ok(()),
+                SendStart::Pending(pending) => pending.cancel(),
+            })
+        };
+        let second = {
+            let q = q.clone();
+            thread::spawn(move || match q.start_put(3).unwrap() {
+                SendStart::Delivered => None,
+                SendStart::Pending(pending) => Some(pending),
+            })
+        };
+        assert_eq!(q.try_get(), Ok(1));
+        let quit = quitter.join().unwrap();
+        let parked = second.join().unwrap();
+        // Every take admits parked puts while there is room, so a drain ends with nothing parked.
+        let mut all = vec![1];
+        all.extend(drain_queue(&q));
+        if let Some(pending) = parked {
+            match pending.cancel() {
+                Ok(()) => {} // admitted by a take: its item is in `all`
+                Err(SendError::Withdrawn(3)) => panic!(
+                    "a parked put was never let in although the queue had room (first put: {quit:?})"
+                ),
+                Err(other) => panic!("nothing closed the queue: {other:?}"),
+            }
+        }
+        all.sort_unstable();
+        let expected: &[u32] = if quit.is_ok() { &[1, 2, 3] } else { &[1, 3] };
+        assert_eq!(all, expected, "lost or duplicated (first put: {quit:?})");
+    });
+}
+
+#[test]
+fn select_on_two_queues_woken_by_puts_racing_on_both() {
+    model_bounded("select on two queues vs two puts", 4, || {
+        let (a, b) = two_queues(1);
+        let put_a = {
+            let a = a.clone();
+            thread::spawn(move || a.put_nowait(1).unwrap())
+        };
+        let put_b = {
+            let b = b.clone();
+            thread::spawn(move || b.put_nowait(2).unwrap())
+        };
+        let selected = select_blocking(vec![Case::Get(&a), Case::Get(&b)], &[0, 1]);
+        put_a.join().unwrap();
+        put_b.join().unwrap();
+        let (left_a, left_b) = (drain_queue(&a), drain_queue(&b));
+        match (selected, left_a.as_slice(), left_b.as_slice()) {
+            (Selected::Received(0, 1), [], [2]) => {}
+            (Selected::Received(1, 2), [1], []) => {}
+            other => panic!("not exactly one case, or an item lost: {other:?}"),
+        }
+    });
+}
+
+#[test]
+fn select_on_two_queues_woken_by_one_peer_putting_on_both() {
+    // Two threads: explored exhaustively, including the select parking between the two puts.
+    // The cases are listed higher address first, so the case order differs from the lock order.
+    model("select on two queues vs puts on both", || {
+        let (low, high) = two_queues(1);
+        let peer = {
+            let (low, high) = (low.clone(), high.clone());
+            thread::spawn(move || {
+                low.put_nowait(1).unwrap();
+                high.put_nowait(2).unwrap();
+            })
+        };
+        let selected = select_blocking(vec![Case::Get(&high), Case::Get(&low)], &[0, 1]);
+        peer.join().unwrap();
+        let (left_low, left_high) = (drain_queue(&low), drain_queue(&high));
+        match (selected, left_low.as_slice(), left_high.as_slice()) {
+            (Selected::Received(1, 1), [], [2]) => {}
+            (Selected::Received(0, 2), [1], []) => {}
+            other => panic!("not exactly one case, or an item lost: {other:?}"),
+        }
+    });
+}
+
+#[test]
+fn select_with_a_send_and_a_receive_case_racing_peers() {
+    // The select offers 1 on channel A and receives from channel B; one peer receives from A,
+    // the other sends 2 on B. Exactly one case completes; the loser's item is not delivered.
+    model_bounded("select send+recv vs receiver and sender", 4, || {
+        let ((a_tx, a_rx), (b_tx, b_rx)) = two_channels();
+        // Blocks until it gets the select's item or the select drops A's only sender.
+        let receiver = thread::spawn(move || a_rx.recv(None));
+        let sender = thread::spawn(move || b_tx.send_nowait(2).unwrap());
+        let selected = select_blocking(vec![Case::Send(&a_tx, 1), Case::Recv(&b_rx)], &[0, 1]);
+        drop(a_tx);
+        let received = receiver.join().unwrap();
+        sender.join().unwrap();
+        let left_b = drain_ready(&b_rx);
+        match (selected, received, left_b.as_slice()) {
+            (Selected::Sent(0), Ok(1), [2]) => {}
+            (Selected::Received(1, 2), Err(RecvError::Closed), []) => {}
+            other => panic!("not exactly one case, or an item lost: {other:?}"),
+        }
+    });
+}
+
+#[test]
+fn select_with_a_put_and_a_get_case_racing_peers() {
+    // Queue version: a put case on a full queue (a peer's get makes room) and a get case (a
+    // peer puts). Exactly one completes; the losing put's item never enters its queue.
+    model_bounded("select put+get vs getter and putter", 4, || {
+        let (empty, full) = two_queues(1);
+        full.put_nowait(10).unwrap();
+        let getter = {
+            let full = full.clone();
+            thread::spawn(move || full.try_get())
+        };
+        let putter = {
+            let empty = empty.clone();
+            thread::spawn(move || empty.put_nowait(20).unwrap())
+        };
+        let selected = select_blocking(vec![Case::Put(&full, 11), Case::Get(&empty)], &[0, 1]);
+        assert_eq!(getter.join().unwrap(), Ok(10));
+        putter.join().unwrap();
+        let (left_full, left_empty) = (drain_queue(&full), drain_queue(&empty));
+        match (selected, left_full.as_slice(), left_empty.as_slice()) {
+            (Selected::Sent(0), [11], [20]) => {}
+            (Selected::Received(1, 20), [], []) => {}
+            other => panic!("not exactly one case, or an item lost: {other:?}"),
+        }
+    });
+}
+
+#[test]
+fn select_cancel_racing_a_peer_completion() {
+    // The select's deadline expires (cancel) while a peer sends on its receive channel and
+    // takes its send: whatever completed is reported; what did not stays where it was.
+    model("select cancel vs send and receive", || {
+        let ((in_tx, in_rx), (out_tx, out_rx)) = two_channels();
+        let peer = thread::spawn(move || {
+            in_tx.send_nowait(1).unwrap();
+            let taken = out_rx.try_recv().ok();
+            (taken, in_tx, out_rx)
+        });
+        let outcome = match start_select(vec![Case::Recv(&in_rx), Case::Send(&out_tx, 7)], &[0, 1], true) {
+            SelectStart::Ready(selected) => Some(selected),
+            SelectStart::Pending(pending) => pending.cancel(),
+            SelectStart::NotReady => unreachable!("asked to wait"),
+        };
+        let (taken, _in_tx, out_rx) = peer.join().unwrap();
+        let left = drain_ready(&in_rx);
+        match (outcome, taken, left.as_slice()) {
+            (Some(Selected::Received(0, 1)), None, []) => {}
+            (Some(Selected::Sent(1)), Some(7), [1]) => {}
+            (None, None, [1]) => {}
+            other => panic!("an item lost, duplicated, or delivered after the cancel: {other:?}"),
+        }
+        assert_eq!(out_rx.try_recv(), Err(TryRecvError::Empty), "a withdrawn send stays withdrawn");
+        assert!(out_tx.channel().is_empty(), "no entry left listed");
+    });
+}
+
+#[test]
+fn select_cancel_and_requeue_racing_a_peer_completion() {
+    // Queue version, and the owner gives up for good (an exception): an item already handed
+    // goes back; a put already admitted stays.
+    model("select cancel_and_requeue vs put and get", || {
+        let (source, full) = two_queues(1);
+        full.put_nowait(10).unwrap();
+        let peer = {
+            let (source, full) = (source.clone(), full.clone());
+            thread::spawn(move || {
+                source.put_nowait(1).unwrap();
+                assert_eq!(full.try_get(), Ok(10), "the filler comes first");
+            })
+        };
+        let ready = match start_select(vec![Case::Get(&source), Case::Put(&full, 7)], &[0, 1], true) {
+            SelectStart::Ready(selected) => Some(selected),
+            SelectStart::Pending(pending) => {
+                pending.cancel_and_requeue();
+                None
+            }
+            SelectStart::NotReady => unreachable!("asked to wait"),
+        };
+        peer.join().unwrap();
+        let (left_source, left_full) = (drain_queue(&source), drain_queue(&full));
+        match (ready, left_source.as_slice(), left_full.as_slice()) {
+            // Completed before parking: a normal select.
+            (Some(Selected::Received(0, 1)), [], []) => {}
+            (Some(Selected::Sent(1)), [1], [7]) => {}
+            // Parked and gave up: a received item is back; an admitted put stays.
+            (None, [1], [] | [7]) => {}
+            other => panic!("an item lost or duplicated: {other:?}"),
+        }
+    });
+}
