@@ -42,6 +42,13 @@ fn complete_front(waiters: &mut VecDeque<Arc<Waiter<()>>>, mut count: usize, out
     done
 }
 
+/// Why a wait is withdrawn: it matters to a barrier.
+#[derive(Clone, Copy)]
+enum Leaving {
+    TimedOut,
+    Interrupted,
+}
+
 /// A parked acquire, event wait or barrier wait.
 pub struct PendingGrant {
     waiter: Arc<Waiter<()>>,
@@ -71,19 +78,19 @@ impl PendingGrant {
 
     /// Gives up after a deadline: `Some(granted)` if the outcome came meanwhile (a semaphore
     /// permit then stays with the caller), `None` if the wait was withdrawn. A barrier wait that
-    /// is withdrawn breaks the barrier, as `threading.Barrier` does on a timeout.
+    /// times out breaks the barrier, as `threading.Barrier` does.
     pub fn cancel(self) -> Option<bool> {
         match self.waiter.abort() {
             Some(completion) => Some(is_grant(&completion)),
             None => {
-                self.withdraw();
+                self.withdraw(Leaving::TimedOut);
                 None
             }
         }
     }
 
     /// Gives up because the caller is raising: a permit granted meanwhile is given back; a
-    /// barrier is broken (as `threading.Barrier` does when a waiting thread is interrupted).
+    /// barrier party just leaves, as an interrupted `threading.Barrier.wait` does.
     pub fn abandon(self) {
         match self.waiter.abort() {
             Some(completion) if is_grant(&completion) => {
@@ -93,11 +100,11 @@ impl PendingGrant {
                 }
             }
             Some(_) => {}
-            None => self.withdraw(),
+            None => self.withdraw(Leaving::Interrupted),
         }
     }
 
-    fn withdraw(&self) {
+    fn withdraw(&self, why: Leaving) {
         let retain = |waiters: &mut VecDeque<Arc<Waiter<()>>>| waiters.retain(|w| !Arc::ptr_eq(w, &self.waiter));
         match &self.on {
             Parked::Semaphore(semaphore) => retain(&mut lock(&semaphore.state).waiters),
@@ -106,7 +113,10 @@ impl PendingGrant {
             Parked::Barrier(barrier) => {
                 let mut state = lock(&barrier.state);
                 retain(&mut state.waiters);
-                state.break_barrier();
+                match why {
+                    Leaving::TimedOut => state.break_barrier(),
+                    Leaving::Interrupted => state.arrived -= 1,
+                }
             }
         }
     }

@@ -4,14 +4,13 @@ use std::sync::Arc;
 
 use subinterpreters_core::primitives::Barrier;
 
-use super::{optional_seconds, timeout_from_seconds, wait_for_grant};
+use super::{optional_seconds, timeout_from_seconds, wait_for_grant, wait_timeout};
 use crate::errors::Error;
 use crate::ffi::{
     bool_from, builtin, int_from_u64, none, py_getter, py_method, py_slot, raise, Args, Builtin, CompareOp,
     Owned, Param, ParamKind, PyResult, Ref, Signature, This, TypeDef,
 };
 use crate::module::state_of;
-use crate::timeout::parse_timeout;
 
 /// What a `Barrier` object carries: the shared barrier and its default timeout (seconds).
 pub(crate) struct BarrierObject {
@@ -79,7 +78,7 @@ static WAIT_SIGNATURE: Signature<1> = Signature {
 fn wait(this: This<'_, BarrierObject>, args: Args<'_>) -> PyResult<Owned> {
     let [timeout] = args.parse(&WAIT_SIGNATURE)?;
     let timeout = match timeout.filter(|timeout| !timeout.is_none()) {
-        Some(timeout) => parse_timeout(Some(timeout))?,
+        Some(timeout) => wait_timeout(Some(timeout))?,
         None => timeout_from_seconds(this.value.timeout),
     };
     let broken = || -> PyResult<Owned> { Err(state_of(this.obj)?.fail(Error::BrokenBarrier)) };

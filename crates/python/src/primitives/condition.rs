@@ -6,7 +6,7 @@ use std::time::Instant;
 use subinterpreters_core::primitives::{Condition, ConditionLock, Semaphore};
 
 use super::locks::{acquire_permit, acquire_rlock, LockObject, RLockObject};
-use super::{acquire_mode, ACQUIRE_SIGNATURE, current_owner, wait_for_grant, wait_for_grant_uninterruptibly};
+use super::{current_owner, lock_acquire_mode, wait_for_grant, wait_for_grant_uninterruptibly, wait_timeout, ACQUIRE_SIGNATURE};
 use crate::errors::Error;
 use crate::ffi::{
     EXIT_SIGNATURE,
@@ -14,7 +14,7 @@ use crate::ffi::{
     Param, ParamKind, PyResult, Ref, Signature, This, TypeDef,
 };
 use crate::module::state_of;
-use crate::timeout::{parse_timeout, Timeout};
+use crate::timeout::Timeout;
 
 /// What a `Condition` object carries: the shared waiting half and the lock.
 pub(crate) struct ConditionObject {
@@ -100,7 +100,7 @@ fn acquire_lock(lock: &ConditionLock, mode: Timeout) -> PyResult<bool> {
 
 fn acquire(this: This<'_, ConditionObject>, args: Args<'_>) -> PyResult<Owned> {
     let [blocking, timeout] = args.parse(&ACQUIRE_SIGNATURE)?;
-    let mode = acquire_mode(blocking, timeout)?;
+    let mode = lock_acquire_mode(blocking, timeout)?;
     Ok(bool_from(acquire_lock(&this.value.lock, mode)?))
 }
 
@@ -133,7 +133,7 @@ static WAIT_SIGNATURE: Signature<1> = Signature {
 
 fn wait(this: This<'_, ConditionObject>, args: Args<'_>) -> PyResult<Owned> {
     let [timeout] = args.parse(&WAIT_SIGNATURE)?;
-    let timeout = parse_timeout(timeout)?;
+    let timeout = wait_timeout(timeout)?;
     Ok(bool_from(wait_notified(this, timeout)?))
 }
 
@@ -180,7 +180,7 @@ static WAIT_FOR_SIGNATURE: Signature<2> = Signature {
 fn wait_for(this: This<'_, ConditionObject>, args: Args<'_>) -> PyResult<Owned> {
     let [predicate, timeout] = args.parse(&WAIT_FOR_SIGNATURE)?;
     let predicate = predicate.expect("required");
-    let timeout = parse_timeout(timeout)?;
+    let timeout = wait_timeout(timeout)?;
     let mut result = predicate.call(&[])?;
     while !result.as_ref().is_truthy()? {
         let remaining = match timeout {

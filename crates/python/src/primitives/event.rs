@@ -4,12 +4,11 @@ use std::sync::Arc;
 
 use subinterpreters_core::primitives::Event;
 
-use super::wait_for_grant;
+use super::{wait_for_grant, wait_timeout};
 use crate::ffi::{
     bool_from, none, py_method, py_slot, Args, CompareOp, Owned, Param, ParamKind, PyResult, Ref, Signature,
     This, TypeDef,
 };
-use crate::timeout::parse_timeout;
 
 /// What an `Event` object carries.
 pub(crate) struct EventObject(pub(crate) Arc<Event>);
@@ -57,7 +56,7 @@ static WAIT_SIGNATURE: Signature<1> = Signature {
 
 fn wait(this: This<'_, EventObject>, args: Args<'_>) -> PyResult<Owned> {
     let [timeout] = args.parse(&WAIT_SIGNATURE)?;
-    let timeout = parse_timeout(timeout)?;
+    let timeout = wait_timeout(timeout)?;
     let set = match Event::start_wait(&this.value.0) {
         Ok(()) => true,
         Err(pending) => wait_for_grant(pending, timeout)?.unwrap_or_else(|| this.value.0.is_set()),

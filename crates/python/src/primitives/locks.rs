@@ -4,7 +4,7 @@ use std::sync::Arc;
 
 use subinterpreters_core::primitives::{RLock, Semaphore};
 
-use super::{acquire_mode, ACQUIRE_SIGNATURE, current_owner, wait_for_grant};
+use super::{current_owner, lock_acquire_mode, semaphore_acquire_mode, wait_for_grant, ACQUIRE_SIGNATURE};
 use crate::errors::Error;
 use crate::ffi::{
     EXIT_SIGNATURE,
@@ -74,7 +74,7 @@ fn lock_new(_: Ref<'_>, args: Args<'_>) -> PyResult<LockObject> {
 
 fn lock_acquire(this: This<'_, LockObject>, args: Args<'_>) -> PyResult<Owned> {
     let [blocking, timeout] = args.parse(&ACQUIRE_SIGNATURE)?;
-    let mode = acquire_mode(blocking, timeout)?;
+    let mode = lock_acquire_mode(blocking, timeout)?;
     Ok(bool_from(acquire_permit(&this.value.0, mode)?))
 }
 
@@ -159,7 +159,7 @@ pub(super) fn acquire_rlock(rlock: &RLock, mode: Timeout, count: usize) -> PyRes
 
 fn rlock_acquire(this: This<'_, RLockObject>, args: Args<'_>) -> PyResult<Owned> {
     let [blocking, timeout] = args.parse(&ACQUIRE_SIGNATURE)?;
-    let mode = acquire_mode(blocking, timeout)?;
+    let mode = lock_acquire_mode(blocking, timeout)?;
     Ok(bool_from(acquire_rlock(&this.value.0, mode, 1)?))
 }
 
@@ -269,7 +269,7 @@ fn bounded_semaphore_new(_: Ref<'_>, args: Args<'_>) -> PyResult<SemaphoreObject
 
 fn semaphore_acquire(this: This<'_, SemaphoreObject>, args: Args<'_>) -> PyResult<Owned> {
     let [blocking, timeout] = args.parse(&ACQUIRE_SIGNATURE)?;
-    let mode = acquire_mode(blocking, timeout)?;
+    let mode = semaphore_acquire_mode(blocking, timeout)?;
     Ok(bool_from(acquire_permit(&this.value.0, mode)?))
 }
 

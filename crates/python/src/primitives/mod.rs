@@ -22,7 +22,7 @@ use crate::ffi::{
     PyResult, Ref, Signature,
 };
 use crate::module::State;
-use crate::timeout::{parse_timeout, Timeout};
+use crate::timeout::Timeout;
 
 impl Parked for PendingGrant {
     /// `Some(granted)` once decided, `None` if the wait was withdrawn (timed out).
@@ -70,42 +70,77 @@ static ACQUIRE_SIGNATURE: Signature<2> = Signature {
     var_keyword: false,
 };
 
-/// `acquire(blocking=True, timeout=-1)` as `threading.Lock` reads it: `TryOnce` when not
-/// blocking; `-1` (or None, for semaphores) means no limit; other negative values are refused.
-fn acquire_mode(blocking: Option<Ref<'_>>, timeout: Option<Ref<'_>>) -> PyResult<Timeout> {
-    let blocking = match blocking {
-        Some(blocking) => blocking.is_truthy()?,
-        None => true,
-    };
-    let timeout = timeout.filter(|timeout| !timeout.is_none());
-    let timeout = match timeout {
-        Some(value) if value.float_value().ok() == Some(-1.0) => None,
-        other => other,
-    };
-    crate::ffi::clear_error();
+/// `Lock.acquire(blocking=True, timeout=-1)` as `threading.Lock` reads it: `TryOnce` when not
+/// blocking; `-1` means no limit; other negative values (and NaN) are refused.
+fn lock_acquire_mode(blocking: Option<Ref<'_>>, timeout: Option<Ref<'_>>) -> PyResult<Timeout> {
+    let blocking = is_blocking(blocking)?;
+    let seconds = seconds_of(timeout)?;
     if !blocking {
-        if timeout.is_some() {
+        if seconds.is_some_and(|seconds| seconds != -1.0) {
             return Err(raise(builtin(Builtin::ValueError), "can't specify a timeout for a non-blocking call"));
         }
         return Ok(Timeout::TryOnce);
     }
-    parse_timeout(timeout)
-}
-
-/// A duration in seconds for `Barrier(timeout=...)`: None, or a non-negative number.
-fn optional_seconds(value: Option<Ref<'_>>) -> PyResult<Option<f64>> {
-    match parse_timeout(value)? {
-        Timeout::Never => Ok(None),
-        Timeout::TryOnce => Ok(Some(0.0)),
-        Timeout::Until(deadline) => Ok(Some(deadline.saturating_duration_since(Instant::now()).as_secs_f64())),
+    match seconds {
+        None => Ok(Timeout::Never),
+        Some(seconds) if seconds == -1.0 => Ok(Timeout::Never),
+        Some(seconds) if seconds.is_nan() || seconds < 0.0 => {
+            Err(raise(builtin(Builtin::ValueError), "timeout value must be a non-negative number"))
+        }
+        Some(seconds) => Ok(timeout_from_seconds(Some(seconds))),
     }
 }
 
-/// A timeout from a default in seconds (for `Barrier.wait()`).
+/// `Semaphore.acquire(blocking=True, timeout=None)` as `threading.Semaphore` reads it: a timeout
+/// with `blocking=False` is refused; a negative timeout is one that has already expired.
+fn semaphore_acquire_mode(blocking: Option<Ref<'_>>, timeout: Option<Ref<'_>>) -> PyResult<Timeout> {
+    let blocking = is_blocking(blocking)?;
+    let seconds = seconds_of(timeout)?;
+    if !blocking {
+        if seconds.is_some() {
+            return Err(raise(builtin(Builtin::ValueError), "can't specify timeout for non-blocking acquire"));
+        }
+        return Ok(Timeout::TryOnce);
+    }
+    Ok(timeout_from_seconds(seconds))
+}
+
+/// `wait(timeout=None)` of Event, Condition and Barrier, as `threading` reads it: a negative (or
+/// NaN) timeout is one that has already expired.
+fn wait_timeout(timeout: Option<Ref<'_>>) -> PyResult<Timeout> {
+    Ok(timeout_from_seconds(seconds_of(timeout)?))
+}
+
+fn is_blocking(blocking: Option<Ref<'_>>) -> PyResult<bool> {
+    match blocking {
+        Some(blocking) => blocking.is_truthy(),
+        None => Ok(true),
+    }
+}
+
+/// A timeout argument in seconds: `None` for None (or absent); TypeError for a non-number.
+fn seconds_of(timeout: Option<Ref<'_>>) -> PyResult<Option<f64>> {
+    let Some(timeout) = timeout.filter(|timeout| !timeout.is_none()) else { return Ok(None) };
+    timeout.float_value().map(Some).map_err(|_| {
+        crate::ffi::clear_error();
+        raise(
+            builtin(Builtin::TypeError),
+            &format!("timeout must be a number of seconds or None, not {}", timeout.type_qualname()),
+        )
+    })
+}
+
+/// `Barrier(timeout=...)`: None, or seconds (stored as given; a negative one has expired at once,
+/// as in `threading`).
+fn optional_seconds(value: Option<Ref<'_>>) -> PyResult<Option<f64>> {
+    seconds_of(value)
+}
+
+/// A timeout from seconds (`None`: no limit); zero, negative or NaN means already expired.
 fn timeout_from_seconds(seconds: Option<f64>) -> Timeout {
     match seconds {
         None => Timeout::Never,
-        Some(seconds) if seconds <= 0.0 => Timeout::TryOnce,
+        Some(seconds) if seconds.is_nan() || seconds <= 0.0 => Timeout::TryOnce,
         Some(seconds) => Duration::try_from_secs_f64(seconds)
             .ok()
             .and_then(|duration| Instant::now().checked_add(duration))
