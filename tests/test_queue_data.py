@@ -412,6 +412,25 @@ def test_get_many_failing_to_unpickle_keeps_the_item(data_module, interp) -> Non
     assert drain(q) == [mod.Point(1, 1), mod.Point(2, 2)]
 
 
+def test_get_many_returns_the_items_before_one_failing_to_unpickle(data_module, interp) -> None:
+    # Items built before the failing one are returned (none is lost); the failing one and those
+    # after it go back to the front in order, and the next get raises for it.
+    root, mod = data_module
+    q = si.create_queue()
+    for item in ("a", "b", mod.Point(3, 3), "c"):
+        q.put(item)
+    setup = """
+        got = q.get_many(10)
+        try:
+            q.get_nowait()
+            outcome = "got it"
+        except ImportError:
+            outcome = "ImportError"
+        """
+    assert evaluate(interp, "(tuple(got), outcome, q.qsize())", setup, q=q) == (("a", "b"), "ImportError", 2)
+    assert drain(q) == [mod.Point(3, 3), "c"]
+
+
 # --- strict=True ----------------------------------------------------------------------------------
 
 

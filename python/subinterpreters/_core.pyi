@@ -225,7 +225,11 @@ class Queue:
         """``get(block=False)``."""
 
     def get_many(self, max_items: int, /, timeout: float | None = None) -> list[Any]:
-        """Wait for at least one object, then return up to ``max_items`` ready ones."""
+        """Wait for at least one object, then return up to ``max_items`` ready ones.
+
+        If one cannot be rebuilt here (it fails to unpickle), the objects before it are returned
+        and it stays at the front of the queue, with those after it; the next get raises its error.
+        """
 
     def qsize(self) -> int:
         """Number of objects in the queue."""

@@ -16,6 +16,9 @@
 
 use std::collections::VecDeque;
 
+use std::ops::{Deref, DerefMut};
+use std::sync::atomic::{AtomicBool as StdAtomicBool, Ordering};
+
 use crate::sync::{lock, Arc, Mutex, MutexGuard};
 use crate::waiter::{Outcome, Waiter};
 
@@ -28,6 +31,39 @@ pub(crate) struct Exchange<T> {
     /// deadlock; creation order, unlike addresses, is also the same in every loom execution).
     order: u64,
     state: Mutex<State<T>>,
+    /// Whether a take would find something (an item, an offer, or the end) when the lock was last
+    /// released. Only a hint, read without the lock so that a taker can spin on it before
+    /// registering (a plain `std` atomic: loom never spins, so never reads it).
+    ready: StdAtomicBool,
+}
+
+/// The locked state of an exchange; on unlock it refreshes the exchange's `ready` hint.
+pub(crate) struct Locked<'a, T> {
+    guard: MutexGuard<'a, State<T>>,
+    ready: &'a StdAtomicBool,
+}
+
+impl<T> Deref for Locked<'_, T> {
+    type Target = State<T>;
+    fn deref(&self) -> &State<T> {
+        &self.guard
+    }
+}
+
+impl<T> DerefMut for Locked<'_, T> {
+    fn deref_mut(&mut self) -> &mut State<T> {
+        &mut self.guard
+    }
+}
+
+impl<T> Drop for Locked<'_, T> {
+    fn drop(&mut self) {
+        let state = &*self.guard;
+        let ready = !state.buffer.is_empty() || !state.offers.is_empty() || state.drained();
+        if self.ready.load(Ordering::Relaxed) != ready {
+            self.ready.store(ready, Ordering::Release);
+        }
+    }
 }
 
 /// Gives each exchange its creation order.
@@ -113,11 +149,17 @@ impl<T> Exchange<T> {
                 offers_closed: false,
                 takes_closed: false,
             }),
+            ready: StdAtomicBool::new(false),
         }
     }
 
-    pub(crate) fn lock(&self) -> MutexGuard<'_, State<T>> {
-        lock(&self.state)
+    pub(crate) fn lock(&self) -> Locked<'_, T> {
+        Locked { guard: lock(&self.state), ready: &self.ready }
+    }
+
+    /// The `ready` hint (see the field).
+    pub(crate) fn looks_ready(&self) -> bool {
+        self.ready.load(Ordering::Acquire)
     }
 
     /// See the `order` field.
@@ -134,6 +176,14 @@ impl<T> Exchange<T> {
     /// Puts back an item a taker cannot deliver, at its place in the order (`ticket`).
     pub(crate) fn requeue(&self, ticket: u64, item: T) {
         let rejected = self.lock().requeue(ticket, item);
+        // Dropped outside the lock: items may hold handles whose drop locks other exchanges.
+        drop(rejected);
+    }
+
+    /// Puts back, in front of everything and in their order, items a taker took but cannot
+    /// deliver; waiting takers get the first of them.
+    pub(crate) fn requeue_front(&self, items: Vec<T>) {
+        let rejected = self.lock().requeue_front(items);
         // Dropped outside the lock: items may hold handles whose drop locks other exchanges.
         drop(rejected);
     }
@@ -413,6 +463,26 @@ impl<T> State<T> {
             self.buffer.insert(position, Queued { ticket, item });
         }
         None
+    }
+
+    /// See [`Exchange::requeue_front`]; returns the items if takes are closed.
+    pub(crate) fn requeue_front(&mut self, items: Vec<T>) -> Vec<T> {
+        if self.takes_closed {
+            return items;
+        }
+        let mut items = items.into_iter();
+        let mut kept = Vec::new();
+        for item in items.by_ref() {
+            if let Err(item) = self.hand_to_taker(FRONT_TICKET, item) {
+                kept.push(item);
+                break;
+            }
+        }
+        kept.extend(items);
+        for item in kept.into_iter().rev() {
+            self.buffer.push_front(Queued { ticket: FRONT_TICKET, item });
+        }
+        Vec::new()
     }
 
     fn close_offers(&mut self) {

@@ -9,7 +9,7 @@ use crate::error::{RecvError, SendError};
 use crate::exchange::{Exchange, OfferKind, Offered, Registration, Taken};
 use crate::queue::Queue;
 use crate::sync::Arc;
-use crate::waiter::{Completion, Outcome, Waiter};
+use crate::waiter::{spin_briefly, Completion, Outcome, Waiter};
 
 /// A channel or a queue, as the place an operation is parked on.
 pub(crate) enum Endpoint<T> {
@@ -51,6 +51,12 @@ pub(crate) fn start_offer<T>(endpoint: Endpoint<T>, item: T, kind: OfferKind) ->
 
 /// Takes from `endpoint`: an item at once, or parked until one comes.
 pub(crate) fn start_take<T>(endpoint: Endpoint<T>) -> Result<RecvStart<T>, RecvError> {
+    // A producer about to put is met more cheaply here than by registering and being handed the
+    // item: spin briefly (without the lock) on the exchange's hint first.
+    let exchange = endpoint.exchange();
+    if !exchange.looks_ready() {
+        spin_briefly(|| exchange.looks_ready());
+    }
     let mut state = endpoint.exchange().lock();
     match state.take() {
         Taken::Item(item) => return Ok(RecvStart::Ready(item)),

@@ -54,6 +54,8 @@ pub struct PendingGrant {
     waiter: Arc<Waiter<()>>,
     on: Parked,
     spun: bool,
+    /// The outcome was collected, or the wait was given up: dropping it changes nothing more.
+    settled: bool,
 }
 
 enum Parked {
@@ -65,7 +67,7 @@ enum Parked {
 
 impl PendingGrant {
     fn new(waiter: Arc<Waiter<()>>, on: Parked) -> Self {
-        PendingGrant { waiter, on, spun: false }
+        PendingGrant { waiter, on, spun: false, settled: false }
     }
 
     /// Waits until the grant or refusal comes or `deadline` passes (`None`: for ever). `Some(true)`
@@ -73,13 +75,16 @@ impl PendingGrant {
     /// wait stays parked, to be waited on again or cancelled).
     pub fn wait_until(&mut self, deadline: Option<Instant>) -> Option<bool> {
         let spin = !std::mem::replace(&mut self.spun, true);
-        self.waiter.wait_until(deadline, spin).map(|completion| is_grant(&completion))
+        let outcome = self.waiter.wait_until(deadline, spin).map(|completion| is_grant(&completion));
+        self.settled |= outcome.is_some();
+        outcome
     }
 
     /// Gives up after a deadline: `Some(granted)` if the outcome came meanwhile (a semaphore
     /// permit then stays with the caller), `None` if the wait was withdrawn. A barrier wait that
     /// times out breaks the barrier, as `threading.Barrier` does.
-    pub fn cancel(self) -> Option<bool> {
+    pub fn cancel(mut self) -> Option<bool> {
+        self.settled = true;
         match self.waiter.abort() {
             Some(completion) => Some(is_grant(&completion)),
             None => {
@@ -91,7 +96,12 @@ impl PendingGrant {
 
     /// Gives up because the caller is raising: a permit granted meanwhile is given back; a
     /// barrier party just leaves, as an interrupted `threading.Barrier.wait` does.
-    pub fn abandon(self) {
+    pub fn abandon(mut self) {
+        self.settled = true;
+        self.abandon_in_place();
+    }
+
+    fn abandon_in_place(&self) {
         match self.waiter.abort() {
             Some(completion) if is_grant(&completion) => {
                 if let Parked::Semaphore(semaphore) = &self.on {
@@ -112,12 +122,27 @@ impl PendingGrant {
             Parked::Condition(condition) => retain(&mut lock(&condition.waiters)),
             Parked::Barrier(barrier) => {
                 let mut state = lock(&barrier.state);
+                let listed = state.waiters.len();
                 retain(&mut state.waiters);
-                match why {
-                    Leaving::TimedOut => state.break_barrier(),
-                    Leaving::Interrupted => state.arrived -= 1,
+                // Not listed any more: its round already ended (tripped, reset or broken) between
+                // the abort and this lock, so this party no longer counts in any round.
+                if state.waiters.len() < listed {
+                    match why {
+                        Leaving::TimedOut => state.break_barrier(),
+                        Leaving::Interrupted => state.arrived -= 1,
+                    }
                 }
             }
+        }
+    }
+}
+
+impl Drop for PendingGrant {
+    /// A wait dropped unsettled (its owner is unwinding) is abandoned: it leaves the waiters'
+    /// list, and a semaphore permit it was handed goes back rather than vanishing with it.
+    fn drop(&mut self) {
+        if !self.settled {
+            self.abandon_in_place();
         }
     }
 }
@@ -180,7 +205,7 @@ impl Semaphore {
             }
         }
         let handed = complete_front(&mut state.waiters, n, granted);
-        state.permits += n - handed;
+        state.permits = state.permits.saturating_add(n - handed);
         Ok(())
     }
 

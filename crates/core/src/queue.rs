@@ -68,6 +68,21 @@ impl<T> QueueHandle<T> {
         QueueHandle { queue }
     }
 
+    /// A new handle on a listed `queue`, unless its last handle is already gone (it is being
+    /// freed and is about to leave the list): a freed queue must not come back.
+    pub(crate) fn revive(queue: Arc<Queue<T>>) -> Option<Self> {
+        let mut count = queue.handles.load(Ordering::Relaxed);
+        loop {
+            if count == 0 {
+                return None;
+            }
+            match queue.handles.compare_exchange_weak(count, count + 1, Ordering::Relaxed, Ordering::Relaxed) {
+                Ok(_) => return Some(QueueHandle { queue }),
+                Err(now) => count = now,
+            }
+        }
+    }
+
     /// The queue this handle reaches.
     pub fn queue(&self) -> &Arc<Queue<T>> {
         &self.queue
@@ -149,6 +164,12 @@ impl<T> QueueHandle<T> {
     /// of all others.
     pub fn put_back(&self, item: T) {
         self.queue.exchange.requeue(FRONT_TICKET, item);
+    }
+
+    /// Puts back items taken from this queue that could not be delivered after all, in front of
+    /// all others and in their order (a waiting getter gets the first).
+    pub fn put_back_many(&self, items: Vec<T>) {
+        self.queue.exchange.requeue_front(items);
     }
 
     /// Closes the queue (see [`Queue::close`]).

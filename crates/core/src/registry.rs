@@ -143,7 +143,7 @@ impl<T> QueueRegistry<T> {
 
     /// New handles on every live queue, in id order.
     pub fn list(&self) -> Vec<QueueHandle<T>> {
-        self.queues.snapshot().into_iter().map(QueueHandle::new).collect()
+        self.queues.snapshot().into_iter().filter_map(QueueHandle::revive).collect()
     }
 
     /// Number of live queues.

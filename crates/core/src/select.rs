@@ -12,10 +12,10 @@
 use std::time::Instant;
 
 use crate::channel::{Receiver, Sender};
-use crate::exchange::{OfferKind, Offered, Registration, State, Taken};
+use crate::exchange::{Locked, OfferKind, Offered, Registration, Taken};
 use crate::pending::Endpoint;
 use crate::queue::QueueHandle;
-use crate::sync::{Arc, MutexGuard};
+use crate::sync::Arc;
 use crate::waiter::{Completion, Outcome, Waiter};
 
 /// One case of a select.
@@ -87,9 +87,9 @@ pub fn start_select<T>(cases: Vec<Case<'_, T>>, order: &[usize], wait: bool) -> 
     let mut distinct: Vec<usize> = (0..endpoints.len()).collect();
     distinct.sort_by_key(|&case| address(&endpoints[case]));
     distinct.dedup_by_key(|case| address(&endpoints[*case]));
-    let mut guards: Vec<(usize, MutexGuard<'_, State<T>>)> =
+    let mut guards: Vec<(usize, Locked<'_, T>)> =
         distinct.iter().map(|&case| (address(&endpoints[case]), endpoints[case].exchange().lock())).collect();
-    let state_of = |guards: &mut Vec<(usize, MutexGuard<'_, State<T>>)>, addr: usize| -> usize {
+    let state_of = |guards: &mut Vec<(usize, Locked<'_, T>)>, addr: usize| -> usize {
         guards.iter().position(|(locked, _)| *locked == addr).expect("every exchange is locked")
     };
 

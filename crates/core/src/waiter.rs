@@ -198,6 +198,23 @@ fn spin_until(done: impl Fn() -> bool, deadline: Option<Instant>) {
     }
 }
 
+/// Busy-spins until `done` or for [`BUSY_SPINS`] iterations, and only when the last peer ran on
+/// another CPU (otherwise spinning only delays it).
+#[cfg(not(loom))]
+pub(crate) fn spin_briefly(done: impl Fn() -> bool) {
+    if PEER_ON_OTHER_CPU.with(|other| other.get()) {
+        for _ in 0..BUSY_SPINS {
+            if done() {
+                return;
+            }
+            std::hint::spin_loop();
+        }
+    }
+}
+
+#[cfg(loom)]
+pub(crate) fn spin_briefly(_done: impl Fn() -> bool) {}
+
 #[cfg(loom)]
 fn spin_until(_done: impl Fn() -> bool, _deadline: Option<Instant>) {
     // Spinning only multiplies loom's interleavings; the parking path is what must be correct.

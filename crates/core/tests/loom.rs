@@ -994,3 +994,32 @@ fn select_cancel_and_requeue_racing_a_peer_completion() {
         }
     });
 }
+
+// ---------------------------------------------------------------------------------------------
+// Sync primitives
+
+use subinterpreters_core::primitives::Barrier;
+
+/// An interrupted barrier party leaves its round; a reset racing it may end that round first.
+/// Either way the barrier must count no phantom party afterwards: two fresh arrivals trip it.
+#[test]
+fn barrier_party_leaving_racing_a_reset_counts_no_phantom_party() {
+    model("barrier_party_leaving_racing_a_reset_counts_no_phantom_party", || {
+        let barrier = loom::sync::Arc::new(Barrier::new(2));
+        let (index, pending) = Barrier::start_wait(&barrier).expect("not broken");
+        assert_eq!(index, 0);
+        let pending = pending.expect("first of two parties waits");
+        let resetter = {
+            let barrier = barrier.clone();
+            thread::spawn(move || barrier.reset())
+        };
+        pending.abandon();
+        resetter.join().unwrap();
+        assert_eq!(barrier.n_waiting(), 0);
+        let (_, first) = Barrier::start_wait(&barrier).expect("reset, so not broken");
+        let (_, second) = Barrier::start_wait(&barrier).expect("not broken");
+        assert!(second.is_none(), "the second of two fresh parties trips the barrier");
+        let mut first = first.expect("the first of two parties waits");
+        assert_eq!(first.wait_until(None), Some(true));
+    });
+}

@@ -461,6 +461,37 @@ fn put_back_hands_the_item_to_a_waiting_getter() {
 }
 
 #[test]
+fn put_back_many_hands_the_first_to_a_waiting_getter_and_keeps_the_rest_in_order() {
+    let q = queue::<u32>(0);
+    for item in 1..=3 {
+        q.put_nowait(item).unwrap();
+    }
+    let taken = q.get_many_nowait(10).unwrap();
+    assert_eq!(taken, vec![1, 2, 3]);
+    let mut getter = park_get(&q);
+    q.put_nowait(4).unwrap_or_else(|_| panic!("open"));
+    // 4 went to the parked getter; now put the taken ones back in front.
+    assert_eq!(getter.wait_until(patient()), Some(Ok(4)));
+    let getter = spawn_blocked_get(&q);
+    q.put_back_many(taken);
+    assert_eq!(join(getter), Ok(1), "the waiting getter gets the first item put back");
+    assert_eq!(q.try_get(), Ok(2));
+    assert_eq!(q.try_get(), Ok(3));
+    assert_eq!(q.try_get(), Err(TryRecvError::Empty));
+}
+
+#[test]
+fn put_back_many_goes_in_front_of_queued_items() {
+    let q = queue::<u32>(0);
+    for item in 1..=4 {
+        q.put_nowait(item).unwrap();
+    }
+    let taken = q.get_many_nowait(2).unwrap();
+    q.put_back_many(taken);
+    assert_eq!(q.get_many_nowait(10).unwrap(), vec![1, 2, 3, 4]);
+}
+
+#[test]
 fn put_back_after_close_is_drained_again() {
     let q = queue::<u32>(1);
     q.put_nowait(1).unwrap();

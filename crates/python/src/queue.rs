@@ -10,7 +10,7 @@ use crate::blocking::block_on;
 use crate::convert::{from_payload, to_payload, to_payload_or_pickle, ToPayloadError};
 use crate::errors::Error;
 use crate::ffi::{
-    bool_from, builtin, int_from_u64, list, none, py_getter, py_method, py_slot, raise,
+    bool_from, builtin, clear_error, int_from_u64, list, none, py_getter, py_method, py_slot, raise,
     Args, Builtin, CompareOp, Owned, Param, ParamKind, PyResult, Ref, Signature, SlotImpl, This,
     TypeDef,
 };
@@ -56,7 +56,9 @@ once the queue is closed and drained.", fastcall: get),
 get(block=False): raise QueueEmpty if the queue is empty.", noargs: get_nowait),
         py_method!(c"get_many", c"get_many($self, max_items, /, timeout=None)\n--\n\n\
 Wait for at least one object (up to timeout seconds; QueueEmpty after), then return a list of\n\
-up to max_items objects: all that are ready, oldest first.", fastcall: get_many),
+up to max_items objects: all that are ready, oldest first. If one of them cannot be rebuilt here\n\
+(it fails to unpickle), the objects before it are returned and it stays at the front of the\n\
+queue with those after it; the next get raises its error.", fastcall: get_many),
         py_method!(c"qsize", c"qsize($self, /)\n--\n\nReturn the number of objects in the queue.",
             noargs: qsize),
         py_method!(c"empty", c"empty($self, /)\n--\n\nReturn True if the queue holds nothing.",
@@ -289,10 +291,14 @@ fn get_many(this: This<'_, QueueObject>, args: Args<'_>) -> PyResult<Owned> {
         match from_payload(state, &payload) {
             Ok(obj) => objects.push(obj),
             Err(raised) => {
-                // Put this one and the rest back, in order, in front of the queue.
-                let rest: Vec<Payload> = std::iter::once(payload).chain(payloads).collect();
-                rest.into_iter().rev().for_each(|payload| queue.put_back(payload));
-                return Err(raised);
+                // This item and the rest go back, in order, in front of the queue. The objects
+                // already built are returned; the error comes with the next get of this item.
+                queue.put_back_many(std::iter::once(payload).chain(payloads).collect());
+                if objects.is_empty() {
+                    return Err(raised);
+                }
+                clear_error();
+                break;
             }
         }
     }

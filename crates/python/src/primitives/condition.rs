@@ -149,7 +149,12 @@ fn wait_notified(this: This<'_, ConditionObject>, timeout: Timeout) -> PyResult<
     let owner = current_owner();
     let saved = match lock {
         ConditionLock::Lock(semaphore) => {
-            semaphore.release(1).expect("held, checked above");
+            // A plain Lock has no owner: `holds` only saw it locked, perhaps by another thread
+            // that has released it since. Then this thread never held it.
+            if semaphore.release(1).is_err() {
+                pending.abandon();
+                return Err(state_of(this.obj)?.fail(Error::NotHeld("wait on")));
+            }
             1
         }
         ConditionLock::RLock(rlock) => rlock.release_all(owner).expect("owned, checked above"),

@@ -83,7 +83,7 @@ fn lock_acquire_mode(blocking: Option<Ref<'_>>, timeout: Option<Ref<'_>>) -> PyR
     }
     match seconds {
         None => Ok(Timeout::Never),
-        Some(seconds) if seconds == -1.0 => Ok(Timeout::Never),
+        Some(-1.0) => Ok(Timeout::Never),
         Some(seconds) if seconds.is_nan() || seconds < 0.0 => {
             Err(raise(builtin(Builtin::ValueError), "timeout value must be a non-negative number"))
         }
