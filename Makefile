@@ -24,7 +24,7 @@ rust-test:  ## Core crate unit/integration tests, then the loom models.
 python-test:  ## Build the package into a venv per CPython (3.12, 3.13) and run pytest in each.
 	@set -e; pythons=$$(scripts/find-pythons.sh); \
 	echo "$$pythons" | while read -r version python; do \
-		venv_python=$$(scripts/venv.sh "$$version" "$$python" | tail -n 1); \
+		venv_python=$$(scripts/venv.sh "$$version" "$$python" numpy | tail -n 1); \
 		echo ">> pytest on CPython $$version"; \
 		$$venv_python -m pytest tests; \
 	done

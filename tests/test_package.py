@@ -184,8 +184,10 @@ def test_signatures_match_the_contract() -> None:
     assert "default" in recv_nowait
 
     assert list(inspect.signature(si.is_shareable).parameters) == ["obj"]
-    for name in ["create_channel", "get_current", "get_main", "list_all", "list_all_channels"]:
+    for name in ["get_current", "get_main", "list_all", "list_all_channels"]:
         assert list(inspect.signature(getattr(si, name)).parameters) == [], name
+    strict = inspect.signature(si.create_channel).parameters["strict"]
+    assert strict.kind is inspect.Parameter.KEYWORD_ONLY and strict.default is True
 
 
 # --- errors ---------------------------------------------------------------------------------------

@@ -8,7 +8,9 @@
 
 Data crosses natively (no pickle): None, bool, int, float, str, bytes, tuples of these, channel
 ends, queues, Interpreter objects and the shared locks, semaphores, events, conditions and
-barriers; see ``is_shareable``. Queues also carry any picklable object (unless strict).
+barriers, and SharedArray/SharedBuffer (zero-copy shared memory); see ``is_shareable``. Queues
+(and channels made with strict=False) also carry any picklable object. ``send_buffer`` lends any
+buffer (bytes, numpy array, ...) to another interpreter without a copy.
 """
 
 from ._core import (
@@ -36,6 +38,8 @@ from ._core import (
     RunFailedError,
     Semaphore,
     SendChannel,
+    SharedArray,
+    SharedBuffer,
     __version__,
     create,
     create_channel,
@@ -74,6 +78,8 @@ __all__ = [
     "RunFailedError",
     "Semaphore",
     "SendChannel",
+    "SharedArray",
+    "SharedBuffer",
     "__version__",
     "create",
     "create_channel",

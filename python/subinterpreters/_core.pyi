@@ -3,6 +3,7 @@
 from collections.abc import Callable, Iterable, Sequence
 from types import TracebackType
 from typing import Any, Final, Self, TypeVar, final, overload
+from collections.abc import Buffer
 import queue as _stdlib_queue
 
 _T = TypeVar("_T")
@@ -118,6 +119,10 @@ class RecvChannel:
     def is_closed(self) -> bool:
         """True once nothing more can be received."""
 
+    @property
+    def strict(self) -> bool:
+        """False if the channel pickles objects that cannot cross natively."""
+
     def recv(self, /, timeout: float | None = None) -> object:
         """Receive the next object, waiting up to ``timeout`` seconds (None: no limit)."""
 
@@ -156,11 +161,22 @@ class SendChannel:
     def is_closed(self) -> bool:
         """True once nothing more can be sent."""
 
+    @property
+    def strict(self) -> bool:
+        """False if the channel pickles objects that cannot cross natively."""
+
     def send(self, obj: object, /, timeout: float | None = None) -> None:
         """Send ``obj`` and wait until a receiver has taken it (rendezvous)."""
 
     def send_nowait(self, obj: object, /) -> bool:
         """Hand ``obj`` to a waiting receiver (True) or queue it (False)."""
+
+    def send_buffer(self, obj: Buffer, /, timeout: float | None = None) -> None:
+        """Lend ``obj``'s buffer without a copy and wait until a receiver took it; the receiver
+        gets a read-only memoryview with its format, shape and strides."""
+
+    def send_buffer_nowait(self, obj: Buffer, /) -> bool:
+        """As send_buffer(), without waiting: handed to a waiting receiver (True) or queued."""
 
     def close(self) -> None:
         """Close the sending end: receivers drain what is queued, then get ChannelClosedError."""
@@ -176,8 +192,44 @@ class SendChannel:
     def __eq__(self, other: object, /) -> bool: ...
     def __hash__(self) -> int: ...
 
-def create_channel() -> tuple[RecvChannel, SendChannel]:
-    """Create a channel and return its two ends."""
+def create_channel(*, strict: bool = True) -> tuple[RecvChannel, SendChannel]:
+    """Create a channel and return its two ends; strict=False pickles what cannot cross natively."""
+
+class SharedArray:
+    """Zero-filled, C-contiguous n-d array in memory shared by every interpreter (64-byte aligned),
+    with the buffer protocol. Shareable in O(1): receivers get the same memory."""
+
+    def __new__(cls, shape: int | tuple[int, ...], format: str = "B") -> Self: ...
+    @classmethod
+    def from_buffer(cls, obj: Buffer, /) -> Self:
+        """Copy any buffer exporter once into new shared memory, keeping format and shape."""
+
+    def readonly(self) -> Self:
+        """A read-only SharedArray over the same memory."""
+
+    def tolist(self) -> Any:
+        """The items as nested lists (a single value for a 0-d array)."""
+
+    @property
+    def shape(self) -> tuple[int, ...]: ...
+    @property
+    def format(self) -> str: ...
+    @property
+    def itemsize(self) -> int: ...
+    @property
+    def nbytes(self) -> int: ...
+    @property
+    def ndim(self) -> int: ...
+    @property
+    def strides(self) -> tuple[int, ...]: ...
+    def __len__(self) -> int: ...
+    def __buffer__(self, flags: int, /) -> memoryview: ...
+
+@final
+class SharedBuffer(SharedArray):
+    """A SharedArray of ``nbytes`` bytes: 1-D, format 'B'."""
+
+    def __new__(cls, nbytes: int) -> Self: ...
 
 def list_all_channels() -> list[tuple[RecvChannel, SendChannel]]:
     """Every channel with an open end, as (RecvChannel, SendChannel) pairs."""

@@ -7,6 +7,7 @@
 
 #![warn(missing_docs)]
 
+pub mod buffer_lease;
 pub mod channel;
 pub mod error;
 mod exchange;
@@ -17,9 +18,11 @@ pub mod primitives;
 pub mod queue;
 pub mod registry;
 pub mod select;
+pub mod shared_memory;
 mod sync;
 mod waiter;
 
+pub use buffer_lease::{BufferLease, LeaseHolder, LeaseTable};
 pub use channel::{channel, Channel, Receiver, Sender};
 pub use error::{RecvError, SendError, TryRecvError};
 pub use interpreters::{InterpreterTable, TableError};
@@ -27,4 +30,5 @@ pub use payload::Payload;
 pub use pending::{PendingRecv, PendingSend, RecvStart, SendStart};
 pub use queue::{queue, Queue, QueueHandle};
 pub use registry::{ChannelRegistry, QueueRegistry};
+pub use shared_memory::{ArrayKind, ArrayLayout, SharedArray};
 pub use select::{random_order, start_select, Case, PendingSelect, SelectStart, Selected};

@@ -4,9 +4,13 @@
 //! equal object of the same type in the receiver's. Channel ends travel as live handles, so an end
 //! in flight keeps its channel open.
 
+use std::sync::Arc;
+
+use crate::buffer_lease::BufferLease;
 use crate::channel::{Receiver, Sender};
 use crate::primitives::SharedPrimitive;
 use crate::queue::QueueHandle;
+use crate::shared_memory::SharedArray;
 
 /// An interpreter-independent value.
 #[derive(Debug)]
@@ -41,6 +45,10 @@ pub enum Payload {
     Pickled(Box<[u8]>),
     /// A lock, semaphore, event, condition or barrier.
     Primitive(SharedPrimitive),
+    /// A handle on shared memory (`SharedArray`, `SharedBuffer`).
+    Array(SharedArray),
+    /// Another interpreter's buffer, lent without a copy (`send_buffer`).
+    Buffer(Arc<BufferLease>),
 }
 
 impl Payload {
@@ -66,6 +74,8 @@ impl PartialEq for Payload {
             (Queue(a), Queue(b)) => a == b,
             (Pickled(a), Pickled(b)) => a == b,
             (Primitive(a), Primitive(b)) => a.identity() == b.identity(),
+            (Array(a), Array(b)) => a.same_memory(b) && a.layout() == b.layout() && a.readonly() == b.readonly(),
+            (Buffer(a), Buffer(b)) => Arc::ptr_eq(a, b),
             _ => false,
         }
     }

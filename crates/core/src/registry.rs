@@ -88,7 +88,12 @@ impl<T> ChannelRegistry<T> {
 
     /// Creates a channel with a fresh id and lists it.
     pub fn create(&self) -> (Sender<T>, Receiver<T>) {
-        let chan = self.channels.insert(|id, listing| Channel::new(id, Some(listing)));
+        self.create_with(true)
+    }
+
+    /// As [`create`](Self::create), with the binding's `strict` flag kept with the channel.
+    pub fn create_with(&self, strict: bool) -> (Sender<T>, Receiver<T>) {
+        let chan = self.channels.insert(|id, listing| Channel::new(id, Some(listing), strict));
         (Sender::new(chan.clone()), Receiver::new(chan))
     }
 

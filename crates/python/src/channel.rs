@@ -2,16 +2,16 @@
 //! module. Each end object owns one core handle; garbage-collecting the last one (in any
 //! interpreter) closes that end.
 
-use subinterpreters_core::{Payload, Receiver, RecvError, RecvStart, SendError, SendStart, Sender, TryRecvError};
+use subinterpreters_core::{ArrayLayout, Payload, Receiver, RecvError, RecvStart, SendError, SendStart, Sender, TryRecvError};
 
 use crate::blocking::block_on;
-use crate::convert::{from_payload, is_shareable as payload_is_shareable, to_payload};
+use crate::convert::{from_payload, is_shareable as payload_is_shareable, to_payload, to_payload_or_pickle};
 use crate::errors::Error;
 use crate::ffi::{
     EXIT_SIGNATURE,
-    bool_from, int_from_u64, list, none, py_getter, py_method, py_slot, tuple, Args, CompareOp, Owned, Param, ParamKind, PyResult, Ref, Signature, SlotImpl, This, TypeDef,
+    bool_from, current_interpreter_id, int_from_u64, list, none, py_getter, BufferView, py_method, py_slot, tuple, Args, CompareOp, Owned, Param, ParamKind, PyResult, Ref, Signature, SlotImpl, This, TypeDef,
 };
-use crate::globals::CHANNELS;
+use crate::globals::{CHANNELS, INTERPRETERS, LEASES};
 use crate::module::{state_of, state_of_module, State};
 use crate::timeout::{parse_timeout, Timeout};
 
@@ -48,6 +48,7 @@ Close the end.", fastcall: exit_recv),
     &[
         py_getter!(c"id", c"The channel's id (the same for both ends).", recv_id),
         py_getter!(c"is_closed", c"True once nothing more can be received.", recv_is_closed),
+        py_getter!(c"strict", c"False if the channel pickles objects that cannot cross natively.", recv_strict),
     ],
     &[
         py_slot!(repr: recv_repr),
@@ -149,6 +150,10 @@ fn recv_is_closed(this: This<'_, RecvHandle>) -> PyResult<Owned> {
     Ok(bool_from(this.value.0.is_closed()))
 }
 
+fn recv_strict(this: This<'_, RecvHandle>) -> PyResult<Owned> {
+    Ok(bool_from(this.value.0.strict()))
+}
+
 fn recv_repr(this: This<'_, RecvHandle>) -> String {
     format!("RecvChannel(id={})", this.value.0.id())
 }
@@ -194,6 +199,17 @@ ChannelClosedError if either end is closed (also if that happens while waiting).
         py_method!(c"send_nowait", c"send_nowait($self, obj, /)\n--\n\n\
 Hand obj to a receiver already waiting and return True; otherwise queue it (first in, first\n\
 out) and return False. Never blocks.", fastcall: send_nowait),
+        py_method!(c"send_buffer", c"send_buffer($self, obj, /, timeout=None)\n--\n\n\
+Lend obj's buffer (bytes, bytearray, array.array, memoryview, numpy array, ...) without copying\n\
+it and wait, as send() does, until a receiver has taken it. The receiver gets a read-only\n\
+memoryview with obj's format, shape and strides over obj's memory. obj stays held (e.g. a\n\
+bytearray cannot be resized) until the receiver's view is released or the object is dropped\n\
+unreceived; it is then released here, in this interpreter. TypeError for a non-buffer.\n\
+While another interpreter views it, this interpreter cannot be closed (RuntimeError).",
+            fastcall: send_buffer),
+        py_method!(c"send_buffer_nowait", c"send_buffer_nowait($self, obj, /)\n--\n\n\
+As send_buffer(), without waiting: hand the buffer to a receiver already waiting (True) or\n\
+queue it (False).", fastcall: send_buffer_nowait),
         py_method!(c"close", c"close($self, /)\n--\n\n\
 Close the sending end: later sends raise ChannelClosedError; receivers still get what was\n\
 queued, then ChannelClosedError; calls blocked in send() are woken with ChannelClosedError.",
@@ -205,6 +221,7 @@ Close the end.", fastcall: exit_send),
     &[
         py_getter!(c"id", c"The channel's id (the same for both ends).", send_id),
         py_getter!(c"is_closed", c"True once nothing more can be sent (either end closed).", send_is_closed),
+        py_getter!(c"strict", c"False if the channel pickles objects that cannot cross natively.", send_strict),
     ],
     &[py_slot!(repr: send_repr), py_slot!(hash: send_hash), py_slot!(richcompare: send_compare)],
 );
@@ -218,12 +235,22 @@ static SEND_SIGNATURE: Signature<2> = Signature {
     var_keyword: false,
 };
 
+/// Converts `obj` for a send on `sender`'s channel: natively, or by pickle on a non-strict one.
+pub(crate) fn payload_for(state: &State, sender: &Sender<Payload>, obj: Ref<'_>) -> PyResult<Payload> {
+    let converted = if sender.strict() { to_payload(state, obj) } else { to_payload_or_pickle(state, obj) };
+    converted.map_err(|error| error.raise(state))
+}
+
 fn send(this: This<'_, SendHandle>, args: Args<'_>) -> PyResult<Owned> {
     let [obj, timeout] = args.parse(&SEND_SIGNATURE)?;
     let state = state_of(this.obj)?;
     let timeout = parse_timeout(timeout)?;
-    let payload = to_payload(state, obj.expect("required")).map_err(|error| error.raise(state))?;
-    let sender = &this.value.0;
+    let payload = payload_for(state, &this.value.0, obj.expect("required"))?;
+    send_payload(state, &this.value.0, payload, timeout)
+}
+
+/// Sends one payload, waiting as `timeout` says, mapping every failure to its exception.
+fn send_payload(state: &State, sender: &Sender<Payload>, payload: Payload, timeout: Timeout) -> PyResult<Owned> {
     let result = if timeout == Timeout::TryOnce {
         sender.try_send(payload)
     } else {
@@ -249,11 +276,66 @@ static SEND_NOWAIT_SIGNATURE: Signature<1> = Signature {
 fn send_nowait(this: This<'_, SendHandle>, args: Args<'_>) -> PyResult<Owned> {
     let [obj] = args.parse(&SEND_NOWAIT_SIGNATURE)?;
     let state = state_of(this.obj)?;
-    let payload = to_payload(state, obj.expect("required")).map_err(|error| error.raise(state))?;
-    match this.value.0.send_nowait(payload) {
+    let payload = payload_for(state, &this.value.0, obj.expect("required"))?;
+    send_payload_nowait(state, &this.value.0, payload)
+}
+
+fn send_payload_nowait(state: &State, sender: &Sender<Payload>, payload: Payload) -> PyResult<Owned> {
+    match sender.send_nowait(payload) {
         Ok(handed) => Ok(bool_from(handed)),
         Err(_) => Err(state.fail(Error::ChannelClosed)),
     }
+}
+
+static SEND_BUFFER_SIGNATURE: Signature<2> = Signature {
+    function: "send_buffer",
+    params: [
+        Param { name: c"obj", kind: ParamKind::PositionalOnly, required: true },
+        Param { name: c"timeout", kind: ParamKind::PositionalOrKeyword, required: false },
+    ],
+    var_keyword: false,
+};
+
+fn send_buffer(this: This<'_, SendHandle>, args: Args<'_>) -> PyResult<Owned> {
+    let [obj, timeout] = args.parse(&SEND_BUFFER_SIGNATURE)?;
+    let state = state_of(this.obj)?;
+    let timeout = parse_timeout(timeout)?;
+    let payload = lend(state, obj.expect("required"))?;
+    send_payload(state, &this.value.0, payload, timeout)
+}
+
+static SEND_BUFFER_NOWAIT_SIGNATURE: Signature<1> = Signature {
+    function: "send_buffer_nowait",
+    params: [Param { name: c"obj", kind: ParamKind::PositionalOnly, required: true }],
+    var_keyword: false,
+};
+
+fn send_buffer_nowait(this: This<'_, SendHandle>, args: Args<'_>) -> PyResult<Owned> {
+    let [obj] = args.parse(&SEND_BUFFER_NOWAIT_SIGNATURE)?;
+    let state = state_of(this.obj)?;
+    let payload = lend(state, obj.expect("required"))?;
+    send_payload_nowait(state, &this.value.0, payload)
+}
+
+/// Acquires `obj`'s buffer here and wraps it in a lease that gives it back here when dropped.
+fn lend(state: &State, obj: Ref<'_>) -> PyResult<Payload> {
+    let view = BufferView::get(obj)?;
+    let owner = current_interpreter_id();
+    // The lease must be able to come back: only interpreters whose close we control (ours, which
+    // refuse to close while lent) or the main one may lend.
+    if owner != 0 && !INTERPRETERS.contains(owner) {
+        return Err(state.fail(Error::CannotLend { id: owner }));
+    }
+    let layout = ArrayLayout::described(&view.format(), view.itemsize(), &view.shape(), &view.strides(), view.len());
+    let address = view.address();
+    let lent = view.lend();
+    let release = move || {
+        // SAFETY: the owner cannot be closed while this lease is listed in LEASES (close
+        // refuses), and the exit hook abandons the release before it ends an owner regardless.
+        unsafe { lent.release() }
+    };
+    let lease = LEASES.lend(owner, address, layout, Box::new(release));
+    Ok(Payload::Buffer(lease))
 }
 
 fn close_send(this: This<'_, SendHandle>) -> PyResult<Owned> {
@@ -278,6 +360,10 @@ fn send_is_closed(this: This<'_, SendHandle>) -> PyResult<Owned> {
     Ok(bool_from(this.value.0.is_closed()))
 }
 
+fn send_strict(this: This<'_, SendHandle>) -> PyResult<Owned> {
+    Ok(bool_from(this.value.0.strict()))
+}
+
 fn send_repr(this: This<'_, SendHandle>) -> String {
     format!("SendChannel(id={})", this.value.0.id())
 }
@@ -293,10 +379,20 @@ fn send_compare(this: This<'_, SendHandle>, other: This<'_, SendHandle>, op: Com
 
 // ---- module functions ---------------------------------------------------------------------------
 
+static CREATE_CHANNEL_SIGNATURE: Signature<1> = Signature {
+    function: "create_channel",
+    params: [Param { name: c"strict", kind: ParamKind::KeywordOnly, required: false }],
+    var_keyword: false,
+};
+
 pub(crate) fn create_channel(module: Ref<'_>, args: Args<'_>) -> PyResult<Owned> {
-    args.none("create_channel")?;
+    let [strict] = args.parse(&CREATE_CHANNEL_SIGNATURE)?;
     let state = state_of_module(module)?;
-    let (sender, receiver) = CHANNELS.create();
+    let strict = match strict {
+        Some(flag) => flag.is_truthy()?,
+        None => true,
+    };
+    let (sender, receiver) = CHANNELS.create_with(strict);
     pair(state, sender, receiver)
 }
 

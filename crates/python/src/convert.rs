@@ -1,7 +1,9 @@
 //! Python objects <-> interpreter-independent payloads. What `to_payload` accepts is, by
 //! construction, exactly what `is_shareable` reports and what channels and `run(**shared)` carry.
 
-use subinterpreters_core::Payload;
+use subinterpreters_core::{ArrayKind, Payload};
+
+use crate::shared_array::SharedArrayObject;
 
 use crate::channel::{RecvHandle, SendHandle};
 use crate::errors::Error;
@@ -102,11 +104,13 @@ fn convert(state: &State, obj: Ref<'_>, depth: usize) -> Result<Payload, ToPaylo
                 Payload::Queue(queue.handle.clone())
             } else if let Some(primitive) = crate::primitives::to_shared(state, obj) {
                 Payload::Primitive(primitive)
+            } else if let Some(array) = state.shared_array_type.downcast_sub(obj) {
+                Payload::Array(array.array.clone())
             } else {
                 return Err(ToPayloadError::NotShareable(format!(
                     "object of type '{}' is not shareable between interpreters (shareable: None, bool, \
                      int, float, str, bytes, tuples of shareable objects, channel ends, queues, \
-                     Interpreter, locks and the other subinterpreters primitives)",
+                     Interpreter, locks and the other subinterpreters primitives, SharedArray)",
                     obj.type_qualname()
                 )));
             }
@@ -158,6 +162,14 @@ fn build(state: Option<&State>, payload: &Payload) -> PyResult<Owned> {
                 Payload::Interpreter(id) => state.interpreter_type.instance(InterpreterId(*id)),
                 Payload::Queue(handle) => state.queue_type.instance(QueueObject::new(handle.clone())),
                 Payload::Primitive(shared) => crate::primitives::from_shared(state, shared),
+                Payload::Array(array) => {
+                    let ty = match array.kind() {
+                        ArrayKind::Array => &state.shared_array_type,
+                        ArrayKind::Buffer => &state.shared_buffer_type,
+                    };
+                    ty.instance(SharedArrayObject::new(array.clone()))
+                }
+                Payload::Buffer(lease) => crate::lent_buffer::lent_memoryview(state, lease),
                 Payload::Pickled(data) => {
                     let (_, loads) = state.pickle()?;
                     loads.as_ref().call(&[bytes_from(data)?.as_ref()])
@@ -177,7 +189,9 @@ pub(crate) fn needs_module_state(payload: &Payload) -> bool {
         | Payload::Interpreter(_)
         | Payload::Queue(_)
         | Payload::Pickled(_)
-        | Payload::Primitive(_) => true,
+        | Payload::Primitive(_)
+        | Payload::Array(_)
+        | Payload::Buffer(_) => true,
         Payload::Tuple(items) => items.iter().any(needs_module_state),
         _ => false,
     }

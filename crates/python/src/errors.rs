@@ -3,7 +3,7 @@
 
 use std::ffi::c_int;
 
-use subinterpreters_core::TableError;
+use subinterpreters_core::{LeaseHolder, TableError};
 
 use crate::ffi::{
     add_module_object, builtin, import_module, new_exception_class, raise, raise_instance, str_from,
@@ -194,6 +194,10 @@ pub(crate) enum Error {
     ThreadsStillRunning { id: i64, count: usize },
     /// Preparing the interpreter for its end raised inside it.
     CloseFailed { id: i64, reason: String },
+    /// Another interpreter still views (or a channel still carries) a buffer this one lent.
+    BufferLent { id: i64, holder: LeaseHolder },
+    /// send_buffer from an interpreter the package cannot keep alive for the lease.
+    CannotLend { id: i64 },
 }
 
 /// Raises the Python exception for `error`, using the classes of the current interpreter.
@@ -265,6 +269,23 @@ pub(crate) fn raise_error(classes: &ErrorClasses, error: Error) -> Raised {
                 "cannot close interpreter {id}: {count} thread(s) that would not be joined (daemon \
                  threads) are still running in it; stop them first (CPython aborts the process if \
                  an interpreter is ended under a running thread)"
+            ),
+        ),
+        Error::BufferLent { id, holder } => raise(
+            builtin(Builtin::RuntimeError),
+            &match holder {
+                LeaseHolder::Interpreter(holder) => format!(
+                    "cannot close interpreter {id}: interpreter {holder} still holds a view of a buffer interpreter {id} lent with send_buffer(); release that memoryview there first"
+                ),
+                LeaseHolder::InFlight => format!(
+                    "cannot close interpreter {id}: a buffer it lent with send_buffer() is still in a channel, not received; receive it (and release the view) or close the channel first"
+                ),
+            },
+        ),
+        Error::CannotLend { id } => raise(
+            builtin(Builtin::RuntimeError),
+            &format!(
+                "send_buffer() is not available in interpreter {id}: only the main interpreter and                  interpreters made by subinterpreters.create() can lend buffers"
             ),
         ),
         Error::CloseFailed { id, reason } => raise(

@@ -3,7 +3,7 @@
 
 use std::sync::LazyLock;
 
-use subinterpreters_core::{ChannelRegistry, InterpreterTable, Payload, QueueRegistry};
+use subinterpreters_core::{ChannelRegistry, InterpreterTable, LeaseTable, Payload, QueueRegistry};
 
 use crate::ffi::InterpPtr;
 
@@ -12,6 +12,9 @@ pub(crate) static CHANNELS: LazyLock<ChannelRegistry<Payload>> = LazyLock::new(C
 
 /// Every queue with a handle somewhere, for `list_all_queues()` and the exit hook.
 pub(crate) static QUEUES: LazyLock<QueueRegistry<Payload>> = LazyLock::new(QueueRegistry::new);
+
+/// Every buffer lent with `send_buffer` and not yet given back, with who holds it.
+pub(crate) static LEASES: LazyLock<LeaseTable> = LazyLock::new(LeaseTable::new);
 
 /// Every interpreter this package created and has not closed.
 pub(crate) static INTERPRETERS: LazyLock<InterpreterTable<InterpPtr>> =

@@ -10,7 +10,9 @@ use crate::primitives::{
     BarrierObject, ConditionObject, EventObject, LockObject, RLockObject, SemaphoreObject, BARRIER,
     BOUNDED_SEMAPHORE, CONDITION, EVENT, LOCK, RLOCK, SEMAPHORE,
 };
+use crate::lent_buffer::{LentBufferObject, LENT_BUFFER};
 use crate::queue::{QueueObject, QUEUE};
+use crate::shared_array::{SharedArrayObject, SHARED_ARRAY, SHARED_BUFFER};
 use crate::select::{ClosedSentinel, CLOSED_TYPE};
 use crate::errors::{raise_error, Error, ErrorClasses};
 use crate::ffi::{
@@ -33,6 +35,9 @@ pub(crate) struct State {
     pub(crate) event_type: HeapType<EventObject>,
     pub(crate) condition_type: HeapType<ConditionObject>,
     pub(crate) barrier_type: HeapType<BarrierObject>,
+    pub(crate) shared_array_type: HeapType<SharedArrayObject>,
+    pub(crate) shared_buffer_type: HeapType<SharedArrayObject>,
+    pub(crate) lent_buffer_type: HeapType<LentBufferObject>,
     /// `si.CLOSED`: what a select's receive case yields from a closed, drained channel or queue.
     pub(crate) closed: Owned,
     closed_type: HeapType<ClosedSentinel>,
@@ -71,6 +76,9 @@ impl StateObjects for State {
         let event_type = EVENT.create(module)?;
         let condition_type = CONDITION.create(module)?;
         let barrier_type = BARRIER.create(module)?;
+        let shared_array_type = SHARED_ARRAY.create(module)?;
+        let shared_buffer_type = SHARED_BUFFER.create_subtype(module, &shared_array_type)?;
+        let lent_buffer_type = LENT_BUFFER.create(module)?;
         let closed_type = CLOSED_TYPE.create(module)?;
         let closed = closed_type.instance(ClosedSentinel)?;
         add_module_object(module, c"Interpreter", interpreter_type.as_ref())?;
@@ -84,6 +92,8 @@ impl StateObjects for State {
         add_module_object(module, c"Event", event_type.as_ref())?;
         add_module_object(module, c"Condition", condition_type.as_ref())?;
         add_module_object(module, c"Barrier", barrier_type.as_ref())?;
+        add_module_object(module, c"SharedArray", shared_array_type.as_ref())?;
+        add_module_object(module, c"SharedBuffer", shared_buffer_type.as_ref())?;
         add_module_object(module, c"CLOSED", closed.as_ref())?;
         add_module_object(module, c"_ClosedType", closed_type.as_ref())?;
         add_module_object(module, c"__version__", str_from(env!("CARGO_PKG_VERSION"))?.as_ref())?;
@@ -100,6 +110,9 @@ impl StateObjects for State {
             event_type,
             condition_type,
             barrier_type,
+            shared_array_type,
+            shared_buffer_type,
+            lent_buffer_type,
             closed,
             closed_type,
             errors,
@@ -121,6 +134,9 @@ impl StateObjects for State {
             self.event_type.as_ref(),
             self.condition_type.as_ref(),
             self.barrier_type.as_ref(),
+            self.shared_array_type.as_ref(),
+            self.shared_buffer_type.as_ref(),
+            self.lent_buffer_type.as_ref(),
             self.closed.as_ref(),
             self.closed_type.as_ref(),
         ];
@@ -147,9 +163,11 @@ Return the main interpreter and every interpreter created by this package and no
 Return the interpreter running the caller.", interpreter::get_current),
     py_function!(c"get_main", c"get_main($module, /)\n--\n\n\
 Return the main interpreter.", interpreter::get_main),
-    py_function!(c"create_channel", c"create_channel($module, /)\n--\n\n\
+    py_function!(c"create_channel", c"create_channel($module, /, *, strict=True)\n--\n\n\
 Create a channel and return its two ends as (RecvChannel, SendChannel).\n\n\
-Both ends can be passed to other interpreters (run(**shared), or through channels).", channel::create_channel),
+Both ends can be passed to other interpreters (run(**shared), or through channels).\n\
+strict=True (default) refuses objects that cannot cross natively with NotShareableError;\n\
+strict=False pickles them in the sender and unpickles them in the receiver, as queues do.", channel::create_channel),
     py_function!(c"list_all_channels", c"list_all_channels($module, /)\n--\n\n\
 Return every channel that has an open end, as (RecvChannel, SendChannel) pairs.", channel::list_all_channels),
     py_function!(c"is_shareable", c"is_shareable($module, obj, /)\n--\n\n\

@@ -4,7 +4,7 @@
 use subinterpreters_core::{random_order, start_select, Case, Payload, PendingSelect, SelectStart, Selected};
 
 use crate::blocking::{block_on, Parked};
-use crate::convert::{from_payload, to_payload};
+use crate::convert::from_payload;
 use crate::errors::Error;
 use crate::ffi::{
     builtin, int_from_u64, none, raise, tuple, Args, Builtin, ObjKind, Owned, Param, ParamKind,
@@ -147,7 +147,7 @@ fn parse_case<'a>(state: &State, index: usize, obj: Ref<'a>) -> PyResult<(Target
         let mut items = obj.tuple_items();
         let (target, value) = (items.next().expect("len 2"), items.next().expect("len 2"));
         if let Some(send) = state.send_type.downcast(target) {
-            let payload = to_payload(state, value).map_err(|error| error.raise(state))?;
+            let payload = crate::channel::payload_for(state, &send.0, value)?;
             return Ok((Target::Send(send), Some(payload)));
         }
         if let Some(queue) = state.queue_type.downcast(target) {

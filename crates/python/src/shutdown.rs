@@ -21,7 +21,7 @@ use crate::ffi::{
     allow_threads, begin_shutdown_parking, check_signals, clear_error, enter_interpreter, none,
     raise_system_exit_in, Args, Owned, PyResult, Ref,
 };
-use crate::globals::{CHANNELS, INTERPRETERS, QUEUES};
+use crate::globals::{CHANNELS, INTERPRETERS, LEASES, QUEUES};
 use crate::interpreter::{try_close, CloseFailure, StrayThreads};
 use crate::module::state_of_module;
 
@@ -60,12 +60,43 @@ pub(crate) fn shutdown(module: Ref<'_>, args: Args<'_>) -> PyResult<Owned> {
         waiting.report("another thread to finish closing an interpreter");
     }
 
-    for id in INTERPRETERS.ids().into_iter().rev() {
+    // Newest first; one whose lent buffer another still views waits for that one to close.
+    let mut pending: Vec<i64> = INTERPRETERS.ids().into_iter().rev().collect();
+    loop {
+        let before = pending.len();
+        let mut still = Vec::new();
+        for id in pending {
+            if !close_at_exit(id, &mut waiting)? {
+                still.push(id);
+            }
+        }
+        pending = still;
+        if pending.is_empty() {
+            break;
+        }
+        if pending.len() == before {
+            // Views of their memory remain (in the main interpreter, or in a cycle): CPython
+            // cannot exit with them alive, so they end anyway and the views are left dangling
+            // for the last moments of the process, their releases abandoned.
+            for &id in &pending {
+                LEASES.abandon_all_of(id);
+            }
+        }
+    }
+    Ok(none())
+}
+
+/// Closes interpreter `id` for the exit hook, waiting for (and interrupting) its threads.
+/// `Ok(false)` if it must wait for another interpreter to release a buffer it lent; `Err` on
+/// Ctrl-C.
+fn close_at_exit(id: i64, waiting: &mut Waiting) -> PyResult<bool> {
+    {
         let mut stray = StrayThreads::Interrupt;
         let mut ask_at = Instant::now() + ASK_AGAIN;
         loop {
             match try_close(id, stray) {
                 Ok(()) => break,
+                Err(CloseFailure::BufferLent(_)) => return Ok(false),
                 Err(CloseFailure::ThreadsAlive(_) | CloseFailure::Refused(_)) => {
                     allow_threads(|| std::thread::sleep(POLL));
                     check_signals()?;
@@ -82,7 +113,7 @@ pub(crate) fn shutdown(module: Ref<'_>, args: Args<'_>) -> PyResult<Owned> {
             }
         }
     }
-    Ok(none())
+    Ok(true)
 }
 
 /// Asks every thread running code in one of our interpreters to raise SystemExit.

@@ -14,7 +14,7 @@ use std::sync::atomic::Ordering;
 /// Creates a channel outside any registry (id 0). Most callers want
 /// [`ChannelRegistry::create`](super::registry::ChannelRegistry::create).
 pub fn channel<T>() -> (Sender<T>, Receiver<T>) {
-    let chan = Arc::new(Channel::new(0, None));
+    let chan = Arc::new(Channel::new(0, None, true));
     (Sender::new(chan.clone()), Receiver::new(chan))
 }
 
@@ -43,6 +43,11 @@ impl<T> Sender<T> {
     /// The channel's id.
     pub fn id(&self) -> u64 {
         self.chan.id
+    }
+
+    /// The channel's strict flag (see [`Channel::strict`]).
+    pub fn strict(&self) -> bool {
+        self.chan.strict()
     }
 
     /// Hands `item` to a receiver already waiting (`Ok(true)`) or queues it (`Ok(false)`).
@@ -100,6 +105,11 @@ impl<T> Receiver<T> {
     /// The channel's id.
     pub fn id(&self) -> u64 {
         self.chan.id
+    }
+
+    /// The channel's strict flag (see [`Channel::strict`]).
+    pub fn strict(&self) -> bool {
+        self.chan.strict()
     }
 
     /// Takes the next item if one is ready.

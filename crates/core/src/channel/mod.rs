@@ -25,17 +25,25 @@ pub struct Channel<T> {
     recv_handles: AtomicUsize,
     /// The registry to leave once both ends are closed.
     listing: Option<Listing<Channel<T>>>,
+    /// The binding's flag: refuse what cannot cross natively (true) or pickle it (false).
+    strict: bool,
 }
 
 impl<T> Channel<T> {
-    pub(crate) fn new(id: u64, listing: Option<Listing<Channel<T>>>) -> Self {
+    pub(crate) fn new(id: u64, listing: Option<Listing<Channel<T>>>, strict: bool) -> Self {
         Channel {
             id,
             exchange: Exchange::new(None),
             send_handles: AtomicUsize::new(0),
             recv_handles: AtomicUsize::new(0),
             listing,
+            strict,
         }
+    }
+
+    /// The binding's strict flag, kept with the channel.
+    pub fn strict(&self) -> bool {
+        self.strict
     }
 
     /// The channel's id, unique within its registry (0 for channels made by [`channel`]).

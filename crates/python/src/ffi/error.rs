@@ -23,7 +23,10 @@ pub(crate) type PyResult<T> = Result<T, Raised>;
 /// Built-in exception types (static objects shared by every interpreter).
 #[derive(Debug, Clone, Copy)]
 pub(crate) enum Builtin {
+    BufferError,
     Exception,
+    MemoryError,
+    OverflowError,
     RuntimeError,
     SystemError,
     TimeoutError,
@@ -37,7 +40,10 @@ pub(crate) fn builtin(kind: Builtin) -> Ref<'static> {
     // long as the process; reading them needs no lock.
     unsafe {
         let ptr = match kind {
+            Builtin::BufferError => sys::PyExc_BufferError,
             Builtin::Exception => sys::PyExc_Exception,
+            Builtin::MemoryError => sys::PyExc_MemoryError,
+            Builtin::OverflowError => sys::PyExc_OverflowError,
             Builtin::RuntimeError => sys::PyExc_RuntimeError,
             Builtin::SystemError => sys::PyExc_SystemError,
             Builtin::TimeoutError => sys::PyExc_TimeoutError,

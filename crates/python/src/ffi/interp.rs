@@ -57,6 +57,58 @@ fn current_interpreter() -> InterpPtr {
     InterpPtr(unsafe { NonNull::new_unchecked(sys::PyInterpreterState_Get()) }, std::ptr::null_mut())
 }
 
+/// The interpreter the calling thread is attached to, as an identity that may cross threads.
+pub(crate) fn current_interp_ptr() -> InterpPtr {
+    current_interpreter()
+}
+
+/// The calling thread's attached thread state, or null if it has none attached.
+fn attached_thread_state() -> *mut sys::PyThreadState {
+    // SAFETY: no precondition; returns null when no thread state is attached (pyo3-ffi maps it
+    // to _PyThreadState_UncheckedGet before 3.13).
+    unsafe { sys::compat::PyThreadState_GetUnchecked() }
+}
+
+/// Runs `f` attached to interpreter `interp` on the calling thread, whatever the thread is
+/// attached to now: directly if it is `interp` already; otherwise the current thread state (if
+/// any) is detached, a temporary one of `interp` is attached for `f`, and the thread is then
+/// returned to where it was. A panic in `f` is contained (it only releases memory).
+///
+/// # Safety
+/// `interp` is alive for the whole call, and the caller holds no lock that a thread of `interp`
+/// may wait for while holding its GIL.
+pub(crate) unsafe fn run_attached_to(interp: InterpPtr, f: impl FnOnce()) {
+    let current = attached_thread_state();
+    // SAFETY: a non-null current state is live and attached to this thread.
+    if !current.is_null() && unsafe { sys::PyThreadState_GetInterpreter(current) } == interp.0.as_ptr() {
+        let _ = catch_unwind(AssertUnwindSafe(f));
+        return;
+    }
+    // SAFETY: the current state (if any) is attached to this thread; detaching releases its GIL.
+    let caller = if current.is_null() { std::ptr::null_mut() } else { unsafe { sys::PyEval_SaveThread() } };
+    // SAFETY: `interp` is alive (contract); PyThreadState_New needs no GIL.
+    let state = unsafe { sys::PyThreadState_New(interp.0.as_ptr()) };
+    if state.is_null() {
+        // Out of memory: leak what `f` would release rather than release it under the wrong
+        // interpreter.
+        std::mem::forget(f);
+    } else {
+        // SAFETY: a fresh state of `interp` owned by this thread: attach it (takes its GIL), run,
+        // then clear and delete it (releasing that GIL).
+        unsafe {
+            sys::PyEval_RestoreThread(state);
+            let _ = catch_unwind(AssertUnwindSafe(f));
+            super::error::clear_error();
+            sys::PyThreadState_Clear(state);
+            sys::PyThreadState_DeleteCurrent();
+        }
+    }
+    if !caller.is_null() {
+        // SAFETY: `caller` is this thread's state, detached above.
+        unsafe { sys::PyEval_RestoreThread(caller) };
+    }
+}
+
 /// The main interpreter.
 fn main_interpreter() -> InterpPtr {
     // SAFETY: the main interpreter exists for the whole life of the runtime.

@@ -11,6 +11,7 @@
 //! interpreter must be `Send`, so the compiler keeps a reference from leaving its interpreter.
 
 mod args;
+mod buffer;
 mod error;
 mod gil;
 mod interp;
@@ -19,6 +20,7 @@ mod object;
 mod typeobj;
 mod values;
 
+pub(crate) use buffer::{memoryview_of, BufferView, Export};
 pub(crate) use args::{Args, Param, ParamKind, Signature, EXIT_SIGNATURE};
 pub(crate) use error::{
     builtin, clear_error, new_exception_class, raise, raise_instance, take_raised, Builtin,
@@ -45,8 +47,8 @@ pub(crate) use values::{
 #[doc(hidden)]
 pub(crate) mod typeobj_call {
     pub(crate) use super::typeobj::{
-        call_function, call_getter, call_hash, call_iternext, call_method, call_new, call_noargs,
-        call_repr, call_richcompare,
+        call_classmethod, call_function, call_getbuffer, call_getter, call_hash, call_iternext,
+        call_length, call_method, call_new, call_noargs, call_repr, call_richcompare,
     };
 }
 

@@ -92,6 +92,17 @@ impl<'a> Ref<'a> {
         unsafe { Ref::from_ptr(sys::Py_TYPE(self.as_ptr()).cast()) }
     }
 
+    /// True if `self` and `base` are type objects and `self` is `base` or a subclass of it.
+    pub(crate) fn is_subtype_of(self, base: Ref<'_>) -> bool {
+        // SAFETY: live objects; PyType_Check reads their types, and PyType_IsSubtype, called on
+        // two type objects only, reads MROs.
+        unsafe {
+            sys::PyType_Check(self.as_ptr()) != 0
+                && sys::PyType_Check(base.as_ptr()) != 0
+                && sys::PyType_IsSubtype(self.as_ptr().cast(), base.as_ptr().cast()) != 0
+        }
+    }
+
     /// The qualified name of the object's type (e.g. `"ZeroDivisionError"`).
     pub(crate) fn type_qualname(self) -> String {
         // SAFETY: `type_of` is a type object; PyType_GetQualName returns a new reference or null.

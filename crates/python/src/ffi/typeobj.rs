@@ -18,6 +18,7 @@ use pyo3_ffi as sys;
 use super::args::Args;
 use super::error::{builtin, raise, Builtin, PyResult, Raised};
 use super::object::{Owned, Ref};
+use super::buffer::Export;
 use super::values;
 
 /// An instance's memory: the object header, then the Rust value.
@@ -64,6 +65,8 @@ type HashFn = unsafe extern "C" fn(*mut sys::PyObject) -> sys::Py_hash_t;
 type RichCompareFn =
     unsafe extern "C" fn(*mut sys::PyObject, *mut sys::PyObject, c_int) -> *mut sys::PyObject;
 type GetterFn = unsafe extern "C" fn(*mut sys::PyObject, *mut c_void) -> *mut sys::PyObject;
+type GetBufferFn = unsafe extern "C" fn(*mut sys::PyObject, *mut sys::Py_buffer, c_int) -> c_int;
+type LenFn = unsafe extern "C" fn(*mut sys::PyObject) -> sys::Py_ssize_t;
 type NewFn =
     unsafe extern "C" fn(*mut sys::PyTypeObject, *mut sys::PyObject, *mut sys::PyObject) -> *mut sys::PyObject;
 
@@ -82,6 +85,8 @@ pub(crate) struct Method<T> {
 pub(crate) enum MethodImpl {
     Fastcall(FastcallFn),
     NoArgs(UnaryFn),
+    /// A classmethod: `self` is the class.
+    ClassFastcall(FastcallFn),
 }
 
 impl<T> Method<T> {
@@ -107,6 +112,19 @@ impl<T> Method<T> {
         F: for<'a> Fn(This<'a, T>) -> PyResult<Owned>,
     {
         Method { name, doc, imp: MethodImpl::NoArgs(raw), _for: PhantomData }
+    }
+}
+
+impl<T> Method<T> {
+    #[doc(hidden)]
+    ///
+    /// # Safety
+    /// `raw` is the trampoline the declaration macro made for `_f` (it passes the class).
+    pub(crate) const unsafe fn classmethod<F>(name: &'static CStr, doc: &'static CStr, raw: FastcallFn, _f: &F) -> Self
+    where
+        F: for<'a> Fn(Ref<'a>, Args<'a>) -> PyResult<Owned>,
+    {
+        Method { name, doc, imp: MethodImpl::ClassFastcall(raw), _for: PhantomData }
     }
 }
 
@@ -166,6 +184,8 @@ enum SlotKind {
     IterSelf,
     IterNext(SelfFn),
     New(NewFn),
+    GetBuffer(GetBufferFn),
+    Length(LenFn),
 }
 
 impl<T> SlotImpl<T> {
@@ -204,6 +224,27 @@ impl<T> SlotImpl<T> {
         SlotImpl { kind: SlotKind::New(raw), _for: PhantomData }
     }
 
+    #[doc(hidden)]
+    ///
+    /// # Safety
+    /// `raw` is the trampoline the declaration macro made for `_f`.
+    pub(crate) const unsafe fn getbuffer<F>(raw: GetBufferFn, _f: &F) -> Self
+    where
+        F: for<'a> Fn(This<'a, T>) -> PyResult<Export<'a>>,
+    {
+        SlotImpl { kind: SlotKind::GetBuffer(raw), _for: PhantomData }
+    }
+    #[doc(hidden)]
+    ///
+    /// # Safety
+    /// `raw` is the trampoline the declaration macro made for `_f`.
+    pub(crate) const unsafe fn length<F>(raw: LenFn, _f: &F) -> Self
+    where
+        F: for<'a> Fn(This<'a, T>) -> PyResult<usize>,
+    {
+        SlotImpl { kind: SlotKind::Length(raw), _for: PhantomData }
+    }
+
     /// `__iter__` returning the object itself.
     pub(crate) const fn iter_self() -> Self {
         SlotImpl { kind: SlotKind::IterSelf, _for: PhantomData }
@@ -228,6 +269,8 @@ pub(crate) struct TypeDef<T: 'static> {
     pub(crate) methods: &'static [Method<T>],
     pub(crate) getters: &'static [Getter<T>],
     pub(crate) slots: &'static [SlotImpl<T>],
+    /// Python classes (and our own subtypes) may derive from it.
+    subclassable: bool,
     /// The C structures, built once per process and never freed (types point into them).
     raw: OnceLock<RawType>,
 }
@@ -253,18 +296,39 @@ impl<T: 'static> TypeDef<T> {
         getters: &'static [Getter<T>],
         slots: &'static [SlotImpl<T>],
     ) -> Self {
-        TypeDef { name, doc, methods, getters, slots, raw: OnceLock::new() }
+        TypeDef { name, doc, methods, getters, slots, subclassable: false, raw: OnceLock::new() }
+    }
+
+    /// The same, for a type other classes may derive from.
+    pub(crate) const fn subclassable(
+        name: &'static CStr,
+        doc: &'static CStr,
+        methods: &'static [Method<T>],
+        getters: &'static [Getter<T>],
+        slots: &'static [SlotImpl<T>],
+    ) -> Self {
+        TypeDef { name, doc, methods, getters, slots, subclassable: true, raw: OnceLock::new() }
     }
 
     /// Builds this type for the interpreter owning `module` (the type keeps a reference to it,
     /// so methods find the module state).
     pub(crate) fn create(&'static self, module: Ref<'_>) -> PyResult<HeapType<T>> {
+        self.create_with_base(module, None)
+    }
+
+    /// As [`create`](Self::create), deriving from `base`, a subclassable type built from a
+    /// `TypeDef<T>` too (so instances of both share one layout).
+    pub(crate) fn create_subtype(&'static self, module: Ref<'_>, base: &HeapType<T>) -> PyResult<HeapType<T>> {
+        self.create_with_base(module, Some(base.as_ref()))
+    }
+
+    fn create_with_base(&'static self, module: Ref<'_>, base: Option<Ref<'_>>) -> PyResult<HeapType<T>> {
         let raw = self.raw.get_or_init(|| self.build_raw());
         let spec = ptr::addr_of!(raw.spec).cast_mut();
-        // SAFETY: `spec` is 'static and CPython only reads it; `module` is a live module object.
-        let ty = unsafe {
-            Owned::from_new(sys::PyType_FromModuleAndSpec(module.as_ptr(), spec, ptr::null_mut()))?
-        };
+        let bases = base.map_or(ptr::null_mut(), |base| base.as_ptr());
+        // SAFETY: `spec` is 'static and CPython only reads it; `module` is a live module object;
+        // `bases` is null or a live type object.
+        let ty = unsafe { Owned::from_new(sys::PyType_FromModuleAndSpec(module.as_ptr(), spec, bases))? };
         Ok(HeapType { ty, _value: PhantomData })
     }
 
@@ -301,6 +365,8 @@ impl<T: 'static> TypeDef<T> {
                 SlotKind::IterSelf => slot(sys::Py_tp_iter, iter_self as *mut c_void),
                 SlotKind::IterNext(f) => slot(sys::Py_tp_iternext, f as *mut c_void),
                 SlotKind::New(f) => slot(sys::Py_tp_new, f as *mut c_void),
+                SlotKind::GetBuffer(f) => slot(sys::Py_bf_getbuffer, f as *mut c_void),
+                SlotKind::Length(f) => slot(sys::Py_mp_length, f as *mut c_void),
             });
         }
         // Types without a constructor cannot be instantiated from Python.
@@ -308,6 +374,9 @@ impl<T: 'static> TypeDef<T> {
         let mut flags = sys::Py_TPFLAGS_DEFAULT | sys::Py_TPFLAGS_IMMUTABLETYPE;
         if !constructible {
             flags |= sys::Py_TPFLAGS_DISALLOW_INSTANTIATION;
+        }
+        if self.subclassable {
+            flags |= sys::Py_TPFLAGS_BASETYPE;
         }
         slots.push(slot(0, ptr::null_mut()));
         let mut slots = slots.into_boxed_slice();
@@ -334,6 +403,10 @@ pub(super) fn raw_method<T>(method: &Method<T>) -> sys::PyMethodDef {
             sys::METH_FASTCALL | sys::METH_KEYWORDS,
         ),
         MethodImpl::NoArgs(f) => (sys::PyMethodDefPointer { PyCFunction: f }, sys::METH_NOARGS),
+        MethodImpl::ClassFastcall(f) => (
+            sys::PyMethodDefPointer { PyCFunctionFastWithKeywords: f },
+            sys::METH_FASTCALL | sys::METH_KEYWORDS | sys::METH_CLASS,
+        ),
     };
     sys::PyMethodDef { ml_name: method.name.as_ptr(), ml_meth, ml_flags, ml_doc: method.doc.as_ptr() }
 }
@@ -354,6 +427,26 @@ impl<T> HeapType<T> {
     pub(crate) fn instance(&self, value: T) -> PyResult<Owned> {
         // SAFETY: this type was built from a TypeDef<T>.
         unsafe { alloc_instance(self.ty.as_ptr().cast(), value) }
+    }
+
+    /// The value carried by `obj` if `obj` is an instance of this type or of a subclass (for
+    /// subclassable types: every subclass shares the layout).
+    pub(crate) fn downcast_sub<'a>(&self, obj: Ref<'a>) -> Option<&'a T> {
+        // SAFETY: both are live; PyObject_TypeCheck only reads the type's MRO.
+        if unsafe { sys::PyObject_TypeCheck(obj.as_ptr(), self.ty.as_ptr().cast()) } == 0 {
+            return None;
+        }
+        // SAFETY: an instance of this type or a subclass, whose layout starts with Instance<T>.
+        Some(unsafe { This::<T>::from_ptr(obj.as_ptr()) }.value)
+    }
+
+    /// A new instance of `subtype` (this type or a subclass of it) carrying `value`.
+    ///
+    /// # Safety
+    /// `subtype` is this type or a subclass of it.
+    pub(crate) unsafe fn instance_of(&self, subtype: Ref<'_>, value: T) -> PyResult<Owned> {
+        // SAFETY: a subclass's instances start with this type's layout (contract).
+        unsafe { alloc_instance(subtype.as_ptr().cast(), value) }
     }
 
     /// The value carried by `obj` if `obj` is an instance of exactly this type.
@@ -543,8 +636,9 @@ where
 /// Trampoline body for `tp_new`: builds the value from the arguments, then the instance.
 ///
 /// # Safety
-/// Called by CPython as `tp_new` of a type built from a `TypeDef<T>` (our types cannot be
-/// subclassed, so `subtype` is that type), with a live args tuple and a kwargs dict or null.
+/// Called by CPython as `tp_new` of a type built from a `TypeDef<T>`, with a live args tuple and
+/// a kwargs dict or null. `subtype` is that type, or (for subclassable types) a subclass, whose
+/// instances start with the same layout and whose tp_alloc allocates at least that much.
 #[doc(hidden)]
 pub(crate) unsafe fn call_new<T, F>(
     subtype: *mut sys::PyTypeObject,
@@ -562,8 +656,80 @@ where
         // SAFETY: kwargs is null or a dict nobody changes during the call (contract).
         let args = unsafe { Args::from_tuple_dict(&items, kwargs) };
         let value = f(ty, args)?;
-        // SAFETY: `subtype` is the type built from the TypeDef<T> (contract).
+        // SAFETY: `subtype` is the type built from the TypeDef<T> or a subclass (contract).
         unsafe { alloc_instance(subtype, value) }
+    })
+}
+
+/// Trampoline body for `bf_getbuffer`.
+///
+/// # Safety
+/// Called by CPython as `bf_getbuffer` of a type built from a `TypeDef<T>` (or a subclass), with
+/// a Py_buffer to fill and the request flags.
+#[doc(hidden)]
+pub(crate) unsafe fn call_getbuffer<T, F>(slf: *mut sys::PyObject, view: *mut sys::Py_buffer, flags: c_int, f: F) -> c_int
+where
+    F: for<'a> Fn(This<'a, T>) -> PyResult<Export<'a>>,
+{
+    let outcome = catch_unwind(AssertUnwindSafe(|| {
+        // SAFETY: see the function's contract.
+        let this = unsafe { This::<T>::from_ptr(slf) };
+        let export = f(this)?;
+        // SAFETY: `view` is CPython's to fill; the export lives in the object's value.
+        unsafe { super::buffer::fill_buffer(view, this.obj, &export, flags) }
+    }));
+    match outcome {
+        Ok(Ok(())) => 0,
+        failed => {
+            if let Err(panic) = failed {
+                raise_panic(panic);
+            }
+            // SAFETY: on failure CPython expects view->obj to be NULL.
+            unsafe { (*view).obj = ptr::null_mut() };
+            -1
+        }
+    }
+}
+
+/// Trampoline body for `mp_length` (`len()`).
+///
+/// # Safety
+/// As [`call_noargs`].
+#[doc(hidden)]
+pub(crate) unsafe fn call_length<T, F>(slf: *mut sys::PyObject, f: F) -> sys::Py_ssize_t
+where
+    F: for<'a> Fn(This<'a, T>) -> PyResult<usize>,
+{
+    // SAFETY: see the function's contract.
+    match catch_unwind(AssertUnwindSafe(|| f(unsafe { This::from_ptr(slf) }))) {
+        Ok(Ok(len)) => len as sys::Py_ssize_t,
+        Ok(Err(_)) => -1,
+        Err(panic) => {
+            raise_panic(panic);
+            -1
+        }
+    }
+}
+
+/// Trampoline body for a classmethod.
+///
+/// # Safety
+/// Called by CPython with the fastcall convention; `cls` is the class it was called on.
+#[doc(hidden)]
+pub(crate) unsafe fn call_classmethod<F>(
+    cls: *mut sys::PyObject,
+    args: *const *mut sys::PyObject,
+    nargs: sys::Py_ssize_t,
+    kwnames: *mut sys::PyObject,
+    f: F,
+) -> *mut sys::PyObject
+where
+    F: for<'a> Fn(Ref<'a>, Args<'a>) -> PyResult<Owned>,
+{
+    guarded(|| {
+        // SAFETY: see the function's contract.
+        let (cls, args) = unsafe { (Ref::from_ptr(cls), Args::from_fastcall(args, nargs, kwnames)) };
+        f(cls, args)
     })
 }
 
@@ -634,6 +800,23 @@ macro_rules! py_method {
             ) -> *mut $crate::ffi::sys::PyObject {
                 // SAFETY: CPython calls this with the fastcall convention on our type's instance.
                 unsafe { $crate::ffi::typeobj_call::call_method(slf, args, nargs, kwnames, $func) }
+            }
+            trampoline
+        }, &$func) }
+    };
+    ($name:expr, $doc:expr, classmethod: $func:path) => {
+        // SAFETY: the trampoline passed is the one made here for $func.
+        unsafe { $crate::ffi::Method::classmethod($name, $doc, {
+            /// # Safety
+            /// Called by CPython with the fastcall convention, `cls` being the class.
+            unsafe extern "C" fn trampoline(
+                cls: *mut $crate::ffi::sys::PyObject,
+                args: *const *mut $crate::ffi::sys::PyObject,
+                nargs: $crate::ffi::sys::Py_ssize_t,
+                kwnames: *mut $crate::ffi::sys::PyObject,
+            ) -> *mut $crate::ffi::sys::PyObject {
+                // SAFETY: CPython calls this with the fastcall convention and the class.
+                unsafe { $crate::ffi::typeobj_call::call_classmethod(cls, args, nargs, kwnames, $func) }
             }
             trampoline
         }, &$func) }
@@ -713,6 +896,34 @@ macro_rules! py_slot {
             ) -> *mut $crate::ffi::sys::PyObject {
                 // SAFETY: CPython calls tp_new with a live type, args tuple and kwargs or null.
                 unsafe { $crate::ffi::typeobj_call::call_new(subtype, args, kwargs, $func) }
+            }
+            trampoline
+        }, &$func) }
+    };
+    (getbuffer: $func:path) => {
+        // SAFETY: the trampoline passed is the one made here for $func.
+        unsafe { $crate::ffi::SlotImpl::getbuffer({
+            /// # Safety
+            /// Called by CPython as bf_getbuffer on an instance of the type.
+            unsafe extern "C" fn trampoline(
+                slf: *mut $crate::ffi::sys::PyObject,
+                view: *mut $crate::ffi::sys::Py_buffer,
+                flags: ::std::ffi::c_int,
+            ) -> ::std::ffi::c_int {
+                // SAFETY: CPython calls bf_getbuffer on instances of the type with a view to fill.
+                unsafe { $crate::ffi::typeobj_call::call_getbuffer(slf, view, flags, $func) }
+            }
+            trampoline
+        }, &$func) }
+    };
+    (len: $func:path) => {
+        // SAFETY: the trampoline passed is the one made here for $func.
+        unsafe { $crate::ffi::SlotImpl::length({
+            /// # Safety
+            /// Called by CPython as mp_length on an instance of the type.
+            unsafe extern "C" fn trampoline(slf: *mut $crate::ffi::sys::PyObject) -> $crate::ffi::sys::Py_ssize_t {
+                // SAFETY: CPython calls mp_length on instances of the type.
+                unsafe { $crate::ffi::typeobj_call::call_length(slf, $func) }
             }
             trampoline
         }, &$func) }

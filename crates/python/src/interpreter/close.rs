@@ -7,17 +7,17 @@
 //! while threads that would not be joined are alive (daemon threads of legacy interpreters); the
 //! exit hook asks them to raise SystemExit and tries again.
 
-use subinterpreters_core::TableError;
+use subinterpreters_core::{LeaseHolder, TableError};
 
 use super::run::{describe_raised, RemoteError};
 use super::{refuse_main_or_current, InterpreterId};
 use crate::errors::Error;
 use crate::ffi::{
     EXIT_SIGNATURE,
-    end_interpreter_if, eval_snippet, none, other_thread_states, raise_system_exit_in, Args, InterpPtr,
+    current_interpreter_id, end_interpreter_if, eval_snippet, none, other_thread_states, raise_system_exit_in, Args, InterpPtr,
     Owned, PyResult, This,
 };
-use crate::globals::INTERPRETERS;
+use crate::globals::{INTERPRETERS, LEASES};
 use crate::module::state_of;
 
 /// What closing does about threads still alive in the interpreter.
@@ -44,6 +44,8 @@ pub(crate) enum CloseFailure {
     ThreadsAlive(usize),
     /// Getting it ready raised inside it.
     Failed(RemoteError),
+    /// Another interpreter still views (or a channel still carries) a buffer it lent.
+    BufferLent(LeaseHolder),
 }
 
 impl CloseFailure {
@@ -52,6 +54,7 @@ impl CloseFailure {
             CloseFailure::NotClosable(error) => error,
             CloseFailure::Refused(refusal) => Error::Interpreter { id, refusal },
             CloseFailure::ThreadsAlive(count) => Error::ThreadsStillRunning { id, count },
+            CloseFailure::BufferLent(holder) => Error::BufferLent { id, holder },
             CloseFailure::Failed(remote) => Error::CloseFailed {
                 id,
                 reason: format!("{}: {}", remote.type_name, remote.message),
@@ -179,6 +182,10 @@ fn prepare_end(interp: InterpPtr, stray: StrayThreads) -> Result<(), CloseFailur
         let left = other_thread_states(interp);
         if left > 0 {
             return Ok(Err(CloseFailure::ThreadsAlive(left)));
+        }
+        // Checked last, with no thread of the interpreter left to lend anything more.
+        if let Some(holder) = LEASES.blocking_close_of(current_interpreter_id()) {
+            return Ok(Err(CloseFailure::BufferLent(holder)));
         }
         eval_snippet(FINISH_MAIN_THREAD)?;
         Ok(Ok(()))
