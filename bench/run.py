@@ -19,12 +19,24 @@ two of our queues, measured in the same runs as the channel table, against our c
 Targets (issue 3): item by item at least 5x CPython's queues and 15x multiprocessing.Queue; batched
 at least 4x our own item-by-item rate; the queue ping-pong within 2x of the channel ping-pong.
 
+The third table (see handover.py): the hand-over of 1 KiB, 1 MiB, 64 MiB and 1 GiB of data to a
+worker that reads one element and answers with it, timed from the hand-over until the main thread
+has the answer: a SharedArray sent through our channel to a worker interpreter, against CPython
+3.13's send_buffer(), a multiprocessing.Queue of the data as bytes (up to 64 MiB) and a
+multiprocessing.shared_memory segment attached by name in a child process. Each transport's data of
+every size is made once (untimed) and freed at the end of the table; every size of every transport
+is measured `--repeats` times, interleaved; slow transports run fewer rounds per run.
+
+Targets (issue 4): ours hands over 64 MiB in under 1 ms, and 1 GiB within 2x of the 1 KiB time.
+
     python bench/run.py [--rounds N] [--items N] [--batch N] [--repeats K] [--quick]
+                        [--handover-only]
 """
 
 from __future__ import annotations
 
 import argparse
+import gc
 import os
 import platform
 import statistics
@@ -32,6 +44,7 @@ import sys
 import time
 from dataclasses import dataclass, field
 
+from handover import MIN_ROUNDS, RUN_BUDGET_NS, SIZES, HandOver, all_handovers, size_text
 from throughput import Throughput, all_throughputs
 from workloads import Unavailable, Workload, all_workloads, queue_workloads
 
@@ -41,6 +54,8 @@ CPYTHON_QUEUES_TARGET = 5.0  # ours item by item at least this many times CPytho
 MP_QUEUE_TARGET = 15.0  # ours item by item at least this many times multiprocessing.Queue
 BATCH_TARGET = 4.0  # ours batched at least this many times ours item by item
 QUEUE_PINGPONG_TARGET = 2.0  # queue round trip at most this many times the channel round trip
+HANDOVER_64MIB_TARGET_NS = 1_000_000  # ours hands over 64 MiB in under this (1 ms)
+HANDOVER_SCALING_TARGET = 2.0  # ours at 1 GiB at most this many times ours at 1 KiB
 
 
 @dataclass
@@ -78,6 +93,26 @@ class RateRow:
     @property
     def worst(self) -> float | None:
         return min(self.rates) if self.rates else None
+
+
+@dataclass
+class HandRow:
+    """The hand-over measurements of one transport at one size across the repeats."""
+
+    workload: HandOver
+    nbytes: int
+    medians: list[float] = field(default_factory=list)  # ns, one per repeat
+    p90s: list[float] = field(default_factory=list)
+    rounds: list[int] = field(default_factory=list)  # timed rounds, one per repeat
+    unavailable: str | None = None
+
+    @property
+    def median(self) -> float | None:
+        return statistics.median(self.medians) if self.medians else None
+
+    @property
+    def p90(self) -> float | None:
+        return statistics.median(self.p90s) if self.p90s else None
 
 
 # --- machine facts and formatting -----------------------------------------------------------------
@@ -174,6 +209,9 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser.add_argument("--repeats", type=int, default=None,
                         help="runs of each workload, interleaved (default 5, 3 with --quick)")
     parser.add_argument("--quick", action="store_true", help="fewer rounds and runs (a smoke run)")
+    parser.add_argument("--handover-only", action="store_true",
+                        help="run only the hand-over table (issue 4), not the ping-pong and "
+                             "throughput tables")
     args = parser.parse_args(argv)
     args.rounds = args.rounds or (1000 if args.quick else 5000)
     args.repeats = args.repeats or (3 if args.quick else 5)
@@ -264,6 +302,131 @@ def measure_rates(rows: list[RateRow], items: int, repeats: int, progress: Progr
                 errors.append(f"closing {row.workload.name.strip()}: {type(exc).__name__}: {exc}")
         progress.clear()
     return errors
+
+
+def measure_handovers(rows: list[HandRow], repeats: int, scale: float, progress: ProgressLine
+                      ) -> list[str]:
+    """Open every hand-over transport and make its data of every size once; run the repeats,
+    interleaved over sizes and transports; free the data and close them; return the errors met."""
+    errors: list[str] = []
+    workloads = list(dict.fromkeys(row.workload for row in rows))
+    opened: list[HandOver] = []
+    for workload in workloads:
+        progress.show(f"starting {workload.name} ...")
+        try:
+            workload.open()
+            opened.append(workload)
+            continue
+        except Unavailable as exc:
+            reason = str(exc)
+        except Exception as exc:
+            errors.append(f"{workload.name}: {type(exc).__name__}: {exc}")
+            reason = f"failed to start: {exc}"
+        for row in rows:
+            if row.workload is workload:
+                row.unavailable = reason
+    try:
+        live: list[HandRow] = []
+        for row in rows:
+            if row.workload not in opened:
+                continue
+            row.unavailable = row.workload.skip_reason(row.nbytes)
+            if row.unavailable is not None:
+                continue
+            size = size_text(row.nbytes)
+            progress.show(f"hand-over: making {size} for {row.workload.name} ...")
+            try:
+                row.workload.load(row.nbytes)
+                live.append(row)
+            except Exception as exc:
+                errors.append(f"{row.workload.name} ({size}): {type(exc).__name__}: {exc}")
+                row.unavailable = f"failed: {exc}"
+        for repeat in range(1, repeats + 1):
+            for row in list(live):
+                size = size_text(row.nbytes)
+                wanted = max(MIN_ROUNDS, int(row.workload.rounds_for(row.nbytes) * scale))
+                warmup = max(1, wanted // 10)
+                progress.show(
+                    f"hand-over run {repeat}/{repeats}: {size}, {row.workload.name}, "
+                    f"{warmup} + {wanted} rounds ..."
+                )
+                try:
+                    samples = sorted(row.workload.measure(row.nbytes, wanted, warmup))
+                except Exception as exc:  # report and go on with the other rows
+                    errors.append(f"{row.workload.name} ({size}): {type(exc).__name__}: {exc}")
+                    row.unavailable = f"failed: {exc}"
+                    live.remove(row)
+                    continue
+                row.medians.append(statistics.median(samples))
+                row.p90s.append(statistics.quantiles(samples, n=10, method="inclusive")[-1])
+                row.rounds.append(len(samples))
+    finally:
+        for workload in opened:
+            try:
+                workload.unload()
+            except Exception as exc:
+                errors.append(f"freeing the data of {workload.name}: {type(exc).__name__}: {exc}")
+            try:
+                workload.close()
+            except Exception as exc:
+                errors.append(f"closing {workload.name}: {type(exc).__name__}: {exc}")
+        gc.collect()
+        progress.clear()
+    return errors
+
+
+def print_handover_table(rows: list[HandRow], repeats: int) -> dict[int, HandRow]:
+    """The hand-over table, size by size; returns our row of each size."""
+    ours = {row.nbytes: row for row in rows if row.workload.key == "ours"}
+    header = (
+        f"{'size':<7} {'workload':<40} {'median':>10} {'p90':>10} {'runs x rounds':>14}"
+        "  vs ours (same size)"
+    )
+    print(header)
+    print("-" * len(header))
+    for nbytes in SIZES:
+        first = True
+        for row in rows:
+            if row.nbytes != nbytes:
+                continue
+            size = size_text(nbytes) if first else ""
+            first = False
+            name = row.workload.name
+            if row.median is None:
+                print(f"{size:<7} {name:<40} {'n/a':>10} {'n/a':>10} {'':>14}  {row.unavailable}")
+                continue
+            base = ours.get(nbytes)
+            if row is base:
+                versus = "baseline"
+            elif base is None or base.median is None:
+                versus = "n/a (ours not measured)"
+            else:
+                versus = ratio_text(row.median / base.median)
+            low, high = min(row.rounds), max(row.rounds)
+            runs = f"{len(row.medians)} x {low if low == high else f'{low}-{high}'}"
+            print(f"{size:<7} {name:<40} {duration(row.median):>10} {duration(row.p90):>10} "
+                  f"{runs:>14}  {versus}")
+    print()
+    print(f"median, p90: median over {repeats} runs of each run's median and 90th percentile")
+    print("runs x rounds: timed rounds per run, after a tenth as many untimed; fewer for the slow")
+    print(f"  rows, and a run stops once it has taken {RUN_BUDGET_NS / 1e9:g} s "
+          f"(after at least {MIN_ROUNDS} rounds)")
+    print("vs ours: this row's median / the median of the subinterpreters row of the same size")
+    print("Before each round (untimed) the main thread writes a new last byte into the data it")
+    print("shares; the answer must be that byte (multiprocessing.Queue sends a copy: its last byte")
+    print("is fixed).")
+    return ours
+
+
+def time_goal_line(label: str, row: HandRow | None, limit_ns: float) -> tuple[str, bool]:
+    """A target on a measured median time: under `limit_ns`."""
+    need = f"< {limit_ns / 1e6:g} ms"
+    if row is None or row.median is None:
+        why = row.unavailable if row is not None and row.unavailable else "not measured"
+        return f"  {label:<58} need {need:<8} n/a ({why})", False
+    met = row.median < limit_ns
+    verdict = "met" if met else "NOT met"
+    return f"  {label:<58} need {need:<8} measured {duration(row.median):>10}   {verdict}", met
 
 
 def print_table(rows: list[Row], repeats: int) -> dict[str, Row]:
@@ -390,14 +553,63 @@ def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
     print("subinterpreters benchmark: round trip of a ping-pong between the main thread and a peer;")
     print("then one-way throughput of small ints from a producer to the main thread")
+    print("then the hand-over of 1 KiB to 1 GiB of data to a worker that reads one element")
     for fact in machine_facts():
         print("  " + fact)
     print()
 
+    progress = ProgressLine()
+    errors: list[str] = []
+    ours_missing = False
+    if not args.handover_only:
+        errors, ours_missing = channels_and_queues(args, progress)
+        print()
+    more_errors, handover_missing = handover_section(args, progress)
+    for error in errors + more_errors:
+        print(f"ERROR: {error}", file=sys.stderr)
+    return 1 if errors or more_errors or ours_missing or handover_missing else 0
+
+
+def handover_section(args: argparse.Namespace, progress: ProgressLine) -> tuple[list[str], bool]:
+    """Measure and print the hand-over table (issue 4); return the errors and whether any of our
+    rows is missing."""
+    workloads = all_handovers()  # one worker (interpreter or process) each, for every size
+    rows = [HandRow(workload, nbytes) for nbytes in SIZES for workload in workloads]
+    load = ""
+    if hasattr(os, "getloadavg"):
+        load = "; load %.2f %.2f %.2f at its start" % os.getloadavg()
+    started = time.perf_counter()
+    errors = measure_handovers(rows, args.repeats, 0.25 if args.quick else 1.0, progress)
+    elapsed = time.perf_counter() - started
+
+    print("Hand-over: the main thread hands a block of data to a worker, which reads its last byte")
+    print("and answers with it; round trip from the hand-over until the main thread has the answer")
+    print("(the data of every size is made once, untimed" + load + ")")
+    ours = print_handover_table(rows, args.repeats)
+    print()
+    print("Targets (issue 4), from the medians above:")
+    small, big = ours.get(SIZES[0]), ours.get(SIZES[-1])
+    lines = [
+        time_goal_line("ours 64 MiB hand-over, round trip", ours.get(64 << 20),
+                       HANDOVER_64MIB_TARGET_NS),
+        goal_line(f"ours {size_text(SIZES[-1])} / ours {size_text(SIZES[0])} hand-over, round trip",
+                  *speedup(small, big, times=True), HANDOVER_SCALING_TARGET, at_most=True),
+    ]
+    for line, _ in lines:
+        print(line)
+    print("  (CPython's recv() sleeps 10 ms between polls; with its blocking send_buffer() the")
+    print("   worker's recv() usually finds the buffer already there, so this is their fast case.)")
+    print()
+    print(f"measured in {elapsed:.1f} s (hand-over)")
+    return errors, not ours or any(row.median is None for row in ours.values())
+
+
+def channels_and_queues(args: argparse.Namespace, progress: ProgressLine) -> tuple[list[str], bool]:
+    """Measure and print the ping-pong and throughput tables (issues 2 and 3); return the errors
+    and whether any of our rows is missing."""
     rows = [Row(workload) for workload in all_workloads()]
     queue_rows = [Row(workload) for workload in queue_workloads()]
     rate_rows = [RateRow(workload) for workload in all_throughputs(args.batch)]
-    progress = ProgressLine()
     started = time.perf_counter()
     # The queue ping-pong runs interleaved with the channel rows it is compared with.
     errors = measure_all(rows[:2] + queue_rows + rows[2:], args.rounds, args.repeats, progress)
@@ -452,14 +664,12 @@ def main(argv: list[str] | None = None) -> int:
     print("  (CPython's queue get() sleeps 10 ms between polls when it finds the queue empty.)")
     print()
     print(f"measured in {pingpong_elapsed:.1f} s (ping-pong) + {rates_elapsed:.1f} s (throughput)")
-    for error in errors:
-        print(f"ERROR: {error}", file=sys.stderr)
     ours_missing = (
         any(row.median is None for row in ours.values()) or not ours
         or queue_row.median is None
         or any(row.median is None for key, row in rates.items() if key.startswith("ours-"))
     )
-    return 1 if errors or ours_missing else 0
+    return errors, ours_missing
 
 
 if __name__ == "__main__":
