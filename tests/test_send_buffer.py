@@ -576,6 +576,18 @@ def test_closing_the_holder_releases_its_views(wait_until) -> None:
         send.close()
 
 
+def assert_exits_cleanly(code: str, cwd) -> None:
+    """Run `code` in a fresh process: it must print "ready" and exit 0 without a fatal error."""
+    proc = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, timeout=60, cwd=cwd
+    )
+    details = f"rc={proc.returncode}\nstdout:\n{proc.stdout}\nstderr:\n{proc.stderr}"
+    assert "ready" in proc.stdout, details
+    assert "Fatal Python error" not in proc.stderr, details
+    assert "Traceback" not in proc.stderr, details
+    assert proc.returncode == 0, details
+
+
 def test_process_exit_with_views_still_held(tmp_path) -> None:
     # At exit the package closes the holders before the exporters (here created first).
     code = textwrap.dedent(
@@ -590,14 +602,7 @@ def test_process_exit_with_views_still_held(tmp_path) -> None:
         print("ready", flush=True)
         """
     )
-    proc = subprocess.run(
-        [sys.executable, "-c", code], capture_output=True, text=True, timeout=60, cwd=tmp_path
-    )
-    details = f"rc={proc.returncode}\nstdout:\n{proc.stdout}\nstderr:\n{proc.stderr}"
-    assert "ready" in proc.stdout, details
-    assert "Fatal Python error" not in proc.stderr, details
-    assert "Traceback" not in proc.stderr, details
-    assert proc.returncode == 0, details
+    assert_exits_cleanly(code, tmp_path)
 
 
 # --- non-strict channels -------------------------------------------------------------------------------
@@ -749,3 +754,41 @@ def test_send_buffer_on_non_strict_channel_is_still_zero_copy(loose_channel) -> 
     assert type(v) is memoryview and v.readonly
     assert buffer_address(v) == buffer_address(ba)
     v.release()
+
+
+@pytest.mark.parametrize(
+    "scenario",
+    ["main-holds-sub", "cycle"],
+)
+def test_process_exit_with_views_that_cannot_be_released_first(scenario, tmp_path) -> None:
+    # The main interpreter holds a view of a subinterpreter's buffer (the main one is never
+    # closed), or two interpreters hold views of each other's: no closing order releases them, so
+    # the exit hook abandons those releases and still ends every interpreter cleanly.
+    setups = {
+        "main-holds-sub": """
+            exporter.run("ba = bytearray(b'abc')\\ns.send_buffer_nowait(ba)", s=s)
+            view = r.recv_nowait()
+            assert bytes(view) == b"abc"
+            """,
+        "cycle": """
+            other = si.create()
+            exporter.run("ba = bytearray(b'abc')\\ns.send_buffer_nowait(ba)", s=s)
+            other.run("v = r.recv_nowait()\\nbb = bytearray(b'xyz')\\ns.send_buffer_nowait(bb)", r=r, s=s)
+            exporter.run("w = r.recv_nowait()", r=r)
+            for interp in (exporter, other):
+                try:
+                    interp.close()
+                except RuntimeError as exc:
+                    assert "still holds a view" in str(exc), exc
+                else:
+                    raise AssertionError("closed although another interpreter views its buffer")
+            """,
+    }
+    code = (
+        "import subinterpreters as si\n"
+        "r, s = si.create_channel()\n"
+        "exporter = si.create()\n"
+        + textwrap.dedent(setups[scenario])
+        + "print('ready', flush=True)\n"
+    )
+    assert_exits_cleanly(code, tmp_path)

@@ -988,3 +988,9 @@ def test_memory_is_freed_when_handles_and_views_go_in_main(channel) -> None:
         f"RSS grew by {growth / 2**20:.1f} MiB over {CYCLES} cycles of {ITEM // 1024} KiB arrays; "
         f"a full leak would be {CYCLES * ITEM / 2**20:.0f} MiB"
     )
+
+
+@pytest.mark.parametrize("shape", [(), (0,), (2, 0, 3)])
+def test_an_array_is_true_even_when_empty_or_zero_dimensional(shape) -> None:
+    # len() of a 0-d array raises TypeError, so truth must not fall back on it.
+    assert bool(si.SharedArray(shape, "d")) is True

@@ -142,8 +142,10 @@ impl LeaseTable {
         let count = leases.len();
         // Dropped outside the table's lock: a last reference unlists its lease.
         drop(leases);
+        // Entries whose lease is already gone are releases in progress (run by another thread,
+        // about to enter `owner`): they stay listed until done, so `owner` is not ended under them.
         let mut entries = self.inner.lock_entries();
-        entries.retain(|_, entry| entry.owner != owner);
+        entries.retain(|_, entry| entry.owner != owner || entry.lease.strong_count() == 0);
         count
     }
 

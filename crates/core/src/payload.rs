@@ -47,7 +47,9 @@ pub enum Payload {
     Primitive(SharedPrimitive),
     /// A handle on shared memory (`SharedArray`, `SharedBuffer`).
     Array(SharedArray),
-    /// Another interpreter's buffer, lent without a copy (`send_buffer`).
+    /// Another interpreter's buffer, lent without a copy (`send_buffer`). Dropping the last
+    /// reference runs the owner's release, which takes that interpreter's GIL: never drop a
+    /// payload while holding a core lock (the core already drops items outside its locks).
     Buffer(Arc<BufferLease>),
 }
 

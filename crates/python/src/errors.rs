@@ -285,7 +285,7 @@ pub(crate) fn raise_error(classes: &ErrorClasses, error: Error) -> Raised {
         Error::CannotLend { id } => raise(
             builtin(Builtin::RuntimeError),
             &format!(
-                "send_buffer() is not available in interpreter {id}: only the main interpreter and                  interpreters made by subinterpreters.create() can lend buffers"
+                "send_buffer() is not available in interpreter {id}: only the main interpreter and interpreters made by subinterpreters.create() can lend buffers"
             ),
         ),
         Error::CloseFailed { id, reason } => raise(

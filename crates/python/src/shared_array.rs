@@ -8,7 +8,7 @@ use subinterpreters_core::{ArrayKind, ArrayLayout, SharedArray};
 
 use crate::ffi::{
     builtin, int_from_i64, int_from_u64, memoryview_of, py_getter, py_method, py_slot, raise, str_from, tuple,
-    Args, Builtin, BufferView, Export, ObjKind, Owned, Param, ParamKind, PyResult, Ref, Signature, This, TypeDef,
+    Args, Builtin, BufferView, SlotImpl, Export, ObjKind, Owned, Param, ParamKind, PyResult, Ref, Signature, This, TypeDef,
 };
 use crate::module::{state_of, state_of_type};
 
@@ -67,6 +67,8 @@ SharedBuffer, returns a SharedBuffer of its bytes.", classmethod: from_buffer),
         py_slot!(new: new_array),
         py_slot!(getbuffer: export),
         py_slot!(len: length),
+        // A handle is true even when empty or 0-d (len() of a 0-d array raises).
+        SlotImpl::always_true(),
         py_slot!(repr: repr),
     ],
 );
@@ -194,7 +196,9 @@ fn from_buffer(cls: Ref<'_>, args: Args<'_>) -> PyResult<Owned> {
     let kind = if as_bytes { ArrayKind::Buffer } else { ArrayKind::Array };
     let value = allocate(layout, kind)?;
     let block = value.array.block();
-    // SAFETY: the block was just allocated with exactly view.len() bytes and nobody else has it.
+    // SAFETY: the block was just allocated, nobody else has it, and it holds exactly view.len()
+    // bytes: BufferView::get checked that len is itemsize times the items, which is what the
+    // layout above allocated (or, as bytes, len itself).
     let destination = unsafe { std::slice::from_raw_parts_mut(block.as_ptr(), block.len()) };
     view.copy_c_order(destination)?;
     drop(view);
@@ -228,7 +232,7 @@ fn export<'a>(this: This<'a, SharedArrayObject>) -> PyResult<Export<'a>> {
         shape: &value.shape,
         strides: &value.strides,
         c_contiguous: true,
-        f_contiguous: layout.shape().iter().filter(|&&extent| extent > 1).count() <= 1,
+        f_contiguous: layout.is_f_contiguous(),
     })
 }
 

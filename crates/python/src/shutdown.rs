@@ -62,6 +62,7 @@ pub(crate) fn shutdown(module: Ref<'_>, args: Args<'_>) -> PyResult<Owned> {
 
     // Newest first; one whose lent buffer another still views waits for that one to close.
     let mut pending: Vec<i64> = INTERPRETERS.ids().into_iter().rev().collect();
+    let mut abandoned_at: Option<Instant> = None;
     loop {
         let before = pending.len();
         let mut still = Vec::new();
@@ -76,11 +77,19 @@ pub(crate) fn shutdown(module: Ref<'_>, args: Args<'_>) -> PyResult<Owned> {
         }
         if pending.len() == before {
             // Views of their memory remain (in the main interpreter, or in a cycle): CPython
-            // cannot exit with them alive, so they end anyway and the views are left dangling
-            // for the last moments of the process, their releases abandoned.
+            // cannot exit with them alive, so their releases are abandoned (the exporters are
+            // kept, leaked, so the views still read the right bytes) and they end anyway. A
+            // release another thread is running at this moment is waited for, briefly.
+            match abandoned_at {
+                None => abandoned_at = Some(Instant::now()),
+                Some(since) if since.elapsed() >= WARN_AFTER => break,
+                Some(_) => {}
+            }
             for &id in &pending {
                 LEASES.abandon_all_of(id);
             }
+            allow_threads(|| std::thread::sleep(POLL));
+            check_signals()?;
         }
     }
     Ok(none())

@@ -64,9 +64,16 @@ pub(super) unsafe fn fill_buffer(view: *mut sys::Py_buffer, obj: Ref<'_>, export
         (*view).format =
             if wants(flags, sys::PyBUF_FORMAT) { export.format.as_ptr().cast_mut() } else { ptr::null_mut() };
         (*view).ndim = if with_shape { export.shape.len() as c_int } else { 1 };
-        (*view).shape = if with_shape { export.shape.as_ptr().cast_mut() } else { ptr::null_mut() };
-        (*view).strides =
-            if wants(flags, sys::PyBUF_STRIDES) { export.strides.as_ptr().cast_mut() } else { ptr::null_mut() };
+        // A 0-d export has no shape or strides arrays: PEP 3118 wants NULL, not an empty slice's
+        // dangling address.
+        let scalar = export.shape.is_empty();
+        (*view).shape =
+            if with_shape && !scalar { export.shape.as_ptr().cast_mut() } else { ptr::null_mut() };
+        (*view).strides = if wants(flags, sys::PyBUF_STRIDES) && !scalar {
+            export.strides.as_ptr().cast_mut()
+        } else {
+            ptr::null_mut()
+        };
         (*view).suboffsets = ptr::null_mut();
         (*view).internal = ptr::null_mut();
     }
@@ -98,7 +105,36 @@ impl BufferView {
         if rc != 0 {
             return Err(Raised::ALREADY);
         }
-        Ok(BufferView { view })
+        let view = BufferView { view };
+        view.check_consistent()?;
+        Ok(view)
+    }
+
+    /// Refuses exporters whose description does not add up (suboffsets despite the request, a
+    /// missing format for items wider than a byte, a length that is not itemsize times the
+    /// number of items): copying or lending those would read the wrong bytes.
+    fn check_consistent(&self) -> PyResult<()> {
+        let problem = if !self.view.suboffsets.is_null() {
+            Some("it has suboffsets (an indirect buffer)".to_owned())
+        } else if self.view.format.is_null() && self.itemsize() != 1 {
+            Some(format!("it gives no format for {}-byte items", self.itemsize()))
+        } else {
+            let items = self.shape().iter().try_fold(1usize, |total, &extent| total.checked_mul(extent));
+            match items.and_then(|items| items.checked_mul(self.itemsize())) {
+                Some(expected) if expected == self.len() => None,
+                _ => Some(format!(
+                    "its length ({} bytes) is not its item size times its number of items",
+                    self.len()
+                )),
+            }
+        };
+        match problem {
+            None => Ok(()),
+            Some(problem) => Err(raise(
+                builtin(Builtin::BufferError),
+                &format!("cannot use this object's buffer: {problem}"),
+            )),
+        }
     }
 
     /// Address of the first byte.
@@ -178,15 +214,17 @@ impl BufferView {
     /// Lends this view to other interpreters: it will be released in this (the current)
     /// interpreter whatever thread drops the lease.
     pub(crate) fn lend(self) -> LentView {
-        LentView { view: self, owner: current_interp_ptr() }
+        LentView { view: std::mem::ManuallyDrop::new(self), owner: current_interp_ptr() }
     }
 }
 
 impl Drop for BufferView {
     fn drop(&mut self) {
-        // SAFETY: acquired by PyObject_GetBuffer and released once, here; `BufferView` is !Send
-        // (it holds raw pointers), so this runs attached to the exporter's interpreter — except
-        // inside `LentView::release`, which attaches that interpreter first.
+        // SAFETY: acquired by PyObject_GetBuffer and released once, here. A `BufferView` is !Send
+        // (it holds raw pointers), and every path that leaves the caller's interpreter
+        // (`allow_threads`, `enter_interpreter`) takes only `Send` closures, so it cannot be
+        // carried out of the exporter's interpreter — except inside a `LentView`, which drops it
+        // only in `release`, attached to that interpreter.
         unsafe { sys::PyBuffer_Release(&mut *self.view) };
     }
 }
@@ -194,7 +232,9 @@ impl Drop for BufferView {
 /// A [`BufferView`] travelling between threads and interpreters until [`LentView::release`]
 /// gives it back in its own interpreter.
 pub(crate) struct LentView {
-    view: BufferView,
+    /// Never dropped in place: only `release` drops it, attached to the owner. A `LentView`
+    /// dropped any other way leaks its buffer instead of releasing it in the wrong interpreter.
+    view: std::mem::ManuallyDrop<BufferView>,
     owner: InterpPtr,
 }
 
@@ -206,11 +246,14 @@ impl LentView {
     /// Releases the buffer in its owner interpreter, under that interpreter's GIL.
     ///
     /// # Safety
-    /// The owner interpreter is still alive: closing it is refused while its lent buffers are
-    /// live (`LEASES`), and the exit hook releases them first.
+    /// The owner interpreter is still alive (closing it is refused while its lent buffers are
+    /// listed in `LEASES`, and the exit hook abandons releases rather than ending an owner under
+    /// one), and the caller holds no lock a thread of the owner may wait for (see
+    /// [`run_attached_to`]).
     pub(crate) unsafe fn release(self) {
         let LentView { view, owner } = self;
-        // SAFETY: the owner is alive (contract).
+        let view = std::mem::ManuallyDrop::into_inner(view);
+        // SAFETY: the owner is alive and no lock is held (contract).
         unsafe { run_attached_to(owner, move || drop(view)) };
     }
 }

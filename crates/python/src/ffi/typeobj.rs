@@ -67,6 +67,7 @@ type RichCompareFn =
 type GetterFn = unsafe extern "C" fn(*mut sys::PyObject, *mut c_void) -> *mut sys::PyObject;
 type GetBufferFn = unsafe extern "C" fn(*mut sys::PyObject, *mut sys::Py_buffer, c_int) -> c_int;
 type LenFn = unsafe extern "C" fn(*mut sys::PyObject) -> sys::Py_ssize_t;
+type BoolFn = unsafe extern "C" fn(*mut sys::PyObject) -> c_int;
 type NewFn =
     unsafe extern "C" fn(*mut sys::PyTypeObject, *mut sys::PyObject, *mut sys::PyObject) -> *mut sys::PyObject;
 
@@ -186,6 +187,7 @@ enum SlotKind {
     New(NewFn),
     GetBuffer(GetBufferFn),
     Length(LenFn),
+    Bool(BoolFn),
 }
 
 impl<T> SlotImpl<T> {
@@ -243,6 +245,11 @@ impl<T> SlotImpl<T> {
         F: for<'a> Fn(This<'a, T>) -> PyResult<usize>,
     {
         SlotImpl { kind: SlotKind::Length(raw), _for: PhantomData }
+    }
+
+    /// `__bool__` always true (for types whose `len()` may be 0 or undefined, like a 0-d array).
+    pub(crate) const fn always_true() -> Self {
+        SlotImpl { kind: SlotKind::Bool(always_true), _for: PhantomData }
     }
 
     /// `__iter__` returning the object itself.
@@ -367,6 +374,7 @@ impl<T: 'static> TypeDef<T> {
                 SlotKind::New(f) => slot(sys::Py_tp_new, f as *mut c_void),
                 SlotKind::GetBuffer(f) => slot(sys::Py_bf_getbuffer, f as *mut c_void),
                 SlotKind::Length(f) => slot(sys::Py_mp_length, f as *mut c_void),
+                SlotKind::Bool(f) => slot(sys::Py_nb_bool, f as *mut c_void),
             });
         }
         // Types without a constructor cannot be instantiated from Python.
@@ -751,6 +759,14 @@ where
             ptr::null_mut()
         }
     }
+}
+
+/// `nb_bool` returning true.
+///
+/// # Safety
+/// Called by CPython with a live object; it is not touched.
+unsafe extern "C" fn always_true(_slf: *mut sys::PyObject) -> c_int {
+    1
 }
 
 /// `tp_iter` returning the object itself.

@@ -1,0 +1,41 @@
+"""Every ```python block of the docs (docs/*.md) runs, each in a fresh process, as written.
+
+A block that needs numpy is skipped, saying so, only where numpy is not installed (`make test`
+installs it into the test environments).
+"""
+
+from __future__ import annotations
+
+import importlib.util
+import re
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+DOCS = Path(__file__).resolve().parent.parent / "docs"
+BLOCK = re.compile(r"```python\n(.*?)```", re.S)
+
+
+def doc_blocks() -> list[tuple[str, str]]:
+    blocks = []
+    for page in sorted(DOCS.glob("*.md")):
+        for index, code in enumerate(BLOCK.findall(page.read_text(encoding="utf-8"))):
+            blocks.append((f"{page.name}#{index}", code))
+    return blocks
+
+
+def test_the_docs_have_examples() -> None:
+    assert doc_blocks(), f"no ```python block found under {DOCS}"
+
+
+@pytest.mark.parametrize(("where", "code"), doc_blocks(), ids=[where for where, _ in doc_blocks()])
+def test_doc_example_runs(where: str, code: str, tmp_path: Path) -> None:
+    if re.search(r"^import numpy|^from numpy", code, re.M) and importlib.util.find_spec("numpy") is None:
+        pytest.skip("this example needs numpy, which is not installed here")
+    proc = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, timeout=100, cwd=tmp_path
+    )
+    assert proc.returncode == 0, f"{where} failed (rc={proc.returncode}):\n{proc.stderr}"
+    assert "Traceback" not in proc.stderr, f"{where} printed an error:\n{proc.stderr}"
