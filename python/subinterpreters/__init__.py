@@ -52,9 +52,12 @@ from ._core import (
     list_all_queues,
     select,
 )
+from ._pool import BrokenInterpreterPool, InterpreterPoolExecutor
 
 __all__ = [
     "Barrier",
+    "BrokenInterpreterPool",
+    "InterpreterPoolExecutor",
     "BoundedSemaphore",
     "CLOSED",
     "ChannelClosedError",

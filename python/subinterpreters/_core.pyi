@@ -2,10 +2,12 @@
 
 from collections.abc import Callable, Iterable, Sequence
 from types import TracebackType
+from concurrent.futures import Future
 from typing import Any, Final, Self, TypeVar, final, overload
 from collections.abc import Buffer
 import queue as _stdlib_queue
 
+_R = TypeVar("_R")
 _T = TypeVar("_T")
 
 __version__: Final[str]
@@ -74,6 +76,22 @@ class Interpreter:
     def prepare_main(self, /, **shared: object) -> None:
         """Bind each shared value as a global of the interpreter's ``__main__``."""
 
+    def call(self, fn: Callable[..., _R], /, *args: Any, **kwargs: Any) -> _R:
+        """Call fn(*args, **kwargs) in the interpreter on this thread and return the result."""
+
+    def call_in_thread(self, fn: Callable[..., _R], /, *args: Any, **kwargs: Any) -> Future[_R]:
+        """Start call() on a new thread; return a concurrent.futures.Future of its result."""
+
+    def run_in_thread(self, source: str, /, **shared: object) -> Future[None]:
+        """Start run() on a new thread; return a concurrent.futures.Future."""
+
+    async def call_async(self, fn: Callable[..., _R], /, *args: Any, **kwargs: Any) -> _R:
+        """Awaitable call(): the event loop keeps running meanwhile."""
+
+    async def run_async(self, source: str, /, **shared: object) -> None:
+        """Awaitable run(): the event loop keeps running meanwhile."""
+
+    def _invoke(self, spec: tuple[Any, ...], /) -> tuple[Any, ...]: ...
     def is_running(self) -> bool:
         """True while the interpreter runs code."""
 
@@ -126,6 +144,11 @@ class RecvChannel:
     def recv(self, /, timeout: float | None = None) -> object:
         """Receive the next object, waiting up to ``timeout`` seconds (None: no limit)."""
 
+    async def recv_async(self, /, timeout: float | None = None) -> object:
+        """Awaitable recv(); cancelling the task withdraws the receive (nothing is lost)."""
+
+    def _start_recv(self, notifier: _AsyncNotifier, /) -> Any: ...
+
     @overload
     def recv_nowait(self, /) -> object:
         """Receive the next object if one is ready, else raise ChannelEmptyError."""
@@ -170,6 +193,11 @@ class SendChannel:
 
     def send_nowait(self, obj: object, /) -> bool:
         """Hand ``obj`` to a waiting receiver (True) or queue it (False)."""
+
+    async def send_async(self, obj: object, /, timeout: float | None = None) -> None:
+        """Awaitable send(); cancelling the task withdraws obj unless a receiver took it."""
+
+    def _start_send(self, obj: object, notifier: _AsyncNotifier, /) -> Any: ...
 
     def send_buffer(self, obj: Buffer, /, timeout: float | None = None) -> None:
         """Lend ``obj``'s buffer without a copy and wait until a receiver took it; the receiver
@@ -276,6 +304,14 @@ class Queue:
     def get_nowait(self) -> Any:
         """``get(block=False)``."""
 
+    async def get_async(self, /, timeout: float | None = None) -> Any:
+        """Awaitable get(); cancelling the task withdraws the get (nothing is lost)."""
+
+    async def put_async(self, obj: object, /, timeout: float | None = None) -> None:
+        """Awaitable put(); cancelling the task withdraws obj unless it entered the queue."""
+
+    def _start_get(self, notifier: _AsyncNotifier, /) -> Any: ...
+    def _start_put(self, obj: object, notifier: _AsyncNotifier, /) -> Any: ...
     def get_many(self, max_items: int, /, timeout: float | None = None) -> list[Any]:
         """Wait for at least one object, then return up to ``max_items`` ready ones.
 
@@ -448,3 +484,10 @@ class Barrier:
 
 def _shutdown() -> None:
     """Release blocked calls and close every interpreter (registered with atexit)."""
+
+
+class _AsyncNotifier:
+    """Internal: the pipe an event loop watches for parked asyncio operations."""
+
+    def fileno(self) -> int: ...
+    def drain(self) -> None: ...

@@ -22,6 +22,8 @@ pub mod shared_memory;
 mod sync;
 mod waiter;
 
+pub use waiter::Notify;
+
 pub use buffer_lease::{BufferLease, LeaseHolder, LeaseTable};
 pub use channel::{channel, Channel, Receiver, Sender};
 pub use error::{RecvError, SendError, TryRecvError};

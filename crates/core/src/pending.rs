@@ -9,7 +9,7 @@ use crate::error::{RecvError, SendError};
 use crate::exchange::{Exchange, OfferKind, Offered, Registration, Taken};
 use crate::queue::Queue;
 use crate::sync::Arc;
-use crate::waiter::{spin_briefly, Completion, Outcome, Waiter};
+use crate::waiter::{spin_briefly, Completion, Notify, Outcome, Waiter};
 
 /// A channel or a queue, as the place an operation is parked on.
 pub(crate) enum Endpoint<T> {
@@ -36,21 +36,26 @@ impl<T> Clone for Endpoint<T> {
 }
 
 /// Offers `item` on `endpoint`: done at once, or parked until taken (or let in).
-pub(crate) fn start_offer<T>(endpoint: Endpoint<T>, item: T, kind: OfferKind) -> Result<SendStart<T>, SendError<T>> {
+pub(crate) fn start_offer<T>(
+    endpoint: Endpoint<T>,
+    item: T,
+    kind: OfferKind,
+    notify: Option<Notify>,
+) -> Result<SendStart<T>, SendError<T>> {
     let mut state = endpoint.exchange().lock();
     let item = match state.offer(item, kind) {
         Offered::Delivered | Offered::Buffered => return Ok(SendStart::Delivered),
         Offered::Closed(item) => return Err(SendError::Closed(item)),
         Offered::NotNow(item) => item,
     };
-    let waiter = Arc::new(Waiter::new());
+    let waiter = Arc::new(Waiter::notifying(notify));
     state.register_offer(Registration { waiter: waiter.clone(), case: 0 }, item, kind);
     drop(state);
     Ok(SendStart::Pending(PendingSend::new(endpoint, waiter)))
 }
 
 /// Takes from `endpoint`: an item at once, or parked until one comes.
-pub(crate) fn start_take<T>(endpoint: Endpoint<T>) -> Result<RecvStart<T>, RecvError> {
+pub(crate) fn start_take<T>(endpoint: Endpoint<T>, notify: Option<Notify>) -> Result<RecvStart<T>, RecvError> {
     // A producer about to put is met more cheaply here than by registering and being handed the
     // item: spin briefly (without the lock) on the exchange's hint first.
     let exchange = endpoint.exchange();
@@ -63,7 +68,7 @@ pub(crate) fn start_take<T>(endpoint: Endpoint<T>) -> Result<RecvStart<T>, RecvE
         Taken::Closed => return Err(RecvError::Closed),
         Taken::NotNow => {}
     }
-    let waiter = Arc::new(Waiter::new());
+    let waiter = Arc::new(Waiter::notifying(notify));
     state.register_taker(Registration { waiter: waiter.clone(), case: 0 });
     drop(state);
     Ok(RecvStart::Pending(PendingRecv::new(endpoint, waiter)))
@@ -140,6 +145,17 @@ impl<T> PendingSend<T> {
         Some(send_result(completion))
     }
 
+    /// True once the send completed (collect the outcome with [`poll`](Self::poll)).
+    pub fn is_complete(&self) -> bool {
+        self.parked.as_ref().map_or(true, |parked| parked.waiter.is_done())
+    }
+
+    /// The outcome if the send completed already, without waiting (`None`: still parked).
+    pub fn poll(&mut self) -> Option<Result<(), SendError<T>>> {
+        self.spun = true;
+        self.wait_until(Some(Instant::now()))
+    }
+
     /// Withdraws the item unless it was taken already: `Err(Withdrawn(item))` if withdrawn,
     /// otherwise the result the operation had reached.
     pub fn cancel(mut self) -> Result<(), SendError<T>> {
@@ -175,6 +191,17 @@ impl<T> PendingRecv<T> {
         let completion = parked.waiter.wait_until(deadline, spin)?;
         self.parked = None;
         Some(recv_result(completion))
+    }
+
+    /// True once the receive completed (collect the outcome with [`poll`](Self::poll)).
+    pub fn is_complete(&self) -> bool {
+        self.parked.as_ref().map_or(true, |parked| parked.waiter.is_done())
+    }
+
+    /// The outcome if the receive completed already, without waiting (`None`: still parked).
+    pub fn poll(&mut self) -> Option<Result<T, RecvError>> {
+        self.spun = true;
+        self.wait_until(Some(Instant::now()))
     }
 
     /// Gives up: `Err(Withdrawn)` if nothing was handed over, otherwise what was.

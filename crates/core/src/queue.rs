@@ -10,6 +10,7 @@ use std::collections::VecDeque;
 use std::fmt;
 use std::time::Instant;
 
+use crate::waiter::Notify;
 use crate::error::{RecvError, SendError, TryRecvError};
 use crate::exchange::{Exchange, OfferKind, Offered, Taken, FRONT_TICKET};
 use crate::pending::{finish_offer, finish_take, start_offer, start_take, Endpoint, RecvStart, SendStart};
@@ -121,7 +122,12 @@ impl<T> QueueHandle<T> {
     /// Starts a put: done at once if there is room, or parked until there is, the queue closes,
     /// or the returned [`PendingSend`](crate::PendingSend) is cancelled.
     pub fn start_put(&self, item: T) -> Result<SendStart<T>, SendError<T>> {
-        start_offer(Endpoint::Queue(self.queue.clone()), item, OfferKind::Buffered)
+        start_offer(Endpoint::Queue(self.queue.clone()), item, OfferKind::Buffered, None)
+    }
+
+    /// As [`start_put`](Self::start_put); a parked put also calls `notify` when it completes.
+    pub fn start_put_notified(&self, item: T, notify: Notify) -> Result<SendStart<T>, SendError<T>> {
+        start_offer(Endpoint::Queue(self.queue.clone()), item, OfferKind::Buffered, Some(notify))
     }
 
     /// Puts `item`, waiting for room until `deadline` (`None`: for ever).
@@ -152,7 +158,12 @@ impl<T> QueueHandle<T> {
     /// Takes the oldest item, or parks until one arrives, the queue closes and drains, or the
     /// returned [`PendingRecv`](crate::PendingRecv) is cancelled.
     pub fn start_get(&self) -> Result<RecvStart<T>, RecvError> {
-        start_take(Endpoint::Queue(self.queue.clone()))
+        start_take(Endpoint::Queue(self.queue.clone()), None)
+    }
+
+    /// As [`start_get`](Self::start_get); a parked get also calls `notify` when it completes.
+    pub fn start_get_notified(&self, notify: Notify) -> Result<RecvStart<T>, RecvError> {
+        start_take(Endpoint::Queue(self.queue.clone()), Some(notify))
     }
 
     /// Takes the oldest item, waiting until `deadline` (`None`: for ever).

@@ -54,14 +54,27 @@ pub(crate) struct Waiter<T> {
     wake: Condvar,
     /// Set once the phase is `Done`: lets the owner spin without taking the lock.
     done: AtomicBool,
+    /// Told of the completion too, for an owner that does not block on the condvar (an event
+    /// loop watching a file descriptor). Runs under the exchange's and the waiter's locks: it
+    /// must only signal (e.g. write a byte to a non-blocking pipe), never lock or block.
+    notify: Option<Notify>,
 }
+
+/// A completion signal for owners that do not block (see [`Waiter`]'s `notify`).
+pub type Notify = std::sync::Arc<dyn Fn() + Send + Sync>;
 
 impl<T> Waiter<T> {
     pub(crate) fn new() -> Self {
+        Self::notifying(None)
+    }
+
+    /// A waiter whose completion also calls `notify`.
+    pub(crate) fn notifying(notify: Option<Notify>) -> Self {
         Waiter {
             slot: Mutex::new(Slot { phase: Phase::Waiting, parked: false, completer_cpu: None }),
             wake: Condvar::new(),
             done: AtomicBool::new(false),
+            notify,
         }
     }
 
@@ -77,6 +90,9 @@ impl<T> Waiter<T> {
         self.done.store(true, Ordering::Release);
         if slot.parked {
             self.wake.notify_one();
+        }
+        if let Some(notify) = &self.notify {
+            notify();
         }
         Ok(())
     }
@@ -118,6 +134,11 @@ impl<T> Waiter<T> {
             };
             slot.parked = false;
         }
+    }
+
+    /// True once a peer completed the operation (its outcome is ready to collect).
+    pub(crate) fn is_done(&self) -> bool {
+        self.done.load(Ordering::Acquire)
     }
 
     /// Ends the wait from the owner's side. Returns `None` if the abort won (no peer will complete

@@ -38,6 +38,12 @@ Raises TimeoutError when it expires, ChannelClosedError when the channel is clos
 Receive the next object if one is ready; otherwise return default, or raise\n\
 ChannelEmptyError when no default is given. Raises ChannelClosedError when closed and drained.",
             fastcall: recv_nowait),
+        py_method!(c"recv_async", c"recv_async($self, /, timeout=None)\n--\n\n\
+Awaitable recv(): the event loop keeps running while it waits (no thread waits for it).\n\
+Cancelling the awaiting task withdraws the receive: an object it was handed goes back to the\n\
+front of the channel, so nothing is lost or received twice.", fastcall: crate::async_ops::recv_async),
+        py_method!(c"_start_recv", c"_start_recv($self, notifier, /)\n--\n\n\
+Internal: start a receive for recv_async.", fastcall: crate::async_ops::recv_start),
         py_method!(c"close", c"close($self, /)\n--\n\n\
 Close the receiving end: queued objects are dropped, calls blocked on the channel are woken with\n\
 ChannelClosedError, and later sends and receives raise it.", noargs: close_recv),
@@ -199,6 +205,11 @@ ChannelClosedError if either end is closed (also if that happens while waiting).
         py_method!(c"send_nowait", c"send_nowait($self, obj, /)\n--\n\n\
 Hand obj to a receiver already waiting and return True; otherwise queue it (first in, first\n\
 out) and return False. Never blocks.", fastcall: send_nowait),
+        py_method!(c"send_async", c"send_async($self, obj, /, timeout=None)\n--\n\n\
+Awaitable send(): the event loop keeps running while it waits for a receiver. Cancelling the\n\
+awaiting task withdraws obj unless a receiver has taken it already.", fastcall: crate::async_ops::send_async),
+        py_method!(c"_start_send", c"_start_send($self, obj, notifier, /)\n--\n\n\
+Internal: start a send for send_async.", fastcall: crate::async_ops::send_start),
         py_method!(c"send_buffer", c"send_buffer($self, obj, /, timeout=None)\n--\n\n\
 Lend obj's buffer (bytes, bytearray, array.array, memoryview, numpy array, ...) without copying\n\
 it and wait, as send() does, until a receiver has taken it. The receiver gets a read-only\n\

@@ -6,6 +6,7 @@
 //! [`module`] assembles the per-interpreter module state. Process-wide state lives in
 //! [`globals`] and holds no Python object.
 
+mod async_ops;
 mod blocking;
 mod channel;
 mod convert;
@@ -16,6 +17,7 @@ mod interpreter;
 mod lent_buffer;
 mod module;
 mod primitives;
+mod python_half;
 mod queue;
 mod select;
 mod shared_array;

@@ -10,6 +10,7 @@ use crate::primitives::{
     BarrierObject, ConditionObject, EventObject, LockObject, RLockObject, SemaphoreObject, BARRIER,
     BOUNDED_SEMAPHORE, CONDITION, EVENT, LOCK, RLOCK, SEMAPHORE,
 };
+use crate::async_ops::{NotifierObject, PendingOpObject, ASYNC_NOTIFIER, PENDING_OP};
 use crate::lent_buffer::{LentBufferObject, LENT_BUFFER};
 use crate::queue::{QueueObject, QUEUE};
 use crate::shared_array::{SharedArrayObject, SHARED_ARRAY, SHARED_BUFFER};
@@ -38,6 +39,8 @@ pub(crate) struct State {
     pub(crate) shared_array_type: HeapType<SharedArrayObject>,
     pub(crate) shared_buffer_type: HeapType<SharedArrayObject>,
     pub(crate) lent_buffer_type: HeapType<LentBufferObject>,
+    pub(crate) async_notifier_type: HeapType<NotifierObject>,
+    pub(crate) pending_op_type: HeapType<PendingOpObject>,
     /// `si.CLOSED`: what a select's receive case yields from a closed, drained channel or queue.
     pub(crate) closed: Owned,
     closed_type: HeapType<ClosedSentinel>,
@@ -79,6 +82,8 @@ impl StateObjects for State {
         let shared_array_type = SHARED_ARRAY.create(module)?;
         let shared_buffer_type = SHARED_BUFFER.create_subtype(module, &shared_array_type)?;
         let lent_buffer_type = LENT_BUFFER.create(module)?;
+        let async_notifier_type = ASYNC_NOTIFIER.create(module)?;
+        let pending_op_type = PENDING_OP.create(module)?;
         let closed_type = CLOSED_TYPE.create(module)?;
         let closed = closed_type.instance(ClosedSentinel)?;
         add_module_object(module, c"Interpreter", interpreter_type.as_ref())?;
@@ -94,6 +99,7 @@ impl StateObjects for State {
         add_module_object(module, c"Barrier", barrier_type.as_ref())?;
         add_module_object(module, c"SharedArray", shared_array_type.as_ref())?;
         add_module_object(module, c"SharedBuffer", shared_buffer_type.as_ref())?;
+        add_module_object(module, c"_AsyncNotifier", async_notifier_type.as_ref())?;
         add_module_object(module, c"CLOSED", closed.as_ref())?;
         add_module_object(module, c"_ClosedType", closed_type.as_ref())?;
         add_module_object(module, c"__version__", str_from(env!("CARGO_PKG_VERSION"))?.as_ref())?;
@@ -113,6 +119,8 @@ impl StateObjects for State {
             shared_array_type,
             shared_buffer_type,
             lent_buffer_type,
+            async_notifier_type,
+            pending_op_type,
             closed,
             closed_type,
             errors,
@@ -137,6 +145,8 @@ impl StateObjects for State {
             self.shared_array_type.as_ref(),
             self.shared_buffer_type.as_ref(),
             self.lent_buffer_type.as_ref(),
+            self.async_notifier_type.as_ref(),
+            self.pending_op_type.as_ref(),
             self.closed.as_ref(),
             self.closed_type.as_ref(),
         ];

@@ -54,6 +54,18 @@ timeout seconds if given) or raise QueueEmpty at once (block=False). Raises Queu
 once the queue is closed and drained.", fastcall: get),
         py_method!(c"get_nowait", c"get_nowait($self, /)\n--\n\n\
 get(block=False): raise QueueEmpty if the queue is empty.", noargs: get_nowait),
+        py_method!(c"get_async", c"get_async($self, /, timeout=None)\n--\n\n\
+Awaitable get(): the event loop keeps running while it waits (QueueEmpty on timeout).\n\
+Cancelling the awaiting task withdraws the get: an object it was handed goes back to the front.",
+            fastcall: crate::async_ops::get_async),
+        py_method!(c"put_async", c"put_async($self, obj, /, timeout=None)\n--\n\n\
+Awaitable put(): waits for room without blocking the event loop (QueueFull on timeout).\n\
+Cancelling the awaiting task withdraws obj unless it entered the queue already.",
+            fastcall: crate::async_ops::put_async),
+        py_method!(c"_start_get", c"_start_get($self, notifier, /)\n--\n\n\
+Internal: start a get for get_async.", fastcall: crate::async_ops::get_start),
+        py_method!(c"_start_put", c"_start_put($self, obj, notifier, /)\n--\n\n\
+Internal: start a put for put_async.", fastcall: crate::async_ops::put_start),
         py_method!(c"get_many", c"get_many($self, max_items, /, timeout=None)\n--\n\n\
 Wait for at least one object (up to timeout seconds; QueueEmpty after), then return a list of\n\
 up to max_items objects: all that are ready, oldest first. If one of them cannot be rebuilt here\n\

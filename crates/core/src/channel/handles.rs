@@ -5,6 +5,7 @@ use std::fmt;
 use std::time::Instant;
 
 use super::Channel;
+use crate::waiter::Notify;
 use crate::error::{RecvError, SendError, TryRecvError};
 use crate::exchange::{OfferKind, Offered, Taken, FRONT_TICKET};
 use crate::pending::{finish_offer, finish_take, start_offer, start_take, Endpoint, RecvStart, SendStart};
@@ -71,7 +72,12 @@ impl<T> Sender<T> {
     /// Starts a rendezvous send: either delivered at once, or parked until a receiver takes the
     /// item, the channel closes, or the returned [`PendingSend`](crate::PendingSend) is cancelled.
     pub fn start_send(&self, item: T) -> Result<SendStart<T>, SendError<T>> {
-        start_offer(Endpoint::Channel(self.chan.clone()), item, OfferKind::Rendezvous)
+        start_offer(Endpoint::Channel(self.chan.clone()), item, OfferKind::Rendezvous, None)
+    }
+
+    /// As [`start_send`](Self::start_send); a parked send also calls `notify` when it completes.
+    pub fn start_send_notified(&self, item: T, notify: Notify) -> Result<SendStart<T>, SendError<T>> {
+        start_offer(Endpoint::Channel(self.chan.clone()), item, OfferKind::Rendezvous, Some(notify))
     }
 
     /// Rendezvous send that blocks until a receiver takes `item` or `deadline` passes.
@@ -124,7 +130,12 @@ impl<T> Receiver<T> {
     /// Takes the next item, or parks until one arrives, the channel closes, or the returned
     /// [`PendingRecv`](crate::PendingRecv) is cancelled.
     pub fn start_recv(&self) -> Result<RecvStart<T>, RecvError> {
-        start_take(Endpoint::Channel(self.chan.clone()))
+        start_take(Endpoint::Channel(self.chan.clone()), None)
+    }
+
+    /// As [`start_recv`](Self::start_recv); a parked receive also calls `notify` when it completes.
+    pub fn start_recv_notified(&self, notify: Notify) -> Result<RecvStart<T>, RecvError> {
+        start_take(Endpoint::Channel(self.chan.clone()), Some(notify))
     }
 
     /// Blocks until an item arrives, the channel closes, or `deadline` passes.

@@ -5,7 +5,7 @@ use std::ffi::CStr;
 use pyo3_ffi as sys;
 
 use super::error::{builtin, raise, Builtin, PyResult};
-use super::object::Ref;
+use super::object::{Owned, Ref};
 
 /// The arguments of one call, borrowed from the caller.
 pub(crate) struct Args<'a> {
@@ -119,6 +119,32 @@ impl<'a> Args<'a> {
             pairs.push(unsafe { (Ref::from_ptr(key), Ref::from_ptr(value)) });
         }
         Args { positional: items, keywords: Keywords::Pairs(pairs) }
+    }
+
+    /// Calls `callable(first, *positional, **keywords)` with these arguments, as they came (a
+    /// method implemented by a Python function of the package).
+    pub(crate) fn forward(&self, callable: Ref<'_>, first: Ref<'_>) -> PyResult<Owned> {
+        let pairs = self.keywords.pairs();
+        let mut vector: Vec<*mut sys::PyObject> = Vec::with_capacity(1 + self.positional.len() + pairs.len());
+        vector.push(first.as_ptr());
+        vector.extend(self.positional.iter().map(|arg| arg.as_ptr()));
+        vector.extend(pairs.iter().map(|(_, value)| value.as_ptr()));
+        let names = if pairs.is_empty() {
+            None
+        } else {
+            Some(super::values::tuple(pairs.iter().map(|(name, _)| Ref::to_owned(*name)).collect())?)
+        };
+        let names_ptr = names.as_ref().map_or(std::ptr::null_mut(), |names| names.as_ptr());
+        // SAFETY: every pointer is a live object borrowed for this call (the arguments, `first`,
+        // and the names tuple we own); nargs counts the positional ones, kwnames names the rest.
+        unsafe {
+            Owned::from_new(sys::PyObject_Vectorcall(
+                callable.as_ptr(),
+                vector.as_ptr(),
+                1 + self.positional.len(),
+                names_ptr,
+            ))
+        }
     }
 
     /// Binds the arguments to `signature`: one slot per parameter (`None` when not passed).

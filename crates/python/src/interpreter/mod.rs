@@ -2,6 +2,7 @@
 //! ([`run`]) and closing ([`close`]) live in their own files. The rules (who may run, close twice,
 //! shutdown) live in the core's `InterpreterTable`; this module does the C-API work around them.
 
+mod call;
 mod close;
 mod run;
 
@@ -41,6 +42,30 @@ Run source in the interpreter's __main__ module: run() without shared values.", 
 Bind each keyword argument as a global of the interpreter's __main__ module, without running\n\
 anything. Values must be shareable (NotShareableError otherwise, and nothing is bound).",
             fastcall: run::prepare_main),
+        py_method!(c"call", c"call($self, fn, /, *args, **kwargs)\n--\n\n\
+Call fn(*args, **kwargs) in the interpreter, on the calling thread (its GIL released meanwhile),\n\
+and return the result.\n\n\
+fn must be findable by reference: a function or class of an importable module, or of the caller's\n\
+__main__ (looked up in the target's __main__, else the caller's main script is imported there as\n\
+__si_main__, without running its `if __name__ == '__main__'` block). Arguments and the result\n\
+cross natively when shareable, else by pickle; what neither can carry raises NotShareableError\n\
+before anything runs. An exception raised by fn raises RunFailedError with the remote traceback,\n\
+and, when the exception can be pickled, the rebuilt exception as __cause__.", fastcall: call::call),
+        py_method!(c"call_in_thread", c"call_in_thread($self, fn, /, *args, **kwargs)\n--\n\n\
+Start call(fn, *args, **kwargs) on a new thread; return a concurrent.futures.Future of its result.",
+            fastcall: call::call_in_thread),
+        py_method!(c"run_in_thread", c"run_in_thread($self, source, /, **shared)\n--\n\n\
+Start run(source, **shared) on a new thread; return a concurrent.futures.Future (result None).",
+            fastcall: call::run_in_thread),
+        py_method!(c"call_async", c"call_async($self, fn, /, *args, **kwargs)\n--\n\n\
+Awaitable call(): the event loop keeps running while fn runs in the interpreter.",
+            fastcall: call::call_async),
+        py_method!(c"run_async", c"run_async($self, source, /, **shared)\n--\n\n\
+Awaitable run(): the event loop keeps running while source runs in the interpreter.",
+            fastcall: call::run_async),
+        py_method!(c"_invoke", c"_invoke($self, spec, /)\n--\n\n\
+Internal: run subinterpreters._calls.invoke(spec) in the interpreter and return its outcome.",
+            fastcall: call::invoke),
         py_method!(c"is_running", c"is_running($self, /)\n--\n\n\
 Return True while the interpreter is running code (always True for the main interpreter).",
             noargs: is_running),

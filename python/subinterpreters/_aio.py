@@ -1,0 +1,156 @@
+"""The asyncio awaitables of channels and queues: ``recv_async``, ``send_async``, ``get_async``,
+``put_async`` (``call_async`` and ``run_async`` live in ``_calls``).
+
+An operation that cannot complete at once is parked natively with a waiter that signals a pipe
+on completion. Each event loop watches one such pipe (``loop.add_reader``); on a signal it wakes
+the coroutines whose operations are ready, and each coroutine then collects its own outcome. So
+no thread waits for a coroutine, nothing polls on a timer, and an outcome is only ever collected
+by a coroutine that is running: a task cancelled while waiting withdraws its operation, and an
+object it had been handed goes back to the front of the channel or queue. A send or put that
+completed before the cancellation could withdraw it has delivered its object: the coroutine
+then returns normally instead of raising CancelledError.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import math
+import weakref
+from collections.abc import Callable
+from typing import Any
+
+from ._core import QueueEmpty, QueueFull, _AsyncNotifier
+
+
+class _LoopWatcher:
+    """One per event loop: the pipe, and the wake-up future of every parked operation."""
+
+    def __init__(self, loop: asyncio.AbstractEventLoop) -> None:
+        self.notifier = _AsyncNotifier()
+        self.waiting: dict[Any, asyncio.Future[None]] = {}
+        loop.add_reader(self.notifier.fileno(), self._wake)
+
+    def _wake(self) -> None:
+        self.notifier.drain()
+        for op, wake in list(self.waiting.items()):
+            if op.ready() and not wake.done():
+                wake.set_result(None)
+
+
+_watchers: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, _LoopWatcher] = weakref.WeakKeyDictionary()
+
+
+def _watcher(loop: asyncio.AbstractEventLoop) -> _LoopWatcher:
+    watcher = _watchers.get(loop)
+    if watcher is None:
+        watcher = _watchers[loop] = _LoopWatcher(loop)
+    return watcher
+
+
+class _Expired(Exception):
+    """The timeout of an awaitable passed (internal)."""
+
+
+def _check_timeout(timeout: object) -> float | None:
+    if timeout is None:
+        return None
+    if isinstance(timeout, bool) or not isinstance(timeout, (int, float)):
+        raise TypeError(f"timeout must be a number of seconds or None, not {type(timeout).__qualname__}")
+    if math.isnan(timeout) or timeout < 0:
+        raise ValueError(f"timeout must be a non-negative number of seconds, not {timeout!r}")
+    return float(timeout)
+
+
+async def _complete(
+    start: Callable[[Any], Any],
+    timeout: object,
+    timed_out: Callable[[], BaseException],
+    sending: bool = False,
+) -> Any:
+    seconds = _check_timeout(timeout)
+    loop = asyncio.get_running_loop()
+    watcher = _watcher(loop)
+    started = start(watcher.notifier)
+    if isinstance(started, tuple):  # completed at once
+        return started[1]
+    op = started
+    if seconds == 0:
+        done, value = op.give_up()
+        if done:
+            return value
+        raise timed_out()
+    timer = None
+    try:
+        while True:
+            wake = loop.create_future()
+            watcher.waiting[op] = wake
+            if timer is None and seconds is not None:
+                timer = loop.call_later(seconds, _expire, watcher, op)
+            if not op.ready():
+                try:
+                    await wake
+                except _Expired:
+                    done, value = op.give_up()
+                    if done:
+                        return value
+                    raise timed_out() from None
+            done, value = op.poll()
+            if done:
+                return value
+    except asyncio.CancelledError:
+        if sending:
+            # A send that a receiver already took cannot be undone: it completed, so the
+            # cancellation comes too late and the coroutine returns normally.
+            done, value = op.give_up()
+            if done:
+                task = asyncio.current_task()
+                if task is not None:
+                    task.uncancel()
+                return value
+        else:
+            op.cancel()  # an object already handed over goes back to the front
+        raise
+    finally:
+        watcher.waiting.pop(op, None)
+        if timer is not None:
+            timer.cancel()
+
+
+def _expire(watcher: _LoopWatcher, op: Any) -> None:
+    wake = watcher.waiting.get(op)
+    if wake is not None and not wake.done():
+        wake.set_exception(_Expired())
+
+
+async def recv_async(channel: Any, /, timeout: float | None = None) -> Any:
+    """``RecvChannel.recv_async``: see its docstring."""
+    return await _complete(
+        channel._start_recv, timeout, lambda: TimeoutError("nothing was received before the timeout")
+    )
+
+
+async def send_async(channel: Any, obj: object, /, timeout: float | None = None) -> None:
+    """``SendChannel.send_async``: see its docstring."""
+    await _complete(
+        lambda notifier: channel._start_send(obj, notifier),
+        timeout,
+        lambda: TimeoutError(
+            "no receiver took the object before the timeout; it was withdrawn and will not be delivered"
+        ),
+        sending=True,
+    )
+
+
+async def get_async(queue: Any, /, timeout: float | None = None) -> Any:
+    """``Queue.get_async``: see its docstring."""
+    return await _complete(queue._start_get, timeout, lambda: QueueEmpty("the queue is empty"))
+
+
+async def put_async(queue: Any, obj: object, /, timeout: float | None = None) -> None:
+    """``Queue.put_async``: see its docstring."""
+    await _complete(
+        lambda notifier: queue._start_put(obj, notifier),
+        timeout,
+        lambda: QueueFull("the queue is full; the object was not put"),
+        sending=True,
+    )
