@@ -1,7 +1,8 @@
 """Every ```python block of the docs (docs/*.md) runs, each in a fresh process, as written.
 
-A block that needs numpy is skipped, saying so, only where numpy is not installed (`make test`
-installs it into the test environments).
+A block that imports a package that is not installed (numpy, dask) is skipped, naming it; `make
+test` installs numpy into the test environments, so only the distributed-engine examples are
+skipped there.
 """
 
 from __future__ import annotations
@@ -32,10 +33,21 @@ def test_the_docs_have_examples() -> None:
 
 @pytest.mark.parametrize(("where", "code"), doc_blocks(), ids=[where for where, _ in doc_blocks()])
 def test_doc_example_runs(where: str, code: str, tmp_path: Path) -> None:
-    if re.search(r"^import numpy|^from numpy", code, re.M) and importlib.util.find_spec("numpy") is None:
-        pytest.skip("this example needs numpy, which is not installed here")
+    for module in re.findall(r"^(?:import|from) ([\w.]+)", code, re.M):
+        top = module.split(".")[0]
+        if importlib.util.find_spec(top) is None:
+            pytest.skip(f"this example needs {top}, which is not installed here")
     proc = subprocess.run(
         [sys.executable, "-c", code], capture_output=True, text=True, timeout=100, cwd=tmp_path
     )
     assert proc.returncode == 0, f"{where} failed (rc={proc.returncode}):\n{proc.stderr}"
     assert "Traceback" not in proc.stderr, f"{where} printed an error:\n{proc.stderr}"
+
+
+def test_the_pool_and_asyncio_example_program_runs(tmp_path: Path) -> None:
+    example = DOCS.parent / "examples" / "pool_asyncio.py"
+    proc = subprocess.run(
+        [sys.executable, str(example)], capture_output=True, text=True, timeout=100, cwd=tmp_path
+    )
+    assert proc.returncode == 0, proc.stderr
+    assert "the event loop ticked" in proc.stdout, proc.stdout

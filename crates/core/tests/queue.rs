@@ -1189,3 +1189,58 @@ fn put_nowait_is_not_refused_by_a_withdrawn_offer_on_a_queue_with_room() {
     assert_eq!(select.cancel(), Some(Selected::Received(1, 200)));
     assert_eq!(refused, Ok(()), "put_nowait refused on an empty queue with room");
 }
+
+// ---------------------------------------------------------------------------------------------
+// Notified operations (the asyncio awaitables): a completion calls the notify hook; poll collects.
+
+#[test]
+fn a_notified_get_is_signalled_once_and_poll_collects_the_item() {
+    let q = queue::<u32>(0);
+    let signals = Arc::new(AtomicU64::new(0));
+    let counter = signals.clone();
+    let notify: subinterpreters_core::Notify = Arc::new(move || {
+        counter.fetch_add(1, Ordering::SeqCst);
+    });
+    let mut pending = match q.start_get_notified(notify) {
+        Ok(RecvStart::Pending(pending)) => pending,
+        _ => panic!("nothing is ready: the get parks"),
+    };
+    assert!(!pending.is_complete());
+    assert_eq!(pending.poll(), None, "poll does not wait");
+    q.put_nowait(7).unwrap();
+    assert_eq!(signals.load(Ordering::SeqCst), 1, "the put signalled the parked get");
+    assert!(pending.is_complete());
+    assert_eq!(pending.poll(), Some(Ok(7)));
+    assert!(q.is_empty());
+}
+
+#[test]
+fn a_cancelled_notified_get_puts_back_what_it_was_handed() {
+    let q = queue::<u32>(0);
+    let pending = match q.start_get_notified(Arc::new(|| {})) {
+        Ok(RecvStart::Pending(pending)) => pending,
+        _ => panic!("nothing is ready: the get parks"),
+    };
+    q.put_nowait(1).unwrap();
+    q.put_nowait(2).unwrap();
+    pending.cancel_and_requeue();
+    assert_eq!(q.get_many_nowait(10).unwrap(), vec![1, 2], "the item handed over went back in front");
+}
+
+#[test]
+fn a_notified_put_on_a_full_queue_is_signalled_when_room_is_made() {
+    let q = queue::<u32>(1);
+    q.put_nowait(1).unwrap();
+    let signals = Arc::new(AtomicU64::new(0));
+    let counter = signals.clone();
+    let mut pending = match q.start_put_notified(2, Arc::new(move || {
+        counter.fetch_add(1, Ordering::SeqCst);
+    })) {
+        Ok(SendStart::Pending(pending)) => pending,
+        _ => panic!("the queue is full: the put parks"),
+    };
+    assert_eq!(q.try_get(), Ok(1));
+    assert_eq!(signals.load(Ordering::SeqCst), 1);
+    assert!(matches!(pending.poll(), Some(Ok(()))));
+    assert_eq!(q.try_get(), Ok(2));
+}
