@@ -129,7 +129,7 @@ def unwrap(wrapped: tuple[bool, object]) -> Any:
 # --- the call itself --------------------------------------------------------------------------------
 
 
-def prepare(fn: object, args: tuple, kwargs: dict) -> tuple:
+def prepare(fn: object, args: tuple[Any, ...], kwargs: dict[str, Any]) -> tuple[Any, ...]:
     """The caller's half: a shareable spec of ``fn(*args, **kwargs)``."""
     if not callable(fn):
         raise TypeError(f"fn must be callable, not {type(fn).__qualname__!r}")
@@ -147,7 +147,7 @@ def prepare(fn: object, args: tuple, kwargs: dict) -> tuple:
     )
 
 
-def invoke(spec: tuple) -> tuple:
+def invoke(spec: tuple[Any, ...]) -> tuple[Any, ...]:
     """The target's half: run the spec; ``(True, wrapped result)`` or ``(False, description)``."""
     try:
         function, args, kwargs = spec
@@ -167,7 +167,7 @@ def describe(exc: BaseException) -> tuple[str, str, str, bytes | None]:
     return type(exc).__qualname__, str(exc), text, pickled
 
 
-def finish(outcome: tuple) -> Any:
+def finish(outcome: tuple[Any, ...]) -> Any:
     """The caller's half again: the result, or RunFailedError (with ``__cause__`` if rebuilt)."""
     ok, value = outcome
     if ok:
@@ -175,7 +175,7 @@ def finish(outcome: tuple) -> Any:
     raise run_failed(value)
 
 
-def run_failed(description: tuple) -> RunFailedError:
+def run_failed(description: tuple[Any, ...]) -> RunFailedError:
     type_name, message, text, pickled = description
     error = RunFailedError(f"{type_name}: {message}" if message else type_name)
     error.type_name = type_name
@@ -199,8 +199,8 @@ def call(interp: Any, fn: object, /, *args: object, **kwargs: object) -> Any:
 # --- futures ----------------------------------------------------------------------------------------
 
 
-def _in_thread(work: Any, name: str) -> Future:
-    future: Future = Future()
+def _in_thread(work: Any, name: str) -> Future[Any]:
+    future: Future[Any] = Future()
 
     def target() -> None:
         if not future.set_running_or_notify_cancel():
@@ -216,20 +216,20 @@ def _in_thread(work: Any, name: str) -> Future:
     return future
 
 
-def call_in_thread(interp: Any, fn: object, /, *args: object, **kwargs: object) -> Future:
+def call_in_thread(interp: Any, fn: object, /, *args: object, **kwargs: object) -> Future[Any]:
     """``Interpreter.call_in_thread``: see its docstring."""
     if not callable(fn):
         raise TypeError(f"fn must be callable, not {type(fn).__qualname__!r}")
     try:
         spec = prepare(fn, args, kwargs)  # here, so later changes to the arguments do not count
     except NotShareableError as exc:
-        failed: Future = Future()
+        failed: Future[Any] = Future()
         failed.set_exception(exc)
         return failed
     return _in_thread(lambda: finish(interp._invoke(spec)), f"subinterpreters-call-{interp.id}")
 
 
-def run_in_thread(interp: Any, source: str, /, **shared: object) -> Future:
+def run_in_thread(interp: Any, source: str, /, **shared: object) -> Future[Any]:
     """``Interpreter.run_in_thread``: see its docstring."""
     if not isinstance(source, str):
         raise TypeError(f"source must be a str of Python code, not {type(source).__qualname__}")

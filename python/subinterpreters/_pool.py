@@ -36,7 +36,7 @@ class BrokenInterpreterPool(BrokenExecutor):
 # --- inside a worker interpreter --------------------------------------------------------------------
 
 
-def serve(tasks: Any, results: Any, idle: Any, init: tuple | None) -> None:
+def serve(tasks: Any, results: Any, idle: Any, init: tuple[Any, ...] | None) -> None:
     """A worker's loop, run inside its interpreter: run tasks until told to stop."""
     if init is not None:
         ok, description = _calls.invoke(init)
@@ -59,12 +59,12 @@ finally:
 """
 
 
-def _process_chunk(fn: Callable[..., Any], chunk: tuple[tuple, ...]) -> list[Any]:
+def _process_chunk(fn: Callable[..., Any], chunk: tuple[tuple[Any, ...], ...]) -> list[Any]:
     """Runs in a worker: one task per chunk of ``map`` (as ProcessPoolExecutor does)."""
     return [fn(*[_calls.unwrap(arg) for arg in args]) for args in chunk]
 
 
-def _chunks(chunksize: int, iterables: tuple[Iterable[Any], ...]) -> Iterator[tuple[tuple, ...]]:
+def _chunks(chunksize: int, iterables: tuple[Iterable[Any], ...]) -> Iterator[tuple[tuple[Any, ...], ...]]:
     # Each argument is wrapped on its own (native when shareable, else pickled), as for submit.
     items = zip(*iterables)
     while chunk := tuple(itertools.islice(items, chunksize)):
@@ -109,7 +109,7 @@ class InterpreterPoolExecutor(Executor):
         max_workers: int | None = None,
         *,
         initializer: Callable[..., object] | None = None,
-        initargs: tuple = (),
+        initargs: tuple[Any, ...] = (),
     ) -> None:
         if max_workers is None:
             max_workers = _default_workers()
@@ -124,7 +124,7 @@ class InterpreterPoolExecutor(Executor):
         self._tasks = create_queue()
         self._results = create_queue()
         self._idle = Semaphore(0)
-        self._futures: dict[int, Future] = {}
+        self._futures: dict[int, Future[Any]] = {}
         self._ids = itertools.count()
         self._lock = threading.Lock()
         self._workers: list[threading.Thread] = []
@@ -136,7 +136,7 @@ class InterpreterPoolExecutor(Executor):
 
     # -- Executor API --
 
-    def submit(self, fn: Callable[..., Any], /, *args: Any, **kwargs: Any) -> Future:
+    def submit(self, fn: Callable[..., Any], /, *args: Any, **kwargs: Any) -> Future[Any]:
         """Schedule fn(*args, **kwargs) in a worker interpreter; return its Future."""
         with self._lock:
             if self._broken is not None:
@@ -145,7 +145,7 @@ class InterpreterPoolExecutor(Executor):
                 raise RuntimeError("cannot schedule new futures after shutdown")
             if not callable(fn):
                 raise TypeError(f"fn must be callable, not {type(fn).__qualname__!r}")
-            future: Future = Future()
+            future: Future[Any] = Future()
             try:
                 spec = _calls.prepare(fn, args, kwargs)
             except NotShareableError as exc:
@@ -259,7 +259,7 @@ class InterpreterPoolExecutor(Executor):
             else:
                 future.set_result(result)
 
-    def _break(self, why: int, description: tuple) -> None:
+    def _break(self, why: int, description: tuple[Any, ...]) -> None:
         type_name, message = description[0], description[1]
         what = "a worker's initializer raised" if why == _INIT_FAILED else "a worker interpreter failed:"
         with self._lock:
@@ -274,7 +274,7 @@ class InterpreterPoolExecutor(Executor):
                 for _ in self._workers:
                     self._tasks.put(None)
 
-    def _drain_tasks(self, settle: Callable[[Future], object]) -> None:
+    def _drain_tasks(self, settle: Callable[[Future[Any]], object]) -> None:
         """Takes every task no worker has started and settles its future (lock held). Stop
         requests met on the way are put back."""
         stops = 0
