@@ -35,7 +35,7 @@ demo:  ## The main job: a CSP pipeline over isolated interpreters vs the same on
 	$$venv_python examples/pipeline.py
 
 .PHONY: bench
-bench:  ## Benchmark suite (ping-pong, queue throughput, shared-memory hand-over) side by side with CPython 3.13, multiprocessing, threads.
+bench:  ## Benchmark suite (ping-pong, queue throughput, shared-memory hand-over, pool) side by side with CPython 3.13, multiprocessing, threads.
 	@set -e; set -- $(NEWEST); venv_python=$$(scripts/venv.sh "$$1" "$$2" | tail -n 1); \
 	$$venv_python bench/run.py
 

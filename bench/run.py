@@ -29,8 +29,19 @@ is measured `--repeats` times, interleaved; slow transports run fewer rounds per
 
 Targets (issue 4): ours hands over 64 MiB in under 1 ms, and 1 GiB within 2x of the 1 KiB time.
 
+The fourth table (see pool.py): our InterpreterPoolExecutor against ProcessPoolExecutor,
+ThreadPoolExecutor and CPython 3.13's interpreters run through threading, each with
+os.cpu_count() workers started before timing: the round trip of a trivial task
+(submit(noop).result(), one at a time), map over 10,000 small items, and a CPU-bound map (4 tasks
+per worker, each a pure-Python loop of about 75 ms) with its speedup over the same tasks run
+serially in the main thread; every row is measured `--repeats` times, interleaved. Then the main
+process's RSS before and after 100,000 trivial tasks through our pool (one measurement).
+
+Targets (issue 5): trivial-task latency at least 3x lower than ProcessPoolExecutor; CPU-bound
+speedup at least 0.9x the number of cores; RSS growth under 10 MiB over 100,000 tasks.
+
     python bench/run.py [--rounds N] [--items N] [--batch N] [--repeats K] [--quick]
-                        [--handover-only]
+                        [--handover-only | --pool-only]
 """
 
 from __future__ import annotations
@@ -44,6 +55,7 @@ import sys
 import time
 from dataclasses import dataclass, field
 
+import pool
 from handover import MIN_ROUNDS, RUN_BUDGET_NS, SIZES, HandOver, all_handovers, size_text
 from throughput import Throughput, all_throughputs
 from workloads import Unavailable, Workload, all_workloads, queue_workloads
@@ -56,6 +68,10 @@ BATCH_TARGET = 4.0  # ours batched at least this many times ours item by item
 QUEUE_PINGPONG_TARGET = 2.0  # queue round trip at most this many times the channel round trip
 HANDOVER_64MIB_TARGET_NS = 1_000_000  # ours hands over 64 MiB in under this (1 ms)
 HANDOVER_SCALING_TARGET = 2.0  # ours at 1 GiB at most this many times ours at 1 KiB
+POOL_LATENCY_TARGET = 3.0  # ProcessPoolExecutor's trivial round trip at least this many times ours
+POOL_SPEEDUP_PER_CORE = 0.9  # ours CPU-bound speedup over serial at least this times os.cpu_count()
+POOL_RSS_TARGET = 10 << 20  # ours RSS growth over 100,000 trivial tasks under this (10 MiB)
+POOL_LATENCY_ROUNDS = 2000  # timed round trips per run of the trivial task (500 with --quick)
 
 
 @dataclass
@@ -93,6 +109,31 @@ class RateRow:
     @property
     def worst(self) -> float | None:
         return min(self.rates) if self.rates else None
+
+
+@dataclass
+class PoolRow:
+    """One pool measurement ("latency", "map", "map-chunked" or "cpu") of one executor across the
+    repeats: the median and 90th percentile round trip of each run (latency), or each run's time."""
+
+    test: str
+    workload: pool.PoolWorkload
+    medians: list[float] = field(default_factory=list)  # ns, one per repeat
+    p90s: list[float] = field(default_factory=list)
+    rounds: int = 0  # timed round trips per run (latency)
+    unavailable: str | None = None
+
+    @property
+    def median(self) -> float | None:
+        return statistics.median(self.medians) if self.medians else None
+
+    @property
+    def p90(self) -> float | None:
+        return statistics.median(self.p90s) if self.p90s else None
+
+    @property
+    def worst(self) -> float | None:
+        return max(self.medians) if self.medians else None
 
 
 @dataclass
@@ -209,9 +250,12 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser.add_argument("--repeats", type=int, default=None,
                         help="runs of each workload, interleaved (default 5, 3 with --quick)")
     parser.add_argument("--quick", action="store_true", help="fewer rounds and runs (a smoke run)")
-    parser.add_argument("--handover-only", action="store_true",
-                        help="run only the hand-over table (issue 4), not the ping-pong and "
-                             "throughput tables")
+    only = parser.add_mutually_exclusive_group()
+    only.add_argument("--handover-only", action="store_true",
+                      help="run only the hand-over table (issue 4), not the ping-pong and "
+                           "throughput tables")
+    only.add_argument("--pool-only", action="store_true",
+                      help="run only the interpreter-pool table (issue 5)")
     args = parser.parse_args(argv)
     args.rounds = args.rounds or (1000 if args.quick else 5000)
     args.repeats = args.repeats or (3 if args.quick else 5)
@@ -535,7 +579,8 @@ def goal_line(label: str, measured: float | None, why: str, target: float,
     return f"  {label:<58} need {need:<8} measured {measured:>9,.2f}x   {verdict}", met
 
 
-def speedup(ours: RateRow | Row | None, other: RateRow | Row | None, times: bool = False
+def speedup(ours: RateRow | Row | HandRow | PoolRow | None,
+            other: RateRow | Row | HandRow | PoolRow | None, times: bool = False
             ) -> tuple[float | None, str]:
     """ours / other for rates (other / ours for times), with what is missing if not measured."""
     for row in (ours, other):
@@ -554,6 +599,7 @@ def main(argv: list[str] | None = None) -> int:
     print("subinterpreters benchmark: round trip of a ping-pong between the main thread and a peer;")
     print("then one-way throughput of small ints from a producer to the main thread")
     print("then the hand-over of 1 KiB to 1 GiB of data to a worker that reads one element")
+    print("then an interpreter pool executor against process, thread and CPython 3.13 pools")
     for fact in machine_facts():
         print("  " + fact)
     print()
@@ -561,13 +607,21 @@ def main(argv: list[str] | None = None) -> int:
     progress = ProgressLine()
     errors: list[str] = []
     ours_missing = False
-    if not args.handover_only:
+    if not (args.handover_only or args.pool_only):
         errors, ours_missing = channels_and_queues(args, progress)
         print()
-    more_errors, handover_missing = handover_section(args, progress)
-    for error in errors + more_errors:
+    handover_missing = pool_missing = False
+    if not args.pool_only:
+        more_errors, handover_missing = handover_section(args, progress)
+        errors += more_errors
+    if not args.handover_only:
+        if not args.pool_only:
+            print()
+        more_errors, pool_missing = pool_section(args, progress)
+        errors += more_errors
+    for error in errors:
         print(f"ERROR: {error}", file=sys.stderr)
-    return 1 if errors or more_errors or ours_missing or handover_missing else 0
+    return 1 if errors or ours_missing or handover_missing or pool_missing else 0
 
 
 def handover_section(args: argparse.Namespace, progress: ProgressLine) -> tuple[list[str], bool]:
@@ -602,6 +656,257 @@ def handover_section(args: argparse.Namespace, progress: ProgressLine) -> tuple[
     print()
     print(f"measured in {elapsed:.1f} s (hand-over)")
     return errors, not ours or any(row.median is None for row in ours.values())
+
+
+@dataclass
+class PoolPlan:
+    """What the pool table measures, and what it found besides the rows."""
+
+    workers: int
+    rounds: int  # timed round trips per latency run
+    tasks: int  # CPU-bound tasks per map
+    spin_n: int = 0  # the loop length of each CPU-bound task
+    spin_ns: int = 0  # one CPU-bound task in the main thread, at calibration
+    spin_result: int = 0
+    rss: tuple[int, int, int] | None = None  # bytes before, bytes after, ns taken
+    rss_unavailable: str | None = None
+
+
+def measure_pools(rows: list[PoolRow], plan: PoolPlan, repeats: int, progress: ProgressLine
+                  ) -> list[str]:
+    """Open every executor (starting all its workers), calibrate the CPU-bound task, run the
+    repeats interleaved over rows, measure our RSS growth, close the executors; return the errors
+    met."""
+    errors: list[str] = []
+    workloads = list(dict.fromkeys(row.workload for row in rows))
+    opened: list[pool.PoolWorkload] = []
+    try:
+        for workload in workloads:
+            if workload.key != "serial":
+                progress.show(f"pool: starting {workload.name} ({plan.workers} workers) ...")
+            try:
+                workload.open(plan.workers)
+                opened.append(workload)
+                continue
+            except Unavailable as exc:
+                reason = str(exc)
+            except Exception as exc:
+                errors.append(f"{workload.name}: {type(exc).__name__}: {exc}")
+                reason = f"failed to start: {exc}"
+            for row in rows:
+                if row.workload is workload:
+                    row.unavailable = reason
+        progress.show("pool: calibrating the CPU-bound task ...")
+        plan.spin_n, plan.spin_ns, plan.spin_result = pool.calibrate_spin()
+        live = [row for row in rows if row.workload in opened]
+        for repeat in range(1, repeats + 1):
+            for row in list(live):
+                what = {
+                    "latency": f"{max(1, plan.rounds // 10)} + {plan.rounds} trivial round trips",
+                    "map": f"map over {pool.MAP_ITEMS} items",
+                    "map-chunked": f"map over {pool.MAP_ITEMS} items, "
+                                   f"chunksize={pool.MAP_CHUNKSIZE}",
+                    "cpu": f"CPU-bound map of {plan.tasks} tasks",
+                }[row.test]
+                progress.show(f"pool run {repeat}/{repeats}: {row.workload.name}, {what} ...")
+                try:
+                    if row.test == "latency":
+                        warmup = max(1, plan.rounds // 10)
+                        samples = sorted(row.workload.latency(plan.rounds, warmup))
+                        row.medians.append(statistics.median(samples))
+                        row.p90s.append(
+                            statistics.quantiles(samples, n=10, method="inclusive")[-1])
+                        row.rounds = len(samples)
+                    elif row.test == "cpu":
+                        row.medians.append(
+                            row.workload.cpu_time(plan.tasks, plan.spin_n, plan.spin_result))
+                    else:
+                        chunksize = pool.MAP_CHUNKSIZE if row.test == "map-chunked" else 1
+                        row.medians.append(row.workload.map_time(pool.MAP_ITEMS, chunksize))
+                except Exception as exc:  # report and go on with the other rows
+                    errors.append(f"{row.workload.name} ({row.test}): {type(exc).__name__}: {exc}")
+                    row.unavailable = f"failed: {exc}"
+                    live.remove(row)
+        ours = next((w for w in opened if isinstance(w, pool.Ours)), None)
+        if ours is None:
+            plan.rss_unavailable = "ours not started"
+        else:
+            progress.show(f"pool: RSS over {pool.RSS_WARMUP} + {pool.RSS_TASKS} trivial tasks "
+                          "through ours ...")
+            try:
+                plan.rss = ours.rss_growth(pool.RSS_TASKS, pool.RSS_WARMUP, pool.RSS_BATCH)
+            except Unavailable as exc:
+                plan.rss_unavailable = str(exc)
+            except Exception as exc:
+                errors.append(f"{ours.name} (RSS): {type(exc).__name__}: {exc}")
+                plan.rss_unavailable = f"failed: {exc}"
+    finally:
+        for workload in opened:
+            if workload.key != "serial":
+                progress.show(f"pool: shutting down {workload.name} ...")
+            try:
+                workload.close()
+            except Exception as exc:
+                errors.append(f"closing {workload.name}: {type(exc).__name__}: {exc}")
+        gc.collect()
+        progress.clear()
+    return errors
+
+
+def mib(nbytes: float) -> str:
+    return f"{nbytes / (1 << 20):.2f} MiB"
+
+
+def print_pool_tables(rows: list[PoolRow], plan: PoolPlan, repeats: int) -> dict[str, PoolRow]:
+    """The three pool tables; returns our row of each test (and the serial row as "serial")."""
+    ours = {row.test: row for row in rows if row.workload.key == "ours"}
+    named = {row.test: row for row in rows if row.workload.key == "serial"}
+    serial = named.get("cpu")
+
+    print("Trivial task: submit(noop).result(), one at a time (round trip)")
+    header = f"{'workload':<40} {'median':>10} {'p90':>10} {'runs x rounds':>14}  vs ours"
+    print(header)
+    print("-" * len(header))
+    for row in rows:
+        if row.test != "latency":
+            continue
+        name = row.workload.name
+        if row.median is None:
+            print(f"{name:<40} {'n/a':>10} {'n/a':>10} {'':>14}  {row.unavailable}")
+            continue
+        base = ours.get("latency")
+        if row is base:
+            versus = "baseline"
+        elif base is None or base.median is None:
+            versus = "n/a (ours not measured)"
+        else:
+            versus = ratio_text(row.median / base.median)
+        runs = f"{len(row.medians)} x {row.rounds}"
+        print(f"{name:<40} {duration(row.median):>10} {duration(row.p90):>10} {runs:>14}  {versus}")
+    print(f"median, p90: median over {repeats} runs of each run's median and 90th percentile;")
+    print("  each run's timed round trips come after a tenth as many untimed")
+    print()
+
+    print(f"map(square, range({pool.MAP_ITEMS})) into a list: time per map")
+    header = (f"{'workload':<40} {'chunks':>6} {'median':>10} {'items/s':>10} {'worst run':>10} "
+              f"{'runs':>5}  vs ours (same chunksize)")
+    print(header)
+    print("-" * len(header))
+    for row in rows:
+        if not row.test.startswith("map"):
+            continue
+        name = row.workload.name
+        chunks = str(pool.MAP_CHUNKSIZE if row.test == "map-chunked" else 1)
+        if row.median is None:
+            print(f"{name:<40} {chunks:>6} {'n/a':>10} {'n/a':>10} {'n/a':>10} {'':>5}  "
+                  f"{row.unavailable}")
+            continue
+        base = ours.get(row.test)
+        if row is base:
+            versus = "baseline"
+        elif base is None or base.median is None:
+            versus = "n/a (ours not measured)"
+        else:
+            versus = ratio_text(row.median / base.median)
+        print(f"{name:<40} {chunks:>6} {duration(row.median):>10} "
+              f"{rate(pool.MAP_ITEMS / (row.median / 1e9)):>10} {duration(row.worst):>10} "
+              f"{len(row.medians):>5}  {versus}")
+    print("median: median over the runs of the time of one map (call .. list complete);")
+    print("  worst run: the slowest; items/s from the median; no chunked rows for")
+    print("  ThreadPoolExecutor and CPython 3.13's interpreters (their map ignores chunksize)")
+    print()
+
+    print(f"CPU-bound map(spin, [{plan.spin_n}] * {plan.tasks}): {plan.tasks} pure-Python tasks "
+          f"of {duration(plan.spin_ns)} each (in the main thread, at calibration)")
+    header = (f"{'workload':<40} {'median':>10} {'worst run':>10} {'runs':>5} "
+              f"{'speedup vs serial':>18}")
+    print(header)
+    print("-" * len(header))
+    for row in rows:
+        if row.test != "cpu":
+            continue
+        name = row.workload.name
+        if row.median is None:
+            print(f"{name:<40} {'n/a':>10} {'n/a':>10} {'':>5} {'n/a':>18}  {row.unavailable}")
+            continue
+        if row is serial:
+            versus = "baseline"
+        elif serial is None or serial.median is None:
+            versus = "n/a"
+        else:
+            versus = f"{serial.median / row.median:.2f}x"
+        print(f"{name:<40} {duration(row.median):>10} {duration(row.worst):>10} "
+              f"{len(row.medians):>5} {versus:>18}")
+    print("median: median over the runs of the time of one map; speedup: the serial row's")
+    print(f"  median / this row's median; {plan.workers} workers in every pool (os.cpu_count())")
+    print()
+
+    print(f"RSS of the main process (/proc/self/statm), our pool, {pool.RSS_TASKS:,} trivial tasks "
+          f"submitted {pool.RSS_BATCH} at a time")
+    print(f"  (after {pool.RSS_WARMUP:,} untimed ones and the runs above; gc.collect() before each "
+          "reading; one measurement):")
+    if plan.rss is None:
+        print(f"  n/a ({plan.rss_unavailable or 'not measured'})")
+    else:
+        before, after, took = plan.rss
+        print(f"  before {mib(before)}, after {mib(after)}: growth {mib(after - before)}, "
+              f"in {took / 1e9:.2f} s ({rate(pool.RSS_TASKS / (took / 1e9))} tasks)")
+    return ours
+
+
+def pool_section(args: argparse.Namespace, progress: ProgressLine) -> tuple[list[str], bool]:
+    """Measure and print the interpreter-pool tables (issue 5); return the errors and whether any
+    of our rows is missing."""
+    workers = pool.workers()
+    plan = PoolPlan(workers=workers, rounds=500 if args.quick else POOL_LATENCY_ROUNDS,
+                    tasks=pool.CPU_TASKS_PER_WORKER * workers)
+    workloads = pool.all_pools()
+    pools = [w for w in workloads if w.key != "serial"]
+    rows = [PoolRow("latency", w) for w in pools]
+    rows += [PoolRow("map", w) for w in pools]
+    rows += [PoolRow("map-chunked", w) for w in pools if w.honours_chunksize]
+    rows += [PoolRow("cpu", w) for w in workloads]
+    load = ""
+    if hasattr(os, "getloadavg"):
+        load = "; load %.2f %.2f %.2f at its start" % os.getloadavg()
+    started = time.perf_counter()
+    errors = measure_pools(rows, plan, args.repeats, progress)
+    elapsed = time.perf_counter() - started
+
+    print(f"Interpreter pool: executors of {workers} workers each, every worker started and the")
+    print("task module imported before timing; every row measured in each of the interleaved runs")
+    print("(CPython 3.13's interpreters: a ThreadPoolExecutor whose threads each run tasks in")
+    print(" their own interpreter with Interpreter.call(), results back through a 3.13 queue;")
+    print(" " + load.lstrip("; ") + ")" if load else " no load average here)")
+    print()
+    ours = print_pool_tables(rows, plan, args.repeats)
+    print()
+    print("Targets (issue 5), from the medians above:")
+    serial = next((row for row in rows if row.test == "cpu" and row.workload.key == "serial"), None)
+    process = next((row for row in rows
+                    if row.test == "latency" and row.workload.key == "process"), None)
+    speedup_target = POOL_SPEEDUP_PER_CORE * workers
+    measured, why = speedup(ours.get("cpu"), serial, times=True)
+    lines = [
+        goal_line("ProcessPoolExecutor / ours, trivial-task round trip",
+                  *speedup(ours.get("latency"), process, times=True), POOL_LATENCY_TARGET),
+        goal_line(f"ours CPU-bound speedup vs serial ({POOL_SPEEDUP_PER_CORE:g} x {workers} cores)",
+                  measured, why, round(speedup_target, 2)),
+    ]
+    for line, _ in lines:
+        print(line)
+    need = f"< {POOL_RSS_TARGET >> 20} MiB"
+    label = f"ours RSS growth over {pool.RSS_TASKS:,} trivial tasks"
+    if plan.rss is None:
+        print(f"  {label:<58} need {need:<8} n/a ({plan.rss_unavailable or 'not measured'})")
+    else:
+        growth = plan.rss[1] - plan.rss[0]
+        verdict = "met" if growth < POOL_RSS_TARGET else "NOT met"
+        print(f"  {label:<58} need {need:<8} measured {mib(growth):>10}   {verdict}")
+    print()
+    print(f"measured in {elapsed:.1f} s (pool)")
+    missing = not ours or any(row.median is None for row in ours.values()) or plan.rss is None
+    return errors, missing
 
 
 def channels_and_queues(args: argparse.Namespace, progress: ProgressLine) -> tuple[list[str], bool]:

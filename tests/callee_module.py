@@ -227,3 +227,29 @@ def init_worker(tag) -> None:
 def init_state() -> tuple[int, int, object]:
     """(interpreter id, how many times init_worker ran here, its tag)."""
     return si.get_current().id, INIT_RUNS, INIT_TAG
+
+
+class BadStrError(Exception):
+    """An exception whose str() itself raises."""
+
+    def __str__(self) -> str:
+        raise RuntimeError("no text for you")
+
+
+def raise_bad_str() -> None:
+    raise BadStrError()
+
+
+class RefusesToUnpickle:
+    """Pickles fine, but cannot be rebuilt (its reduce function raises when called)."""
+
+    def __reduce__(self):
+        return (_refuse, ())
+
+
+def _refuse():
+    raise ValueError("this object refuses to be rebuilt")
+
+
+def make_refuses_to_unpickle() -> RefusesToUnpickle:
+    return RefusesToUnpickle()

@@ -746,3 +746,32 @@ def test_run_in_executor_exception_is_run_failed_error() -> None:
         with pytest.raises(si.RunFailedError) as info:
             arun(main())
     assert isinstance(info.value.__cause__, ZeroDivisionError)
+
+
+# --- found by review ----------------------------------------------------------------------------
+
+
+def test_a_receive_left_parked_on_a_closed_loop_does_not_take_later_items() -> None:
+    # Nothing may keep a closed loop's parked operations alive: once the loop and its task are
+    # gone, the receive is withdrawn, and the next object sent stays in the channel.
+    import gc
+    import logging
+
+    recv, send = si.create_channel()
+    try:
+        loop = asyncio.new_event_loop()
+        task = loop.create_task(recv.recv_async())
+        loop.run_until_complete(asyncio.sleep(0.01))
+        assert not task.done()
+        logging.disable(logging.ERROR)  # "Task was destroyed but it is pending!" is expected
+        try:
+            loop.close()
+            del task, loop
+            gc.collect()
+        finally:
+            logging.disable(logging.NOTSET)
+        send.send_nowait("item")
+        assert recv.recv_nowait(None) == "item"
+    finally:
+        recv.close()
+        send.close()

@@ -671,3 +671,40 @@ def test_run_in_thread_source_must_be_str(target) -> None:
     except TypeError:
         return
     assert isinstance(fut.exception(timeout=JOIN), TypeError)
+
+
+# --- found by review ----------------------------------------------------------------------------
+
+
+def test_a_result_that_cannot_be_rebuilt_here_raises_run_failed_error(target) -> None:
+    with pytest.raises(si.RunFailedError) as caught:
+        target.call(callee.make_refuses_to_unpickle)
+    assert isinstance(caught.value.__cause__, ValueError)
+    assert "cannot be rebuilt" in str(caught.value)
+
+
+def test_a_wrapper_borrowing_a_main_functions_name_is_not_sent_as_that_function(tmp_path) -> None:
+    # functools.wraps copies __qualname__: the reference must not silently resolve to the
+    # wrapped function; as with plain pickle, the wrapper is refused.
+    proc = run_script(
+        tmp_path,
+        """
+        import functools
+        import subinterpreters as si
+
+        def real():
+            return "real"
+
+        if __name__ == "__main__":
+            impostor = functools.wraps(real)(lambda: "impostor")
+            with si.create() as interp:
+                try:
+                    interp.call(impostor)
+                except si.NotShareableError:
+                    print("refused", flush=True)
+                else:
+                    print("sent", flush=True)
+        """,
+    )
+    assert proc.returncode == 0, details(proc)
+    assert proc.stdout.strip() == "refused", details(proc)

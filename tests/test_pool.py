@@ -674,3 +674,73 @@ def test_process_exit_with_a_live_pool_after_an_uncaught_exception(tmp_path) -> 
     )
     assert_clean_exit(proc, 1)
     assert "ValueError: boom at top level" in proc.stderr, details(proc)
+
+
+# --- found by review ----------------------------------------------------------------------------
+
+
+def test_script_functions_named_like_the_pools_plumbing_are_found(tmp_path) -> None:
+    # The worker's own loop must not leave names in its __main__ (tasks, results, idle, init)
+    # that shadow the user's functions of the same names.
+    proc = run_script(
+        tmp_path,
+        """
+        import subinterpreters as si
+
+        def init():
+            pass
+
+        def results(x):
+            return x + 1
+
+        def tasks(x):
+            return x * 2
+
+        if __name__ == "__main__":
+            with si.InterpreterPoolExecutor(1, initializer=init) as pool:
+                print(pool.submit(results, 1).result(), pool.submit(tasks, 4).result(), flush=True)
+        """,
+    )
+    assert_clean_exit(proc, 0)
+    assert proc.stdout.split() == ["2", "8"], details(proc)
+
+
+def test_a_task_whose_exception_has_a_failing_str_fails_only_its_future(pool1) -> None:
+    with pytest.raises(si.RunFailedError) as caught:
+        pool1.submit(callee.raise_bad_str).result(timeout=JOIN)
+    assert caught.value.type_name == "BadStrError"
+    assert pool1.submit(callee.add, 1, 2).result(timeout=JOIN) == 3
+
+
+def test_an_initializer_returning_something_unpicklable_is_fine() -> None:
+    # Its return value is ignored, as ProcessPoolExecutor ignores it.
+    pool = si.InterpreterPoolExecutor(1, initializer=threading.Lock)
+    try:
+        pool.submit(site.addsitedir, TESTS_DIR).result(timeout=JOIN)
+    finally:
+        pool.shutdown()
+
+
+def test_cancelling_from_a_done_callback_during_shutdown_does_not_deadlock(pool1) -> None:
+    # shutdown(cancel_futures=True) settles futures outside its lock: a callback may submit.
+    started, event = si.create_queue(), si.Event()
+    blocker = pool1.submit(callee.started_then_wait, started, event, "ok")
+    assert started.get(timeout=JOIN) == "ok"  # the only worker is busy: the rest stay queued
+    queued = [pool1.submit(callee.add, i) for i in range(5)]
+    seen = []
+
+    def callback(future) -> None:
+        try:
+            pool1.submit(abs, -1)
+        except RuntimeError as exc:
+            seen.append(str(exc))
+
+    queued[0].add_done_callback(callback)
+    closer = threading.Thread(target=pool1.shutdown, kwargs={"cancel_futures": True})
+    closer.start()
+    event.set()
+    closer.join(timeout=JOIN)
+    assert not closer.is_alive(), "shutdown deadlocked with a done-callback submitting"
+    assert blocker.result(timeout=JOIN) == "ok"
+    assert all(f.cancelled() or f.done() for f in queued)
+    assert seen and all("after shutdown" in text for text in seen)

@@ -52,7 +52,22 @@ from ._core import (
     list_all_queues,
     select,
 )
-from ._pool import BrokenInterpreterPool, InterpreterPoolExecutor
+
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from ._pool import BrokenInterpreterPool, InterpreterPoolExecutor
+
+
+def __getattr__(name: str) -> object:
+    # The pool pulls in concurrent.futures: imported on first use, not by every interpreter
+    # that imports the package.
+    if name in ("InterpreterPoolExecutor", "BrokenInterpreterPool"):
+        from . import _pool
+
+        return getattr(_pool, name)
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+
 
 __all__ = [
     "Barrier",

@@ -37,13 +37,20 @@ class _LoopWatcher:
                 wake.set_result(None)
 
 
-_watchers: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, _LoopWatcher] = weakref.WeakKeyDictionary()
+# Weak both ways: the loop's reader registration keeps a watcher alive, and nothing here keeps a
+# loop alive (a closed loop with parked operations must be collectable: its operations then
+# withdraw, and a receive puts back what it was handed).
+_watchers: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, weakref.ref[_LoopWatcher]] = (
+    weakref.WeakKeyDictionary()
+)
 
 
 def _watcher(loop: asyncio.AbstractEventLoop) -> _LoopWatcher:
-    watcher = _watchers.get(loop)
+    found = _watchers.get(loop)
+    watcher = None if found is None else found()
     if watcher is None:
-        watcher = _watchers[loop] = _LoopWatcher(loop)
+        watcher = _LoopWatcher(loop)
+        _watchers[loop] = weakref.ref(watcher)
     return watcher
 
 

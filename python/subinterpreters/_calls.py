@@ -38,9 +38,12 @@ _main_lock = threading.Lock()
 
 class _Pickler(pickle.Pickler):
     def reducer_override(self, obj: Any) -> Any:
-        if isinstance(obj, (types.FunctionType, type)) and getattr(obj, "__module__", None) in _MAIN_MODULES:
+        module_name = getattr(obj, "__module__", None)
+        if isinstance(obj, (types.FunctionType, type)) and module_name in _MAIN_MODULES:
             qualname = obj.__qualname__
-            if "<" not in qualname:  # not a lambda or a local: those fail as pickle says
+            # Only what that name really finds (not a lambda, a local, or a wrapper that copied
+            # another function's name): anything else fails as plain pickle says.
+            if "<" not in qualname and _lookup(sys.modules.get(module_name), qualname) is obj:
                 return _main_object, (qualname, *_main_origin())
         return NotImplemented
 
@@ -69,11 +72,11 @@ def _lookup(namespace: object, qualname: str) -> Any:
 def _main_object(qualname: str, path: str | None, module_name: str | None) -> Any:
     """Resolve a reference to the caller's ``__main__.<qualname>`` here (see the module docs)."""
     found = _lookup(sys.modules.get("__main__"), qualname)
-    if found is not None:
+    if isinstance(found, (types.FunctionType, type)):
         return found
     module = _caller_main(path, module_name)
     found = None if module is None else _lookup(module, qualname)
-    if found is None:
+    if not isinstance(found, (types.FunctionType, type)):
         where = path or module_name or "an interactive session"
         raise AttributeError(
             f"{qualname!r} is not defined in this interpreter's __main__ nor in the caller's main "
@@ -87,7 +90,11 @@ def _caller_main(path: str | None, module_name: str | None) -> types.ModuleType 
         module = sys.modules.get(MAIN_ALIAS)
         if module is not None:
             return module
-        if module_name and module_name != "__main__":
+        if module_name and (module_name == "__main__" or module_name.endswith(".__main__")):
+            # `python -m package`: its __main__ is command-line code, not to be re-run here (as
+            # multiprocessing does not either).
+            return None
+        if module_name:
             return importlib.import_module(module_name)
         if not path:
             return None
@@ -147,32 +154,50 @@ def prepare(fn: object, args: tuple[Any, ...], kwargs: dict[str, Any]) -> tuple[
     )
 
 
-def invoke(spec: tuple[Any, ...]) -> tuple[Any, ...]:
-    """The target's half: run the spec; ``(True, wrapped result)`` or ``(False, description)``."""
+def invoke(spec: tuple[Any, ...], keep_result: bool = True) -> tuple[Any, ...]:
+    """The target's half: run the spec; ``(True, wrapped result)`` or ``(False, description)``.
+    Without ``keep_result`` the result is dropped (an initializer's), not carried back."""
     try:
         function, args, kwargs = spec
         fn = pickle.loads(function)
         result = fn(*[unwrap(arg) for arg in args], **{name: unwrap(value) for name, value in kwargs})
-        return True, wrap(result, "the result")
+        return True, wrap(result if keep_result else None, "the result")
     except BaseException as exc:  # noqa: BLE001 - everything goes back to the caller
         return False, describe(exc)
 
 
 def describe(exc: BaseException) -> tuple[str, str, str, bytes | None]:
+    """Type name, message, traceback text and (if pickle can) the exception itself. Never
+    raises, even for an exception whose ``__str__`` does."""
     try:
         pickled: bytes | None = dumps(exc)
-    except Exception:
+    except BaseException:
         pickled = None
-    text = "".join(traceback.format_exception(exc))
-    return type(exc).__qualname__, str(exc), text, pickled
+    try:
+        message = str(exc)
+    except BaseException:
+        message = f"<str() of the {type(exc).__qualname__} failed>"
+    try:
+        text = "".join(traceback.format_exception(exc))
+    except BaseException:
+        text = f"{type(exc).__qualname__}: {message}\n"
+    return type(exc).__qualname__, message, text, pickled
 
 
 def finish(outcome: tuple[Any, ...]) -> Any:
     """The caller's half again: the result, or RunFailedError (with ``__cause__`` if rebuilt)."""
     ok, value = outcome
-    if ok:
+    if not ok:
+        raise run_failed(value)
+    try:
         return unwrap(value)
-    raise run_failed(value)
+    except Exception as exc:
+        error = RunFailedError(
+            f"the call returned, but its result cannot be rebuilt here ({type(exc).__qualname__}: {exc})"
+        )
+        error.type_name, error.msg = type(exc).__qualname__, str(exc)
+        error.traceback = "".join(traceback.format_exception(exc))
+        raise error from exc
 
 
 def run_failed(description: tuple[Any, ...]) -> RunFailedError:

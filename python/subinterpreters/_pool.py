@@ -1,7 +1,7 @@
 """``InterpreterPoolExecutor``: a ``concurrent.futures.Executor`` whose workers are long-lived
 isolated interpreters, one per thread.
 
-Each worker thread creates an interpreter and runs ``serve`` inside it for the pool's whole life.
+Each worker thread creates an interpreter and calls ``serve`` in it for the pool's whole life.
 Tasks reach the workers through one of the package's queues (``(task id, call spec)``, ``None``
 to stop a worker); outcomes come back through another, to a collector thread that completes the
 futures. Nobody polls: every wait is a blocking queue call. A worker that finishes a task
@@ -37,26 +37,22 @@ class BrokenInterpreterPool(BrokenExecutor):
 
 
 def serve(tasks: Any, results: Any, idle: Any, init: tuple[Any, ...] | None) -> None:
-    """A worker's loop, run inside its interpreter: run tasks until told to stop."""
+    """A worker's loop, run inside its interpreter (by ``Interpreter.call``, so its __main__
+    stays the user's): run tasks until told to stop."""
     if init is not None:
-        ok, description = _calls.invoke(init)
+        ok, description = _calls.invoke(init, keep_result=False)
         if not ok:
             results.put((_INIT_FAILED, (False, description)))
             return
     while (item := tasks.get()) is not None:
         task_id, spec = item
         results.put((_STARTED, task_id))  # its future becomes running (or is found cancelled)
-        results.put((task_id, _calls.invoke(spec)))
+        try:
+            outcome = _calls.invoke(spec)
+        except BaseException as exc:  # noqa: BLE001 - invoke reports everything; belt and braces
+            outcome = (False, _calls.describe(exc))
+        results.put((task_id, outcome))
         idle.release()
-
-
-WORKER_SOURCE = """\
-from subinterpreters._pool import serve as _serve
-try:
-    _serve(tasks, results, idle, init)
-finally:
-    del tasks, results, idle, init, _serve
-"""
 
 
 def _process_chunk(fn: Callable[..., Any], chunk: tuple[tuple[Any, ...], ...]) -> list[Any]:
@@ -138,18 +134,21 @@ class InterpreterPoolExecutor(Executor):
 
     def submit(self, fn: Callable[..., Any], /, *args: Any, **kwargs: Any) -> Future[Any]:
         """Schedule fn(*args, **kwargs) in a worker interpreter; return its Future."""
+        if not callable(fn):
+            raise TypeError(f"fn must be callable, not {type(fn).__qualname__!r}")
+        future: Future[Any] = Future()
+        try:
+            spec = _calls.prepare(fn, args, kwargs)  # outside the lock: pickling may take long
+        except NotShareableError as exc:
+            spec = None
+            refused = exc
         with self._lock:
             if self._broken is not None:
                 raise BrokenInterpreterPool(self._broken)
             if self._shutdown:
                 raise RuntimeError("cannot schedule new futures after shutdown")
-            if not callable(fn):
-                raise TypeError(f"fn must be callable, not {type(fn).__qualname__!r}")
-            future: Future[Any] = Future()
-            try:
-                spec = _calls.prepare(fn, args, kwargs)
-            except NotShareableError as exc:
-                future.set_exception(exc)
+            if spec is None:
+                future.set_exception(refused)
                 return future
             task_id = next(self._ids)
             self._futures[task_id] = future
@@ -177,11 +176,12 @@ class InterpreterPoolExecutor(Executor):
     def shutdown(self, wait: bool = True, *, cancel_futures: bool = False) -> None:
         """Stop accepting tasks; with cancel_futures, cancel those not started; with wait, wait
         for the workers to finish and their interpreters to close."""
+        cancelled: list[Future[Any]] = []
         with self._lock:
             first = not self._shutdown
             self._shutdown = True
             if cancel_futures:
-                self._drain_tasks(lambda future: future.cancel())
+                cancelled = self._drain_tasks()
             if first:
                 for _ in self._workers:
                     self._tasks.put(None)
@@ -191,10 +191,13 @@ class InterpreterPoolExecutor(Executor):
                     self._stop_collector_locked()
             workers = list(self._workers)
             collector = self._collector
+        for future in cancelled:  # outside the lock: done-callbacks may call back into the pool
+            future.cancel()
         if wait:
+            current = threading.current_thread()
             for worker in workers:
                 worker.join()
-            if collector is not None:
+            if collector is not None and collector is not current:  # a done-callback may call this
                 collector.join()
 
     # -- internals --
@@ -218,7 +221,7 @@ class InterpreterPoolExecutor(Executor):
         interp = None
         try:
             interp = create()
-            interp.run(WORKER_SOURCE, tasks=self._tasks, results=self._results, idle=self._idle, init=self._init)
+            interp.call(serve, self._tasks, self._results, self._idle, self._init)
         except BaseException as exc:  # noqa: BLE001 - reported through the futures
             self._results.put((_WORKER_FAILED, (False, _calls.describe(exc))))
         finally:
@@ -263,31 +266,35 @@ class InterpreterPoolExecutor(Executor):
         type_name, message = description[0], description[1]
         what = "a worker's initializer raised" if why == _INIT_FAILED else "a worker interpreter failed:"
         with self._lock:
-            if self._broken is None:
-                self._broken = f"{what} {type_name}: {message}" if message else f"{what} {type_name}"
-                error = BrokenInterpreterPool(self._broken)
-                self._drain_tasks(lambda future: future.set_exception(error))
-                for future in self._futures.values():
-                    if not future.done():
-                        future.set_exception(error)
-                self._futures.clear()
-                for _ in self._workers:
-                    self._tasks.put(None)
+            if self._broken is not None:
+                return
+            self._broken = f"{what} {type_name}: {message}" if message else f"{what} {type_name}"
+            error = BrokenInterpreterPool(self._broken)
+            failed = self._drain_tasks() + list(self._futures.values())
+            self._futures.clear()
+            for _ in self._workers:
+                self._tasks.put(None)
+            if self._running_workers == 0:
+                self._stop_collector_locked()
+        for future in failed:  # outside the lock: done-callbacks may call back into the pool
+            if not future.done():
+                future.set_exception(error)
 
-    def _drain_tasks(self, settle: Callable[[Future[Any]], object]) -> None:
-        """Takes every task no worker has started and settles its future (lock held). Stop
-        requests met on the way are put back."""
+    def _drain_tasks(self) -> list[Future[Any]]:
+        """Takes every task no worker has started and returns their futures, for the caller to
+        settle once it has released the lock. Stop requests met on the way are put back."""
         stops = 0
+        futures: list[Future[Any]] = []
         while True:
             try:
                 item = self._tasks.get_nowait()
             except QueueEmpty:
                 for _ in range(stops):
                     self._tasks.put(None)
-                return
+                return futures
             if item is None:
                 stops += 1
                 continue
             future = self._futures.pop(item[0], None)
             if future is not None and not future.done():
-                settle(future)
+                futures.append(future)

@@ -35,12 +35,23 @@ struct Pipe {
 impl Pipe {
     fn new() -> std::io::Result<Pipe> {
         let mut fds = [0; 2];
-        // SAFETY: pipe2 writes two descriptors into `fds` on success.
-        if unsafe { libc::pipe2(fds.as_mut_ptr(), libc::O_NONBLOCK | libc::O_CLOEXEC) } != 0 {
+        // SAFETY: pipe writes two descriptors into `fds` on success.
+        if unsafe { libc::pipe(fds.as_mut_ptr()) } != 0 {
             return Err(std::io::Error::last_os_error());
         }
         // SAFETY: both descriptors were just opened for us and are owned by nobody else.
-        Ok(unsafe { Pipe { read: OwnedFd::from_raw_fd(fds[0]), write: OwnedFd::from_raw_fd(fds[1]) } })
+        let pipe = unsafe { Pipe { read: OwnedFd::from_raw_fd(fds[0]), write: OwnedFd::from_raw_fd(fds[1]) } };
+        for fd in [pipe.read.as_raw_fd(), pipe.write.as_raw_fd()] {
+            // SAFETY: fcntl on descriptors we own, setting flags only (pipe2 is Linux-only).
+            let ok = unsafe {
+                libc::fcntl(fd, libc::F_SETFL, libc::fcntl(fd, libc::F_GETFL) | libc::O_NONBLOCK) == 0
+                    && libc::fcntl(fd, libc::F_SETFD, libc::FD_CLOEXEC) == 0
+            };
+            if !ok {
+                return Err(std::io::Error::last_os_error());
+            }
+        }
+        Ok(pipe)
     }
 
     /// Makes the read end readable. A full pipe is readable already, so a failed write is fine.
@@ -193,39 +204,51 @@ fn settle_send(state: &State, result: Result<(), SendError<Payload>>, target: Ta
 }
 
 fn ready(this: This<'_, PendingOpObject>) -> PyResult<Owned> {
-    Ok(bool_from(match this.value.0.borrow().as_ref() {
+    let Ok(slot) = this.value.0.try_borrow() else { return Ok(bool_from(false)) };
+    Ok(bool_from(match slot.as_ref() {
         None => true,
         Some(Parked::Recv(pending, _)) => pending.is_complete(),
         Some(Parked::Send(pending, _)) => pending.is_complete(),
     }))
 }
 
+/// A finished operation, taken out of its object.
+enum Finished {
+    Recv(Result<Payload, RecvError>, Source),
+    Send(Result<(), SendError<Payload>>, Target),
+}
+
 fn poll(this: This<'_, PendingOpObject>) -> PyResult<Owned> {
     let state = state_of(this.obj)?;
-    let mut slot = this.value.0.borrow_mut();
-    let result = match slot.as_mut() {
-        None => return Err(raise(builtin(Builtin::RuntimeError), "this operation was settled already")),
-        Some(Parked::Recv(pending, _)) => match pending.poll() {
-            None => return outcome(false, none()),
-            Some(result) => {
-                let Some(Parked::Recv(_, source)) = slot.take() else { unreachable!("matched above") };
-                return settle_recv(state, result, &source);
+    // The borrow ends before the outcome is settled: building the object runs Python code
+    // (unpickling), which could reach this object again.
+    let finished = {
+        let mut slot = this.value.0.borrow_mut();
+        let recv_result = match slot.as_mut() {
+            None => return Err(raise(builtin(Builtin::RuntimeError), "this operation was settled already")),
+            Some(Parked::Recv(pending, _)) => pending.poll().map(Ok),
+            Some(Parked::Send(pending, _)) => pending.poll().map(Err),
+        };
+        match (recv_result, slot.take()) {
+            (None, parked) => {
+                *slot = parked;
+                None
             }
-        },
-        Some(Parked::Send(pending, _)) => pending.poll(),
-    };
-    match result {
-        None => outcome(false, none()),
-        Some(result) => {
-            let Some(Parked::Send(_, target)) = slot.take() else { unreachable!("matched above") };
-            settle_send(state, result, target)
+            (Some(Ok(result)), Some(Parked::Recv(_, source))) => Some(Finished::Recv(result, source)),
+            (Some(Err(result)), Some(Parked::Send(_, target))) => Some(Finished::Send(result, target)),
+            _ => unreachable!("the outcome matches the operation it came from"),
         }
+    };
+    match finished {
+        None => outcome(false, none()),
+        Some(Finished::Recv(result, source)) => settle_recv(state, result, &source),
+        Some(Finished::Send(result, target)) => settle_send(state, result, target),
     }
 }
 
 fn give_up(this: This<'_, PendingOpObject>) -> PyResult<Owned> {
     let state = state_of(this.obj)?;
-    let parked = this.value.0.borrow_mut().take();
+    let parked = busy_or_take(this)?;
     match parked {
         None => Err(raise(builtin(Builtin::RuntimeError), "this operation was settled already")),
         Some(Parked::Recv(pending, source)) => settle_recv(state, pending.cancel(), &source),
@@ -233,8 +256,16 @@ fn give_up(this: This<'_, PendingOpObject>) -> PyResult<Owned> {
     }
 }
 
+/// Takes the parked operation out, or raises if a call on it is in progress (re-entered).
+fn busy_or_take(this: This<'_, PendingOpObject>) -> PyResult<Option<Parked>> {
+    match this.value.0.try_borrow_mut() {
+        Ok(mut slot) => Ok(slot.take()),
+        Err(_) => Err(raise(builtin(Builtin::RuntimeError), "this operation is busy (a call on it is in progress)")),
+    }
+}
+
 fn cancel(this: This<'_, PendingOpObject>) -> PyResult<Owned> {
-    let parked = this.value.0.borrow_mut().take();
+    let parked = busy_or_take(this)?;
     match parked {
         Some(Parked::Recv(pending, _)) => pending.cancel_and_requeue(),
         Some(Parked::Send(pending, _)) => drop(pending.cancel()),
