@@ -119,9 +119,11 @@ def _register_exit_hook() -> None:
     if get_current() == get_main():
         import atexit
 
+        from . import _fork
         from ._core import _shutdown
 
         atexit.register(_shutdown)
+        _fork.install()
 
 
 _register_exit_hook()
