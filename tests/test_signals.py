@@ -72,6 +72,8 @@ try:
         s.send("x")
     elif call == "send-timeout":
         s.send("x", timeout=30)
+    elif call == "send-buffer":
+        s.send_buffer(bytearray(b"x"))
     elif call == "iterate":
         for _ in r:
             pass
@@ -96,7 +98,7 @@ def _parse_interrupt_delay(stdout: str) -> float:
     return float(line.split()[1])
 
 
-@pytest.mark.parametrize("call", ["recv", "recv-timeout", "send", "send-timeout", "iterate"])
+@pytest.mark.parametrize("call", ["recv", "recv-timeout", "send", "send-timeout", "send-buffer", "iterate"])
 def test_ctrl_c_interrupts_blocked_call_in_main_thread(tmp_path, call) -> None:
     proc = run_child(write_script(tmp_path, SELF_INTERRUPT), call)
     details = f"rc={proc.returncode}\nstdout:\n{proc.stdout}\nstderr:\n{proc.stderr}"
