@@ -6,6 +6,7 @@ from __future__ import annotations
 import ast
 import importlib.metadata
 import inspect
+import pydoc
 import textwrap
 from pathlib import Path
 
@@ -282,3 +283,34 @@ def test_package_imports_in_isolated_and_legacy_interpreters(ask, interp, legacy
             names=tuple(si.__all__),
         )
         assert same_all is True
+
+
+# --- every public name, discovered (issue 7: help() and inspect.signature work everywhere) -------
+
+
+def _public_callables() -> list[tuple[str, object]]:
+    found: list[tuple[str, object]] = []
+    for name in si.__all__:
+        obj = getattr(si, name)
+        if inspect.isclass(obj):
+            found.append((name, obj))
+            if issubclass(obj, BaseException):
+                continue
+            for attr, value in vars(obj).items():
+                if attr.startswith("_") and attr not in ("__enter__", "__exit__", "__new__"):
+                    continue
+                if callable(value) or isinstance(value, (classmethod, staticmethod)):
+                    found.append((f"{name}.{attr}", getattr(obj, attr)))
+        elif callable(obj):
+            found.append((name, obj))
+    return found
+
+
+@pytest.mark.parametrize(("name", "obj"), _public_callables(), ids=[n for n, _ in _public_callables()])
+def test_every_public_callable_has_a_docstring_and_a_signature(name: str, obj: object) -> None:
+    doc = inspect.getdoc(obj)
+    assert doc and doc.strip(), f"{name} has no docstring"
+    if not inspect.isclass(obj) or not issubclass(obj, BaseException):
+        inspect.signature(obj)  # raises ValueError if no signature can be found
+    text = pydoc.plain(pydoc.render_doc(obj))  # what help() shows
+    assert getattr(obj, "__name__", name.split(".")[-1]) in text  # (aliases show their real name)

@@ -4,6 +4,8 @@ from collections.abc import Callable, Iterable, Sequence
 from types import TracebackType
 from concurrent.futures import Future
 from typing import Any, Final, Self, TypeVar, final, overload
+
+from typing_extensions import disjoint_base
 from collections.abc import Buffer
 import queue as _stdlib_queue
 
@@ -103,9 +105,9 @@ class Interpreter:
     def __enter__(self) -> Self: ...
     def __exit__(
         self,
-        exc_type: type[BaseException] | None,
-        exc_value: BaseException | None,
-        traceback: TracebackType | None,
+        exc_type: type[BaseException] | None = None,
+        exc_value: BaseException | None = None,
+        traceback: TracebackType | None = None,
         /,
     ) -> None: ...
     def __eq__(self, other: object, /) -> bool: ...
@@ -162,9 +164,9 @@ class RecvChannel:
     def __enter__(self) -> Self: ...
     def __exit__(
         self,
-        exc_type: type[BaseException] | None,
-        exc_value: BaseException | None,
-        traceback: TracebackType | None,
+        exc_type: type[BaseException] | None = None,
+        exc_value: BaseException | None = None,
+        traceback: TracebackType | None = None,
         /,
     ) -> None: ...
     def __iter__(self) -> Self: ...
@@ -212,9 +214,9 @@ class SendChannel:
     def __enter__(self) -> Self: ...
     def __exit__(
         self,
-        exc_type: type[BaseException] | None,
-        exc_value: BaseException | None,
-        traceback: TracebackType | None,
+        exc_type: type[BaseException] | None = None,
+        exc_value: BaseException | None = None,
+        traceback: TracebackType | None = None,
         /,
     ) -> None: ...
     def __eq__(self, other: object, /) -> bool: ...
@@ -223,6 +225,7 @@ class SendChannel:
 def create_channel(*, strict: bool = True) -> tuple[RecvChannel, SendChannel]:
     """Create a channel and return its two ends; strict=False pickles what cannot cross natively."""
 
+@disjoint_base
 class SharedArray:
     """Zero-filled, C-contiguous n-d array in memory shared by every interpreter (64-byte aligned),
     with the buffer protocol. Shareable in O(1): receivers get the same memory."""
@@ -262,7 +265,7 @@ class SharedBuffer(SharedArray):
 def list_all_channels() -> list[tuple[RecvChannel, SendChannel]]:
     """Every channel with an open end, as (RecvChannel, SendChannel) pairs."""
 
-def is_shareable(obj: object) -> bool:
+def is_shareable(obj: object, /) -> bool:
     """True if ``obj`` can be sent through a channel or bound by ``run(**shared)``."""
 
 # --- queues --------------------------------------------------------------------------------------
@@ -370,10 +373,11 @@ def select(
 
 # --- sync primitives shared across interpreters ------------------------------------------------
 
+@final
 class Lock:
     """``threading.Lock`` shared by threads of any interpreters."""
 
-    def __init__(self) -> None: ...
+    def __new__(cls) -> Self: ...
     def acquire(self, blocking: bool = True, timeout: float = -1) -> bool:
         """Acquire the lock; True if acquired."""
     def release(self) -> None:
@@ -385,10 +389,11 @@ class Lock:
     def __eq__(self, other: object, /) -> bool: ...
     def __hash__(self) -> int: ...
 
+@final
 class RLock:
     """``threading.RLock`` shared by threads of any interpreters; owned by an (interpreter, thread)."""
 
-    def __init__(self) -> None: ...
+    def __new__(cls) -> Self: ...
     def acquire(self, blocking: bool = True, timeout: float = -1) -> bool:
         """Acquire the lock (again, by its owner); True if acquired."""
     def release(self) -> None:
@@ -398,10 +403,11 @@ class RLock:
     def __eq__(self, other: object, /) -> bool: ...
     def __hash__(self) -> int: ...
 
+@final
 class Semaphore:
     """``threading.Semaphore`` shared by threads of any interpreters."""
 
-    def __init__(self, value: int = 1) -> None: ...
+    def __new__(cls, value: int = 1) -> Self: ...
     def acquire(self, blocking: bool = True, timeout: float | None = None) -> bool:
         """Take a permit; True if taken."""
     def release(self, n: int = 1) -> None:
@@ -411,10 +417,11 @@ class Semaphore:
     def __eq__(self, other: object, /) -> bool: ...
     def __hash__(self) -> int: ...
 
+@final
 class BoundedSemaphore:
     """``threading.BoundedSemaphore`` shared by threads of any interpreters."""
 
-    def __init__(self, value: int = 1) -> None: ...
+    def __new__(cls, value: int = 1) -> Self: ...
     def acquire(self, blocking: bool = True, timeout: float | None = None) -> bool:
         """Take a permit; True if taken."""
     def release(self, n: int = 1) -> None:
@@ -424,10 +431,11 @@ class BoundedSemaphore:
     def __eq__(self, other: object, /) -> bool: ...
     def __hash__(self) -> int: ...
 
+@final
 class Event:
     """``threading.Event`` shared by threads of any interpreters."""
 
-    def __init__(self) -> None: ...
+    def __new__(cls) -> Self: ...
     def set(self) -> None:
         """Set the flag, waking every waiter."""
     def clear(self) -> None:
@@ -439,10 +447,11 @@ class Event:
     def __eq__(self, other: object, /) -> bool: ...
     def __hash__(self) -> int: ...
 
+@final
 class Condition:
     """``threading.Condition`` over a shared ``Lock`` or ``RLock`` (default: a new ``RLock``)."""
 
-    def __init__(self, lock: Lock | RLock | None = None) -> None: ...
+    def __new__(cls, lock: Lock | RLock | None = None) -> Self: ...
     def acquire(self, blocking: bool = True, timeout: float = -1) -> bool:
         """Acquire the underlying lock."""
     def release(self) -> None:
@@ -460,10 +469,11 @@ class Condition:
     def __eq__(self, other: object, /) -> bool: ...
     def __hash__(self) -> int: ...
 
+@final
 class Barrier:
     """``threading.Barrier`` (without action) for parties threads of any interpreters."""
 
-    def __init__(self, parties: int, timeout: float | None = None) -> None: ...
+    def __new__(cls, parties: int, timeout: float | None = None) -> Self: ...
     def wait(self, timeout: float | None = None) -> int:
         """Wait for all parties; return this party's arrival index."""
     def reset(self) -> None:
@@ -486,6 +496,7 @@ def _shutdown() -> None:
     """Release blocked calls and close every interpreter (registered with atexit)."""
 
 
+@final
 class _AsyncNotifier:
     """Internal: the pipe an event loop watches for parked asyncio operations."""
 
