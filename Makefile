@@ -21,10 +21,15 @@ rust-test:  ## Core crate unit/integration tests, then the loom models.
 	RUSTFLAGS="--cfg loom" cargo test -p subinterpreters-core --release --test loom --target-dir target/loom
 
 .PHONY: python-test
-python-test:  ## Build the package into a venv per CPython (3.12, 3.13) and run pytest in each.
+# Test-only requirements: numpy (shared arrays), hypothesis (property tests), mypy's stubtest.
+TEST_REQUIREMENTS = numpy hypothesis mypy==2.4.1 typing_extensions
+
+python-test:  ## Build the package into a venv per CPython (3.12, 3.13); check the stubs (stubtest) and run pytest in each.
 	@set -e; pythons=$$(scripts/find-pythons.sh); \
 	echo "$$pythons" | while read -r version python; do \
-		venv_python=$$(scripts/venv.sh "$$version" "$$python" numpy | tail -n 1); \
+		venv_python=$$(scripts/venv.sh "$$version" "$$python" $(TEST_REQUIREMENTS) | tail -n 1); \
+		echo ">> stubtest on CPython $$version"; \
+		$$venv_python -m mypy.stubtest subinterpreters._core; \
 		echo ">> pytest on CPython $$version"; \
 		$$venv_python -m pytest tests; \
 	done
@@ -35,9 +40,14 @@ demo:  ## The main job: a CSP pipeline over isolated interpreters vs the same on
 	$$venv_python examples/pipeline.py
 
 .PHONY: bench
-bench:  ## Benchmark suite (ping-pong, queue throughput, shared-memory hand-over, pool) side by side with CPython 3.13, multiprocessing, threads.
-	@set -e; set -- $(NEWEST); venv_python=$$(scripts/venv.sh "$$1" "$$2" | tail -n 1); \
+bench:  ## Benchmark suite (ping-pong, queue throughput, shared-memory hand-over, interpreter start-up, pool) side by side with CPython 3.13, multiprocessing, threads; writes bench/results/latest.md and latest.png.
+	@set -e; set -- $(NEWEST); venv_python=$$(scripts/venv.sh "$$1" "$$2" matplotlib | tail -n 1); \
 	$$venv_python bench/run.py
+
+.PHONY: stress
+stress:  ## Stress suite (minutes at most): 8 producers + 8 consumers on 4 interpreters move 10^6 items through channels and queues, then every item is accounted for; options via STRESS_ARGS="--seed N --items N".
+	@set -e; set -- $(NEWEST); venv_python=$$(scripts/venv.sh "$$1" "$$2" | tail -n 1); \
+	$$venv_python stress/run.py $(STRESS_ARGS)
 
 .PHONY: clean
 clean:  ## Remove build output and virtual environments.
