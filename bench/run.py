@@ -40,8 +40,22 @@ process's RSS before and after 100,000 trivial tasks through our pool (one measu
 Targets (issue 5): trivial-task latency at least 3x lower than ProcessPoolExecutor; CPU-bound
 speedup at least 0.9x the number of cores; RSS growth under 10 MiB over 100,000 tasks.
 
+The start-up table (see startup.py), between the hand-over and the pool tables: each round makes a
+worker, has it do something trivial and waits until it is gone: our `si.create()`, `run("x = 1")`,
+`close()` against CPython 3.13's `test.support.interpreters` `create()`, `exec("x = 1")`,
+`close()`, a spawned `multiprocessing.Process` whose target returns, and a `threading.Thread` whose
+target returns; interleaved repeats, like the other tables. No target: it is there to be seen.
+
+While it runs, a progress line on stderr says which table runs (of how many), the time since the
+start and what is being measured. A full run then writes (see report.py) `bench/results/latest.md`:
+the machine (CPU, cores, RAM, kernel, load average at start and end), Python, the package's version
+and git commit, the date, one table per workload with every row's median and its ratio to the
+baseline, and the target lines; and `bench/results/latest.png`, a log-scale bar chart per workload
+with ours highlighted, if matplotlib can be imported (`make bench` installs it into the benchmark's
+venv; without it the run says it skipped the chart). A `--*-only` run writes neither.
+
     python bench/run.py [--rounds N] [--items N] [--batch N] [--repeats K] [--quick]
-                        [--handover-only | --pool-only]
+                        [--handover-only | --startup-only | --pool-only] [--no-results]
 """
 
 from __future__ import annotations
@@ -50,6 +64,7 @@ import argparse
 import gc
 import os
 import platform
+import shutil
 import statistics
 import sys
 import time
@@ -57,6 +72,12 @@ from dataclasses import dataclass, field
 
 import pool
 from handover import MIN_ROUNDS, RUN_BUDGET_NS, SIZES, HandOver, all_handovers, size_text
+from report import Entry, Report, Section
+from report import write as write_report
+from startup import MIN_ROUNDS as STARTUP_MIN_ROUNDS
+from startup import RUN_BUDGET_NS as STARTUP_BUDGET_NS
+from startup import STATEMENT as STARTUP_STATEMENT
+from startup import StartUp, all_startups
 from throughput import Throughput, all_throughputs
 from workloads import Unavailable, Workload, all_workloads, queue_workloads
 
@@ -212,14 +233,24 @@ def ratio_text(ratio: float) -> str:
 
 
 class ProgressLine:
-    """One status line on stderr, redrawn in place on a terminal."""
+    """One status line on stderr, redrawn in place on a terminal: the table being measured (of
+    how many), the time since the start, and what runs now."""
 
     def __init__(self) -> None:
         self.tty = sys.stderr.isatty()
         self.width = 0
+        self.started = time.perf_counter()
+        self.prefix = ""
+
+    def section(self, number: int, count: int, name: str) -> None:
+        self.prefix = f"[{number}/{count} {name}]"
 
     def show(self, text: str) -> None:
+        elapsed = time.perf_counter() - self.started
+        text = f"{self.prefix} {elapsed:4.0f} s  {text}" if self.prefix else text
         if self.tty:
+            # One terminal line at most, or "\r" would not go back over all of it.
+            text = text[: max(20, shutil.get_terminal_size().columns - 1)]
             sys.stderr.write("\r" + text.ljust(self.width))
             self.width = len(text)
         else:
@@ -254,8 +285,13 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     only.add_argument("--handover-only", action="store_true",
                       help="run only the hand-over table (issue 4), not the ping-pong and "
                            "throughput tables")
+    only.add_argument("--startup-only", action="store_true",
+                      help="run only the interpreter start-up table (issue 7)")
     only.add_argument("--pool-only", action="store_true",
                       help="run only the interpreter-pool table (issue 5)")
+    parser.add_argument("--no-results", action="store_true",
+                        help="do not write bench/results/latest.md and latest.png (a full run "
+                             "writes them; a --*-only run never does)")
     args = parser.parse_args(argv)
     args.rounds = args.rounds or (1000 if args.quick else 5000)
     args.repeats = args.repeats or (3 if args.quick else 5)
@@ -594,37 +630,242 @@ def speedup(ours: RateRow | Row | HandRow | PoolRow | None,
     return (other.median / ours.median if times else ours.median / other.median), ""
 
 
+# --- the written report (bench/results, see report.py) ---------------------------------------------
+
+
+def versus_text(value: float, base: float, kind: str = "time") -> str:
+    """How a median compares with its baseline's: "3.20x slower", "12.5x faster"."""
+    worse = value / base if kind == "time" else base / value
+    factor = worse if worse >= 1 else 1 / worse
+    shown = f"{factor:.2f}" if factor < 10 else f"{factor:.1f}" if factor < 100 else f"{factor:,.0f}"
+    return f"{shown}x {'slower' if worse >= 1 else 'faster'}"
+
+
+def entry(label: str, row: Row | RateRow | HandRow | PoolRow | StartRow,
+          base: Row | RateRow | HandRow | PoolRow | StartRow | None, ours: bool,
+          kind: str = "time") -> Entry:
+    """The report's row for a measured row, compared with `base` (the baseline row)."""
+    label = " ".join(label.split())
+    if row.median is None:
+        return Entry(label, None, ours=ours, note=row.unavailable or "not measured")
+    if row is base:
+        versus = "baseline"
+    elif base is None or base.median is None:
+        versus = "n/a (baseline not measured)"
+    else:
+        versus = versus_text(row.median, base.median, kind)
+    return Entry(label, row.median, ours=ours, versus=versus)
+
+
+def show_targets(report: Report, title: str, lines: list[tuple[str, bool]]) -> None:
+    """Print the target lines and keep them for the report."""
+    for line, _ in lines:
+        print(line)
+    report.targets += [f"{title}:"] + [line for line, _ in lines] + [""]
+
+
+def pool_report(report: Report, rows: list[PoolRow], plan: PoolPlan, ours: dict[str, PoolRow],
+                serial: PoolRow | None) -> None:
+    """The pool's three tables in the report (and its RSS measurement as a note)."""
+    latency = Section("Pool: trivial task, submit(noop).result() one at a time (round trip)",
+                      "time", "ours", short="Pool, trivial task round trip",
+                      notes=[f"{plan.workers} workers in every pool"])
+    mapping = Section(f"Pool: map(square, range({pool.MAP_ITEMS})) into a list", "time",
+                      "ours (same chunksize)",
+                      short=f"Pool, map over {pool.MAP_ITEMS:,} items (chunksize 1)",
+                      notes=["time per map"])
+    cpu = Section(f"Pool: CPU-bound map of {plan.tasks} pure-Python tasks of about "
+                  f"{duration(plan.spin_ns)} each", "time", "ours",
+                  extra_header="speedup vs serial",
+                  short=f"Pool, CPU-bound map ({plan.tasks} tasks, {plan.workers} workers)",
+                  notes=[f"time per map, {plan.workers} workers"])
+    for row in rows:
+        is_ours = row.workload.key == "ours"
+        if row.test == "latency":
+            latency.entries.append(entry(row.workload.name, row, ours.get("latency"), is_ours))
+        elif row.test.startswith("map"):
+            chunks = pool.MAP_CHUNKSIZE if row.test == "map-chunked" else 1
+            shown = entry(f"{row.workload.name}, chunksize {chunks}", row, ours.get(row.test),
+                         is_ours)
+            shown.key = chunks == 1
+            mapping.entries.append(shown)
+        else:
+            shown = entry(row.workload.name, row, ours.get("cpu"), is_ours)
+            if row.median is not None and serial is not None and serial.median is not None:
+                shown.extra = "baseline" if row is serial else f"{serial.median / row.median:.2f}x"
+            cpu.entries.append(shown)
+    if plan.rss is None:
+        cpu.notes.append(f"RSS over {pool.RSS_TASKS:,} tasks: n/a")
+    else:
+        before, after, _ = plan.rss
+        cpu.notes.append(f"our pool's RSS growth over {pool.RSS_TASKS:,} trivial tasks: "
+                         f"{mib(after - before)} ({mib(before)} to {mib(after)})")
+    report.sections += [latency, mapping, cpu]
+
+
+# --- interpreter start-up (issue 7) ---------------------------------------------------------------
+
+
+@dataclass
+class StartRow:
+    """The start-up measurements of one way to start a worker across the repeats."""
+
+    workload: StartUp
+    medians: list[float] = field(default_factory=list)  # ns, one per repeat
+    p90s: list[float] = field(default_factory=list)
+    rounds: list[int] = field(default_factory=list)  # timed rounds, one per repeat
+    unavailable: str | None = None
+
+    @property
+    def median(self) -> float | None:
+        return statistics.median(self.medians) if self.medians else None
+
+    @property
+    def p90(self) -> float | None:
+        return statistics.median(self.p90s) if self.p90s else None
+
+
+def measure_startups(rows: list[StartRow], repeats: int, scale: float, progress: ProgressLine
+                     ) -> list[str]:
+    """Open every start-up workload, run the interleaved repeats, close them; return the errors."""
+    errors: list[str] = []
+    live: list[StartRow] = []
+    for row in rows:
+        try:
+            row.workload.open()
+            live.append(row)
+        except Unavailable as exc:
+            row.unavailable = str(exc)
+        except Exception as exc:
+            errors.append(f"{row.workload.name}: {type(exc).__name__}: {exc}")
+            row.unavailable = f"failed to start: {exc}"
+    try:
+        for repeat in range(1, repeats + 1):
+            for row in list(live):
+                wanted = max(STARTUP_MIN_ROUNDS, int(row.workload.max_rounds * scale))
+                progress.show(f"start-up run {repeat}/{repeats}: {row.workload.name}, "
+                              f"1 + {wanted} rounds ...")
+                try:
+                    samples = sorted(row.workload.measure(wanted, 1))
+                except Exception as exc:  # report and go on with the other rows
+                    errors.append(f"{row.workload.name}: {type(exc).__name__}: {exc}")
+                    row.unavailable = f"failed: {exc}"
+                    live.remove(row)
+                    continue
+                row.medians.append(statistics.median(samples))
+                row.p90s.append(statistics.quantiles(samples, n=10, method="inclusive")[-1])
+                row.rounds.append(len(samples))
+    finally:
+        for row in rows:
+            try:
+                row.workload.close()
+            except Exception as exc:
+                errors.append(f"closing {row.workload.name}: {type(exc).__name__}: {exc}")
+        gc.collect()
+        progress.clear()
+    return errors
+
+
+def startup_section(args: argparse.Namespace, progress: ProgressLine, report: Report
+                    ) -> tuple[list[str], bool]:
+    """Measure and print the start-up table (issue 7); return the errors and whether our row is
+    missing."""
+    rows = [StartRow(workload) for workload in all_startups()]
+    load = ""
+    if hasattr(os, "getloadavg"):
+        load = "; load %.2f %.2f %.2f at its start" % os.getloadavg()
+    started = time.perf_counter()
+    errors = measure_startups(rows, args.repeats, 0.25 if args.quick else 1.0, progress)
+    elapsed = time.perf_counter() - started
+
+    print(f"Start-up: make a worker, have it run {STARTUP_STATEMENT!r} (a process or thread: a")
+    print("target that returns at once), and wait until it is gone; each round timed from before")
+    print("the creation until close() or join() returns (one untimed round per run first" + load
+          + ")")
+    base = rows[0]
+    header = (f"{'workload':<40} {'median':>10} {'p90':>10} {'runs x rounds':>14}  vs ours")
+    print(header)
+    print("-" * len(header))
+    for row in rows:
+        name = row.workload.name
+        if row.median is None:
+            print(f"{name:<40} {'n/a':>10} {'n/a':>10} {'':>14}  {row.unavailable}")
+            continue
+        if row is base:
+            versus = "baseline"
+        elif base.median is None:
+            versus = "n/a (ours not measured)"
+        else:
+            versus = ratio_text(row.median / base.median)
+        low, high = min(row.rounds), max(row.rounds)
+        runs = f"{len(row.medians)} x {low if low == high else f'{low}-{high}'}"
+        print(f"{name:<40} {duration(row.median):>10} {duration(row.p90):>10} {runs:>14}  {versus}")
+    print()
+    print(f"median, p90: median over {args.repeats} runs of each run's median and 90th percentile;")
+    print(f"  a run stops once it has taken {STARTUP_BUDGET_NS / 1e9:g} s (after at least "
+          f"{STARTUP_MIN_ROUNDS} rounds)")
+    print("  (the spawned child imports the main script, as every spawned child does)")
+    print()
+    print(f"measured in {elapsed:.1f} s (start-up)")
+    section = Section("Start-up: create a worker, run a trivial statement, close it", "time",
+                      "ours", short="Start-up: create, run a statement, close", notes=[f"interpreters run {STARTUP_STATEMENT!r}; the process "
+                                     "(spawn) and the thread run a function that returns"])
+    for row in rows:
+        section.entries.append(entry(row.workload.name, row, base, row.workload.key == "ours"))
+    report.sections.append(section)
+    return errors, base.median is None
+
+
 def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
+    started = time.perf_counter()
+    report = Report(repeats=args.repeats, quick=args.quick)
     print("subinterpreters benchmark: round trip of a ping-pong between the main thread and a peer;")
     print("then one-way throughput of small ints from a producer to the main thread")
     print("then the hand-over of 1 KiB to 1 GiB of data to a worker that reads one element")
+    print("then the start-up of an interpreter against CPython 3.13's, a process and a thread")
     print("then an interpreter pool executor against process, thread and CPython 3.13 pools")
     for fact in machine_facts():
         print("  " + fact)
     print()
 
+    sections = [
+        ("ping-pong & throughput", channels_and_queues),
+        ("hand-over", handover_section),
+        ("start-up", startup_section),
+        ("pool", pool_section),
+    ]
+    only = {"handover_only": "hand-over", "startup_only": "start-up", "pool_only": "pool"}
+    chosen = [name for flag, name in only.items() if getattr(args, flag)]
+    if chosen:
+        sections = [section for section in sections if section[0] in chosen]
     progress = ProgressLine()
     errors: list[str] = []
-    ours_missing = False
-    if not (args.handover_only or args.pool_only):
-        errors, ours_missing = channels_and_queues(args, progress)
-        print()
-    handover_missing = pool_missing = False
-    if not args.pool_only:
-        more_errors, handover_missing = handover_section(args, progress)
-        errors += more_errors
-    if not args.handover_only:
-        if not args.pool_only:
+    missing = False
+    for number, (name, measure) in enumerate(sections, 1):
+        if number > 1:
             print()
-        more_errors, pool_missing = pool_section(args, progress)
+        progress.section(number, len(sections), name)
+        more_errors, ours_missing = measure(args, progress, report)
         errors += more_errors
+        missing = missing or ours_missing
+    report.errors = errors
+    report.finish(time.perf_counter() - started)
+    print()
+    if chosen:
+        print("bench/results not written (a partial run; `make bench` writes them)")
+    elif args.no_results:
+        print("bench/results not written (--no-results)")
+    else:
+        for line in write_report(report):
+            print(line)
     for error in errors:
         print(f"ERROR: {error}", file=sys.stderr)
-    return 1 if errors or ours_missing or handover_missing or pool_missing else 0
+    return 1 if errors or missing else 0
 
 
-def handover_section(args: argparse.Namespace, progress: ProgressLine) -> tuple[list[str], bool]:
+def handover_section(args: argparse.Namespace, progress: ProgressLine, report: Report
+                     ) -> tuple[list[str], bool]:
     """Measure and print the hand-over table (issue 4); return the errors and whether any of our
     rows is missing."""
     workloads = all_handovers()  # one worker (interpreter or process) each, for every size
@@ -649,12 +890,21 @@ def handover_section(args: argparse.Namespace, progress: ProgressLine) -> tuple[
         goal_line(f"ours {size_text(SIZES[-1])} / ours {size_text(SIZES[0])} hand-over, round trip",
                   *speedup(small, big, times=True), HANDOVER_SCALING_TARGET, at_most=True),
     ]
-    for line, _ in lines:
-        print(line)
+    show_targets(report, "Issue 4 (hand-over)", lines)
     print("  (CPython's recv() sleeps 10 ms between polls; with its blocking send_buffer() the")
     print("   worker's recv() usually finds the buffer already there, so this is their fast case.)")
     print()
     print(f"measured in {elapsed:.1f} s (hand-over)")
+    section = Section("Hand-over of a block of data to a worker (round trip)", "time",
+                      "ours (same size)", short="Hand-over of 64 MiB, round trip",
+                      notes=["the worker reads the last byte and answers with it"])
+    for row in rows:
+        label = f"{size_text(row.nbytes)}: {row.workload.name}"
+        shown = entry(label, row, ours.get(row.nbytes), row.workload.key == "ours")
+        shown.key = row.nbytes == 64 << 20
+        shown.tag = {"mp-queue": "Queue", "shm": "shared_memory"}.get(row.workload.key, "")
+        section.entries.append(shown)
+    report.sections.append(section)
     return errors, not ours or any(row.median is None for row in ours.values())
 
 
@@ -854,7 +1104,8 @@ def print_pool_tables(rows: list[PoolRow], plan: PoolPlan, repeats: int) -> dict
     return ours
 
 
-def pool_section(args: argparse.Namespace, progress: ProgressLine) -> tuple[list[str], bool]:
+def pool_section(args: argparse.Namespace, progress: ProgressLine, report: Report
+                 ) -> tuple[list[str], bool]:
     """Measure and print the interpreter-pool tables (issue 5); return the errors and whether any
     of our rows is missing."""
     workers = pool.workers()
@@ -895,21 +1146,26 @@ def pool_section(args: argparse.Namespace, progress: ProgressLine) -> tuple[list
     ]
     for line, _ in lines:
         print(line)
+    report.targets += ["Issue 5 (pool):"] + [line for line, _ in lines]
     need = f"< {POOL_RSS_TARGET >> 20} MiB"
     label = f"ours RSS growth over {pool.RSS_TASKS:,} trivial tasks"
     if plan.rss is None:
-        print(f"  {label:<58} need {need:<8} n/a ({plan.rss_unavailable or 'not measured'})")
+        rss_line = f"  {label:<58} need {need:<8} n/a ({plan.rss_unavailable or 'not measured'})"
     else:
         growth = plan.rss[1] - plan.rss[0]
         verdict = "met" if growth < POOL_RSS_TARGET else "NOT met"
-        print(f"  {label:<58} need {need:<8} measured {mib(growth):>10}   {verdict}")
+        rss_line = f"  {label:<58} need {need:<8} measured {mib(growth):>10}   {verdict}"
+    print(rss_line)
+    report.targets += [rss_line, ""]
     print()
+    pool_report(report, rows, plan, ours, serial)
     print(f"measured in {elapsed:.1f} s (pool)")
     missing = not ours or any(row.median is None for row in ours.values()) or plan.rss is None
     return errors, missing
 
 
-def channels_and_queues(args: argparse.Namespace, progress: ProgressLine) -> tuple[list[str], bool]:
+def channels_and_queues(args: argparse.Namespace, progress: ProgressLine, report: Report
+                        ) -> tuple[list[str], bool]:
     """Measure and print the ping-pong and throughput tables (issues 2 and 3); return the errors
     and whether any of our rows is missing."""
     rows = [Row(workload) for workload in all_workloads()]
@@ -937,8 +1193,7 @@ def channels_and_queues(args: argparse.Namespace, progress: ProgressLine) -> tup
                     ours.get("send"), by_key.get("cpython-send"),
                     CPYTHON_CHANNELS_TARGET, strict=True),
     ]
-    for line, _ in lines:
-        print(line)
+    show_targets(report, "Issue 2 (round trip)", lines)
     print("  (CPython's recv() sleeps 10 ms between polls; its blocking send() usually lets the")
     print("   peer's next recv() find the object already there, so that echo seldom pays the sleep.)")
     print()
@@ -964,11 +1219,36 @@ def channels_and_queues(args: argparse.Namespace, progress: ProgressLine) -> tup
                   *speedup(ours.get("send"), queue_row, times=True),
                   QUEUE_PINGPONG_TARGET, at_most=True),
     ]
-    for line, _ in lines:
-        print(line)
+    show_targets(report, "Issue 3 (queues)", lines)
     print("  (CPython's queue get() sleeps 10 ms between polls when it finds the queue empty.)")
     print()
     print(f"measured in {pingpong_elapsed:.1f} s (ping-pong) + {rates_elapsed:.1f} s (throughput)")
+
+    section = Section("Round trip of a ping-pong, main thread and a peer", "time",
+                      "ours (same call)", short="Round trip, send()/recv() echo",
+                      notes=["a small int sent and echoed back; the queue row is ours too, "
+                             "compared with our send_nowait() channel echo"])
+    for row in rows:
+        base = ours.get(row.workload.shape)
+        shown = entry(row.workload.name, row, base, row.workload.key.startswith("ours-"))
+        shown.key = row.workload.shape == "send"
+        section.entries.append(shown)
+    base = ours.get("send_nowait")
+    queue_entry = entry(queue_row.workload.name, queue_row, base, True)
+    queue_entry.key = False
+    if queue_entry.value is not None and base is not None and base.median is not None:
+        queue_entry.versus += " than our send_nowait() echo"
+    section.entries.append(queue_entry)
+    report.sections.append(section)
+    section = Section("One-way throughput of small ints, producer to main thread", "rate",
+                      "ours item by item", short="Throughput of small ints, item by item",
+                      notes=[f"batches of {args.batch}; every item counted and summed"])
+    for rate_row in rate_rows:
+        shown = entry(rate_row.workload.name, rate_row, rates.get("ours-item"),
+                     rate_row.workload.key.startswith("ours-"), kind="rate")
+        shown.key = rate_row.workload.key not in ("ours-batch", "cpython-pickled")
+        section.entries.append(shown)
+    report.sections.append(section)
     ours_missing = (
         any(row.median is None for row in ours.values()) or not ours
         or queue_row.median is None
