@@ -49,6 +49,15 @@ stress:  ## Stress suite (minutes at most): 8 producers + 8 consumers on 4 inter
 	@set -e; set -- $(NEWEST); venv_python=$$(scripts/venv.sh "$$1" "$$2" | tail -n 1); \
 	$$venv_python stress/run.py $(STRESS_ARGS)
 
+.PHONY: memcheck
+memcheck:  ## The core's std tests (and 3000 fuzz inputs) under valgrind memcheck: memory errors and leaks fail it.
+	scripts/memcheck.sh
+
+.PHONY: fuzz
+fuzz:  ## Random operation sequences on the core's queues, channel and select vs a reference model (stable driver; FUZZ_SECONDS=60, FUZZ_SEED=clock).
+	cargo build --release --manifest-path fuzz/Cargo.toml --bin fuzz-driver --target-dir target/fuzz
+	target/fuzz/release/fuzz-driver --seconds $${FUZZ_SECONDS:-60} $${FUZZ_SEED:+--seed $$FUZZ_SEED} $$(test -d fuzz/corpus/core_ops && echo fuzz/corpus/core_ops)
+
 .PHONY: clean
 clean:  ## Remove build output and virtual environments.
 	cargo clean

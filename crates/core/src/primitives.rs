@@ -85,13 +85,38 @@ impl PendingGrant {
     /// times out breaks the barrier, as `threading.Barrier` does.
     pub fn cancel(mut self) -> Option<bool> {
         self.settled = true;
+        if let Parked::Barrier(barrier) = &self.on {
+            return self.leave_barrier(barrier, Leaving::TimedOut);
+        }
         match self.waiter.abort() {
             Some(completion) => Some(is_grant(&completion)),
             None => {
-                self.withdraw(Leaving::TimedOut);
+                self.withdraw();
                 None
             }
         }
+    }
+
+    /// A barrier party gives up. The abort happens under the barrier's lock (barrier before
+    /// waiter, the order everywhere): otherwise a party arriving between the abort and the
+    /// withdrawal would trip a round that still counts the leaving party, letting the others
+    /// pass while this one reports a broken barrier that nobody broke.
+    fn leave_barrier(&self, barrier: &Barrier, why: Leaving) -> Option<bool> {
+        let mut state = lock(&barrier.state);
+        if let Some(completion) = self.waiter.abort() {
+            return Some(is_grant(&completion));
+        }
+        let listed = state.waiters.len();
+        state.waiters.retain(|w| !Arc::ptr_eq(w, &self.waiter));
+        // Not listed any more: its round already ended (reset or broken) before the abort, so
+        // this party no longer counts in any round.
+        if state.waiters.len() < listed {
+            match why {
+                Leaving::TimedOut => state.break_barrier(),
+                Leaving::Interrupted => state.arrived -= 1,
+            }
+        }
+        None
     }
 
     /// Gives up because the caller is raising: a permit granted meanwhile is given back; a
@@ -102,6 +127,10 @@ impl PendingGrant {
     }
 
     fn abandon_in_place(&self) {
+        if let Parked::Barrier(barrier) = &self.on {
+            self.leave_barrier(barrier, Leaving::Interrupted);
+            return;
+        }
         match self.waiter.abort() {
             Some(completion) if is_grant(&completion) => {
                 if let Parked::Semaphore(semaphore) = &self.on {
@@ -110,29 +139,17 @@ impl PendingGrant {
                 }
             }
             Some(_) => {}
-            None => self.withdraw(Leaving::Interrupted),
+            None => self.withdraw(),
         }
     }
 
-    fn withdraw(&self, why: Leaving) {
+    fn withdraw(&self) {
         let retain = |waiters: &mut VecDeque<Arc<Waiter<()>>>| waiters.retain(|w| !Arc::ptr_eq(w, &self.waiter));
         match &self.on {
             Parked::Semaphore(semaphore) => retain(&mut lock(&semaphore.state).waiters),
             Parked::Event(event) => retain(&mut lock(&event.state).waiters),
             Parked::Condition(condition) => retain(&mut lock(&condition.waiters)),
-            Parked::Barrier(barrier) => {
-                let mut state = lock(&barrier.state);
-                let listed = state.waiters.len();
-                retain(&mut state.waiters);
-                // Not listed any more: its round already ended (tripped, reset or broken) between
-                // the abort and this lock, so this party no longer counts in any round.
-                if state.waiters.len() < listed {
-                    match why {
-                        Leaving::TimedOut => state.break_barrier(),
-                        Leaving::Interrupted => state.arrived -= 1,
-                    }
-                }
-            }
+            Parked::Barrier(_) => unreachable!("barrier parties leave through leave_barrier"),
         }
     }
 }

@@ -1,5 +1,6 @@
-//! `loom` model tests of the channel protocol: every interleaving (up to a preemption bound) of a
-//! few threads is explored, with the core's mutexes, condvars and atomics replaced by loom's
+//! `loom` model tests of the core's blocking structures (channels, queues, select, the notified
+//! waiter path, close racing waiters, and the sync primitives: Lock/Semaphore, RLock, Event,
+//! Condition, Barrier): every interleaving (up to a preemption bound) of a few threads is explored, with the core's mutexes, condvars and atomics replaced by loom's
 //! (`src/sync.rs`). A blocked call that is never woken shows up as loom's "deadlock" panic; an
 //! `Arc` (channel or waiter) still alive at the end of an execution as a leak. Note: when a model
 //! deadlocks, loom's own `Arc` destructors panic again while unwinding, so the whole test binary
@@ -1021,5 +1022,547 @@ fn barrier_party_leaving_racing_a_reset_counts_no_phantom_party() {
         assert!(second.is_none(), "the second of two fresh parties trips the barrier");
         let mut first = first.expect("the first of two parties waits");
         assert_eq!(first.wait_until(None), Some(true));
+    });
+}
+
+// ---------------------------------------------------------------------------------------------
+// Sync primitives (issue 6): semaphores and locks, RLock, Event, Condition, Barrier
+//
+// A timeout is modelled as above: the owner cancels its parked wait (`PendingGrant::cancel`),
+// racing with the peer that would grant it; an interrupted wait (Ctrl-C) is `abandon`.
+
+use loom::sync::atomic::{AtomicBool as LoomBool, AtomicUsize as LoomUsize};
+use loom::sync::Arc as LoomArc;
+use subinterpreters_core::primitives::{Condition, Event, RLock, Semaphore, TooManyReleases};
+
+/// Takes a permit, parking as long as it takes.
+fn acquire(semaphore: &LoomArc<Semaphore>) {
+    if let Err(mut pending) = Semaphore::start_acquire(semaphore) {
+        assert_eq!(pending.wait_until(None), Some(true), "a semaphore never refuses");
+    }
+}
+
+/// Tries for a permit and, if it has to park, "times out" at once: true if it holds one.
+fn acquire_then_time_out(semaphore: &LoomArc<Semaphore>) -> bool {
+    match Semaphore::start_acquire(semaphore) {
+        Ok(()) => true,
+        Err(pending) => match pending.cancel() {
+            Some(granted) => {
+                assert!(granted, "a semaphore never refuses");
+                true
+            }
+            None => false,
+        },
+    }
+}
+
+/// Marks entry into a critical section: nobody else may be inside.
+fn enter(inside: &LoomUsize) {
+    assert_eq!(inside.fetch_add(1, Ordering::SeqCst), 0, "two holders of one lock");
+}
+
+fn leave(inside: &LoomUsize) {
+    inside.fetch_sub(1, Ordering::SeqCst);
+}
+
+#[test]
+fn lock_acquire_racing_release_and_a_timed_out_acquire_keeps_mutual_exclusion() {
+    // A Lock is a semaphore of one permit bounded by one. The main thread holds it; a blocked
+    // acquirer waits; a third thread's acquire times out while the release hands the permit on.
+    // Mutual exclusion holds, the timed-out acquirer either got the permit (and releases it) or
+    // not, and in the end exactly one permit is free: none lost, none made up.
+    model_bounded("lock acquire vs release vs timed-out acquire", 5, || {
+        let lock = LoomArc::new(Semaphore::new(1, Some(1)));
+        let inside = LoomArc::new(LoomUsize::new(0));
+        acquire(&lock);
+        enter(&inside);
+        let blocked = {
+            let (lock, inside) = (lock.clone(), inside.clone());
+            thread::spawn(move || {
+                acquire(&lock);
+                enter(&inside);
+                leave(&inside);
+                lock.release(1).unwrap();
+            })
+        };
+        let quitter = {
+            let (lock, inside) = (lock.clone(), inside.clone());
+            thread::spawn(move || {
+                if acquire_then_time_out(&lock) {
+                    enter(&inside);
+                    leave(&inside);
+                    lock.release(1).unwrap();
+                }
+            })
+        };
+        leave(&inside);
+        lock.release(1).unwrap();
+        blocked.join().unwrap();
+        quitter.join().unwrap();
+        assert_eq!(lock.value(), 1, "a permit lost or made up");
+        assert_eq!(lock.release(1), Err(TooManyReleases), "the bound holds");
+    });
+}
+
+#[test]
+fn semaphore_release_racing_a_timed_out_and_an_interrupted_acquire_loses_no_permit() {
+    // Two acquirers park on an empty semaphore; one times out (cancel: keeps a permit granted
+    // meanwhile), the other is interrupted (abandon: gives a granted permit back), while the main
+    // thread releases one permit. The permit ends up free again or with the one who kept it.
+    model("semaphore release vs cancel vs abandon", || {
+        let semaphore = LoomArc::new(Semaphore::new(0, None));
+        let timed_out = Semaphore::start_acquire(&semaphore).expect_err("no permit: parks");
+        let interrupted = Semaphore::start_acquire(&semaphore).expect_err("no permit: parks");
+        let quitter = thread::spawn(move || {
+            interrupted.abandon();
+            timed_out.cancel()
+        });
+        semaphore.release(1).unwrap();
+        let kept = quitter.join().unwrap();
+        match kept {
+            Some(true) => assert_eq!(semaphore.value(), 0, "the kept permit was also counted free"),
+            None => assert_eq!(semaphore.value(), 1, "the permit vanished"),
+            Some(false) => panic!("a semaphore never refuses"),
+        }
+        assert!(semaphore.try_acquire() != (kept == Some(true)), "exactly one permit in total");
+    });
+}
+
+#[test]
+fn rlock_is_held_by_one_owner_at_a_time_and_only_its_owner_releases_it() {
+    // Two owners (interpreter, thread) take an RLock twice each (the second time re-entering)
+    // while a third party tries to release it without holding it.
+    model_bounded("rlock owners vs a stranger's release", 4, || {
+        let rlock = LoomArc::new(RLock::new());
+        let inside = LoomArc::new(LoomUsize::new(0));
+        let owner_thread = |owner| {
+            let (rlock, inside) = (rlock.clone(), inside.clone());
+            thread::spawn(move || {
+                assert!(!rlock.try_reenter(owner), "not held by this owner yet");
+                acquire(rlock.semaphore());
+                rlock.became_owner(owner, 1);
+                enter(&inside);
+                assert!(rlock.try_reenter(owner), "its owner re-enters");
+                assert!(rlock.is_owned_by(owner));
+                rlock.release(owner).unwrap();
+                assert!(rlock.is_owned_by(owner), "still held once");
+                leave(&inside);
+                rlock.release(owner).unwrap();
+            })
+        };
+        let first = owner_thread((1, 1));
+        let second = owner_thread((2, 1));
+        let stranger = (1, 2);
+        assert_eq!(rlock.release(stranger), Err(subinterpreters_core::primitives::NotOwner));
+        assert!(!rlock.try_reenter(stranger));
+        first.join().unwrap();
+        second.join().unwrap();
+        assert!(!rlock.is_owned_by((1, 1)) && !rlock.is_owned_by((2, 1)), "released for good");
+        assert_eq!(rlock.semaphore().value(), 1, "free again");
+    });
+}
+
+#[test]
+fn event_set_then_clear_releases_every_parked_waiter_and_no_later_one() {
+    // A waiter parked before a `set` is released even if `clear` follows at once; one that times
+    // out meanwhile reports either; a wait started after the clear parks.
+    model_bounded("event set/clear vs wait and timed-out wait", 5, || {
+        let event = LoomArc::new(Event::new());
+        // Parked before the set (a wait starting after the clear would rightly park for ever).
+        let mut parked = Event::start_wait(&event).expect_err("not set yet: parks");
+        let waiter = thread::spawn(move || parked.wait_until(None).expect("no deadline"));
+        let quitter = {
+            let event = event.clone();
+            thread::spawn(move || match Event::start_wait(&event) {
+                Ok(()) => Some(true),
+                Err(pending) => pending.cancel(),
+            })
+        };
+        event.set();
+        event.clear();
+        assert!(waiter.join().unwrap(), "a waiter is only ever granted");
+        assert!(matches!(quitter.join().unwrap(), Some(true) | None));
+        assert!(!event.is_set());
+        let late = Event::start_wait(&event).expect_err("cleared: a new wait parks");
+        assert_eq!(late.cancel(), None, "nothing set it since");
+    });
+}
+
+#[test]
+fn condition_notify_racing_a_timed_out_wait_is_not_lost() {
+    // Two waiters are registered; the first times out while a notify(1) comes. If the timed-out
+    // one withdrew, the notification must reach the other; if it was notified first, it says so
+    // (`Some(true)`) and a second notify reaches the other. A lost notification leaves the other
+    // waiter parked for ever: loom's deadlock.
+    model("condition notify vs timed-out wait", || {
+        let condition = LoomArc::new(Condition::new());
+        let timed_out = Condition::start_wait(&condition);
+        let mut other = Condition::start_wait(&condition);
+        let quitter = thread::spawn(move || timed_out.cancel());
+        let notifier = {
+            let condition = condition.clone();
+            thread::spawn(move || condition.notify(1))
+        };
+        let first = notifier.join().unwrap();
+        assert_eq!(first, 1, "one waiter was still waiting: notify(1) wakes one");
+        let quit = quitter.join().unwrap();
+        match quit {
+            Some(true) => assert_eq!(condition.notify(1), 1, "the other waiter is still there"),
+            None => {}
+            Some(false) => panic!("a condition never refuses"),
+        }
+        assert_eq!(other.wait_until(None), Some(true));
+        assert_eq!(condition.notify_all(), 0, "nobody left listed");
+    });
+}
+
+#[test]
+fn condition_wait_with_its_lock_never_misses_the_notify() {
+    // The whole `Condition.wait` protocol with a Lock: check the predicate under the lock,
+    // register, release the lock, wait, take the lock back. The notifier sets the predicate and
+    // notifies under the lock. A notify between the waiter's release and its wait is not missed.
+    model("condition wait/notify with its lock", || {
+        let lock = LoomArc::new(Semaphore::new(1, Some(1)));
+        let condition = LoomArc::new(Condition::new());
+        let ready = LoomArc::new(LoomBool::new(false));
+        let waiter = {
+            let (lock, condition, ready) = (lock.clone(), condition.clone(), ready.clone());
+            thread::spawn(move || {
+                acquire(&lock);
+                let mut waits = 0;
+                while !ready.load(Ordering::Relaxed) {
+                    let mut pending = Condition::start_wait(&condition);
+                    lock.release(1).unwrap();
+                    assert_eq!(pending.wait_until(None), Some(true));
+                    acquire(&lock);
+                    waits += 1;
+                }
+                lock.release(1).unwrap();
+                waits
+            })
+        };
+        acquire(&lock);
+        ready.store(true, Ordering::Relaxed);
+        condition.notify(1);
+        lock.release(1).unwrap();
+        assert!(waiter.join().unwrap() <= 1, "woken without a notify");
+        assert_eq!(lock.value(), 1);
+    });
+}
+
+/// Arrives at `barrier` and waits: `true` if the round passed, `false` if it broke.
+fn barrier_wait(barrier: &LoomArc<Barrier>) -> bool {
+    match Barrier::start_wait(barrier) {
+        Err(_) => false,
+        Ok((_, None)) => true,
+        Ok((_, Some(mut pending))) => pending.wait_until(None).expect("no deadline"),
+    }
+}
+
+#[test]
+fn barrier_trip_racing_an_abort_passes_all_parties_or_none() {
+    model("barrier trip vs abort", || {
+        let barrier = LoomArc::new(Barrier::new(2));
+        let party = {
+            let barrier = barrier.clone();
+            thread::spawn(move || barrier_wait(&barrier))
+        };
+        let aborter = {
+            let barrier = barrier.clone();
+            thread::spawn(move || barrier.abort())
+        };
+        let passed = barrier_wait(&barrier);
+        let other_passed = party.join().unwrap();
+        aborter.join().unwrap();
+        assert_eq!(passed, other_passed, "one party passed a round the other saw broken");
+        assert!(barrier.broken(), "abort breaks it for later rounds");
+        assert_eq!(barrier.n_waiting(), 0);
+    });
+}
+
+#[test]
+fn barrier_trip_racing_a_timed_out_party_passes_all_parties_or_none() {
+    // `threading.Barrier`: a party whose wait times out breaks the barrier, and every party of
+    // that round gets BrokenBarrierError; if the round tripped first, the late timeout passes.
+    // Either both parties pass or neither does.
+    //
+    // This model found a bug (fixed in `PendingGrant::leave_barrier`): the first party's `cancel`
+    // won `Waiter::abort` but had not yet taken the barrier's lock; the second party arrived,
+    // `arrived` reached 2 (the aborted party still counted), the round tripped and the second
+    // party passed, while the first reported a timeout and the barrier stayed unbroken. Now a
+    // leaving party aborts under the barrier's lock.
+    model("barrier trip vs timed-out party", || {
+        let barrier = LoomArc::new(Barrier::new(2));
+        let (_, pending) = Barrier::start_wait(&barrier).expect("not broken");
+        let pending = pending.expect("first of two parties waits");
+        let quitter = thread::spawn(move || pending.cancel() == Some(true));
+        let passed = barrier_wait(&barrier);
+        let other_passed = quitter.join().unwrap();
+        assert_eq!(
+            passed, other_passed,
+            "one party passed a round the other timed out of (broken: {})",
+            barrier.broken()
+        );
+        assert_eq!(barrier.broken(), !passed, "a timed-out round breaks the barrier");
+    });
+}
+
+#[test]
+fn barrier_interrupted_party_racing_a_trip_counts_no_phantom_party() {
+    // An interrupted party leaves its round (as `threading.Barrier` does, without breaking it),
+    // racing the arrival of the second party. Either the round tripped with it (it was there),
+    // or it left and the round now needs a fresh second party, which trips it.
+    model("barrier interrupted party vs trip", || {
+        let barrier = LoomArc::new(Barrier::new(2));
+        let (_, pending) = Barrier::start_wait(&barrier).expect("not broken");
+        let pending = pending.expect("first of two parties waits");
+        let quitter = thread::spawn(move || pending.abandon());
+        let arrival = Barrier::start_wait(&barrier).expect("an interruption does not break it");
+        quitter.join().unwrap();
+        match arrival {
+            (1, None) => {} // tripped together with the first party
+            (_, Some(mut waiting)) => {
+                assert_eq!(barrier.n_waiting(), 1, "the interrupted party still counts");
+                let (_, last) = Barrier::start_wait(&barrier).expect("not broken");
+                assert!(last.is_none(), "a second live party trips the round");
+                assert_eq!(waiting.wait_until(None), Some(true));
+            }
+            other => panic!("unexpected arrival index {:?}", other.0),
+        }
+        assert_eq!(barrier.n_waiting(), 0);
+        assert!(!barrier.broken());
+    });
+}
+
+// ---------------------------------------------------------------------------------------------
+// The notified waiter path (asyncio): start_get_notified + poll + cancel_and_requeue
+
+/// A notification counter for `start_*_notified`.
+fn counting_notify() -> (LoomArc<LoomUsize>, subinterpreters_core::Notify) {
+    let count = LoomArc::new(LoomUsize::new(0));
+    let notify_count = count.clone();
+    let notify: subinterpreters_core::Notify = std::sync::Arc::new(move || {
+        notify_count.fetch_add(1, Ordering::SeqCst);
+    });
+    (count, notify)
+}
+
+#[test]
+fn notified_get_polled_then_cancelled_racing_puts_keeps_items_and_order() {
+    // An event-loop getter parks with a notify callback, polls once when it looks (a notification
+    // seen means the item is ready), and otherwise gives up (the task is cancelled), putting back
+    // anything handed meanwhile. Racing two puts, nothing is lost, duplicated or reordered, and
+    // the callback runs at most once.
+    model("notified get + poll + cancel_and_requeue vs puts", || {
+        let q = queue::<u32>(0);
+        let putter = {
+            let q = q.clone();
+            thread::spawn(move || {
+                q.put_nowait(1).unwrap();
+                q.put_nowait(2).unwrap();
+            })
+        };
+        let (count, notify) = counting_notify();
+        let mut got = Vec::new();
+        match q.start_get_notified(notify).unwrap() {
+            RecvStart::Ready(item) => got.push(item),
+            RecvStart::Pending(mut pending) => {
+                let notified = count.load(Ordering::SeqCst) > 0;
+                match pending.poll() {
+                    Some(result) => got.push(result.expect("nothing closed the queue")),
+                    None => {
+                        assert!(!notified, "notified, yet poll found nothing");
+                        pending.cancel_and_requeue();
+                    }
+                }
+            }
+        }
+        putter.join().unwrap();
+        assert!(count.load(Ordering::SeqCst) <= 1, "notified twice");
+        got.extend(drain_queue(&q));
+        assert_eq!(got, [1, 2], "lost, duplicated or reordered");
+    });
+}
+
+#[test]
+fn notified_put_polled_then_cancelled_racing_a_get_keeps_the_item_in_one_place() {
+    // The put side: a notified put parks on a full queue, a getter makes room, and the put
+    // polls, then withdraws. Its item is in the queue exactly when the put reports success.
+    model("notified put + poll + cancel vs get", || {
+        let q = queue::<u32>(1);
+        q.put_nowait(1).unwrap();
+        let getter = {
+            let q = q.clone();
+            thread::spawn(move || q.try_get())
+        };
+        let (count, notify) = counting_notify();
+        let put = match q.start_put_notified(2, notify).unwrap() {
+            SendStart::Delivered => Ok(()),
+            SendStart::Pending(mut pending) => {
+                let notified = count.load(Ordering::SeqCst) > 0;
+                match pending.poll() {
+                    Some(result) => result,
+                    None => {
+                        assert!(!notified, "notified, yet poll found nothing");
+                        pending.cancel()
+                    }
+                }
+            }
+        };
+        let first = getter.join().unwrap();
+        let mut all: Vec<u32> = first.into_iter().collect();
+        all.extend(drain_queue(&q));
+        match put {
+            Ok(()) => assert_eq!(all, [1, 2]),
+            Err(SendError::Withdrawn(2)) => assert_eq!(all, [1]),
+            other => panic!("nothing closed the queue: {other:?}"),
+        }
+        assert!(count.load(Ordering::SeqCst) <= 1, "notified twice");
+    });
+}
+
+// ---------------------------------------------------------------------------------------------
+// Close racing waiters: the cases the channel models above do not cover
+
+#[test]
+fn queue_close_racing_a_put_blocked_on_a_full_queue_and_a_get() {
+    model("queue close vs blocked put vs get", || {
+        let q = queue::<u32>(1);
+        q.put_nowait(1).unwrap();
+        let putter = {
+            let q = q.clone();
+            thread::spawn(move || q.put(2, None))
+        };
+        let getter = {
+            let q = q.clone();
+            thread::spawn(move || q.get(None))
+        };
+        q.close();
+        let put = putter.join().unwrap();
+        assert_eq!(getter.join().unwrap(), Ok(1), "the queued item is drained after a close");
+        let left = drain_queue(&q);
+        match (put, left.as_slice()) {
+            (Ok(()), [2]) => {}
+            (Err(SendError::Closed(2)), []) => {}
+            other => panic!("item lost, duplicated, or accepted after the close: {other:?}"),
+        }
+        assert_eq!(q.try_get(), Err(TryRecvError::Closed));
+    });
+}
+
+#[test]
+fn last_queue_handle_dropped_racing_a_parked_get() {
+    // A parked get keeps the queue alive but not open: dropping the last handle frees the queue
+    // (closes it both ways), which must release the getter.
+    model("last QueueHandle drop vs parked get", || {
+        let q = queue::<u32>(1);
+        let q2 = q.clone();
+        let getter = thread::spawn(move || match q2.start_get() {
+            Ok(RecvStart::Pending(mut pending)) => {
+                drop(q2);
+                pending.wait_until(None).expect("no deadline")
+            }
+            Ok(RecvStart::Ready(item)) => Ok(item),
+            Err(err) => Err(err),
+        });
+        drop(q);
+        assert_eq!(getter.join().unwrap(), Err(RecvError::Closed));
+    });
+}
+
+#[test]
+fn select_parked_on_two_queues_racing_a_close_and_a_put() {
+    model_bounded("select on two queues vs close and put", 5, || {
+        let (a, b) = two_queues(1);
+        let closer = {
+            let a = a.clone();
+            thread::spawn(move || a.close())
+        };
+        let putter = {
+            let b = b.clone();
+            thread::spawn(move || b.put_nowait(2).unwrap())
+        };
+        let selected = select_blocking(vec![Case::Get(&a), Case::Get(&b)], &[0, 1]);
+        closer.join().unwrap();
+        putter.join().unwrap();
+        let left_b = drain_queue(&b);
+        match (selected, left_b.as_slice()) {
+            (Selected::Drained(0), [2]) => {}
+            (Selected::Received(1, 2), []) => {}
+            other => panic!("not exactly one case, or an item lost: {other:?}"),
+        }
+    });
+}
+
+#[test]
+fn select_send_case_racing_a_close_of_its_receive_end_gets_the_item_back() {
+    // The select offers on channel A (nobody receives) and receives on channel B (nobody sends);
+    // only the close of A's receive end can end it, with the item back.
+    model("select send vs close_recv", || {
+        let ((a_tx, a_rx), (_b_tx, b_rx)) = two_channels();
+        let closer = thread::spawn(move || a_rx.close());
+        let selected = select_blocking(vec![Case::Send(&a_tx, 1), Case::Recv(&b_rx)], &[0, 1]);
+        closer.join().unwrap();
+        assert_eq!(selected, Selected::SendClosed(0, 1));
+        assert!(a_tx.channel().is_empty() && b_rx.channel().is_empty(), "no entry left listed");
+    });
+}
+
+// ---------------------------------------------------------------------------------------------
+// The checker catches a broken primitive
+
+/// Shows that the primitive models can fail: a deliberately broken condition variable, written
+/// here and not in the core, whose `notify` hands its notification to the oldest waiter without
+/// checking whether that waiter already timed out. When the timeout wins the race, the
+/// notification is spent on a waiter that is gone, and the other waiter is never woken: loom
+/// reports the deadlock this test expects. (The core's `Condition::notify` completes a waiter
+/// through `Waiter::complete`, which refuses an aborted waiter, and moves on to the next.)
+#[test]
+#[should_panic(expected = "deadlock")]
+fn loom_catches_a_lost_notification_in_a_broken_condition() {
+    use loom::sync::{Condvar, Mutex};
+    struct BrokenWaiter {
+        state: Mutex<u8>, // 0 waiting, 1 notified, 2 timed out
+        wake: Condvar,
+    }
+    struct BrokenCondition {
+        waiters: Mutex<std::collections::VecDeque<&'static BrokenWaiter>>,
+    }
+    impl BrokenCondition {
+        fn notify_one(&self) {
+            if let Some(waiter) = self.waiters.lock().unwrap().pop_front() {
+                let mut state = waiter.state.lock().unwrap();
+                // BUG: should skip a waiter that timed out (state 2) and notify the next one.
+                if *state == 0 {
+                    *state = 1;
+                }
+                waiter.wake.notify_one();
+            }
+        }
+    }
+    loom::model(|| {
+        // Leaked, not in loom `Arc`s: see `loom_catches_a_lost_wake_up_in_a_broken_hand_off`.
+        let new_waiter = || -> &'static BrokenWaiter {
+            Box::leak(Box::new(BrokenWaiter { state: Mutex::new(0), wake: Condvar::new() }))
+        };
+        let (first, second) = (new_waiter(), new_waiter());
+        let condition: &'static BrokenCondition =
+            Box::leak(Box::new(BrokenCondition { waiters: Mutex::new([first, second].into()) }));
+        let quitter = thread::spawn(move || {
+            let mut state = first.state.lock().unwrap();
+            if *state == 0 {
+                *state = 2; // timed out; it stays listed, like the core's aborted waiters
+            }
+        });
+        condition.notify_one();
+        quitter.join().unwrap();
+        let first_notified = *first.state.lock().unwrap() == 1;
+        if first_notified {
+            condition.notify_one(); // the first waiter took the notification: one more for the second
+        }
+        let mut state = second.state.lock().unwrap();
+        while *state == 0 {
+            state = second.wake.wait(state).unwrap();
+        }
     });
 }
