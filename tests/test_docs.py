@@ -1,4 +1,5 @@
-"""Every ```python block of the docs (docs/*.md) runs, each in a fresh process, as written.
+"""Every ```python block of the docs (README.md and docs/*.md) runs, each in a fresh process, as
+written.
 
 A block that imports a package that is not installed (numpy, dask) is skipped, naming it; `make
 test` installs numpy into the test environments, so only the distributed-engine examples are
@@ -21,7 +22,7 @@ BLOCK = re.compile(r"```python\n(.*?)```", re.S)
 
 def doc_blocks() -> list[tuple[str, str]]:
     blocks = []
-    for page in sorted(DOCS.glob("*.md")):
+    for page in [DOCS.parent / "README.md", *sorted(DOCS.glob("*.md"))]:
         for index, code in enumerate(BLOCK.findall(page.read_text(encoding="utf-8"))):
             blocks.append((f"{page.name}#{index}", code))
     return blocks
