@@ -59,13 +59,21 @@ class _Expired(Exception):
 
 
 def _check_timeout(timeout: object) -> float | None:
+    """The blocking calls' rule (any real number: an int, a float, a Fraction, an object with
+    __float__ or __index__; not a str), so both forms accept the same timeouts."""
     if timeout is None:
         return None
-    if isinstance(timeout, bool) or not isinstance(timeout, (int, float)):
-        raise TypeError(f"timeout must be a number of seconds or None, not {type(timeout).__qualname__}")
-    if math.isnan(timeout) or timeout < 0:
-        raise ValueError(f"timeout must be a non-negative number of seconds, not {timeout!r}")
-    return float(timeout)
+    try:
+        if isinstance(timeout, (str, bytes, bytearray)):
+            raise TypeError
+        seconds = float(timeout)  # type: ignore[arg-type]
+    except TypeError:
+        raise TypeError(
+            f"timeout must be a number of seconds or None, not {type(timeout).__qualname__}"
+        ) from None
+    if math.isnan(seconds) or seconds < 0:
+        raise ValueError(f"timeout must be a non-negative number of seconds or None, not {seconds}")
+    return seconds
 
 
 async def _complete(

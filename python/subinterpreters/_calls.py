@@ -114,10 +114,24 @@ def _caller_main(path: str | None, module_name: str | None) -> types.ModuleType 
 # --- values: native or pickled --------------------------------------------------------------------
 
 
+# A value travels inside a spec or an outcome a few tuples deep; the native conversion refuses
+# more than 200 levels in all, so values nested close to that go by pickle instead.
+_NATIVE_DEPTH = 195
+
+
+def _tuple_depth(value: object, limit: int) -> int:
+    """How deep ``value`` nests tuples, counting up to ``limit`` at most."""
+    depth, level = 0, [value]
+    while level and depth <= limit:
+        level = [item for outer in level if isinstance(outer, tuple) for item in outer]
+        depth += 1
+    return depth
+
+
 def wrap(value: object, what: str) -> tuple[bool, object]:
     """``(False, value)`` if it crosses natively, else ``(True, pickled)``; NotShareableError if
     neither can carry it."""
-    if is_shareable(value):
+    if is_shareable(value) and (not isinstance(value, tuple) or _tuple_depth(value, _NATIVE_DEPTH) < _NATIVE_DEPTH):
         return False, value
     try:
         return True, dumps(value)

@@ -53,8 +53,13 @@ pub(crate) fn to_payload_or_pickle(state: &State, obj: Ref<'_>) -> Result<Payloa
         converted => return converted,
     };
     let (dumps, _) = state.pickle()?;
-    let pickled = dumps.as_ref().call(&[obj]).map_err(|_| {
-        let why = crate::ffi::take_raised().map(|exc| exc.as_ref().str_lossy()).unwrap_or_default();
+    let pickled = dumps.as_ref().call(&[obj]).map_err(|raised| {
+        let Some(exc) = crate::ffi::take_raised() else { return ToPayloadError::Raised(raised) };
+        // KeyboardInterrupt, SystemExit and the like are not pickle refusing the object: they go on.
+        if !exc.as_ref().type_of().is_subtype_of(builtin(Builtin::Exception)) {
+            return ToPayloadError::Raised(crate::ffi::raise_instance(exc));
+        }
+        let why = exc.as_ref().str_lossy();
         ToPayloadError::NotShareable(format!("{reason}, and pickle refused it too: {why}"))
     })?;
     if pickled.as_ref().kind() != ObjKind::Bytes {

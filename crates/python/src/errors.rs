@@ -6,7 +6,7 @@ use std::ffi::c_int;
 use subinterpreters_core::{LeaseHolder, TableError};
 
 use crate::ffi::{
-    add_module_object, builtin, import_module, new_exception_class, raise, raise_instance, str_from,
+    add_module_object, builtin, import_module, new_exception_class, raise, raise_instance, str_from_utf8_surrogatepass,
     tuple, Builtin, Owned, PyResult, Raised, Ref,
 };
 use crate::interpreter::RemoteError;
@@ -301,14 +301,15 @@ pub(crate) fn raise_error(classes: &ErrorClasses, error: Error) -> Raised {
 
 /// `RunFailedError("Type: message")` with `type_name`, `msg` and `traceback` set.
 fn run_failed_instance(classes: &ErrorClasses, remote: RemoteError) -> PyResult<Owned> {
-    let summary = if remote.message.is_empty() {
-        remote.type_name.clone()
-    } else {
-        format!("{}: {}", remote.type_name, remote.message)
-    };
-    let exc = classes.run_failed.as_ref().call(&[str_from(&summary)?.as_ref()])?;
-    exc.as_ref().setattr(c"type_name", str_from(&remote.type_name)?.as_ref())?;
-    exc.as_ref().setattr(c"msg", str_from(&remote.message)?.as_ref())?;
-    exc.as_ref().setattr(c"traceback", str_from(&remote.traceback)?.as_ref())?;
+    let mut summary = remote.type_name.0.clone();
+    if !remote.message.is_empty() {
+        summary.extend_from_slice(b": ");
+        summary.extend_from_slice(&remote.message.0);
+    }
+    let text = |bytes: &[u8]| str_from_utf8_surrogatepass(bytes);
+    let exc = classes.run_failed.as_ref().call(&[text(&summary)?.as_ref()])?;
+    exc.as_ref().setattr(c"type_name", text(&remote.type_name.0)?.as_ref())?;
+    exc.as_ref().setattr(c"msg", text(&remote.message.0)?.as_ref())?;
+    exc.as_ref().setattr(c"traceback", text(&remote.traceback.0)?.as_ref())?;
     Ok(exc)
 }

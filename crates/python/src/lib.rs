@@ -10,6 +10,7 @@ mod async_ops;
 mod blocking;
 mod channel;
 mod convert;
+mod counts;
 mod errors;
 mod ffi;
 mod globals;

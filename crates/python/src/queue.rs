@@ -319,14 +319,7 @@ fn get_many(this: This<'_, QueueObject>, args: Args<'_>) -> PyResult<Owned> {
 
 /// A `max_items` argument: an int >= 1.
 fn positive_count(value: Ref<'_>) -> PyResult<usize> {
-    let count = if value.kind() == crate::ffi::ObjKind::Int { value.int_as_i64()? } else { None };
-    match count {
-        Some(count) if count >= 1 => Ok(count as usize),
-        _ => Err(raise(
-            builtin(Builtin::ValueError),
-            &format!("max_items must be an int >= 1, not {}", value.str_lossy()),
-        )),
-    }
+    crate::counts::count_arg(value, "max_items", 1, "must be >= 1")
 }
 
 fn qsize(this: This<'_, QueueObject>) -> PyResult<Owned> {

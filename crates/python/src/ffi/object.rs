@@ -116,6 +116,34 @@ impl<'a> Ref<'a> {
         }
     }
 
+    /// The qualified name of the object's type as `surrogatepass` UTF-8 (exact, see
+    /// [`str_exact`](Self::str_exact)).
+    pub(crate) fn type_qualname_exact(self) -> Vec<u8> {
+        // SAFETY: `type_of` is a type object; PyType_GetQualName returns a new reference or null.
+        let name = unsafe { Owned::from_new(sys::PyType_GetQualName(self.type_of().as_ptr().cast())) };
+        match name.and_then(|name| Ok(name.as_ref().str_utf8_surrogatepass()?.into_owned())) {
+            Ok(bytes) => bytes,
+            Err(_) => {
+                super::error::clear_error();
+                b"<unknown>".to_vec()
+            }
+        }
+    }
+
+    /// `str(obj)` as `surrogatepass` UTF-8, so that lone surrogates survive a crossing. Never
+    /// fails: a failing `__str__` yields a placeholder.
+    pub(crate) fn str_exact(self) -> Vec<u8> {
+        // SAFETY: PyObject_Str returns a new reference or null with an exception set.
+        let text = unsafe { Owned::from_new(sys::PyObject_Str(self.as_ptr())) };
+        match text.and_then(|text| Ok(text.as_ref().str_utf8_surrogatepass()?.into_owned())) {
+            Ok(bytes) => bytes,
+            Err(_) => {
+                super::error::clear_error();
+                b"<str() failed>".to_vec()
+            }
+        }
+    }
+
     /// `str(obj)` as a Rust string; lone surrogates become U+FFFD. Never fails: a failing
     /// `__str__` yields a placeholder.
     pub(crate) fn str_lossy(self) -> String {

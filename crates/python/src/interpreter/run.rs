@@ -23,9 +23,32 @@ use super::InterpreterId;
 /// An uncaught exception in another interpreter, as text that can cross back.
 #[derive(Debug, Clone)]
 pub(crate) struct RemoteError {
-    pub(crate) type_name: String,
-    pub(crate) message: String,
-    pub(crate) traceback: String,
+    pub(crate) type_name: RemoteText,
+    pub(crate) message: RemoteText,
+    pub(crate) traceback: RemoteText,
+}
+
+/// A Python str as UTF-8 with lone surrogates encoded too (`surrogatepass`), so that the caller
+/// rebuilds exactly the remote text; `Display` shows it with U+FFFD for those.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub(crate) struct RemoteText(pub(crate) Vec<u8>);
+
+impl From<&str> for RemoteText {
+    fn from(text: &str) -> Self {
+        RemoteText(text.as_bytes().to_vec())
+    }
+}
+
+impl std::fmt::Display for RemoteText {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(&String::from_utf8_lossy(&self.0))
+    }
+}
+
+impl RemoteText {
+    pub(crate) fn is_empty(&self) -> bool {
+        self.0.is_empty()
+    }
 }
 
 static RUN_SIGNATURE: Signature<1> = Signature {
@@ -150,21 +173,27 @@ pub(super) fn describe_raised() -> RemoteError {
         return RemoteError {
             type_name: "SystemError".into(),
             message: "error return without exception set".into(),
-            traceback: String::new(),
+            traceback: RemoteText::default(),
         };
     };
-    let type_name = exc.as_ref().type_qualname();
-    let message = exc.as_ref().str_lossy();
+    let type_name = RemoteText(exc.as_ref().type_qualname_exact());
+    let message = RemoteText(exc.as_ref().str_exact());
     let traceback = format_exception(exc.as_ref()).unwrap_or_else(|_| {
         clear_error();
-        format!("{type_name}: {message}\n")
+        let mut text = type_name.0.clone();
+        if !message.is_empty() {
+            text.extend_from_slice(b": ");
+            text.extend_from_slice(&message.0);
+        }
+        text.push(b'\n');
+        RemoteText(text)
     });
     RemoteError { type_name, message, traceback }
 }
 
-fn format_exception(exc: Ref<'_>) -> PyResult<String> {
+fn format_exception(exc: Ref<'_>) -> PyResult<RemoteText> {
     let traceback = import_module(c"traceback")?;
     let lines = traceback.as_ref().getattr(c"format_exception")?.as_ref().call(&[exc])?;
     let text = str_from("")?.as_ref().getattr(c"join")?.as_ref().call(&[lines.as_ref()])?;
-    Ok(text.as_ref().to_string_lossy())
+    Ok(RemoteText(text.as_ref().str_utf8_surrogatepass()?.into_owned()))
 }

@@ -7,7 +7,7 @@ use subinterpreters_core::primitives::Barrier;
 use super::{optional_seconds, timeout_from_seconds, wait_for_grant, wait_timeout};
 use crate::errors::Error;
 use crate::ffi::{
-    bool_from, builtin, int_from_u64, none, py_getter, py_method, py_slot, raise, Args, Builtin, CompareOp,
+    bool_from, int_from_u64, none, py_getter, py_method, py_slot, Args, CompareOp,
     Owned, Param, ParamKind, PyResult, Ref, Signature, This, TypeDef,
 };
 use crate::module::state_of;
@@ -53,18 +53,7 @@ static NEW_SIGNATURE: Signature<2> = Signature {
 
 fn new(_: Ref<'_>, args: Args<'_>) -> PyResult<BarrierObject> {
     let [parties, timeout] = args.parse(&NEW_SIGNATURE)?;
-    let parties = parties.expect("required");
-    let count = if parties.kind() == crate::ffi::ObjKind::Int { parties.int_as_i64()? } else { None };
-    let parties = match count {
-        Some(count) if count >= 1 => count as usize,
-        Some(_) => return Err(raise(builtin(Builtin::ValueError), "parties must be > 0")),
-        None => {
-            return Err(raise(
-                builtin(Builtin::TypeError),
-                &format!("parties must be an int, not {}", parties.type_qualname()),
-            ))
-        }
-    };
+    let parties = crate::counts::count_arg(parties.expect("required"), "parties", 1, "must be > 0")?;
     let timeout = optional_seconds(timeout)?;
     Ok(BarrierObject { barrier: Arc::new(Barrier::new(parties)), timeout })
 }

@@ -209,15 +209,9 @@ fn notify(this: This<'_, ConditionObject>, args: Args<'_>) -> PyResult<Owned> {
     let [n] = args.parse(&NOTIFY_SIGNATURE)?;
     let n = match n {
         None => 1,
-        Some(n) => match if n.kind() == crate::ffi::ObjKind::Int { n.int_as_i64()? } else { None } {
-            Some(n) => n.max(0) as usize,
-            None => {
-                return Err(raise(
-                    builtin(Builtin::TypeError),
-                    &format!("n must be an int, not {}", n.type_qualname()),
-                ))
-            }
-        },
+        // threading notifies nobody for n <= 0.
+        Some(n) if n.kind() == crate::ffi::ObjKind::Int && n.int_as_i64()?.is_some_and(|n| n <= 0) => 0,
+        Some(n) => crate::counts::count_arg(n, "n", 0, "must be an int")?,
     };
     if !holds(&this.value.lock) {
         return Err(state_of(this.obj)?.fail(Error::NotHeld("notify on")));

@@ -8,7 +8,7 @@ use super::{current_owner, lock_acquire_mode, semaphore_acquire_mode, wait_for_g
 use crate::errors::Error;
 use crate::ffi::{
     EXIT_SIGNATURE,
-    bool_from, builtin, none, py_method, py_slot, raise, Args, Builtin, CompareOp, Method, Owned,
+    bool_from, none, py_method, py_slot, Args, CompareOp, Method, Owned,
     Param, ParamKind, PyResult, Ref, Signature, This, TypeDef,
 };
 use crate::module::state_of;
@@ -247,15 +247,7 @@ static SEMAPHORE_SIGNATURE: Signature<1> = Signature {
 fn initial_value(args: &Args<'_>) -> PyResult<usize> {
     let [value] = args.parse(&SEMAPHORE_SIGNATURE)?;
     let Some(value) = value else { return Ok(1) };
-    let parsed = if value.kind() == crate::ffi::ObjKind::Int { value.int_as_i64()? } else { None };
-    match parsed {
-        Some(value) if value >= 0 => Ok(value as usize),
-        Some(_) => Err(raise(builtin(Builtin::ValueError), "semaphore initial value must be >= 0")),
-        None => Err(raise(
-            builtin(Builtin::TypeError),
-            &format!("semaphore initial value must be an int, not {}", value.type_qualname()),
-        )),
-    }
+    crate::counts::count_arg(value, "semaphore initial value", 0, "must be >= 0")
 }
 
 fn semaphore_new(_: Ref<'_>, args: Args<'_>) -> PyResult<SemaphoreObject> {
@@ -283,10 +275,7 @@ fn semaphore_release(this: This<'_, SemaphoreObject>, args: Args<'_>) -> PyResul
     let [n] = args.parse(&RELEASE_SIGNATURE)?;
     let n = match n {
         None => 1,
-        Some(n) => match if n.kind() == crate::ffi::ObjKind::Int { n.int_as_i64()? } else { None } {
-            Some(n) if n >= 1 => n as usize,
-            _ => return Err(raise(builtin(Builtin::ValueError), "n must be one or more")),
-        },
+        Some(n) => crate::counts::count_arg(n, "n", 1, "must be one or more")?,
     };
     match this.value.0.release(n) {
         Ok(()) => Ok(none()),
