@@ -125,6 +125,13 @@ pub(crate) fn create_interpreter(
     isolated: bool,
     record: impl FnOnce(Option<(InterpPtr, i64)>) + Send,
 ) -> Result<(InterpPtr, i64), String> {
+    // One creation at a time in the process: CPython 3.12 initialises shared static state when it
+    // creates an interpreter, and two creations at once from two threads can corrupt it (seen
+    // here as "failed to get the Python codec of the filesystem encoding" / "descriptor 'close'
+    // for '_io.BufferedReader' objects doesn't apply to a '_io.FileIO' object"). The turn is
+    // awaited detached, so no GIL is held while waiting for it.
+    super::gil::allow_threads(|| CREATION_TURN.take());
+    let _turn = CreationTurnGuard;
     let config = if isolated {
         sys::PyInterpreterConfig {
             use_main_obmalloc: 0,
@@ -180,6 +187,17 @@ pub(crate) fn create_interpreter(
             Ok(module) => drop(module),
             Err(_) => super::error::clear_error(),
         }
+        // CPython 3.12 corrupts memory (a double free when the interpreter is destroyed) after
+        // an isolated interpreter *tried* to load a single-phase extension module, which it
+        // refuses (gh-115649; 3.12.1 here). The standard library has such modules behind
+        // common imports (`datetime` tries `_datetime`, `decimal` tries `_decimal`): mark them
+        // absent, so that the import fails before the loader runs and the pure-Python fallback
+        // is used. (Third-party single-phase modules still meet the bug; see the README.)
+        if isolated {
+            if eval_snippet(SINGLE_PHASE_STDLIB_ABSENT).is_err() {
+                super::error::clear_error();
+            }
+        }
     }
     // Keep the initial thread state (see the module docs), detached: this releases the new
     // interpreter's GIL.
@@ -195,6 +213,52 @@ pub(crate) fn create_interpreter(
     unsafe { sys::PyEval_RestoreThread(caller) };
     resume_if_panicked(panicked);
     Ok(created)
+}
+
+/// Marks the standard library's single-phase extension modules (those an isolated interpreter of
+/// CPython 3.12 refuses to load) as absent; see `create_interpreter`.
+#[cfg(not(Py_3_13))]
+const SINGLE_PHASE_STDLIB_ABSENT: &CStr = c"
+import sys
+for name in ('_ctypes', '_curses', '_curses_panel', '_datetime', '_decimal', '_elementtree',
+             '_lsprof', '_testbuffer', '_testcapi', '_testclinic', '_testimportmultiple',
+             '_testsinglephase', '_tkinter', '_xxtestfuzz', 'nis', 'ossaudiodev', 'pyexpat',
+             'readline', 'xxlimited_35'):
+    sys.modules.setdefault(name, None)
+";
+
+/// The right to create an interpreter: a flag and a condvar rather than a `MutexGuard`, so that
+/// taking it can happen with the thread detached and holding it can span re-attaching.
+struct CreationTurn {
+    busy: std::sync::Mutex<bool>,
+    free: std::sync::Condvar,
+}
+
+static CREATION_TURN: CreationTurn =
+    CreationTurn { busy: std::sync::Mutex::new(false), free: std::sync::Condvar::new() };
+
+impl CreationTurn {
+    fn take(&self) {
+        let mut busy = self.busy.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
+        while *busy {
+            busy = self.free.wait(busy).unwrap_or_else(|poisoned| poisoned.into_inner());
+        }
+        *busy = true;
+    }
+
+    fn give_back(&self) {
+        *self.busy.lock().unwrap_or_else(|poisoned| poisoned.into_inner()) = false;
+        self.free.notify_one();
+    }
+}
+
+/// Gives the creation turn back when the creation is over, however it ends.
+struct CreationTurnGuard;
+
+impl Drop for CreationTurnGuard {
+    fn drop(&mut self) {
+        CREATION_TURN.give_back();
+    }
 }
 
 /// Runs `f` in interpreter `interp` on the calling thread: the caller's thread state is detached
