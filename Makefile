@@ -1,10 +1,12 @@
 # subinterpreters — run `make help` for the targets.
 # Python interpreters are found by scripts/find-pythons.sh (PATH, then pyenv's versions folder);
-# set PYTHON_VERSIONS="3.13" to restrict the versions used.
+# every version of PYTHON_VERSIONS found is used (a missing one is a warning, none at all an error);
+# set PYTHON_VERSIONS="3.13" to restrict them. CPython 3.14 and 3.15 come from
+# ../shared/ci/newer-pythons on our machines (.ci/run shows how).
 
 SHELL := /bin/sh
 .DEFAULT_GOAL := help
-export PYTHON_VERSIONS ?= 3.12 3.13
+export PYTHON_VERSIONS ?= 3.12 3.13 3.14 3.15
 # The newest version found runs the demo and the benchmark (the anchors need CPython 3.13).
 NEWEST = $$(scripts/find-pythons.sh | tail -n 1)
 
@@ -24,7 +26,7 @@ rust-test:  ## Core crate unit/integration tests, then the loom models.
 # Test-only requirements: numpy (shared arrays), hypothesis (property tests), mypy's stubtest.
 TEST_REQUIREMENTS = numpy hypothesis mypy==2.4.1 typing_extensions
 
-python-test:  ## Build the package into a venv per CPython (3.12, 3.13); check the stubs (stubtest) and run pytest in each.
+python-test:  ## Build the package into a venv per CPython found (3.12-3.15); check the stubs (stubtest) and run pytest in each.
 	@set -e; pythons=$$(scripts/find-pythons.sh); \
 	echo "$$pythons" | while read -r version python; do \
 		venv_python=$$(scripts/venv.sh "$$version" "$$python" $(TEST_REQUIREMENTS) | tail -n 1); \

@@ -1,10 +1,10 @@
 #!/bin/sh
-# Prints "<version> <path>" for each CPython wanted by `make test` (default: 3.12 and 3.13),
+# Prints "<version> <path>" for each CPython wanted by `make test` (default: 3.12, 3.13, 3.14, 3.15),
 # looking on PATH (python3.X) and then in pyenv's versions folder. A candidate counts only if it
 # actually runs and reports that version (pyenv shims on PATH may exist but refuse to run).
 # Warns on stderr for each version not found; fails loudly if none is found at all.
 set -u
-versions=${PYTHON_VERSIONS:-"3.12 3.13"}
+versions=${PYTHON_VERSIONS:-"3.12 3.13 3.14 3.15"}
 pyenv_root=$( (pyenv root) 2>/dev/null || echo "${PYENV_ROOT:-$HOME/.pyenv}")
 
 works() {  # works <path> <version>
@@ -30,6 +30,6 @@ for v in $versions; do
     fi
 done
 if [ "$found" -eq 0 ]; then
-    echo "ERROR: no CPython >= 3.12 found (wanted: $versions). Install one, e.g. 'pyenv install 3.13', or put python3.12/python3.13 on PATH." >&2
+    echo "ERROR: no CPython >= 3.12 found (wanted: $versions). Install one, e.g. 'pyenv install 3.13', or put python3.12 ... python3.15 on PATH." >&2
     exit 1
 fi

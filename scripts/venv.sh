@@ -11,5 +11,8 @@ if [ ! -x "$venv/bin/python" ]; then
 fi
 "$venv/bin/python" -m pip install -q --disable-pip-version-check maturin==1.16.0 pytest pytest-timeout "$@" >&2
 echo ">> building subinterpreters into $venv (pip install .)" >&2
-PATH="$PWD/$venv/bin:$PATH" "$venv/bin/python" -m pip install -q --disable-pip-version-check --no-build-isolation --force-reinstall --no-deps . >&2
+# One cargo target folder per CPython version: switching versions then rebuilds nothing, and a
+# build made inside ../shared/ci/newer-pythons (a newer glibc) never leaves build scripts there
+# that the host's glibc cannot run.
+CARGO_TARGET_DIR=${CARGO_TARGET_DIR:-target/py$version} PATH="$PWD/$venv/bin:$PATH" "$venv/bin/python" -m pip install -q --disable-pip-version-check --no-build-isolation --force-reinstall --no-deps . >&2
 echo "$venv/bin/python"

@@ -16,6 +16,7 @@ Helpers are exposed as fixtures (conftest modules are not meant to be imported):
 
 from __future__ import annotations
 
+import signal
 import textwrap
 import threading
 import time
@@ -25,6 +26,14 @@ from typing import Any
 import pytest
 
 import subinterpreters as si
+
+# Tests that send SIGINT to a child process expect Python's default handler there. A process
+# started with SIGINT ignored (a shell's background job, some CI runners) passes "ignored" on to its
+# children through exec, and Python then installs no handler: those tests would hang for their
+# whole timeout. Installing Python's handler here makes every child start with the default
+# disposition (exec resets caught signals), however the suite itself was started.
+if signal.getsignal(signal.SIGINT) is signal.SIG_IGN:
+    signal.signal(signal.SIGINT, signal.default_int_handler)
 
 # Upper bound for "this must finish": only ever reached when the behaviour under test is missing.
 JOIN_TIMEOUT = 10.0
