@@ -1,43 +1,49 @@
-"""The hand-over workloads that run.py times (issue 4): ours and the anchors.
+"""The hand-over of a block of data to a worker (issue 4): ours and the anchors.
 
 Every workload is the same round trip: the main thread hands a buffer of N bytes (1 KiB, 1 MiB,
 64 MiB, 1 GiB) to a worker, the worker reads one element (the last byte) and answers with it, and
-the main thread times each round trip with `time.perf_counter_ns` until it has the answer. The data
-is made once per size, outside the timed part. Before each timed round (untimed) the main thread
-writes a new value into the last byte of the data that it shares, and the answer must be that value:
-a worker that read a stale copy fails the run instead of looking fast. The workers:
+each round trip is timed until the main thread has the answer (measure.time_rounds, through the
+ping-pong's echoes: pingpong.Echo). The data is made once per size, outside the timed part. Before
+each timed round (untimed) the main thread writes a new value into the last byte of the data that
+it shares, and the answer must be that value: a worker that read a stale copy fails the run
+instead of looking fast. The workers:
 
 * subinterpreters: a worker interpreter (own GIL) on its own thread; the main thread `send()`s a
   `SharedArray` (format 'B') through a channel, the worker reads `memoryview(a)[-1]` and
   `send()`s it back on a second channel;
-* CPython 3.13's own channels (`test.support.interpreters.channels`), same shape: `send_buffer()` of
-  a bytearray (the blocking call, as ours), the worker gets a read-only memoryview of it;
+* the stdlib's interpreters (anchors.py): CPython 3.13's channels, `send_buffer()` of a bytearray
+  (the blocking call, as ours; the worker gets a read-only memoryview of it); CPython 3.14's
+  `concurrent.interpreters` queues, `put()` of a memoryview of a bytearray (shared, not copied);
 * a child process (spawn) over `multiprocessing.Queue`, the data as `bytes` (pickled and copied
   through a pipe; up to 64 MiB only, as issue 4 says); the last byte is fixed, as it is a copy;
 * a child process (spawn) and `multiprocessing.shared_memory`: the main thread sends the segment's
   name over a `multiprocessing.Pipe`, the child attaches by name, reads the byte, detaches, answers.
+
+Targets (issue 4): ours hands over 64 MiB in under 1 ms, and 1 GiB within 2x of the 1 KiB time.
 
 This module imports nothing heavy at the top: the children (spawned) import it.
 """
 
 from __future__ import annotations
 
-import gc
+import functools
 import multiprocessing
 import queue
-import sys
 import time
 from collections.abc import Callable
+from typing import Any
 
-from workloads import Unavailable, _PeerThread
+import anchors
+import pingpong
+import report
+from measure import MIN_ROUNDS, RUN_BUDGET_NS, Bench, Row, Unavailable, stop_child
 
 KiB = 1 << 10
 MiB = 1 << 20
 GiB = 1 << 30
 SIZES = [1 * KiB, 1 * MiB, 64 * MiB, 1 * GiB]
-
-RUN_BUDGET_NS = 2_000_000_000  # a run stops taking rounds after this long (at least MIN_ROUNDS)
-MIN_ROUNDS = 3
+HANDOVER_64MIB_TARGET_NS = 1_000_000  # ours hands over 64 MiB in under this (1 ms)
+HANDOVER_SCALING_TARGET = 2.0  # ours at 1 GiB at most this many times ours at 1 KiB
 
 
 def size_text(nbytes: int) -> str:
@@ -52,17 +58,19 @@ def marker(i: int) -> int:
     return i % 255 + 1
 
 
-class HandOver:
-    """One transport. `open()` once, `load()` each size's data once, `measure()` once per size and
-    repeat, `unload()` (frees the data), `close()` at the end. A subclass provides `make()`/`free()`
-    (one size's data), `select()` (the data the next run hands over), `start()`/`stop()` (around
-    the rounds of one run), `mark(i)` (untimed: returns the answer round i must bring),
-    `hand_over()` and `answer()`."""
+class HandOver(pingpong.Echo):
+    """One transport, an echo whose worker answers with the last byte of what it gets. `load()`
+    makes each size's data once (`make()`), a run hands over the data of one size
+    (`select()` sets `payload`, what is sent), `mark(i)` (untimed) writes round i's byte and
+    returns it; `close()` frees the data (`free()`)."""
 
-    key: str  # "ours", "cpython", "mp-queue", "shm"
-    name: str  # the row label
     max_nbytes: int | None = None  # larger sizes are not run
-    max_rounds: int = 200  # timed rounds per run (at most)
+    max_rounds = 200  # timed rounds per run (at most)
+    payload: object = None
+
+    def __init__(self, *args: Any) -> None:
+        self.loaded: dict[int, Any] = {}  # each size's data
+        super().__init__(*args)
 
     def rounds_for(self, nbytes: int) -> int:
         return self.max_rounds
@@ -72,98 +80,55 @@ class HandOver:
             return f"not run above {size_text(self.max_nbytes)} (as issue 4 says)"
         return None
 
-    def __init__(self) -> None:
-        self.loaded: dict[int, object] = {}  # each size's data
-
-    def open(self) -> None:
-        pass
-
     def load(self, nbytes: int) -> None:
-        """Make the data of one size (not timed)."""
         self.loaded[nbytes] = self.make(nbytes)
 
-    def unload(self) -> None:
-        """Free the data of every size."""
-        self.select(None)
-        while self.loaded:
-            self.free(self.loaded.popitem()[1])
-
-    def close(self) -> None:
-        pass
-
-    def make(self, nbytes: int) -> object:
+    def make(self, nbytes: int) -> Any:
         raise NotImplementedError
 
-    def free(self, data: object) -> None:
+    def free(self, data: Any) -> None:
         pass
 
-    def select(self, data: object) -> None:
-        self.data = data
-
-    def start(self) -> None:
-        pass
-
-    def stop(self) -> None:
-        pass
-
-    def abort(self) -> None:
-        """Called (before `stop()`) when a run fails: wake the worker if it is blocked."""
+    def select(self, data: Any) -> None:
+        self.payload = data
 
     def mark(self, i: int) -> int:
         raise NotImplementedError
 
-    def hand_over(self) -> None:
-        raise NotImplementedError
-
-    def answer(self) -> object:
-        raise NotImplementedError
-
-    def measure(self, nbytes: int, rounds: int, warmup: int) -> list[int]:
-        """Hand over the data of size `nbytes`: `warmup` untimed rounds, then up to `rounds` timed
-        ones (fewer if the run passes RUN_BUDGET_NS, never fewer than MIN_ROUNDS); return each
-        round trip in ns."""
-        clock = time.perf_counter_ns
+    def hand_over(self, nbytes: int, rounds: int, warmup: int) -> list[int]:
+        """A run: `warmup` untimed rounds, then up to `rounds` timed ones (fewer once the run
+        passes RUN_BUDGET_NS, never fewer than MIN_ROUNDS)."""
         self.select(self.loaded[nbytes])
-        self.start()
-        try:
-            for i in range(warmup):
-                expected = self.mark(i)
-                self.hand_over()
-                self._check(self.answer(), expected)
-            samples: list[int] = []
-            gc_was_enabled = gc.isenabled()
-            gc.disable()  # as timeit does: a collection during a round is not the transport's cost
-            try:
-                deadline = clock() + RUN_BUDGET_NS
-                for i in range(warmup, warmup + rounds):
-                    expected = self.mark(i)
-                    started = clock()
-                    self.hand_over()
-                    reply = self.answer()
-                    ended = clock()
-                    samples.append(ended - started)
-                    self._check(reply, expected)
-                    if len(samples) >= MIN_ROUNDS and ended > deadline:
-                        break
-            finally:
-                if gc_was_enabled:
-                    gc.enable()
-        except BaseException:
-            self.abort()
-            raise
-        finally:
-            self.stop()
-        return samples
+        return self.measure(rounds, warmup, self.payload, answer=self.mark,
+                            budget_ns=RUN_BUDGET_NS)
 
-    def _check(self, reply: object, expected: int) -> None:
-        if reply != expected:
-            raise RuntimeError(f"the worker answered {reply!r}, expected {expected!r}")
+    def close(self) -> None:
+        self.select(None)
+        while self.loaded:
+            self.free(self.loaded.popitem()[1])
+        super().close()
+
+
+class SharedBytes(HandOver):
+    """Data in a buffer this process writes its markers into: `make()` gives (what is sent, the
+    writable view)."""
+
+    view: Any = None
+
+    def select(self, data: Any) -> None:
+        self.payload, self.view = data if data is not None else (None, None)
+
+    def free(self, data: Any) -> None:
+        data[1].release()
+
+    def mark(self, i: int) -> int:
+        self.view[-1] = value = marker(i)
+        return value
 
 
 # --- ours -----------------------------------------------------------------------------------------
 
-# The worker interpreter's whole program; `requests` and `replies` are bound by run(**shared). The
-# loop ends when the main thread closes its send end of `requests`.
+# The loop ends when the main thread closes its send end of `requests`.
 OURS_SOURCE = """\
 for a in requests:
     with memoryview(a) as m:
@@ -173,171 +138,82 @@ for a in requests:
 """
 
 
-class Subinterpreters(HandOver):
+class Ours(SharedBytes, pingpong.OursChannel):
     """A SharedArray sent through a channel to a worker interpreter (own GIL) on its own thread."""
 
-    key = "ours"
-    name = "subinterpreters  send(SharedArray)"
+    def __init__(self) -> None:
+        super().__init__("send")
+        self.key = "ours"
+        self.name = "subinterpreters  send(SharedArray)"
+        self.source = OURS_SOURCE
 
     def open(self) -> None:
-        try:
-            import subinterpreters
-        except ImportError as exc:
-            raise Unavailable(f"cannot import subinterpreters ({exc}); run `make bench`") from exc
-        if not hasattr(subinterpreters, "SharedArray"):
-            version = subinterpreters.__version__
-            raise Unavailable(f"subinterpreters {version} has no SharedArray; run `make bench`")
-        self.si = subinterpreters
-        self.interp = subinterpreters.create()
+        super().open()
+        if not hasattr(self.si, "SharedArray"):
+            raise Unavailable(f"subinterpreters {self.si.__version__} has no SharedArray")
 
-    def make(self, nbytes: int) -> object:
+    def make(self, nbytes: int) -> Any:
         array = self.si.SharedArray(nbytes, "B")
         return array, memoryview(array)  # the main thread's writable view, for the markers
 
-    def free(self, data: object) -> None:
-        data[1].release()  # type: ignore[index]
 
-    def select(self, data: object) -> None:
-        self.array, self.view = data if data is not None else (None, None)  # type: ignore[misc]
-
-    def start(self) -> None:
-        self.requests_recv, self.requests_send = self.si.create_channel()
-        self.replies_recv, self.replies_send = self.si.create_channel()
-        requests, replies = self.requests_recv, self.replies_send
-
-        def work() -> None:
-            try:
-                self.interp.run(OURS_SOURCE, requests=requests, replies=replies)
-            except BaseException:
-                requests.close()  # wakes the main thread: its send() or recv() raises
-                replies.close()
-                raise
-
-        self.worker = _PeerThread(work, name="handover-subinterpreter")
-        self.worker.start()
-
-    def abort(self) -> None:
-        self.replies_recv.close()  # wakes the worker if it is blocked replying
-
-    def stop(self) -> None:
-        self.requests_send.close()  # ends the worker's `for` loop
-        self.worker.join(timeout=10)
-        for end in (self.requests_recv, self.replies_recv, self.replies_send):
-            end.close()
-        if self.worker.is_alive():
-            raise RuntimeError("the worker interpreter did not stop after its channel was closed")
-        if self.worker.error is not None:
-            raise RuntimeError(f"the worker interpreter failed: {self.worker.error!r}")
-
-    def mark(self, i: int) -> int:
-        self.view[-1] = value = marker(i)
-        return value
-
-    def hand_over(self) -> None:
-        self.requests_send.send(self.array)
-
-    def answer(self) -> object:
-        return self.replies_recv.recv()
-
-    def close(self) -> None:
-        self.unload()
-        if hasattr(self, "interp"):
-            self.interp.close()
-
-
-# --- anchor: CPython 3.13's send_buffer -----------------------------------------------------------
+# --- anchors: the stdlib's interpreters -----------------------------------------------------------
 
 # Their RecvChannel is not iterable: None ends the loop. The view is released at once, so that the
 # bytearray is not held between rounds.
-CPYTHON_SOURCE = """\
-while (a := requests.recv()) is not None:
+STDLIB_SOURCE = """\
+while (a := requests.{call}()) is not None:
     x = a[-1]
     a.release()
     del a
-    replies.send(x)
+    replies.{reply}(x)
 """
 
 
-class CPythonSendBuffer(HandOver):
-    """A bytearray handed over with `send_buffer()` of `test.support.interpreters.channels`.
-
-    Their `recv()` polls: it tries once, then sleeps 10 ms and tries again. Their blocking
+class StdlibSendBuffer(SharedBytes, pingpong.StdlibChannel):
+    """A bytearray handed over with `send_buffer()` of CPython 3.13's channels. Their blocking
     `send_buffer()` returns once the worker took the buffer, which in this round trip usually lets
     each `recv()` find its object already there (with `send_buffer_nowait()` every round pays the
-    sleep). The worker gets a read-only memoryview of the bytearray: no copy.
-    """
+    10 ms sleep). The worker gets a read-only memoryview of the bytearray: no copy."""
 
-    key = "cpython"
-    name = "CPython channels send_buffer(bytearray)"
-    send_timeout = 60  # s
+    send_timeout = 60  # s: a dead worker is a TimeoutError instead of a hang
+
+    def __init__(self) -> None:
+        super().__init__("send")
+        self.key = "stdlib"
+        self.name = f"{anchors.PREFIX} channels send_buffer(bytearray)"
+        self.source = STDLIB_SOURCE.format(call="recv", reply="send")
+        self.max_rounds = 200
 
     def open(self) -> None:
-        try:
-            from test.support import interpreters
-            from test.support.interpreters import channels
-        except ImportError as exc:
-            version = "%d.%d" % sys.version_info[:2]
-            reason = f"test.support.interpreters.channels is missing on {version}"
-            raise Unavailable(reason) from exc
-        if not hasattr(channels.SendChannel, "send_buffer"):
-            raise Unavailable("this CPython's channels have no send_buffer()")
-        self.channels = channels
-        self.interp = interpreters.create()
+        super().open()
+        if not hasattr(self.channels.SendChannel, "send_buffer"):
+            raise Unavailable(f"{anchors.PREFIX}'s channels have no send_buffer()")
 
-    def make(self, nbytes: int) -> object:
-        return bytearray(nbytes)
+    def make(self, nbytes: int) -> Any:
+        data = bytearray(nbytes)
+        return data, memoryview(data)
 
-    def start(self) -> None:
-        self.requests_recv, self.requests_send = self.channels.create()
-        self.replies_recv, self.replies_send = self.channels.create()
-        self.interp.prepare_main(requests=self.requests_recv, replies=self.replies_send)
-        replies = self.replies_send
+    def start(self) -> tuple[Callable[[Any], object], Callable[[], object]]:
+        _send, recv = super().start()
+        return functools.partial(self.requests_send.send_buffer, timeout=self.send_timeout), recv
 
-        def work() -> None:
-            try:
-                self.interp.exec(CPYTHON_SOURCE)
-            except BaseException:
-                replies.send_nowait(None)  # wakes the main thread: the answer check then fails
-                raise
 
-        self.worker = _PeerThread(work, name="handover-cpython-channels")
-        self.worker.start()
+class StdlibQueueView(SharedBytes, pingpong.StdlibQueue):
+    """A memoryview of a bytearray put on a queue of CPython 3.14's `concurrent.interpreters`
+    (memoryviews are shareable there: the worker's view is of the same memory). Their `get()`
+    polls (10 ms sleeps), on both sides of the round trip."""
 
-    def abort(self) -> None:
-        try:
-            self.replies_recv.close()  # wakes the worker if it is blocked replying
-        except self.channels.ChannelError:
-            pass
+    def __init__(self) -> None:
+        super().__init__()
+        self.key = "stdlib"
+        self.name = f"{anchors.PREFIX} queue put(memoryview)"
+        self.source = STDLIB_SOURCE.format(call="get", reply="put")
+        self.max_rounds = 30
 
-    def stop(self) -> None:
-        self.requests_send.send_nowait(None)  # ends the worker's loop
-        self.worker.join(timeout=10)
-        for end in (self.requests_recv, self.requests_send, self.replies_recv, self.replies_send):
-            try:
-                end.close()
-            except self.channels.ChannelError:
-                pass  # already closed or gone
-        if self.worker.is_alive():
-            raise RuntimeError("the worker interpreter did not stop")
-        if self.worker.error is not None:
-            raise RuntimeError(f"the worker interpreter failed: {self.worker.error!r}")
-
-    def mark(self, i: int) -> int:
-        self.data[-1] = value = marker(i)
-        return value
-
-    def hand_over(self) -> None:
-        # The timeout costs nothing on the way (their blocking wait takes one either way) and
-        # turns a dead worker into a TimeoutError instead of a hang.
-        self.requests_send.send_buffer(self.data, timeout=self.send_timeout)
-
-    def answer(self) -> object:
-        return self.replies_recv.recv()
-
-    def close(self) -> None:
-        self.unload()
-        if hasattr(self, "interp"):
-            self.interp.close()
+    def make(self, nbytes: int) -> Any:
+        data = bytearray(nbytes)
+        return memoryview(data), memoryview(data)
 
 
 def wait_ready(process, get: Callable[[float], object], empty: type[Exception], what: str) -> None:
@@ -375,6 +251,7 @@ class MultiprocessingQueue(HandOver):
 
     key = "mp-queue"
     name = "multiprocessing.Queue put(bytes)"
+    camp = "process"
     max_nbytes = 64 * MiB
     fixed = 42  # the copy's last byte: the same every round
 
@@ -396,31 +273,20 @@ class MultiprocessingQueue(HandOver):
         wait_ready(self.process, lambda timeout: self.replies.get(timeout=timeout), queue.Empty,
                    "multiprocessing.Queue")
 
-    def make(self, nbytes: int) -> object:
+    def make(self, nbytes: int) -> Any:
         return bytes(nbytes - 1) + bytes([self.fixed])
 
     def mark(self, i: int) -> int:
         return self.fixed
 
-    def hand_over(self) -> None:
-        self.requests.put(self.data)
-
-    def answer(self) -> object:
-        return self.replies.get(timeout=60)  # queue.Empty rather than a hang if the child died
+    def start(self) -> tuple[Callable[[Any], object], Callable[[], object]]:
+        # The timeout: queue.Empty rather than a hang if the child died.
+        return self.requests.put, functools.partial(self.replies.get, timeout=60)
 
     def close(self) -> None:
-        self.unload()
+        super().close()
         if hasattr(self, "process"):
-            try:
-                self.requests.put(None)
-            except (OSError, ValueError):
-                pass
-            self.process.join(timeout=10)
-            if self.process.is_alive():
-                self.process.kill()
-            for q in (self.requests, self.replies):
-                q.close()
-                q.join_thread()
+            stop_child(self.process, lambda: self.requests.put(None), self.requests, self.replies)
 
 
 # --- anchor: multiprocessing.shared_memory --------------------------------------------------------
@@ -447,6 +313,7 @@ class SharedMemory(HandOver):
 
     key = "shm"
     name = "multiprocessing.shared_memory by name"
+    camp = "process"
 
     def open(self) -> None:
         from multiprocessing import shared_memory
@@ -464,41 +331,77 @@ class SharedMemory(HandOver):
             raise TimeoutError
         return self.conn.recv()
 
-    def make(self, nbytes: int) -> object:
+    def make(self, nbytes: int) -> Any:
         shm = self.shared_memory.SharedMemory(create=True, size=nbytes)
         return shm, (shm.name, nbytes - 1)  # the segment and the request the child gets
 
-    def free(self, data: object) -> None:
-        shm = data[0]  # type: ignore[index]
-        shm.close()
-        shm.unlink()
+    def free(self, data: Any) -> None:
+        data[0].close()
+        data[0].unlink()
 
-    def select(self, data: object) -> None:
-        self.shm, self.request = data if data is not None else (None, None)  # type: ignore[misc]
+    def select(self, data: Any) -> None:
+        self.shm, self.payload = data if data is not None else (None, None)
 
     def mark(self, i: int) -> int:
-        self.shm.buf[self.request[1]] = value = marker(i)
+        self.shm.buf[self.payload[1]] = value = marker(i)
         return value
 
-    def hand_over(self) -> None:
-        self.conn.send(self.request)
-
-    def answer(self) -> object:
-        return self.conn.recv()  # EOFError if the child died
+    def start(self) -> tuple[Callable[[Any], object], Callable[[], object]]:
+        return self.conn.send, self.conn.recv  # EOFError if the child died
 
     def close(self) -> None:
-        self.unload()
+        super().close()
         if hasattr(self, "process"):
-            try:
-                self.conn.send(None)
-            except OSError:
-                pass
-            self.process.join(timeout=10)
-            if self.process.is_alive():
-                self.process.kill()
-            self.conn.close()
+            stop_child(self.process, lambda: self.conn.send(None), self.conn)
 
 
-def all_handovers() -> list[HandOver]:
-    """Ours first (the baseline), then the anchors."""
-    return [Subinterpreters(), CPythonSendBuffer(), MultiprocessingQueue(), SharedMemory()]
+# --- the table ------------------------------------------------------------------------------------
+
+
+def transports() -> list[HandOver]:
+    """Ours first (the baseline), then the anchors this Python has."""
+    stdlib = StdlibQueueView() if anchors.PUBLIC else StdlibSendBuffer()
+    return [Ours(), stdlib, MultiprocessingQueue(), SharedMemory()]
+
+
+def run(bench: Bench) -> None:
+    scale = 0.25 if bench.quick else 1.0
+    rows = []
+    made = transports()  # one worker each, for every size
+    for nbytes in SIZES:
+        for transport in made:
+            wanted = max(MIN_ROUNDS, int(transport.rounds_for(nbytes) * scale))
+            warmup = max(1, wanted // 10)
+            rows.append(Row(
+                transport, functools.partial(transport.hand_over, nbytes, wanted, warmup),
+                label=f"{size_text(nbytes)}: {transport.name}",
+                what=f"{warmup} + {wanted} rounds", skip=transport.skip_reason(nbytes),
+                setup=functools.partial(transport.load, nbytes)))
+    elapsed = bench.measure("hand-over", rows)
+    ours = {row.label.split(":")[0]: row for row in rows if row.workload.camp == "ours"}
+    section = report.Section(
+        "Hand-over of a block of data to a worker (round trip)", "time", "ours (same size)",
+        short="Hand-over of 64 MiB, round trip",
+        notes=["the worker reads the last byte and answers with it; before each round (untimed) "
+               "the main thread writes a new last byte into the data it shares, and the answer "
+               "must be that byte (multiprocessing.Queue sends a copy: its last byte is fixed)",
+               f"the data of every size is made once, untimed; a run stops once it has taken "
+               f"{RUN_BUDGET_NS / 1e9:g} s (after at least {MIN_ROUNDS} rounds)",
+               anchors.queue_sleeps()])
+    for row in rows:
+        size = row.label.split(":")[0]
+        shown = report.entry(row, ours.get(size))
+        shown.key = size == size_text(64 * MiB)
+        shown.tag = {"mp-queue": "Queue", "shm": "shared_memory"}.get(row.workload.key, "")
+        section.entries.append(shown)
+    bench.publish(section, elapsed)
+    bench.check_ours(rows)
+    small, big = ours.get(size_text(SIZES[0])), ours.get(size_text(SIZES[-1]))
+    bench.targets("issue 4, hand-over", [
+        report.time_goal("ours 64 MiB hand-over, round trip", ours.get(size_text(64 * MiB)),
+                         HANDOVER_64MIB_TARGET_NS),
+        report.goal(f"ours {size_text(SIZES[-1])} / ours {size_text(SIZES[0])} hand-over, "
+                    "round trip", *report.ratio(big, small), HANDOVER_SCALING_TARGET,
+                    at_most=True),
+    ])
+

@@ -1,7 +1,13 @@
-"""The written report of a `make bench` run (issue 7): `bench/results/latest.md` (the machine, the
-Python, the package version and commit, and one table per workload with every row's median and
-its ratio to the baseline) and `bench/results/latest.png` (a log-scale horizontal bar chart per
-workload, ours highlighted). run.py fills a `Report` while it prints its tables.
+"""The report of a benchmark run: the tables as the terminal shows them (`table_lines()`), the
+rows' comparisons (`entry()`: ratios of medians, "3.20x slower" meaning the row is 3.2 times
+slower than its baseline, ours) and target lines (`goal()`, `time_goal()`: met / NOT met); and
+what a full `make bench` run writes (issue 7): `bench/results/latest.md` (the machine, the Python
+and the anchors it used, the package version and commit, a summary table with a column per camp
+(ours, the stdlib's interpreters named after the CPython version, multiprocessing, threading),
+one table per workload with every row's median and its ratio to the baseline, and the targets),
+`bench/results/latest.png` (a log-scale horizontal bar chart per workload, ours highlighted) and
+the README's latest-run table. The workload modules fill a `Report` (through measure.Bench) while
+they print their tables.
 
 The chart needs matplotlib (installed in the benchmark's venv only, by `make bench`); without it
 the markdown is still written and the run says that it skipped the chart.
@@ -15,6 +21,7 @@ import platform
 import subprocess
 import sys
 from dataclasses import dataclass, field
+from typing import Any
 
 BENCH_DIR = os.path.dirname(os.path.abspath(__file__))
 REPO_DIR = os.path.dirname(BENCH_DIR)
@@ -33,26 +40,96 @@ class Entry:
     note: str = ""
     key: bool = True  # shown in the summary table too
     tag: str = ""  # its name in a summary cell that holds more than one row
+    camp: str | None = None  # its summary column (a key of CAMPS); None: not in the summary
+    spread: float | None = None  # the p90 (time) or the worst run (rate)
+    runs: str = ""  # "runs x rounds"
 
 
-CAMPS = (  # the summary table's columns: (header, the label starts with or contains)
-    ("subinterpreters", ("subinterpreters",)),
-    ("CPython 3.13 interpreters", ("CPython",)),
-    ("multiprocessing", ("multiprocessing", "ProcessPool")),
-    ("threading", ("threading", "ThreadPool", "queue.Queue")),
-)
+# The summary table's columns: camp -> header. "stdlib" is named after the CPython anchors the run
+# used (see anchors.py): run.py sets it, e.g. "CPython 3.14 concurrent.interpreters".
+CAMPS = {
+    "ours": "subinterpreters",
+    "stdlib": "CPython interpreters",
+    "process": "multiprocessing",
+    "thread": "threading",
+}
 
 
-def camp(label: str) -> str | None:
-    for header, words in CAMPS:
-        if any(word in label for word in words):
-            return header
-    return None
+def versus_text(value: float, base: float, kind: str = "time") -> str:
+    """How a median compares with its baseline's: "3.20x slower", "12.5x faster"."""
+    worse = value / base if kind == "time" else base / value
+    factor = worse if worse >= 1 else 1 / worse
+    shown = f"{factor:.2f}" if factor < 10 else f"{factor:.1f}" if factor < 100 else f"{factor:,.0f}"
+    return f"{shown}x {'slower' if worse >= 1 else 'faster'}"
+
+
+def entry(row: Any, base: Any, kind: str = "time", label: str | None = None) -> Entry:
+    """The report's row for a measured row (a measure.Row), compared with `base` (the baseline
+    row, or None for none)."""
+    label = " ".join((label or row.label).split())
+    camp = row.workload.camp
+    ours = camp == "ours"
+    if row.median is None:
+        return Entry(label, None, ours=ours, note=row.why, camp=camp)
+    value = row.rate if kind == "rate" else row.median
+    # The spread: the p90 of the rounds, or the slowest run where a run is one round.
+    spread = row.worst if max(row.counts) == 1 else row.p90
+    if kind == "rate":
+        spread = row.per_round * 1e9 / row.worst
+    if row is base:
+        versus = "baseline"
+    elif base is None or base.median is None:
+        versus = "n/a (baseline not measured)"
+    else:
+        versus = versus_text(value, base.rate if kind == "rate" else base.median, kind)
+    return Entry(label, value, ours=ours, versus=versus, camp=camp, spread=spread,
+                 runs=row.runs_text())
+
+
+# --- target lines ---------------------------------------------------------------------------------
+
+
+def ratio(numerator: Any, denominator: Any, kind: str = "time") -> tuple[float | None, str]:
+    """numerator's median / denominator's (rates: the items/s), with what is missing if a row
+    was not measured."""
+    for row in (numerator, denominator):
+        if row is None:
+            return None, "not measured in this run"
+        if row.median is None:
+            return None, f"{' '.join(row.label.split())}: {row.why}"
+    if kind == "rate":
+        return numerator.rate / denominator.rate, ""
+    return numerator.median / denominator.median, ""
+
+
+def goal(label: str, measured: float | None, why: str, target: float, at_most: bool = False,
+         strict: bool = False) -> str:
+    """A target on a ratio of medians: "need >= 4x measured 28.2x met" (None: `why` says what is
+    missing)."""
+    need = f"{'<=' if at_most else '>' if strict else '>='} {target:g}x"
+    if measured is None:
+        return f"  {label:<68} need {need:<8} n/a ({why})"
+    if at_most:
+        met = measured <= target
+    else:
+        met = measured > target if strict else measured >= target
+    shown = f"{measured:,.1f}x" if measured >= 100 else f"{measured:.2f}x"
+    return f"  {label:<68} need {need:<8} measured {shown:>10}   {'met' if met else 'NOT met'}"
+
+
+def time_goal(label: str, row: Any, limit_ns: float) -> str:
+    """A target on a median time: under `limit_ns`."""
+    need = f"< {tick_text('time', limit_ns)}"
+    if row is None or row.median is None:
+        return f"  {label:<68} need {need:<8} n/a ({row.why if row is not None else 'not run'})"
+    verdict = "met" if row.median < limit_ns else "NOT met"
+    return (f"  {label:<68} need {need:<8} measured {value_text('time', row.median):>10}   "
+            f"{verdict}")
 
 
 @dataclass
 class Section:
-    """One workload: a table in the markdown, a subplot in the chart."""
+    """One workload: a table on the terminal and in the markdown, a subplot in the chart."""
 
     title: str
     kind: str  # "time" (lower is better) or "rate" (items/s, higher is better)
@@ -61,6 +138,34 @@ class Section:
     entries: list[Entry] = field(default_factory=list)
     extra_header: str = ""
     notes: list[str] = field(default_factory=list)
+    part: str = ""  # a heading over a group of sections ("Real programs ...")
+
+
+def table_lines(section: Section) -> list[str]:
+    """The section as a table for the terminal, with its notes below it."""
+    better = "lower is better" if section.kind == "time" else "higher is better"
+    value_header = "median" if section.kind == "time" else "items/s"
+    spread_header = "p90/worst" if section.kind == "time" else "worst run"
+    width = max([40] + [len(e.label) for e in section.entries])
+    header = (f"{'workload':<{width}} {value_header:>10} {spread_header:>10} "
+              f"{'runs x rounds':>14}  vs {section.baseline}")
+    if section.extra_header:
+        header += f"  | {section.extra_header}"
+    lines = [f"{section.title} ({better})", header, "-" * len(header)]
+    for item in section.entries:
+        if item.value is None:
+            lines.append(f"{item.label:<{width}} {'n/a':>10} {'n/a':>10} {'':>14}  {item.note}")
+            continue
+        line = (f"{item.label:<{width}} {value_text(section.kind, item.value):>10} "
+                f"{value_text(section.kind, item.spread):>10} {item.runs:>14}  {item.versus}")
+        if section.extra_header:
+            line += f"  | {item.extra}"
+        lines.append(line)
+    lines += [f"  {note}" for note in section.notes]
+    lines.append("  median: of the runs' medians; " + (
+        "p90/worst: of the runs' 90th percentiles (the slowest run where a run is one round)"
+        if section.kind == "time" else "worst run: the slowest run's rate"))
+    return lines
 
 
 @dataclass
@@ -76,6 +181,8 @@ class Report:
     sections: list[Section] = field(default_factory=list)
     targets: list[str] = field(default_factory=list)
     errors: list[str] = field(default_factory=list)
+    camps: dict[str, str] = field(default_factory=lambda: dict(CAMPS))  # the summary's headers
+    anchors: str = ""  # which CPython anchors this run used (anchors.py)
 
     def finish(self, seconds: float) -> None:
         self.seconds = seconds
@@ -149,6 +256,7 @@ def machine_lines(report: Report) -> list[tuple[str, str]]:
         ("Load average (1, 5, 15 min)",
          f"{load_text(report.load_start)} at start, {load_text(report.load_end)} at end"),
         ("Python", f"{platform.python_implementation()} {platform.python_version()}"),
+        ("Anchors", report.anchors or "n/a"),
         ("subinterpreters", f"{package_version()}, commit {git_commit()}"),
         ("Date", report.started.strftime("%Y-%m-%d %H:%M UTC")),
         ("Run", f"{report.seconds:.0f} s, {report.repeats} interleaved runs of every row, "
@@ -205,9 +313,13 @@ def markdown(report: Report, chart: str | None, skipped: str = "") -> str:
     else:
         out += [f"(No chart in this run: {skipped or 'not made'}.)", ""]
     out += summary(report)
+    part = ""
     for section in report.sections:
         better = "lower is better" if section.kind == "time" else "higher is better"
-        out += [f"## {section.title}", ""]
+        if section.part and section.part != part:
+            out += [f"## {section.part}", ""]
+        part = section.part
+        out += [f"{'###' if part else '##'} {section.title}", ""]
         header = ["workload", "median" if section.kind == "time" else "items/s (median)",
                   f"vs {section.baseline}"]
         if section.extra_header:
@@ -234,15 +346,15 @@ def markdown(report: Report, chart: str | None, skipped: str = "") -> str:
 
 def summary(report: Report) -> list[str]:
     """The key rows: one line per workload, ours and the anchors side by side."""
-    headers = [header for header, _ in CAMPS]
+    camps = list(report.camps)
     out = ["## Summary", "",
-           "| workload | " + " | ".join(headers) + " |",
-           "| --- | " + " | ".join("---:" for _ in headers) + " |"]
+           "| workload | " + " | ".join(report.camps[c] for c in camps) + " |",
+           "| --- | " + " | ".join("---:" for _ in camps) + " |"]
     for section in report.sections:
-        cells: dict[str, list[str]] = {header: [] for header in headers}
+        cells: dict[str, list[str]] = {c: [] for c in camps}
         for item in section.entries:
-            where = camp(item.label)
-            if not item.key or where is None:
+            where = item.camp
+            if not item.key or where not in cells:
                 continue
             text = value_text(section.kind, item.value)
             if item.value is not None and item.versus and item.versus != "baseline":
@@ -252,7 +364,7 @@ def summary(report: Report) -> list[str]:
             cells[where].append(f"{item.tag}: {text}" if item.tag else text)
         name = section.short or section.title
         out.append(f"| {cell(name)} | "
-                   + " | ".join(cell("; ".join(cells[h])) or "–" for h in headers) + " |")
+                   + " | ".join(cell("; ".join(cells[c])) or "–" for c in camps) + " |")
     out += ["", "(the anchors' ratios are to ours; every row of every workload is below)", ""]
     return out
 
@@ -315,12 +427,14 @@ def chart(report: Report, path: str) -> str | None:
                     va="center", fontsize=7)
         better = "lower is better" if section.kind == "time" else "higher is better"
         unit = "items/s" if section.kind == "rate" else "time"
-        ax.set_title(f"{section.title}  ({unit}, log scale, {better})", fontsize=9, loc="left")
+        title = f"Real programs: {section.title}" if section.part else section.title
+        ax.set_title(f"{title}  ({unit}, log scale, {better})", fontsize=9, loc="left")
         ax.tick_params(axis="x", labelsize=7)
         ax.grid(axis="x", which="major", alpha=0.3)
     commit = git_commit()
     figure.suptitle(
-        f"subinterpreters {package_version()} ({commit}), Python {platform.python_version()}, "
+        f"subinterpreters {package_version()} ({commit}), Python {platform.python_version()} "
+        f"(anchor: {report.camps['stdlib']}), "
         f"{cpu_model()}, {os.cpu_count()} cores, {report.started:%Y-%m-%d}",
         fontsize=10)
     try:
@@ -373,7 +487,8 @@ def update_readme(report: Report, path: str = README) -> bool:
     block = [
         README_START,
         f"Latest run: {facts['Date']}, {facts['CPU']}, {facts['RAM']} RAM, {facts['Kernel']}, "
-        f"{facts['Python']}, subinterpreters {facts['subinterpreters']}; load average "
+        f"{facts['Python']} (anchor: {report.camps['stdlib']}), subinterpreters "
+        f"{facts['subinterpreters']}; load average "
         f"{facts['Load average (1, 5, 15 min)']}; {facts['Run']}.",
         "",
         *summary(report)[2:],  # the table, without its heading

@@ -1,127 +1,93 @@
-"""The interpreter start-up workloads that run.py times (issue 7): ours and the anchors.
-
-Each round makes a fresh worker, has it do something trivial, and waits until it is gone; the
-round is timed with `time.perf_counter_ns` from before the creation until the worker is gone:
+"""Interpreter start-up (issue 7): each round makes a fresh worker, has it do something trivial, and
+waits until it is gone; the round is timed (measure.time_rounds) from before the creation until the
+worker is gone:
 
 * subinterpreters: `si.create()` (an isolated interpreter, its own GIL), `run("x = 1")`, `close()`;
-* CPython 3.13's own interpreters (`test.support.interpreters`): `create()`, `exec("x = 1")`,
-  `close()`;
-* a `multiprocessing` process (spawn, as the other tables' children) whose target
-  (`pool_tasks.noop`) returns at once: `start()`, `join()`; the child imports the main script as
-  every spawned child does (bench/run.py and the modules it imports, nothing heavy at their top);
+* the stdlib's interpreters (anchors.py: CPython 3.13's `_interpreters`, CPython 3.14's
+  `concurrent.interpreters`): `create()`, `exec("x = 1")`, `close()`;
+* a `multiprocessing` process whose target (`pool_tasks.noop`) returns at once: `start()`,
+  `join()`; spawned (the child imports the main script, as every spawned child does: bench/run.py
+  and the modules it imports, nothing heavy at their top), and forked from the forkserver
+  (CPython 3.14's default start method);
 * a `threading.Thread` whose target returns at once: `start()`, `join()`.
 
-This module imports nothing heavy at the top: spawned children import the main script, which
-imports it.
+No target: it is there to be seen. This module imports nothing heavy at the top.
 """
 
 from __future__ import annotations
 
 import gc
-import sys
 import threading
-import time
+from typing import Any
 
+import anchors
 import pool_tasks
-from workloads import Unavailable
+import report
+from measure import RUN_BUDGET_NS, Bench, Row, Workload, import_ours, time_rounds
 
-RUN_BUDGET_NS = 2_000_000_000  # a run stops once it has taken this long (after MIN_ROUNDS rounds)
-MIN_ROUNDS = 3
 STATEMENT = "x = 1"
 
 
-class StartUp:
-    """One way to start a worker. `open()` once, `measure()` once per repeat, `close()` at the end;
-    a subclass provides `once()`: start one worker, have it do something trivial, wait until it is
-    gone."""
+class StartUp(Workload):
+    """One way to start a worker; `once()` starts one, has it do something trivial and waits
+    until it is gone."""
 
-    key: str  # "ours", "cpython", "process", "thread"
-    name: str  # the row label
-    max_rounds: int = 30  # timed rounds per run (at most)
+    max_rounds = 30  # timed rounds per run (at most)
 
-    def open(self) -> None:
-        pass
-
-    def close(self) -> None:
-        pass
-
-    def once(self) -> None:
+    def once(self, _i: int = 0) -> None:
         raise NotImplementedError
 
-    def measure(self, rounds: int, warmup: int) -> list[int]:
-        """`warmup` untimed rounds, then up to `rounds` timed ones (fewer once the run passes
-        RUN_BUDGET_NS, never fewer than MIN_ROUNDS); return each round in ns."""
-        for _ in range(warmup):
-            self.once()
-        clock = time.perf_counter_ns
-        samples: list[int] = []
-        gc_was_enabled = gc.isenabled()
-        gc.disable()  # as timeit does: a collection during a round is not the start-up's cost
+    def measure(self, rounds: int) -> list[int]:
+        """A run: one untimed round, then up to `rounds` timed ones (fewer once the run passes
+        RUN_BUDGET_NS)."""
         try:
-            deadline = clock() + RUN_BUDGET_NS
-            for _ in range(rounds):
-                started = clock()
-                self.once()
-                ended = clock()
-                samples.append(ended - started)
-                if len(samples) >= MIN_ROUNDS and ended > deadline:
-                    break
+            return time_rounds(self.once, rounds, 1, budget_ns=RUN_BUDGET_NS)
         finally:
-            if gc_was_enabled:
-                gc.enable()
-                gc.collect()
-        return samples
+            gc.collect()
 
 
-class Ours(StartUp):
-    key = "ours"
-    name = "subinterpreters  create()/run()/close()"
+class Interpreters(StartUp):
+    """`create()`, run the statement, `close()`: ours or the stdlib's."""
+
+    def __init__(self, ours: bool) -> None:
+        self.ours = ours
+        self.camp = "ours" if ours else "stdlib"
+        self.key = self.camp
+        self.name = ("subinterpreters  create()/run()/close()" if ours
+                     else f"{anchors.PREFIX} create()/exec()/close()")
 
     def open(self) -> None:
-        import subinterpreters
+        if self.ours:
+            self.create = import_ours().create
+            self.run = "run"
+        else:
+            self.create = anchors.interpreters().create
+            self.run = "exec"
 
-        self.create = subinterpreters.create
-
-    def once(self) -> None:
+    def once(self, _i: int = 0) -> None:
         interp = self.create()
         try:
-            interp.run(STATEMENT)
-        finally:
-            interp.close()
-
-
-class CPythonInterpreters(StartUp):
-    key = "cpython"
-    name = "CPython 3.13 create()/exec()/close()"
-
-    def open(self) -> None:
-        try:
-            from test.support import interpreters
-        except ImportError as exc:
-            version = "%d.%d" % sys.version_info[:2]
-            raise Unavailable(f"test.support.interpreters is missing on {version}") from exc
-        self.create = interpreters.create
-
-    def once(self) -> None:
-        interp = self.create()
-        try:
-            interp.exec(STATEMENT)
+            getattr(interp, self.run)(STATEMENT)
         finally:
             interp.close()
 
 
 class Process(StartUp):
-    key = "process"
-    name = "multiprocessing.Process (spawn)"
+    camp = "process"
     max_rounds = 10
+
+    def __init__(self, method: str) -> None:
+        self.method = method
+        self.key = f"process-{method}"
+        self.name = f"multiprocessing.Process ({method})"
 
     def open(self) -> None:
         import multiprocessing
 
-        # "spawn": forking a process that has threads and subinterpreters is unsafe.
-        self.context = multiprocessing.get_context("spawn")
+        # Not fork: forking a process that has threads and subinterpreters is unsafe.
+        self.context: Any = multiprocessing.get_context(self.method)
 
-    def once(self) -> None:
+    def once(self, _i: int = 0) -> None:
         process = self.context.Process(target=pool_tasks.noop)
         process.start()
         process.join()
@@ -133,14 +99,42 @@ class Process(StartUp):
 class Thread(StartUp):
     key = "thread"
     name = "threading.Thread start()/join()"
+    camp = "thread"
     max_rounds = 300
 
-    def once(self) -> None:
+    def once(self, _i: int = 0) -> None:
         thread = threading.Thread(target=pool_tasks.noop)
         thread.start()
         thread.join()
 
 
-def all_startups() -> list[StartUp]:
+def starters() -> list[StartUp]:
     """Ours first (the baseline of the ratios), then the anchors."""
-    return [Ours(), CPythonInterpreters(), Process(), Thread()]
+    return [Interpreters(ours=True), Interpreters(ours=False), Process("spawn"),
+            Process("forkserver"), Thread()]
+
+
+def run(bench: Bench) -> None:
+    scale = 0.25 if bench.quick else 1.0
+    rows = []
+    for starter in starters():
+        wanted = max(3, int(starter.max_rounds * scale))
+        rows.append(Row(starter, lambda s=starter, n=wanted: s.measure(n),
+                        what=f"1 + {wanted} rounds"))
+    elapsed = bench.measure("start-up", rows)
+    section = report.Section(
+        "Start-up: create a worker, run a trivial statement, close it", "time", "ours",
+        short="Start-up: create, run a statement, close",
+        notes=[f"interpreters run {STATEMENT!r}; the processes and the thread run a function that "
+               "returns; each round timed from before the creation until close() or join() "
+               "returns (one untimed round per run first)",
+               f"a run stops once it has taken {RUN_BUDGET_NS / 1e9:g} s (after at least 3 "
+               "rounds); the spawned child imports the main script, as every spawned child does; "
+               "the forkserver (started once, untimed) forks each child"])
+    for row in rows:
+        shown = report.entry(row, rows[0])
+        if isinstance(row.workload, Process):
+            shown.tag = row.workload.method
+        section.entries.append(shown)
+    bench.publish(section, elapsed)
+    bench.check_ours(rows)
