@@ -42,9 +42,9 @@ demo:  ## The main job: a CSP pipeline over isolated interpreters vs the same on
 	$$venv_python examples/pipeline.py
 
 .PHONY: bench
-bench:  ## Benchmark suite (ping-pong, queue throughput, shared-memory hand-over, interpreter start-up, pool) side by side with CPython 3.13, multiprocessing, threads; writes bench/results/latest.md and latest.png.
-	@set -e; set -- $(NEWEST); venv_python=$$(scripts/venv.sh "$$1" "$$2" matplotlib | tail -n 1); \
-	$$venv_python bench/run.py
+bench:  ## Benchmark suite (ping-pong, queue throughput, hand-over, start-up, pool, real programs) against the stdlib's interpreters (3.14+: concurrent.interpreters; 3.13: _interpreters), multiprocessing, threads; writes bench/results/latest.md and latest.png; BENCH_ARGS="--quick" for a smoke run.
+	@set -e; set -- $(NEWEST); venv_python=$$(scripts/venv.sh "$$1" "$$2" matplotlib markdown | tail -n 1); \
+	$$venv_python bench/run.py $(BENCH_ARGS)
 
 .PHONY: stress
 stress:  ## Stress suite (minutes at most): 8 producers + 8 consumers on 4 interpreters move 10^6 items through channels and queues, then every item is accounted for; options via STRESS_ARGS="--seed N --items N".
