@@ -351,8 +351,8 @@ def run(bench: Bench) -> None:
         # The summary: our send() echo and the others of its shape; on 3.14+ also the queues.
         shown.key = row.workload.shape == "send" or (
             anchors.PUBLIC and row.workload.shape == "queue")
-        if anchors.PUBLIC:
-            shown.tag = "queue" if row.workload.shape == "queue" else ""
+        if anchors.PUBLIC and row.workload.camp in ("ours", "stdlib"):
+            shown.tag = "queue" if row.workload.shape == "queue" else "channel"
         section.entries.append(shown)
     bench.publish(section, elapsed)
     bench.check_ours(rows)

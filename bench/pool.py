@@ -347,7 +347,9 @@ class Plan:
     spin_n = spin_ns = spin_result = 0
 
     def calibrate(self) -> None:
-        self.spin_n, self.spin_ns, self.spin_result = calibrate_spin()
+        """Once, by the first CPU-bound row set up (every one has it as its setup)."""
+        if not self.spin_n:
+            self.spin_n, self.spin_ns, self.spin_result = calibrate_spin()
 
 
 def run(bench: Bench) -> None:
@@ -368,8 +370,8 @@ def run(bench: Bench) -> None:
                  for w in pools if chunks == 1 or w.honours_chunksize]
     rows += [Row(w, lambda w=w: w.map_time(pool_tasks.spin, [plan.spin_n] * tasks, 1,
                                            [plan.spin_result] * tasks),
-                 key=f"cpu/{w.key}", what=f"CPU-bound map of {tasks} tasks") for w in every]
-    rows[-len(every)].setup = plan.calibrate  # once the executors are open
+                 key=f"cpu/{w.key}", what=f"CPU-bound map of {tasks} tasks",
+                 setup=plan.calibrate) for w in every]  # calibrated once the executors are open
     ours = every[0]
     assert isinstance(ours, Ours)
     rss: list[tuple[int, int, int]] = []

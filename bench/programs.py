@@ -203,6 +203,11 @@ def publish(bench: Bench, rows: list[Row], elapsed: float) -> None:
         shown = report.entry(row, get(f"real programs/{table}/ours") or get(
             f"real programs/{table}/ours-queue"))
         sections[table].entries.append(shown)
+    isolated = [name for name, key in (("ours", "ours"), (anchors.PREFIX + "'s", "stdlib"))
+                if (row := get(f"real programs/markdown/{key}")) and row.median is not None]
+    sections["markdown"].notes.append(
+        f"markdown imports and renders in isolated interpreters: {' and '.join(isolated)}"
+        if isolated else "markdown did not run in an isolated interpreter in this run")
     pickled = get("real programs/queue/pickle")
     if pickled is not None and pickled.median is not None:
         sections["queue"].short += (" (pickle dumps + loads alone: "
