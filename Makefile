@@ -23,8 +23,9 @@ rust-test:  ## Core crate unit/integration tests, then the loom models.
 	RUSTFLAGS="--cfg loom" cargo test -p subinterpreters-core --release --test loom --target-dir target/loom
 
 .PHONY: python-test
-# Test-only requirements: numpy (shared arrays), hypothesis (property tests), mypy's stubtest.
-TEST_REQUIREMENTS = numpy hypothesis mypy==2.4.1 typing_extensions
+# Test-only requirements: numpy (shared arrays), hypothesis (property tests), mypy's stubtest,
+# Dask's distributed scheduler (docs/calling-and-pools.md's executor example runs on a LocalCluster).
+TEST_REQUIREMENTS = numpy hypothesis mypy==2.4.1 typing_extensions "dask[distributed]==2026.8.0"
 
 python-test:  ## Build the package into a venv per CPython found (3.12-3.15); check the stubs (stubtest) and run pytest in each.
 	@set -e; pythons=$$(scripts/find-pythons.sh); \
