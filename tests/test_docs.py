@@ -26,6 +26,21 @@ BLOCK = re.compile(r"```python\n(.*?)```", re.S)
 # How long processes a block started may take to finish exiting after it did (multiprocessing's
 # resource tracker exits when it reads the end of its pipe). Only reached when one is left running.
 EXIT_GRACE = 10.0
+# Log records a block may print without failing, each with its reason. Distributed's worker, when
+# closed, stops its heartbeat callback and then closes its connections, so a heartbeat still in
+# flight at that moment is logged as an ERROR with a CommClosedError traceback: the cluster still
+# closes and the results are right (dask/distributed#7105, open). It takes a loaded machine: about
+# 1 run in 30 of the Dask example with 4 busy loops on this 2-core machine, and once in a full
+# `make python-test`.
+TOLERATED_LOGS = [
+    re.compile(
+        r"^[\d-]+ [\d:,]+ - distributed\.worker - ERROR - Failed to communicate with scheduler during heartbeat\.\n"
+        r"(?:(?![\d-]+ [\d:,]+ - ).*\n)*?"  # its traceback: lines up to the exception's
+        r"distributed\.comm\.core\.CommClosedError: in <TCP \(closed\) ConnectionPool\.heartbeat_worker .*: "
+        r"Stream is closed(?:\n|\Z)",
+        re.M,
+    ),
+]
 
 
 def doc_blocks() -> list[tuple[str, str]]:
@@ -92,7 +107,10 @@ def test_doc_example_runs(where: str, code: str, tmp_path: Path) -> None:
             pytest.skip(f"this example needs {top}, which is not installed here")
     proc = run_in_own_session([sys.executable, "-W", "error", "-c", code], cwd=tmp_path)
     assert proc.returncode == 0, f"{where} failed (rc={proc.returncode}):\n{proc.stderr}"
-    assert "Traceback" not in proc.stderr, f"{where} printed an error:\n{proc.stderr}"
+    stderr = proc.stderr
+    for tolerated in TOLERATED_LOGS:
+        stderr = tolerated.sub("", stderr)
+    assert "Traceback" not in stderr, f"{where} printed an error:\n{proc.stderr}"
 
 
 def test_the_pool_and_asyncio_example_program_runs(tmp_path: Path) -> None:
