@@ -72,7 +72,10 @@ package_version=$(sed -n 's/^version = "\(.*\)"/\1/p' Cargo.toml | head -n 1)
 failed=0
 for v in $versions; do
     tag=cp$(echo "$v" | tr -d .)
-    wheel=$(ls "$out"/subinterpreters-"$package_version"-"$tag"-"$tag"-*.whl 2>/dev/null | head -n 1)
+    wheel=""
+    for candidate in "$out"/subinterpreters-"$package_version"-"$tag"-"$tag"-*.whl; do
+        if [ -f "$candidate" ]; then wheel=$candidate; break; fi
+    done
     if [ -z "$wheel" ]; then
         echo "wheels: no wheel for CPython $v in $out" >&2; failed=1; continue
     fi

@@ -103,7 +103,10 @@ def test_doc_example_runs(where: str, code: str, tmp_path: Path) -> None:
         top = module.split(".")[0]
         if importlib.util.find_spec(top) is None:
             if os.environ.get("CI"):
-                pytest.fail(f"{where} needs {top}, which make test installs (TEST_REQUIREMENTS): not here")
+                pytest.fail(
+                    f"{where} needs {top}, which is not installed: under CI the test requirements "
+                    "(Makefile, TEST_REQUIREMENTS) must provide every package the docs import"
+                )
             pytest.skip(f"this example needs {top}, which is not installed here")
     proc = run_in_own_session([sys.executable, "-W", "error", "-c", code], cwd=tmp_path)
     assert proc.returncode == 0, f"{where} failed (rc={proc.returncode}):\n{proc.stderr}"
