@@ -15,7 +15,7 @@ help:  ## List the targets.
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-12s %s\n", $$1, $$2}'
 
 .PHONY: test
-test: rust-test python-test  ## Rust tests (unit + loom) and the Python suite on every CPython found.
+test: rust-test python-test wheel-test  ## Rust tests (unit + loom), the Python suite on every CPython found, the wheel test.
 
 .PHONY: rust-test
 rust-test:  ## Core crate unit/integration tests, then the loom models.
@@ -23,18 +23,33 @@ rust-test:  ## Core crate unit/integration tests, then the loom models.
 	RUSTFLAGS="--cfg loom" cargo test -p subinterpreters-core --release --test loom --target-dir target/loom
 
 .PHONY: python-test
-# Test-only requirements: numpy (shared arrays), hypothesis (property tests), mypy's stubtest.
-TEST_REQUIREMENTS = numpy hypothesis mypy==2.4.1 typing_extensions
+# Test-only requirements: numpy (shared arrays), hypothesis (property tests), mypy's stubtest,
+# Dask's distributed scheduler (docs/calling-and-pools.md's executor example runs on a LocalCluster),
+# pyelftools (tests/test_wheel.py reads the wheel's extension's ELF sections).
+TEST_REQUIREMENTS = numpy hypothesis mypy==2.4.1 typing_extensions "dask[distributed]==2026.8.0" pyelftools
 
-python-test:  ## Build the package into a venv per CPython found (3.12-3.15); check the stubs (stubtest) and run pytest in each.
+python-test:  ## Build the package into a venv per CPython found (3.12-3.15); check the stubs (stubtest) and run pytest in each (but the wheel test).
 	@set -e; pythons=$$(scripts/find-pythons.sh); \
 	echo "$$pythons" | while read -r version python; do \
 		venv_python=$$(scripts/venv.sh "$$version" "$$python" $(TEST_REQUIREMENTS) | tail -n 1); \
 		echo ">> stubtest on CPython $$version"; \
 		$$venv_python -m mypy.stubtest subinterpreters._core; \
 		echo ">> pytest on CPython $$version"; \
-		$$venv_python -m pytest tests; \
+		$$venv_python -m pytest tests -m "not wheel"; \
 	done
+
+.PHONY: wheel-test
+# One wheel (a release build: about a minute on 2 cores), for the newest CPython found only:
+# tests/test_wheel.py runs with any CPython, e.g. inside newer-pythons: pytest -m wheel tests/test_wheel.py
+wheel-test:  ## Build the newest CPython's wheel as `make wheels` does; check its tags and glibc 2.17 symbols, install it into a fresh venv without Rust and run a smoke program.
+	@set -e; set -- $(NEWEST); venv_python=$$(scripts/venv.sh "$$1" "$$2" $(TEST_REQUIREMENTS) | tail -n 1); \
+	echo ">> wheel test on CPython $$1"; \
+	$$venv_python -m pytest -m wheel tests/test_wheel.py
+
+.PHONY: wheels
+WHEEL_VERSIONS ?= 3.12 3.13 3.14 3.15
+wheels:  ## manylinux2014 wheels (x86_64, glibc >= 2.17) for CPython 3.12-3.15 into dist/, built by maturin with zig from PyPI; installing one needs no Rust.
+	scripts/wheels.sh -o dist $(WHEEL_VERSIONS)
 
 .PHONY: demo
 demo:  ## The main job: a CSP pipeline over isolated interpreters vs the same on threads.
