@@ -7,7 +7,9 @@
 SHELL := /bin/sh
 .DEFAULT_GOAL := help
 export PYTHON_VERSIONS ?= 3.12 3.13 3.14 3.15
-# The newest version found runs the demo and the benchmark (the anchors need CPython 3.13).
+# The newest version found runs the demo and the benchmark (its anchors: the standard library's
+# interpreters of that version). For the committed 3.14 report:
+#   ../shared/ci/newer-pythons run make bench PYTHON_VERSIONS=3.14
 NEWEST = $$(scripts/find-pythons.sh | tail -n 1)
 
 .PHONY: help

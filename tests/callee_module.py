@@ -122,7 +122,9 @@ def send_on(send_end, item) -> None:
 
 
 def make_lambda():
-    return lambda: 0
+    # A closure: neither pickle nor CPython 3.14's by-value rule for stateless functions carries it.
+    captured = 0
+    return lambda: captured
 
 
 def make_generator():

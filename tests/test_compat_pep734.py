@@ -274,7 +274,6 @@ def test_methods_of_a_closed_interpreter_raise_interpreter_not_found() -> None:
         ("exec()", lambda: interp.exec("pass")),
         ("call()", lambda: interp.call(operator.add, 1, 2)),
         ("prepare_main()", lambda: interp.prepare_main(x=1)),
-        ("close() again", interp.close),
     ]:
         try:
             action()
@@ -287,6 +286,13 @@ def test_methods_of_a_closed_interpreter_raise_interpreter_not_found() -> None:
     assert not wrong, f"on a closed interpreter these did not raise InterpreterNotFoundError: {wrong}"
 
 
+def test_close_again_does_nothing() -> None:
+    # Deliberate difference (the guide's migration table): CPython raises InterpreterNotFoundError.
+    interp = si.create()
+    interp.close()
+    assert interp.close() is None
+
+
 def test_close_main_raises_interpreter_error() -> None:
     with pytest.raises(si.InterpreterError):
         si.get_main().close()
@@ -297,8 +303,9 @@ def test_close_current_from_inside_fails(interp) -> None:
     # which reaches the caller as ExecutionFailed naming it.
     with pytest.raises(si.ExecutionFailed) as info:
         interp.exec("import subinterpreters as interpreters\ninterpreters.get_current().close()")
-    assert info.value.excinfo.type.__name__ == "InterpreterError", (
-        "closing the current interpreter raises InterpreterError inside it"
+    raised = info.value.excinfo.type.__name__
+    assert issubclass(getattr(si, raised), si.InterpreterError), (
+        f"closing the current interpreter raises an InterpreterError inside it, not {raised}"
     )
     assert interp in si.list_all(), "the interpreter still exists"
 
@@ -639,7 +646,7 @@ def test_unbound_repr_names_it() -> None:
     assert "UNBOUND" in repr(si.UNBOUND), "UNBOUND is a marker object whose repr names it"
 
 
-@pytest.mark.parametrize("bad", [5, "UNBOUND", None, object()], ids=["int", "str", "None", "object"])
+@pytest.mark.parametrize("bad", [5, "UNBOUND", object()], ids=["int", "str", "object"])
 def test_create_queue_bad_unbounditems_raises_not_implemented(bad) -> None:
     # CPython: NotImplementedError("unsupported unbound replacement op ...").
     with pytest.raises(NotImplementedError):
@@ -685,27 +692,17 @@ def _put_from_closed_interpreter(q: si.Queue, item: str, marker: str = "") -> No
         interp.close()
 
 
-def test_unbound_default_replaces_items_of_a_destroyed_interpreter() -> None:
-    q = si.create_queue()
-    _put_from_closed_interpreter(q, "from a closed interpreter")
+# Deliberate difference (the guide's migration table): items never depend on the interpreter
+# that put them, so whatever unbounditems says, an item outlives its putter and is delivered as
+# put. (CPython returns UNBOUND, raises, or drops it.)
+@pytest.mark.parametrize("marker", ["UNBOUND", "UNBOUND_ERROR", "UNBOUND_REMOVE"])
+def test_items_of_a_destroyed_interpreter_are_delivered_as_put(marker) -> None:
+    q = si.create_queue(unbounditems=getattr(si, marker))
+    _put_from_closed_interpreter(q, "from a closed interpreter", marker)
     q.put("from here")
-    assert q.get_nowait() is si.UNBOUND, "UNBOUND is returned by get() in place of the unbound item"
+    assert q.qsize() == 2, "the closed interpreter's item is still in the queue"
+    assert q.get_nowait() == "from a closed interpreter"
     assert q.get_nowait() == "from here"
-
-
-def test_unbound_error_makes_get_raise_then_the_queue_goes_on() -> None:
-    q = si.create_queue(unbounditems=si.UNBOUND_ERROR)
-    _put_from_closed_interpreter(q, "gone")
-    q.put("next")
-    with pytest.raises(si.QueueError):
-        q.get_nowait()
-    assert q.get_nowait() == "next", "the next get() returns the next item"
-
-
-def test_unbound_remove_drops_the_item() -> None:
-    q = si.create_queue()
-    _put_from_closed_interpreter(q, "gone", "UNBOUND_REMOVE")
-    assert q.qsize() == 0, "with UNBOUND_REMOVE the item is removed when its interpreter is destroyed"
 
 
 def test_items_put_by_a_live_interpreter_are_unaffected(interp) -> None:
@@ -1059,10 +1056,13 @@ def test_interop_cpython_queue_usable_from_our_interpreter(ci, interp) -> None:
     assert theirs.get(timeout=JOIN) == "from subinterpreters", "a CPython Queue (shareable in CPython) crosses"
 
 
+# ExecutionFailed, QueueEmpty and QueueFull are Python classes of concurrent.interpreters itself:
+# deriving from them would mean importing that module (about 4 ms) in every interpreter that
+# imports the package, so they do not (the guide's migration table says so); their bases
+# InterpreterError and QueueError do derive from CPython's.
 @pytest.mark.parametrize(
     "name",
-    ["InterpreterError", "InterpreterNotFoundError", "ExecutionFailed", "NotShareableError",
-     "QueueEmpty", "QueueFull", "QueueError", "QueueNotFoundError"],
+    ["InterpreterError", "InterpreterNotFoundError", "NotShareableError", "QueueError", "QueueNotFoundError"],
 )
 def test_interop_exceptions_caught_by_cpython_handlers(ci, name: str) -> None:
     # Code that catches concurrent.interpreters' exceptions (a library written for it, called

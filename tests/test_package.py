@@ -116,7 +116,8 @@ def test_stub_methods_exist_on_runtime_classes() -> None:
                 if isinstance(item, ast.FunctionDef):
                     assert hasattr(cls, item.name), f"{node.name}.{item.name}"
                 elif isinstance(item, ast.AnnAssign) and isinstance(item.target, ast.Name):
-                    assert item.target.id in ("type_name", "msg", "traceback"), item.target.id
+                    # Instance attributes set when raised (RunFailedError).
+                    assert item.target.id in ("type_name", "msg", "traceback", "excinfo"), item.target.id
 
 
 # --- docstrings and signatures --------------------------------------------------------------------
@@ -164,12 +165,14 @@ def test_signatures_match_the_contract() -> None:
     assert run["source"].kind is P.POSITIONAL_ONLY
     assert run["shared"].kind is P.VAR_KEYWORD
 
+    # CPython 3.14's names: exec(code, /), prepare_main(ns=None, /, **kwargs).
     exec_ = inspect.signature(si.Interpreter.exec).parameters
-    assert list(exec_) == ["self", "source"]
-    assert exec_["source"].kind is P.POSITIONAL_ONLY
+    assert list(exec_) == ["self", "code"]
+    assert exec_["code"].kind is P.POSITIONAL_ONLY
 
     prepare = inspect.signature(si.Interpreter.prepare_main).parameters
-    assert [p.kind for n, p in prepare.items() if n != "self"] == [P.VAR_KEYWORD]
+    assert [p.kind for n, p in prepare.items() if n != "self"] == [P.POSITIONAL_ONLY, P.VAR_KEYWORD]
+    assert prepare["ns"].default is None
 
     send = inspect.signature(si.SendChannel.send).parameters
     assert send["obj"].kind is P.POSITIONAL_ONLY

@@ -69,13 +69,22 @@ def test_prepare_main_binds_without_running(interp, ask, channel) -> None:
     assert ask(interp, "a") == 1
 
 
-def test_prepare_main_takes_no_source(interp) -> None:
-    with pytest.raises(TypeError):
-        interp.prepare_main("x = 1")  # type: ignore[call-arg]
+def test_prepare_main_takes_a_namespace_not_source(interp, ask) -> None:
+    # CPython 3.14: prepare_main(ns=None, /, **kwargs) binds dict(ns, **kwargs).
+    with pytest.raises((TypeError, ValueError)):
+        interp.prepare_main("x = 1")  # type: ignore[arg-type]
+    interp.prepare_main({"x": 1, "y": 2}, y=3)
+    assert ask(interp, "(x, y)") == (1, 3)
+    interp.prepare_main([("z", 4)])
+    assert ask(interp, "z") == 4
 
 
-def test_prepare_main_with_nothing_is_fine(interp) -> None:
-    interp.prepare_main()
+def test_prepare_main_with_nothing_raises_value_error(interp) -> None:
+    # As CPython 3.14's: binding nothing is reported.
+    with pytest.raises(ValueError):
+        interp.prepare_main()
+    with pytest.raises(ValueError):
+        interp.prepare_main({})
 
 
 def test_exec_is_run_without_shared_values(interp, ask) -> None:
@@ -182,7 +191,14 @@ def test_run_failed_error_fields(interp) -> None:
     assert "line 3" in err.traceback
     assert "ZeroDivisionError" in err.traceback
     assert "ZeroDivisionError" in str(err) and "division by zero" in str(err)
-    assert str(err) == "ZeroDivisionError: division by zero"
+    # str() as CPython 3.14's ExecutionFailed shows it: the summary, then the remote traceback.
+    assert str(err).startswith("ZeroDivisionError: division by zero\n\nUncaught in the interpreter:\n\n")
+    assert err.traceback.rstrip("\n") in str(err)
+    assert err.excinfo.type.__name__ == "ZeroDivisionError"
+    assert err.excinfo.type.__module__ == "builtins"
+    assert err.excinfo.msg == "division by zero"
+    assert err.excinfo.formatted == "ZeroDivisionError: division by zero"
+    assert err.excinfo.errdisplay == err.traceback.rstrip("\n")
 
 
 def test_run_failed_error_for_exception_defined_remotely(interp) -> None:

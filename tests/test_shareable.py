@@ -149,7 +149,6 @@ UNSHAREABLE: dict[str, Callable[[Ctx], object]] = {
     "set": lambda c: {1},
     "frozenset": lambda c: frozenset({1}),
     "bytearray": lambda c: bytearray(b"x"),
-    "memoryview": lambda c: memoryview(b"x"),
     "object": lambda c: object(),
     "function": lambda c: lambda: 0,
     "builtin-function": lambda c: len,
@@ -390,3 +389,13 @@ def test_documented_depth_200_is_shareable_and_deeper_is_not(channel) -> None:
     send.send_nowait(nest(199))
     assert_same(recv.recv_nowait(), nest(199))
     assert si.is_shareable(nest(300)) is False
+
+
+def test_memoryview_crosses_sharing_its_memory_and_its_writability(ctx, ask) -> None:
+    # CPython 3.14's rule: the receiver's memoryview is over the same memory (not a copy).
+    data = bytearray(b"abc")
+    assert si.is_shareable(memoryview(data))
+    ctx.interp.run("view[0] = ord('x'); del view", view=memoryview(data))
+    assert data == bytearray(b"xbc")
+    readonly = ask(ctx.interp, "view.readonly", view=memoryview(b"abc"))
+    assert readonly is True

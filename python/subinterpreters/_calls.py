@@ -1,11 +1,15 @@
 """Calling functions in other interpreters: what crosses and how, on both sides of a call.
 
-The caller turns ``fn(*args, **kwargs)`` into a *spec* that is natively shareable: the function
-pickled by reference, and each argument either as itself (when shareable, so a SharedArray,
-queue or lock keeps its identity) or pickled. The target (``invoke``, run there by
-``Interpreter._invoke``) rebuilds and runs it and returns an *outcome* in the same form: the
-result, or a description of the exception (type name, message, traceback text, and the
-exception pickled when pickle can).
+The caller turns ``fn(*args, **kwargs)`` into a *spec* that is natively shareable (``prepare``):
+the function either by value (a "stateless" function, as CPython 3.14 defines it: no closure, no
+defaults, no globals but builtins; its code crosses, marshalled) or pickled by reference, and
+each argument as itself when shareable (so a SharedArray, queue or lock keeps its identity) or
+pickled. In the target, ``Interpreter._invoke`` (Rust) asks ``resolve`` for the function and the
+arguments, calls the function itself with no Python frame of ours on the stack (so built-ins
+that read their caller's frame, ``eval``/``exec``/``dir``, see the interpreter's ``__main__``,
+as with CPython's own ``call()``), and brings back the result made shareable by
+``wrap_result``; the caller's ``unwrap`` rebuilds it. A raised exception comes back as text
+(and, when pickle can carry it, as the exception itself: ``describe``).
 
 Functions and classes of the caller's ``__main__`` are pickled as references that the receiving
 side resolves in its own ``__main__`` first, then in the caller's main script imported there as
@@ -15,9 +19,12 @@ not run).
 
 from __future__ import annotations
 
+import builtins
+import dis
 import importlib
 import importlib.util
 import io
+import marshal
 import pickle
 import sys
 import threading
@@ -111,6 +118,67 @@ def _caller_main(path: str | None, module_name: str | None) -> types.ModuleType 
         return module
 
 
+# --- functions by value ---------------------------------------------------------------------------
+
+_GLOBAL_OPS = frozenset({"LOAD_GLOBAL", "STORE_GLOBAL", "DELETE_GLOBAL"})
+_NAME_OPS = frozenset({"LOAD_NAME", "STORE_NAME", "DELETE_NAME"})
+_CO_OPTIMIZED = 0x0001
+
+
+def _global_names(code: types.CodeType) -> set[str]:
+    """Every global name the code (and the code nested in it) reads, writes or deletes. In a
+    class body (not optimized) a name it binds itself is its own, and ``__name__`` is the
+    implicit ``__module__ = __name__`` every class body starts with."""
+    instructions = list(dis.get_instructions(code))
+    names = {ins.argval for ins in instructions if ins.opname in _GLOBAL_OPS}
+    if not code.co_flags & _CO_OPTIMIZED:
+        own = {ins.argval for ins in instructions if ins.opname == "STORE_NAME"} | {"__name__"}
+        names |= {ins.argval for ins in instructions if ins.opname in _NAME_OPS} - own
+    for const in code.co_consts:
+        if isinstance(const, types.CodeType):
+            names |= _global_names(const)
+    return names
+
+
+def stateless_code(fn: object) -> types.CodeType | None:
+    """The code of ``fn`` if it is a *stateless* function (CPython 3.14's term: a plain function
+    with no closure, no defaults and no globals but builtins), else None. Such a function means
+    the same in any interpreter, so it can cross by value."""
+    if type(fn) is not types.FunctionType:
+        return None
+    if fn.__closure__ or fn.__defaults__ or fn.__kwdefaults__ or fn.__code__.co_freevars:
+        return None
+    own_globals = fn.__globals__
+    known = fn.__builtins__ if isinstance(fn.__builtins__, dict) else vars(builtins)
+    for name in _global_names(fn.__code__):
+        if name in own_globals or name not in known:
+            return None
+    return fn.__code__
+
+
+def script_code(obj: object) -> bytes:
+    """What ``Interpreter.exec(code)`` runs when ``code`` is not a str: a code object, or a
+    function taking no arguments and closing over nothing (its body runs with the target's
+    ``__main__`` as globals, as in CPython 3.14). Returned marshalled."""
+    if isinstance(obj, types.CodeType):
+        code = obj
+    elif type(obj) is types.FunctionType:
+        code = obj.__code__
+        if obj.__closure__ or code.co_freevars:
+            raise ValueError(f"exec() cannot run {obj.__qualname__}(): it is a closure")
+        if code.co_argcount or code.co_posonlyargcount or code.co_kwonlyargcount or (
+            code.co_flags & (0x04 | 0x08)  # CO_VARARGS | CO_VARKEYWORDS
+        ):
+            raise ValueError(f"exec() can only run a function that takes no arguments, not {obj.__qualname__}()")
+    else:
+        raise TypeError(
+            f"exec() expects a str of Python code, a code object or a function, not {type(obj).__qualname__}"
+        )
+    if code.co_freevars:
+        raise ValueError("exec() cannot run code that uses free variables")
+    return marshal.dumps(code)
+
+
 # --- values: native or pickled --------------------------------------------------------------------
 
 
@@ -128,13 +196,23 @@ def _tuple_depth(value: object, limit: int) -> int:
     return depth
 
 
-def wrap(value: object, what: str) -> tuple[bool, object]:
-    """``(False, value)`` if it crosses natively, else ``(True, pickled)``; NotShareableError if
-    neither can carry it."""
+_NATIVE = 0
+_PICKLED = 1
+_FUNCTION_BY_VALUE = 2
+
+
+def wrap(value: object, what: str) -> tuple[int, object]:
+    """``(_NATIVE, value)`` if it crosses natively; a stateless function of the caller's
+    ``__main__`` (or one pickle cannot find) as its code, ``(_FUNCTION_BY_VALUE, (code, name,
+    qualname))``, as CPython 3.14 shares such functions; else ``(_PICKLED, pickled)``.
+    NotShareableError if none of these can carry it."""
     if is_shareable(value) and (not isinstance(value, tuple) or _tuple_depth(value, _NATIVE_DEPTH) < _NATIVE_DEPTH):
-        return False, value
+        return _NATIVE, value
+    by_value = _by_value(value)
+    if by_value is not None:
+        return _FUNCTION_BY_VALUE, by_value
     try:
-        return True, dumps(value)
+        return _PICKLED, dumps(value)
     except Exception as exc:
         raise NotShareableError(
             f"{what} of type {type(value).__qualname__!r} cannot cross to another interpreter: it is "
@@ -142,47 +220,107 @@ def wrap(value: object, what: str) -> tuple[bool, object]:
         ) from None
 
 
-def unwrap(wrapped: tuple[bool, object]) -> Any:
-    pickled, value = wrapped
-    return pickle.loads(value) if pickled else value  # type: ignore[arg-type]
+def unwrap(wrapped: tuple[int, object]) -> Any:
+    how, value = wrapped
+    if how == _NATIVE:
+        return value
+    if how == _FUNCTION_BY_VALUE:
+        code, name, qualname = value  # type: ignore[misc]
+        fn = types.FunctionType(marshal.loads(code), vars(sys.modules["__main__"]), name)
+        fn.__qualname__ = qualname
+        return fn
+    return pickle.loads(value)  # type: ignore[arg-type]
+
+
+def _by_value(fn: object) -> tuple[bytes, str, str] | None:
+    """``fn`` as its code (marshalled), name and qualname, if it is a stateless function that
+    should cross by value (see ``wrap``); None otherwise."""
+    code = stateless_code(fn)
+    if code is None or not (getattr(fn, "__module__", None) in _MAIN_MODULES or not _findable(fn)):
+        return None
+    return marshal.dumps(code), fn.__name__, fn.__qualname__  # type: ignore[attr-defined]
 
 
 # --- the call itself --------------------------------------------------------------------------------
 
-
-def prepare(fn: object, args: tuple[Any, ...], kwargs: dict[str, Any]) -> tuple[Any, ...]:
-    """The caller's half: a shareable spec of ``fn(*args, **kwargs)``."""
+def prepare(fn: object, args: tuple[Any, ...], kwargs: dict[str, Any], keep_result: bool = True) -> tuple[Any, ...]:
+    """The caller's half: a shareable spec of ``fn(*args, **kwargs)``. Without ``keep_result``
+    the result is dropped in the target (an initializer's), not carried back."""
     if not callable(fn):
         raise TypeError(f"fn must be callable, not {type(fn).__qualname__!r}")
-    try:
-        function = dumps(fn)
-    except Exception as exc:
-        raise NotShareableError(
-            f"the function {fn!r} cannot be sent to another interpreter: pickle must find it by "
-            f"reference (a module-level function or class), and refused it ({type(exc).__name__}: {exc})"
-        ) from None
     return (
-        function,
+        _function_spec(fn),
         tuple(wrap(arg, f"argument {index}") for index, arg in enumerate(args)),
         tuple((name, wrap(value, f"argument {name!r}")) for name, value in kwargs.items()),
+        keep_result,
     )
 
 
-def invoke(spec: tuple[Any, ...], keep_result: bool = True) -> tuple[Any, ...]:
-    """The target's half: run the spec; ``(True, wrapped result)`` or ``(False, description)``.
-    Without ``keep_result`` the result is dropped (an initializer's), not carried back."""
+def _function_spec(fn: object) -> tuple[int, object]:
+    # A stateless function of the caller's __main__ (or one pickle cannot find: a lambda, a
+    # nested function) crosses by value; anything else by reference.
+    by_value = _by_value(fn)
+    if by_value is not None:
+        return _FUNCTION_BY_VALUE, by_value
     try:
-        function, args, kwargs = spec
-        fn = pickle.loads(function)
-        result = fn(*[unwrap(arg) for arg in args], **{name: unwrap(value) for name, value in kwargs})
-        return True, wrap(result if keep_result else None, "the result")
-    except BaseException as exc:  # noqa: BLE001 - everything goes back to the caller
-        return False, describe(exc)
+        return _PICKLED, dumps(fn)
+    except Exception as exc:
+        raise NotShareableError(
+            f"the function {fn!r} cannot be sent to another interpreter: pickle must find it by "
+            f"reference (a module-level function or class), or it must be stateless (no closure, "
+            f"defaults or globals), and neither holds ({type(exc).__name__}: {exc})"
+        ) from None
 
 
-def describe(exc: BaseException) -> tuple[str, str, str, bytes | None]:
-    """Type name, message, traceback text and (if pickle can) the exception itself. Never
-    raises, even for an exception whose ``__str__`` does."""
+def _findable(fn: object) -> bool:
+    qualname = getattr(fn, "__qualname__", "<")
+    module = sys.modules.get(getattr(fn, "__module__", None) or "")
+    return "<" not in qualname and module is not None and _lookup(module, qualname) is fn
+
+
+def resolve(spec: tuple[Any, ...]) -> tuple[Any, tuple[Any, ...], dict[str, Any]]:
+    """The target's half, before the call: the function, the arguments, the keyword arguments.
+    (The call itself is made by the caller of this function, with no Python frame around it.)"""
+    function, args, kwargs, _ = spec
+    fn = unwrap(function)
+    positional = tuple(unwrap(arg) for arg in args)
+    keywords = {name: unwrap(value) for name, value in kwargs}
+    if sys.version_info < (3, 14):
+        return _with_main_namespace(fn, positional, keywords)
+    return fn, positional, keywords
+
+
+def _identity(value: object) -> object:
+    return value
+
+
+def _with_main_namespace(
+    fn: Any, args: tuple[Any, ...], kwargs: dict[str, Any]
+) -> tuple[Any, tuple[Any, ...], dict[str, Any]]:
+    """Before 3.14, built-ins that read their caller's frame fail when called with none; give
+    them ``__main__``'s namespace, which is what 3.14 gives them (and CPython's own ``call()``)."""
+    if kwargs or type(fn) is not types.BuiltinFunctionType or fn.__self__ is not builtins:
+        return fn, args, kwargs
+    namespace = vars(sys.modules["__main__"])
+    if fn in (eval, exec) and len(args) == 1:
+        return fn, (args[0], namespace), kwargs
+    if not args:
+        if fn is dir:
+            return sorted, (namespace,), kwargs
+        if fn in (vars, locals, globals):
+            return _identity, (namespace,), kwargs
+    return fn, args, kwargs
+
+
+def wrap_result(spec: tuple[Any, ...], result: object) -> tuple[int, object]:
+    """The target's half, after the call: the result made shareable (NotShareableError if it
+    cannot cross), or None if the spec says the result is not wanted."""
+    return wrap(result if spec[3] else None, "the result")
+
+
+def describe(exc: BaseException) -> tuple[str, str, str, str, bytes | None]:
+    """Type qualname, type module, message, traceback text and (if pickle can) the exception
+    itself. Never raises, even for an exception whose ``__str__`` does."""
     try:
         pickled: bytes | None = dumps(exc)
     except BaseException:
@@ -195,16 +333,13 @@ def describe(exc: BaseException) -> tuple[str, str, str, bytes | None]:
         text = "".join(traceback.format_exception(exc))
     except BaseException:
         text = f"{type(exc).__qualname__}: {message}\n"
-    return type(exc).__qualname__, message, text, pickled
+    return type(exc).__qualname__, str(type(exc).__module__), message, text, pickled
 
 
-def finish(outcome: tuple[Any, ...]) -> Any:
-    """The caller's half again: the result, or RunFailedError (with ``__cause__`` if rebuilt)."""
-    ok, value = outcome
-    if not ok:
-        raise run_failed(value)
+def rebuild_result(wrapped: tuple[int, object]) -> Any:
+    """The caller's half again: the result, rebuilt here."""
     try:
-        return unwrap(value)
+        return unwrap(wrapped)
     except Exception as exc:
         error = RunFailedError(
             f"the call returned, but its result cannot be rebuilt here ({type(exc).__qualname__}: {exc})"
@@ -214,32 +349,34 @@ def finish(outcome: tuple[Any, ...]) -> Any:
         raise error from exc
 
 
-def run_failed(description: tuple[Any, ...]) -> RunFailedError:
-    type_name, message, text, pickled = description
-    error = RunFailedError(f"{type_name}: {message}" if message else type_name)
-    error.type_name = type_name
-    error.msg = message
-    error.traceback = text
-    if pickled is not None:
-        try:
-            cause = pickle.loads(pickled)
-        except Exception:
-            cause = None
-        if isinstance(cause, BaseException):
-            error.__cause__ = cause
-    return error
-
-
 def call(interp: Any, fn: object, /, *args: object, **kwargs: object) -> Any:
     """``Interpreter.call``: see its docstring."""
-    return finish(interp._invoke(prepare(fn, args, kwargs)))
+    return rebuild_result(interp._invoke(prepare(fn, args, kwargs)))
 
 
 # --- futures ----------------------------------------------------------------------------------------
 
 
-def _in_thread(work: Any, name: str) -> Future[Any]:
-    future: Future[Any] = Future()
+class ThreadFuture(Future[Any]):
+    """The future of work running on a thread of its own (``call_in_thread``,
+    ``run_in_thread``). Besides the ``concurrent.futures.Future`` API it has the thread's
+    ``join(timeout=None)`` and ``is_alive()``, so code written for CPython's
+    ``call_in_thread()``, which returns the thread, works unchanged."""
+
+    _thread: threading.Thread | None = None
+
+    def join(self, timeout: float | None = None) -> None:
+        """Wait until the work's thread ends (or ``timeout`` seconds pass), as Thread.join."""
+        if self._thread is not None:
+            self._thread.join(timeout)
+
+    def is_alive(self) -> bool:
+        """True while the work's thread runs, as Thread.is_alive."""
+        return self._thread is not None and self._thread.is_alive()
+
+
+def _in_thread(work: Any, name: str) -> ThreadFuture:
+    future = ThreadFuture()
 
     def target() -> None:
         if not future.set_running_or_notify_cancel():
@@ -251,24 +388,25 @@ def _in_thread(work: Any, name: str) -> Future[Any]:
         else:
             future.set_result(result)
 
-    threading.Thread(target=target, name=name, daemon=True).start()
+    future._thread = threading.Thread(target=target, name=name, daemon=True)
+    future._thread.start()
     return future
 
 
-def call_in_thread(interp: Any, fn: object, /, *args: object, **kwargs: object) -> Future[Any]:
+def call_in_thread(interp: Any, fn: object, /, *args: object, **kwargs: object) -> ThreadFuture:
     """``Interpreter.call_in_thread``: see its docstring."""
     if not callable(fn):
         raise TypeError(f"fn must be callable, not {type(fn).__qualname__!r}")
     try:
         spec = prepare(fn, args, kwargs)  # here, so later changes to the arguments do not count
     except NotShareableError as exc:
-        failed: Future[Any] = Future()
+        failed = ThreadFuture()
         failed.set_exception(exc)
         return failed
-    return _in_thread(lambda: finish(interp._invoke(spec)), f"subinterpreters-call-{interp.id}")
+    return _in_thread(lambda: rebuild_result(interp._invoke(spec)), f"subinterpreters-call-{interp.id}")
 
 
-def run_in_thread(interp: Any, source: str, /, **shared: object) -> Future[Any]:
+def run_in_thread(interp: Any, source: str, /, **shared: object) -> ThreadFuture:
     """``Interpreter.run_in_thread``: see its docstring."""
     if not isinstance(source, str):
         raise TypeError(f"source must be a str of Python code, not {type(source).__qualname__}")

@@ -1,11 +1,13 @@
 """Compiled core of `subinterpreters`: interpreters, channels, errors (see the package docstring)."""
 
-from collections.abc import Callable, Iterable, Sequence
-from types import TracebackType
+from collections.abc import Callable, Iterable, Mapping, Sequence
+from types import CodeType, SimpleNamespace, TracebackType
 from concurrent.futures import Future
 from typing import Any, Final, Self, TypeVar, final, overload
 
 from typing_extensions import disjoint_base
+
+from ._calls import ThreadFuture
 from collections.abc import Buffer
 import queue as _stdlib_queue
 
@@ -17,13 +19,23 @@ __version__: Final[str]
 # --- errors -------------------------------------------------------------------------------------
 
 class InterpreterError(Exception):
-    """Base class for errors about interpreters."""
+    """Base class for errors about interpreters (on 3.13+ also CPython's own
+    ``InterpreterError``)."""
 
 class InterpreterNotFoundError(InterpreterError):
     """The interpreter was closed (or never existed)."""
 
-class RunFailedError(InterpreterError):
+class InterpreterRunningError(InterpreterError, RuntimeError):
+    """The interpreter is running code, so it cannot run more or be closed now (the main
+    interpreter and the caller's own always are)."""
+
+class ExecutionFailed(InterpreterError):
     """Code run in another interpreter raised an exception it did not catch."""
+
+    excinfo: SimpleNamespace
+    """The remote exception, as CPython 3.14's ``ExecutionFailed.excinfo`` describes it:
+    ``type`` (with ``__name__``, ``__qualname__``, ``__module__``), ``msg``, ``formatted``
+    (``"Type: message"``) and ``errdisplay`` (the remote traceback)."""
 
     type_name: str
     """Qualified name of the remote exception's type, e.g. ``"ZeroDivisionError"``."""
@@ -32,7 +44,7 @@ class RunFailedError(InterpreterError):
     traceback: str
     """The remote traceback, formatted as Python prints it."""
 
-ExecutionFailed = RunFailedError
+RunFailedError = ExecutionFailed
 
 class NotShareableError(ValueError, TypeError):
     """The object cannot cross to another interpreter; nothing was sent or bound."""
@@ -58,33 +70,44 @@ class QueueFull(QueueError, _stdlib_queue.Full):
 class QueueClosedError(QueueError):
     """The queue is closed (for ``get``: closed and drained)."""
 
+class QueueNotFoundError(QueueError):
+    """No live queue has the id given to ``Queue(id)``."""
+
 # --- interpreters --------------------------------------------------------------------------------
 
 @final
 class Interpreter:
-    """An interpreter in this process. Equal and hashable by id; shareable."""
+    """An interpreter in this process. One object per id; equal and hashable by id; shareable
+    and picklable (within the process)."""
 
+    def __new__(cls, id: int, /) -> Self: ...
     @property
     def id(self) -> int:
         """The interpreter's id (never reused within the process)."""
+
+    @property
+    def whence(self) -> str:
+        """Where the interpreter came from, in CPython's words ('runtime init', 'C-API', ...)."""
 
     def run(self, source: str, /, **shared: object) -> None:
         """Bind each shared value as a global of the interpreter's ``__main__``, then run
         ``source`` there, on the calling thread, with the caller's GIL released."""
 
-    def exec(self, source: str, /) -> None:
-        """``run()`` without shared values (the name CPython 3.14 uses)."""
+    def exec(self, code: str | CodeType | Callable[[], object], /) -> None:
+        """Run source (or a code object, or the body of a function taking no arguments) in the
+        interpreter's ``__main__`` (CPython 3.14's ``exec``)."""
 
-    def prepare_main(self, /, **shared: object) -> None:
-        """Bind each shared value as a global of the interpreter's ``__main__``."""
+    def prepare_main(self, ns: Mapping[str, object] | Iterable[tuple[str, object]] | None = None, /, **shared: object) -> None:
+        """Bind each value of ``dict(ns, **shared)`` as a global of the interpreter's ``__main__``."""
 
     def call(self, fn: Callable[..., _R], /, *args: Any, **kwargs: Any) -> _R:
         """Call fn(*args, **kwargs) in the interpreter on this thread and return the result."""
 
-    def call_in_thread(self, fn: Callable[..., _R], /, *args: Any, **kwargs: Any) -> Future[_R]:
-        """Start call() on a new thread; return a concurrent.futures.Future of its result."""
+    def call_in_thread(self, fn: Callable[..., _R], /, *args: Any, **kwargs: Any) -> ThreadFuture:
+        """Start call() on a new thread; return a concurrent.futures.Future of its result (which
+        also has the thread's join() and is_alive())."""
 
-    def run_in_thread(self, source: str, /, **shared: object) -> Future[None]:
+    def run_in_thread(self, source: str, /, **shared: object) -> ThreadFuture:
         """Start run() on a new thread; return a concurrent.futures.Future."""
 
     async def call_async(self, fn: Callable[..., _R], /, *args: Any, **kwargs: Any) -> _R:
@@ -94,6 +117,7 @@ class Interpreter:
         """Awaitable run(): the event loop keeps running meanwhile."""
 
     def _invoke(self, spec: tuple[Any, ...], /) -> tuple[Any, ...]: ...
+    def __reduce__(self) -> tuple[Any, ...]: ...
     def is_running(self) -> bool:
         """True while the interpreter runs code."""
 
@@ -117,7 +141,7 @@ def create(*, isolated: bool = True) -> Interpreter:
     """Create an interpreter: isolated (own GIL, multi-phase extensions only) or legacy."""
 
 def list_all() -> list[Interpreter]:
-    """The main interpreter and every interpreter created by this package and still alive."""
+    """Every live interpreter (the main one, ours, and on 3.13+ those made by other code)."""
 
 def get_current() -> Interpreter:
     """The interpreter running the caller."""
@@ -160,6 +184,8 @@ class RecvChannel:
         signature shows the missing default as ``...``; passing ``...`` means "no default".)"""
     def close(self) -> None:
         """Close the receiving end: queued objects are dropped, senders get ChannelClosedError."""
+
+    def __reduce__(self) -> tuple[Any, ...]: ...
 
     def __enter__(self) -> Self: ...
     def __exit__(
@@ -211,6 +237,8 @@ class SendChannel:
     def close(self) -> None:
         """Close the sending end: receivers drain what is queued, then get ChannelClosedError."""
 
+    def __reduce__(self) -> tuple[Any, ...]: ...
+
     def __enter__(self) -> Self: ...
     def __exit__(
         self,
@@ -240,6 +268,8 @@ class SharedArray:
 
     def tolist(self) -> Any:
         """The items as nested lists (a single value for a 0-d array)."""
+
+    def __reduce__(self) -> tuple[Any, ...]: ...
 
     @property
     def shape(self) -> tuple[int, ...]: ...
@@ -271,10 +301,20 @@ def is_shareable(obj: object, /) -> bool:
 # --- queues --------------------------------------------------------------------------------------
 
 @final
+class _UnboundMarker:
+    """The type of ``UNBOUND``, ``UNBOUND_ERROR`` and ``UNBOUND_REMOVE``."""
+
+UNBOUND: Final[_UnboundMarker]
+UNBOUND_ERROR: Final[_UnboundMarker]
+UNBOUND_REMOVE: Final[_UnboundMarker]
+
+@final
 class Queue:
     """A FIFO queue shared by producers and consumers in any interpreters (``queue.Queue``'s API).
-    Shareable; equal and hashable by id; freed when no handle remains in any interpreter."""
+    ``Queue(id)`` is the object of a live queue. One object per queue in each interpreter;
+    shareable and picklable (within the process); freed when no handle remains anywhere."""
 
+    def __new__(cls, id: int, /) -> Self: ...
     @property
     def id(self) -> int:
         """The queue's id."""
@@ -291,11 +331,17 @@ class Queue:
     def is_closed(self) -> bool:
         """True once the queue was closed."""
 
-    def put(self, obj: object, /, block: bool = True, timeout: float | None = None) -> None:
+    @property
+    def unbounditems(self) -> _UnboundMarker:
+        """The ``unbounditems`` given to ``create_queue()``."""
+
+    def put(
+        self, obj: object, /, block: bool = True, timeout: float | None = None, *, unbounditems: object = None
+    ) -> None:
         """Put ``obj``, waiting for room if the queue is full (QueueFull on timeout or when not
         blocking; QueueClosedError if closed)."""
 
-    def put_nowait(self, obj: object, /) -> None:
+    def put_nowait(self, obj: object, /, *, unbounditems: object = None) -> None:
         """``put(obj, block=False)``."""
 
     def put_many(self, items: Iterable[object], /, block: bool = True, timeout: float | None = None) -> int:
@@ -334,14 +380,17 @@ class Queue:
     def close(self) -> None:
         """Close the queue: puts fail, gets drain and then fail; blocked calls wake at once."""
 
+    def __reduce__(self) -> tuple[Any, ...]: ...
+
     def __iter__(self) -> Self: ...
     def __next__(self) -> Any: ...
     def __eq__(self, other: object, /) -> bool: ...
     def __hash__(self) -> int: ...
 
-def create_queue(maxsize: int = 0, *, strict: bool = False) -> Queue:
+def create_queue(maxsize: int = 0, *, unbounditems: _UnboundMarker | None = None, strict: bool = False) -> Queue:
     """Create a queue (``maxsize <= 0``: unbounded). Non-shareable objects are pickled unless
-    ``strict``."""
+    ``strict``. ``unbounditems`` (default ``UNBOUND``) is accepted for compatibility: items
+    never depend on the interpreter that put them."""
 
 def list_all_queues() -> list[Queue]:
     """Every live queue."""
@@ -386,6 +435,7 @@ class Lock:
         """True if the lock is held."""
     def __enter__(self) -> bool: ...
     def __exit__(self, exc_type: object = None, exc_value: object = None, traceback: object = None, /) -> None: ...
+    def __reduce__(self) -> tuple[Any, ...]: ...
     def __eq__(self, other: object, /) -> bool: ...
     def __hash__(self) -> int: ...
 
@@ -400,6 +450,7 @@ class RLock:
         """Release one acquisition; RuntimeError if not the owner."""
     def __enter__(self) -> bool: ...
     def __exit__(self, exc_type: object = None, exc_value: object = None, traceback: object = None, /) -> None: ...
+    def __reduce__(self) -> tuple[Any, ...]: ...
     def __eq__(self, other: object, /) -> bool: ...
     def __hash__(self) -> int: ...
 
@@ -414,6 +465,7 @@ class Semaphore:
         """Release n permits."""
     def __enter__(self) -> bool: ...
     def __exit__(self, exc_type: object = None, exc_value: object = None, traceback: object = None, /) -> None: ...
+    def __reduce__(self) -> tuple[Any, ...]: ...
     def __eq__(self, other: object, /) -> bool: ...
     def __hash__(self) -> int: ...
 
@@ -428,6 +480,7 @@ class BoundedSemaphore:
         """Release n permits; ValueError above the initial value."""
     def __enter__(self) -> bool: ...
     def __exit__(self, exc_type: object = None, exc_value: object = None, traceback: object = None, /) -> None: ...
+    def __reduce__(self) -> tuple[Any, ...]: ...
     def __eq__(self, other: object, /) -> bool: ...
     def __hash__(self) -> int: ...
 
@@ -444,6 +497,7 @@ class Event:
         """The flag."""
     def wait(self, timeout: float | None = None) -> bool:
         """Wait for the flag; return it."""
+    def __reduce__(self) -> tuple[Any, ...]: ...
     def __eq__(self, other: object, /) -> bool: ...
     def __hash__(self) -> int: ...
 
@@ -466,6 +520,7 @@ class Condition:
         """Wake every waiter."""
     def __enter__(self) -> bool: ...
     def __exit__(self, exc_type: object = None, exc_value: object = None, traceback: object = None, /) -> None: ...
+    def __reduce__(self) -> tuple[Any, ...]: ...
     def __eq__(self, other: object, /) -> bool: ...
     def __hash__(self) -> int: ...
 
@@ -489,9 +544,11 @@ class Barrier:
     @property
     def broken(self) -> bool:
         """True if the barrier is broken."""
+    def __reduce__(self) -> tuple[Any, ...]: ...
     def __eq__(self, other: object, /) -> bool: ...
     def __hash__(self) -> int: ...
 
+def _revive(pid: int, kind: int, id: int, /) -> Any: ...
 def _shutdown() -> None:
     """Release blocked calls and close every interpreter (registered with atexit)."""
 

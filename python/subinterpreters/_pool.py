@@ -1,12 +1,13 @@
-"""``InterpreterPoolExecutor``: a ``concurrent.futures.Executor`` whose workers are long-lived
-isolated interpreters, one per thread.
+"""``InterpreterPoolExecutor``: a ``ThreadPoolExecutor`` whose workers each run their tasks in a
+long-lived isolated interpreter of their own, as CPython 3.14's executor of the same name does.
 
-Each worker thread creates an interpreter and calls ``serve`` in it for the pool's whole life.
-Tasks reach the workers through one of the package's queues (``(task id, call spec)``, ``None``
-to stop a worker); outcomes come back through another, to a collector thread that completes the
-futures. Nobody polls: every wait is a blocking queue call. A worker that finishes a task
-releases a shared semaphore, which ``submit`` reads to decide whether a new worker is needed
-(as ``ThreadPoolExecutor`` does), so workers are created lazily, up to ``max_workers``.
+A task is prepared for crossing where it is submitted (``_calls.prepare``: arguments are a
+snapshot of that moment, and what cannot cross fails the future at once); it waits in the pool's
+work queue; a worker thread takes it and calls it in its interpreter with
+``Interpreter._invoke``, on its own thread, with no other hop. Workers are started lazily, up to
+``max_workers``, and reused (``ThreadPoolExecutor``'s rule); a worker closes its interpreter
+when it stops: at ``shutdown()``, when the pool is garbage-collected without one, or at exit
+(``concurrent.futures`` wakes and joins its workers then).
 """
 
 from __future__ import annotations
@@ -14,45 +15,109 @@ from __future__ import annotations
 import functools
 import itertools
 import os
+import queue
 import threading
 import weakref
 from collections.abc import Callable, Iterable, Iterator
-from concurrent.futures import BrokenExecutor, Executor, Future
+from concurrent.futures import Future
+from concurrent.futures import _base
+from concurrent.futures import thread as _thread
 from typing import Any
 
 from . import _calls
-from ._core import NotShareableError, QueueEmpty, Semaphore, create, create_queue
-
-_STOP_COLLECTOR = -1
-_STARTED = -4
-_INIT_FAILED = -2
-_WORKER_FAILED = -3
+from ._core import NotShareableError, RunFailedError, create
 
 
-class BrokenInterpreterPool(BrokenExecutor):
-    """The pool cannot run tasks any more: a worker's initializer raised (the message says what)."""
+class BrokenInterpreterPool(_thread.BrokenThreadPool):
+    """The pool cannot run tasks any more: a worker's initializer raised, or a worker could not
+    create its interpreter (the message says what)."""
 
 
-# --- inside a worker interpreter --------------------------------------------------------------------
+def _default_workers() -> int:
+    count = getattr(os, "process_cpu_count", os.cpu_count)()
+    return count or 1
 
 
-def serve(tasks: Any, results: Any, idle: Any, init: tuple[Any, ...] | None) -> None:
-    """A worker's loop, run inside its interpreter (by ``Interpreter.call``, so its __main__
-    stays the user's): run tasks until told to stop."""
-    if init is not None:
-        ok, description = _calls.invoke(init, keep_result=False)
-        if not ok:
-            results.put((_INIT_FAILED, (False, description)))
+class _Task:
+    """A work item: a future and the prepared call (see ``_calls.prepare``)."""
+
+    __slots__ = ("future", "spec")
+
+    def __init__(self, future: Future[Any], spec: tuple[Any, ...]) -> None:
+        self.future = future
+        self.spec = spec
+
+    def run(self, interp: Any) -> None:
+        if not self.future.set_running_or_notify_cancel():
             return
-    while (item := tasks.get()) is not None:
-        task_id, spec = item
-        results.put((_STARTED, task_id))  # its future becomes running (or is found cancelled)
         try:
-            outcome = _calls.invoke(spec)
-        except BaseException as exc:  # noqa: BLE001 - invoke reports everything; belt and braces
-            outcome = (False, _calls.describe(exc))
-        results.put((task_id, outcome))
-        idle.release()
+            result = _calls.rebuild_result(interp._invoke(self.spec))
+        except RunFailedError as failed:
+            self.future.set_exception(_original(failed))
+        except BaseException as exc:  # noqa: BLE001 - the future carries it
+            self.future.set_exception(exc)
+        else:
+            self.future.set_result(result)
+
+
+def _original(failed: RunFailedError) -> BaseException:
+    """What a task's future carries when the task raised: the original exception (rebuilt here)
+    with the ``ExecutionFailed`` as its ``__cause__``, as CPython 3.14's pool does; the
+    ``ExecutionFailed`` itself when the exception could not be rebuilt."""
+    original = failed.__cause__
+    if original is None:
+        return failed
+    failed.__cause__ = None
+    failed.__suppress_context__ = True
+    original.__cause__ = failed
+    return original
+
+
+def _worker(
+    executor_reference: weakref.ref[InterpreterPoolExecutor],
+    work_queue: queue.SimpleQueue[_Task | None],
+    init: tuple[Any, ...] | BaseException | None,
+) -> None:
+    """A worker thread: create an interpreter, run the initializer there, then run tasks in it
+    until told to stop (the loop of ``concurrent.futures.thread._worker``). ``init`` is the
+    prepared initializer, or why it could not be prepared (it then breaks the pool here, when a
+    worker starts, as in CPython 3.14)."""
+    interp = None
+    try:
+        try:
+            if isinstance(init, BaseException):
+                raise init
+            interp = create()
+            if init is not None:
+                interp._invoke(init)
+        except BaseException as exc:  # noqa: BLE001 - the pool reports it through the futures
+            # ThreadPoolExecutor's report of a failed initializer (on stderr by default).
+            _base.LOGGER.critical("Exception in initializer:", exc_info=exc)
+            executor = executor_reference()
+            if executor is not None:
+                executor._initializer_failed(exc)
+            return
+        while True:
+            task = work_queue.get(block=True)
+            if task is not None:
+                task.run(interp)
+                del task
+                executor = executor_reference()
+                if executor is not None:
+                    executor._idle_semaphore.release()
+                del executor
+                continue
+            executor = executor_reference()
+            # Stop when the interpreter is exiting, the pool was collected, or shut down.
+            if _thread._shutdown or executor is None or executor._shutdown:  # type: ignore[attr-defined]
+                if executor is not None:
+                    executor._shutdown = True
+                work_queue.put(None)  # wake the next worker
+                return
+            del executor
+    finally:
+        if interp is not None:
+            interp.close()
 
 
 def _process_chunk(fn: Callable[..., Any], chunk: tuple[tuple[Any, ...], ...]) -> list[Any]:
@@ -69,41 +134,26 @@ def _chunks(chunksize: int, iterables: tuple[Iterable[Any], ...]) -> Iterator[tu
         )
 
 
-# --- in the submitting interpreter ----------------------------------------------------------------
+class InterpreterPoolExecutor(_thread.ThreadPoolExecutor):
+    """InterpreterPoolExecutor(max_workers=None, thread_name_prefix='', initializer=None, initargs=())
 
-
-_live_pools: weakref.WeakSet[InterpreterPoolExecutor] = weakref.WeakSet()
-
-
-def _shutdown_live_pools() -> None:
-    # Run by threading before it joins non-daemon threads at exit: let workers finish and stop.
-    for pool in list(_live_pools):
-        pool.shutdown(wait=True)
-
-
-threading._register_atexit(_shutdown_live_pools)  # type: ignore[attr-defined]
-
-
-def _default_workers() -> int:
-    count = getattr(os, "process_cpu_count", os.cpu_count)()
-    return count or 1
-
-
-class InterpreterPoolExecutor(Executor):
-    """InterpreterPoolExecutor(max_workers=None, *, initializer=None, initargs=())
-
-    An Executor running each task in one of up to ``max_workers`` (default: the number of CPUs)
-    long-lived isolated interpreters, each with its own GIL, so pure-Python tasks run on every
-    core. Workers are created when needed and reused. ``fn`` and its arguments follow
-    ``Interpreter.call``'s rules; a task that raises fails its future with RunFailedError (its
-    ``__cause__`` the original exception when it can be pickled). ``initializer(*initargs)`` runs
-    in each worker first; if it raises, the pool is broken (BrokenInterpreterPool).
+    A ThreadPoolExecutor whose workers each run tasks in a long-lived isolated interpreter of
+    their own, with its own GIL, so pure-Python tasks run on every core (CPython 3.14's
+    concurrent.futures.InterpreterPoolExecutor, on 3.12+). Up to ``max_workers`` workers
+    (default: the number of CPUs) are started when needed and reused. ``fn`` and its arguments
+    follow ``Interpreter.call``'s rules (native or pickled; NotShareableError fails the future
+    at once). A task that raises fails its future with the original exception, its
+    ``__cause__`` the ExecutionFailed describing the remote traceback. ``initializer(*initargs)``
+    runs in each worker's interpreter first; if it raises, the pool is broken
+    (BrokenInterpreterPool).
     """
+
+    BROKEN = BrokenInterpreterPool
 
     def __init__(
         self,
         max_workers: int | None = None,
-        *,
+        thread_name_prefix: str = "",
         initializer: Callable[..., object] | None = None,
         initargs: tuple[Any, ...] = (),
     ) -> None:
@@ -115,22 +165,15 @@ class InterpreterPoolExecutor(Executor):
             raise ValueError("max_workers must be greater than 0")
         if initializer is not None and not callable(initializer):
             raise TypeError("initializer must be a callable")
-        self._max_workers = max_workers
-        self._init = None if initializer is None else _calls.prepare(initializer, tuple(initargs), {})
-        self._tasks = create_queue()
-        self._results = create_queue()
-        self._idle = Semaphore(0)
-        self._futures: dict[int, Future[Any]] = {}
-        self._ids = itertools.count()
-        self._lock = threading.Lock()
-        self._workers: list[threading.Thread] = []
-        self._running_workers = 0
-        self._collector: threading.Thread | None = None
-        self._shutdown = False
-        self._broken: str | None = None
-        _live_pools.add(self)
-
-    # -- Executor API --
+        if not isinstance(thread_name_prefix, str):
+            raise TypeError(f"thread_name_prefix must be a str, not {type(thread_name_prefix).__qualname__}")
+        self._init: tuple[Any, ...] | BaseException | None = None
+        if initializer is not None:
+            try:
+                self._init = _calls.prepare(initializer, tuple(initargs), {}, keep_result=False)
+            except NotShareableError as exc:
+                self._init = exc
+        super().__init__(max_workers, thread_name_prefix or f"InterpreterPoolExecutor-{self._counter()}")
 
     def submit(self, fn: Callable[..., Any], /, *args: Any, **kwargs: Any) -> Future[Any]:
         """Schedule fn(*args, **kwargs) in a worker interpreter; return its Future."""
@@ -140,20 +183,19 @@ class InterpreterPoolExecutor(Executor):
         try:
             spec = _calls.prepare(fn, args, kwargs)  # outside the lock: pickling may take long
         except NotShareableError as exc:
-            spec = None
-            refused = exc
-        with self._lock:
-            if self._broken is not None:
+            spec, refused = None, exc
+        with self._shutdown_lock, _thread._global_shutdown_lock:  # type: ignore[attr-defined]
+            if self._broken:
                 raise BrokenInterpreterPool(self._broken)
             if self._shutdown:
                 raise RuntimeError("cannot schedule new futures after shutdown")
+            if _thread._shutdown:  # type: ignore[attr-defined]
+                raise RuntimeError("cannot schedule new futures after interpreter shutdown")
             if spec is None:
                 future.set_exception(refused)
                 return future
-            task_id = next(self._ids)
-            self._futures[task_id] = future
-            self._tasks.put((task_id, spec))
-            self._adjust_workers()
+            self._work_queue.put(_Task(future, spec))
+            self._adjust_thread_count()
             return future
 
     def map(
@@ -162,139 +204,84 @@ class InterpreterPoolExecutor(Executor):
         *iterables: Iterable[Any],
         timeout: float | None = None,
         chunksize: int = 1,
+        **kwargs: Any,
     ) -> Iterator[Any]:
-        """Like map(fn, *iterables), each call in a worker; chunksize > 1 sends items in chunks."""
+        """Like map(fn, *iterables), each call in a worker; chunksize > 1 sends the items in
+        chunks of that size, one task per chunk (as ProcessPoolExecutor does)."""
         if chunksize < 1:
             raise ValueError("chunksize must be >= 1.")
         if chunksize == 1:
-            return super().map(fn, *iterables, timeout=timeout)
+            return super().map(fn, *iterables, timeout=timeout, **kwargs)
         results = super().map(
-            functools.partial(_process_chunk, fn), _chunks(chunksize, iterables), timeout=timeout
+            functools.partial(_process_chunk, fn), _chunks(chunksize, iterables), timeout=timeout, **kwargs
         )
         return itertools.chain.from_iterable(results)
 
     def shutdown(self, wait: bool = True, *, cancel_futures: bool = False) -> None:
         """Stop accepting tasks; with cancel_futures, cancel those not started; with wait, wait
-        for the workers to finish and their interpreters to close."""
-        cancelled: list[Future[Any]] = []
-        with self._lock:
-            first = not self._shutdown
+        for the workers to finish and their interpreters to close. (As ThreadPoolExecutor's,
+        except that futures are cancelled outside the pool's lock, so a done-callback may call
+        into the pool, and that a worker may call it from a done-callback.)"""
+        with self._shutdown_lock:
             self._shutdown = True
-            if cancel_futures:
-                cancelled = self._drain_tasks()
-            if first:
-                for _ in self._workers:
-                    self._tasks.put(None)
-                # Workers that are gone already (none started, or all ended after a failure)
-                # will not stop the collector: do it here.
-                if self._running_workers == 0:
-                    self._stop_collector_locked()
-            workers = list(self._workers)
-            collector = self._collector
-        for future in cancelled:  # outside the lock: done-callbacks may call back into the pool
+            cancelled = self._take_queued_futures() if cancel_futures else []
+            self._work_queue.put(None)  # wake the workers: they stop once the queue is drained
+        for future in cancelled:
             future.cancel()
         if wait:
             current = threading.current_thread()
-            for worker in workers:
-                worker.join()
-            if collector is not None and collector is not current:  # a done-callback may call this
-                collector.join()
+            for worker in list(self._threads):
+                if worker is not current:
+                    worker.join()
 
-    # -- internals --
-
-    def _adjust_workers(self) -> None:
-        if self._idle.acquire(blocking=False):
-            return
-        if len(self._workers) >= self._max_workers:
-            return
-        if self._collector is None:
-            self._collector = threading.Thread(target=self._collect, name="subinterpreters-pool-collector")
-            self._collector.start()
-        worker = threading.Thread(
-            target=self._work, name=f"subinterpreters-pool-worker-{len(self._workers)}"
-        )
-        self._workers.append(worker)
-        self._running_workers += 1
-        worker.start()
-
-    def _work(self) -> None:
-        interp = None
-        try:
-            interp = create()
-            interp.call(serve, self._tasks, self._results, self._idle, self._init)
-        except BaseException as exc:  # noqa: BLE001 - reported through the futures
-            self._results.put((_WORKER_FAILED, (False, _calls.describe(exc))))
-        finally:
-            if interp is not None:
-                interp.close()
-            with self._lock:
-                self._running_workers -= 1
-                if self._running_workers == 0 and (self._shutdown or self._broken is not None):
-                    self._stop_collector_locked()
-
-    def _stop_collector_locked(self) -> None:
-        if self._collector is not None:
-            self._results.put((_STOP_COLLECTOR, None))
-
-    def _collect(self) -> None:
-        while True:
-            task_id, outcome = self._results.get()
-            if task_id == _STOP_COLLECTOR:
-                return
-            if task_id == _STARTED:
-                with self._lock:
-                    future = self._futures.get(outcome)
-                if future is not None and not future.set_running_or_notify_cancel():
-                    with self._lock:  # cancelled before it started: its outcome will be dropped
-                        self._futures.pop(outcome, None)
-                continue
-            if task_id in (_INIT_FAILED, _WORKER_FAILED):
-                self._break(task_id, outcome[1])
-                continue
-            with self._lock:
-                future = self._futures.pop(task_id, None)
-            if future is None or future.done():
-                continue
-            try:
-                result = _calls.finish(outcome)
-            except BaseException as exc:  # noqa: BLE001 - the future carries it
-                future.set_exception(exc)
-            else:
-                future.set_result(result)
-
-    def _break(self, why: int, description: tuple[Any, ...]) -> None:
-        type_name, message = description[0], description[1]
-        what = "a worker's initializer raised" if why == _INIT_FAILED else "a worker interpreter failed:"
-        with self._lock:
-            if self._broken is not None:
-                return
-            self._broken = f"{what} {type_name}: {message}" if message else f"{what} {type_name}"
-            error = BrokenInterpreterPool(self._broken)
-            failed = self._drain_tasks() + list(self._futures.values())
-            self._futures.clear()
-            for _ in self._workers:
-                self._tasks.put(None)
-            if self._running_workers == 0:
-                self._stop_collector_locked()
-        for future in failed:  # outside the lock: done-callbacks may call back into the pool
-            if not future.done():
-                future.set_exception(error)
-
-    def _drain_tasks(self) -> list[Future[Any]]:
-        """Takes every task no worker has started and returns their futures, for the caller to
-        settle once it has released the lock. Stop requests met on the way are put back."""
-        stops = 0
-        futures: list[Future[Any]] = []
+    def _take_queued_futures(self) -> list[Future[Any]]:
+        """Takes every task no worker has started out of the queue (the lock held); the caller
+        settles their futures once it has released the lock."""
+        futures = []
         while True:
             try:
-                item = self._tasks.get_nowait()
-            except QueueEmpty:
-                for _ in range(stops):
-                    self._tasks.put(None)
+                task = self._work_queue.get_nowait()
+            except queue.Empty:
                 return futures
-            if item is None:
-                stops += 1
-                continue
-            future = self._futures.pop(item[0], None)
-            if future is not None and not future.done():
-                futures.append(future)
+            if task is not None:
+                futures.append(task.future)
+
+    def _adjust_thread_count(self) -> None:
+        # ThreadPoolExecutor's rule: reuse an idle worker, else start one below the limit.
+        if self._idle_semaphore.acquire(timeout=0):
+            return
+
+        def wake_workers(_: object, work_queue: queue.SimpleQueue[Any] = self._work_queue) -> None:
+            work_queue.put(None)  # the pool was garbage-collected: let its workers stop
+
+        count = len(self._threads)
+        if count < self._max_workers:
+            worker = threading.Thread(
+                name=f"{self._thread_name_prefix}_{count}",
+                target=_worker,
+                args=(weakref.ref(self, wake_workers), self._work_queue, self._init),
+            )
+            worker.start()
+            self._threads.add(worker)
+            _thread._threads_queues[worker] = self._work_queue  # type: ignore[attr-defined]
+
+    def _initializer_failed(self, exc: BaseException | None = None) -> None:  # type: ignore[override]
+        if isinstance(exc, NotShareableError) and exc is self._init:
+            what = "the initializer cannot cross to a worker interpreter:"
+        elif self._init is not None:
+            what = "a worker's initializer raised"
+        else:
+            what = "a worker could not start:"
+        if isinstance(exc, RunFailedError):
+            why = f"{exc.type_name}: {exc.msg}" if exc.msg else exc.type_name
+        elif exc is not None:
+            why = f"{type(exc).__qualname__}: {exc}"
+        else:
+            why = "unknown error"
+        with self._shutdown_lock:
+            if not self._broken:
+                self._broken = f"{what} {why}; the pool is not usable any more"
+            failed = self._take_queued_futures()
+        for future in failed:  # outside the lock: done-callbacks may call back into the pool
+            if future.set_running_or_notify_cancel():
+                future.set_exception(BrokenInterpreterPool(self._broken))

@@ -27,6 +27,9 @@ pub struct BufferLease {
     owner: i64,
     address: usize,
     layout: ArrayLayout,
+    /// Whether holders may write through their views (a lent writable memoryview); otherwise
+    /// they are read-only.
+    writable: bool,
     release: Mutex<Option<ReleaseFn>>,
     table: Weak<TableInner>,
 }
@@ -45,6 +48,11 @@ impl BufferLease {
     /// Format, item size, shape and strides, as the exporter reported them.
     pub fn layout(&self) -> &ArrayLayout {
         &self.layout
+    }
+
+    /// Whether holders may write through their views.
+    pub fn writable(&self) -> bool {
+        self.writable
     }
 }
 
@@ -107,15 +115,23 @@ impl LeaseTable {
         LeaseTable { inner: Arc::new(Mutex::new(BTreeMap::new())), next_id: AtomicU64::new(1) }
     }
 
-    /// Lists a new lease of the buffer at `address` owned by interpreter `owner`; `release`
-    /// runs when the last reference to it goes.
-    pub fn lend(&self, owner: i64, address: usize, layout: ArrayLayout, release: ReleaseFn) -> Arc<BufferLease> {
+    /// Lists a new lease of the buffer at `address` owned by interpreter `owner` (`writable`:
+    /// holders may write through it); `release` runs when the last reference to it goes.
+    pub fn lend(
+        &self,
+        owner: i64,
+        address: usize,
+        layout: ArrayLayout,
+        writable: bool,
+        release: ReleaseFn,
+    ) -> Arc<BufferLease> {
         let id = self.next_id.fetch_add(1, Ordering::Relaxed);
         let lease = Arc::new(BufferLease {
             id,
             owner,
             address,
             layout,
+            writable,
             release: Mutex::new(Some(release)),
             table: Arc::downgrade(&self.inner),
         });

@@ -21,6 +21,7 @@ pub mod select;
 pub mod shared_memory;
 mod sync;
 mod waiter;
+pub mod weak_ids;
 
 pub use waiter::Notify;
 
@@ -33,4 +34,5 @@ pub use pending::{PendingRecv, PendingSend, RecvStart, SendStart};
 pub use queue::{queue, Queue, QueueHandle};
 pub use registry::{ChannelRegistry, QueueRegistry};
 pub use shared_memory::{ArrayKind, ArrayLayout, SharedArray};
+pub use weak_ids::{WeakIds, WeakRef};
 pub use select::{random_order, start_select, Case, PendingSelect, SelectStart, Selected};

@@ -541,6 +541,74 @@ impl SharedPrimitive {
     }
 }
 
+/// A [`SharedPrimitive`] that does not keep it alive (see [`crate::weak_ids`]); not under loom,
+/// whose `Arc` has no weak references.
+#[cfg(not(loom))]
+pub struct WeakPrimitive(WeakShape);
+
+#[cfg(not(loom))]
+enum WeakShape {
+    Lock(std::sync::Weak<Semaphore>),
+    RLock(std::sync::Weak<RLock>),
+    Semaphore(std::sync::Weak<Semaphore>),
+    BoundedSemaphore(std::sync::Weak<Semaphore>),
+    Event(std::sync::Weak<Event>),
+    Condition(std::sync::Weak<Condition>, WeakConditionLock),
+    Barrier(std::sync::Weak<Barrier>, Option<f64>),
+}
+
+#[cfg(not(loom))]
+enum WeakConditionLock {
+    Lock(std::sync::Weak<Semaphore>),
+    RLock(std::sync::Weak<RLock>),
+}
+
+#[cfg(not(loom))]
+impl SharedPrimitive {
+    /// A weak handle, and the primitive's identity for [`crate::WeakIds`].
+    pub fn downgrade(&self) -> (usize, WeakPrimitive) {
+        use std::sync::Arc as StdArc;
+        let shape = match self {
+            SharedPrimitive::Lock(p) => WeakShape::Lock(StdArc::downgrade(p)),
+            SharedPrimitive::RLock(p) => WeakShape::RLock(StdArc::downgrade(p)),
+            SharedPrimitive::Semaphore(p) => WeakShape::Semaphore(StdArc::downgrade(p)),
+            SharedPrimitive::BoundedSemaphore(p) => WeakShape::BoundedSemaphore(StdArc::downgrade(p)),
+            SharedPrimitive::Event(p) => WeakShape::Event(StdArc::downgrade(p)),
+            SharedPrimitive::Condition(p, lock) => WeakShape::Condition(
+                StdArc::downgrade(p),
+                match lock {
+                    ConditionLock::Lock(l) => WeakConditionLock::Lock(StdArc::downgrade(l)),
+                    ConditionLock::RLock(l) => WeakConditionLock::RLock(StdArc::downgrade(l)),
+                },
+            ),
+            SharedPrimitive::Barrier(p, timeout) => WeakShape::Barrier(StdArc::downgrade(p), *timeout),
+        };
+        (self.identity(), WeakPrimitive(shape))
+    }
+}
+
+#[cfg(not(loom))]
+impl crate::weak_ids::WeakRef for WeakPrimitive {
+    type Strong = SharedPrimitive;
+    fn upgrade(&self) -> Option<SharedPrimitive> {
+        Some(match &self.0 {
+            WeakShape::Lock(p) => SharedPrimitive::Lock(p.upgrade()?),
+            WeakShape::RLock(p) => SharedPrimitive::RLock(p.upgrade()?),
+            WeakShape::Semaphore(p) => SharedPrimitive::Semaphore(p.upgrade()?),
+            WeakShape::BoundedSemaphore(p) => SharedPrimitive::BoundedSemaphore(p.upgrade()?),
+            WeakShape::Event(p) => SharedPrimitive::Event(p.upgrade()?),
+            WeakShape::Condition(p, lock) => SharedPrimitive::Condition(
+                p.upgrade()?,
+                match lock {
+                    WeakConditionLock::Lock(l) => ConditionLock::Lock(l.upgrade()?),
+                    WeakConditionLock::RLock(l) => ConditionLock::RLock(l.upgrade()?),
+                },
+            ),
+            WeakShape::Barrier(p, timeout) => SharedPrimitive::Barrier(p.upgrade()?, *timeout),
+        })
+    }
+}
+
 impl std::fmt::Debug for SharedPrimitive {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         write!(f, "SharedPrimitive({:#x})", self.identity())

@@ -23,6 +23,10 @@ pub struct Queue<T> {
     id: u64,
     maxsize: usize,
     strict: bool,
+    /// The binding's default for what a get returns once an item's putter is gone (CPython's
+    /// `unbounditems`), kept with the queue so every handle reports it. Items here never depend
+    /// on their putter, so the core only stores it.
+    unbound_default: u8,
     pub(crate) exchange: Exchange<T>,
     /// Live handles; the queue is freed when this drops to zero.
     handles: AtomicUsize,
@@ -30,9 +34,23 @@ pub struct Queue<T> {
 }
 
 impl<T> Queue<T> {
-    pub(crate) fn new(id: u64, maxsize: usize, strict: bool, listing: Option<Listing<Queue<T>>>) -> Self {
+    pub(crate) fn new(
+        id: u64,
+        maxsize: usize,
+        strict: bool,
+        unbound_default: u8,
+        listing: Option<Listing<Queue<T>>>,
+    ) -> Self {
         let capacity = (maxsize > 0).then_some(maxsize);
-        Queue { id, maxsize, strict, exchange: Exchange::new(capacity), handles: AtomicUsize::new(0), listing }
+        Queue {
+            id,
+            maxsize,
+            strict,
+            unbound_default,
+            exchange: Exchange::new(capacity),
+            handles: AtomicUsize::new(0),
+            listing,
+        }
     }
 
     /// Closes the queue: later puts fail, blocked puts get their items back, gets drain what is
@@ -54,7 +72,7 @@ impl<T> Queue<T> {
 /// Creates a queue outside any registry (id 0). Most callers want
 /// [`QueueRegistry::create`](crate::registry::QueueRegistry::create).
 pub fn queue<T>(maxsize: usize) -> QueueHandle<T> {
-    QueueHandle::new(Arc::new(Queue::new(0, maxsize, false, None)))
+    QueueHandle::new(Arc::new(Queue::new(0, maxsize, false, 0, None)))
 }
 
 /// A handle on a queue.
@@ -102,6 +120,11 @@ impl<T> QueueHandle<T> {
     /// The flag given at creation (the binding's "refuse what cannot cross natively").
     pub fn is_strict(&self) -> bool {
         self.queue.strict
+    }
+
+    /// The binding's `unbounditems` default given at creation.
+    pub fn unbound_default(&self) -> u8 {
+        self.queue.unbound_default
     }
 
     /// Puts `item` if there is room now; `Err(Withdrawn(item))` if the queue is full.

@@ -97,6 +97,12 @@ impl<T> ChannelRegistry<T> {
         (Sender::new(chan.clone()), Receiver::new(chan))
     }
 
+    /// Channel `id`, if it still has an open end (make handles with [`Sender::new`] and
+    /// [`Receiver::new`]; an end that was closed stays closed).
+    pub fn get(&self, id: u64) -> Option<Arc<Channel<T>>> {
+        self.channels.shared.lock().get(&id).cloned()
+    }
+
     /// New handles on every channel that still has an open end, in id order.
     pub fn list(&self) -> Vec<(Sender<T>, Receiver<T>)> {
         let channels = self.channels.snapshot();
@@ -142,8 +148,19 @@ impl<T> QueueRegistry<T> {
     /// Creates a queue holding at most `maxsize` items (0: unbounded) with a fresh id, lists it
     /// and returns its first handle. `strict` is the binding's flag, kept with the queue.
     pub fn create(&self, maxsize: usize, strict: bool) -> QueueHandle<T> {
-        let queue = self.queues.insert(|id, listing| Queue::new(id, maxsize, strict, Some(listing)));
+        self.create_with(maxsize, strict, 0)
+    }
+
+    /// As [`create`](Self::create), keeping the binding's `unbounditems` default with the queue.
+    pub fn create_with(&self, maxsize: usize, strict: bool, unbound_default: u8) -> QueueHandle<T> {
+        let queue = self.queues.insert(|id, listing| Queue::new(id, maxsize, strict, unbound_default, Some(listing)));
         QueueHandle::new(queue)
+    }
+
+    /// A new handle on live queue `id`, if there is one.
+    pub fn get(&self, id: u64) -> Option<QueueHandle<T>> {
+        let queue = self.queues.shared.lock().get(&id).cloned()?;
+        QueueHandle::revive(queue)
     }
 
     /// New handles on every live queue, in id order.

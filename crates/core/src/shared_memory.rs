@@ -286,6 +286,35 @@ impl SharedArray {
     }
 }
 
+/// A [`SharedArray`] that does not keep its memory alive (see [`crate::weak_ids`]).
+pub struct WeakSharedArray {
+    block: std::sync::Weak<SharedBlock>,
+    layout: Arc<ArrayLayout>,
+    readonly: bool,
+    kind: ArrayKind,
+}
+
+impl SharedArray {
+    /// A weak handle, and the identity of the memory (its address) for [`crate::WeakIds`].
+    pub fn downgrade(&self) -> (usize, WeakSharedArray) {
+        let weak = WeakSharedArray {
+            block: Arc::downgrade(&self.block),
+            layout: self.layout.clone(),
+            readonly: self.readonly,
+            kind: self.kind,
+        };
+        (Arc::as_ptr(&self.block) as usize, weak)
+    }
+}
+
+impl crate::weak_ids::WeakRef for WeakSharedArray {
+    type Strong = SharedArray;
+    fn upgrade(&self) -> Option<SharedArray> {
+        let block = self.block.upgrade()?;
+        Some(SharedArray { block, layout: self.layout.clone(), readonly: self.readonly, kind: self.kind })
+    }
+}
+
 impl std::fmt::Debug for SharedArray {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("SharedArray")

@@ -77,7 +77,7 @@ fn a_lease_runs_its_release_once_when_the_last_reference_goes_and_leaves_the_tab
     let layout = ArrayLayout::c_contiguous("B", &[16]).unwrap();
     let lease = {
         let released = released.clone();
-        table.lend(7, 0x1000, layout, Box::new(move || {
+        table.lend(7, 0x1000, layout, false, Box::new(move || {
             released.fetch_add(1, Ordering::SeqCst);
         }))
     };
@@ -105,7 +105,7 @@ fn abandoned_leases_never_run_their_release() {
     fn never() {
         panic!("an abandoned lease's release must not run");
     }
-    let lease = table.lend(3, 0x2000, layout, Box::new(never));
+    let lease = table.lend(3, 0x2000, layout, false, Box::new(never));
     assert_eq!(table.abandon_all_of(3), 1);
     drop(lease);
     assert!(table.is_empty());

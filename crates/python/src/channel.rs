@@ -2,17 +2,18 @@
 //! module. Each end object owns one core handle; garbage-collecting the last one (in any
 //! interpreter) closes that end.
 
-use subinterpreters_core::{ArrayLayout, Payload, Receiver, RecvError, RecvStart, SendError, SendStart, Sender, TryRecvError};
+use subinterpreters_core::{Payload, Receiver, RecvError, RecvStart, SendError, SendStart, Sender, TryRecvError};
 
 use crate::blocking::block_on;
 use crate::convert::{from_payload, is_shareable as payload_is_shareable, to_payload, to_payload_or_pickle};
 use crate::errors::Error;
 use crate::ffi::{
     EXIT_SIGNATURE,
-    bool_from, current_interpreter_id, int_from_u64, list, none, py_getter, BufferView, py_method, py_slot, tuple, Args, CompareOp, Owned, Param, ParamKind, PyResult, Ref, Signature, SlotImpl, This, TypeDef,
+    bool_from, int_from_u64, list, none, py_getter, py_method, py_slot, tuple, Args, CompareOp, Owned, Param, ParamKind, PyResult, Ref, Signature, SlotImpl, This, TypeDef,
 };
-use crate::globals::{CHANNELS, INTERPRETERS, LEASES};
+use crate::globals::CHANNELS;
 use crate::module::{state_of, state_of_module, State};
+use crate::lent_buffer::lend;
 use crate::timeout::{parse_timeout, Timeout};
 
 /// What a `RecvChannel` object carries.
@@ -48,6 +49,7 @@ Internal: start a receive for recv_async.", fastcall: crate::async_ops::recv_sta
 Close the receiving end: queued objects are dropped, calls blocked on the channel are woken with\n\
 ChannelClosedError, and later sends and receives raise it.", noargs: close_recv),
         py_method!(c"__enter__", c"__enter__($self, /)\n--\n\nReturn self.", noargs: enter_recv),
+        py_method!(c"__reduce__", c"__reduce__($self, /)\n--\n\nPickle support: unpickles as the same shared object, in this process.", noargs: crate::pickling::reduce::<RecvHandle>),
         py_method!(c"__exit__", c"__exit__($self, exc_type=None, exc_value=None, traceback=None, /)\n--\n\n\
 Close the end.", fastcall: exit_recv),
     ],
@@ -226,6 +228,7 @@ Close the sending end: later sends raise ChannelClosedError; receivers still get
 queued, then ChannelClosedError; calls blocked in send() are woken with ChannelClosedError.",
             noargs: close_send),
         py_method!(c"__enter__", c"__enter__($self, /)\n--\n\nReturn self.", noargs: enter_send),
+        py_method!(c"__reduce__", c"__reduce__($self, /)\n--\n\nPickle support: unpickles as the same shared object, in this process.", noargs: crate::pickling::reduce::<SendHandle>),
         py_method!(c"__exit__", c"__exit__($self, exc_type=None, exc_value=None, traceback=None, /)\n--\n\n\
 Close the end.", fastcall: exit_send),
     ],
@@ -311,7 +314,7 @@ fn send_buffer(this: This<'_, SendHandle>, args: Args<'_>) -> PyResult<Owned> {
     let [obj, timeout] = args.parse(&SEND_BUFFER_SIGNATURE)?;
     let state = state_of(this.obj)?;
     let timeout = parse_timeout(timeout)?;
-    let payload = lend(state, obj.expect("required"))?;
+    let payload = lend(state, obj.expect("required"), false)?;
     send_payload(state, &this.value.0, payload, timeout)
 }
 
@@ -324,29 +327,8 @@ static SEND_BUFFER_NOWAIT_SIGNATURE: Signature<1> = Signature {
 fn send_buffer_nowait(this: This<'_, SendHandle>, args: Args<'_>) -> PyResult<Owned> {
     let [obj] = args.parse(&SEND_BUFFER_NOWAIT_SIGNATURE)?;
     let state = state_of(this.obj)?;
-    let payload = lend(state, obj.expect("required"))?;
+    let payload = lend(state, obj.expect("required"), false)?;
     send_payload_nowait(state, &this.value.0, payload)
-}
-
-/// Acquires `obj`'s buffer here and wraps it in a lease that gives it back here when dropped.
-fn lend(state: &State, obj: Ref<'_>) -> PyResult<Payload> {
-    let view = BufferView::get(obj)?;
-    let owner = current_interpreter_id();
-    // The lease must be able to come back: only interpreters whose close we control (ours, which
-    // refuse to close while lent) or the main one may lend.
-    if owner != 0 && !INTERPRETERS.contains(owner) {
-        return Err(state.fail(Error::CannotLend { id: owner }));
-    }
-    let layout = ArrayLayout::described(&view.format(), view.itemsize(), &view.shape(), &view.strides(), view.len());
-    let address = view.address();
-    let lent = view.lend();
-    let release = move || {
-        // SAFETY: the owner cannot be closed while this lease is listed in LEASES (close
-        // refuses), and the exit hook abandons the release before it ends an owner regardless.
-        unsafe { lent.release() }
-    };
-    let lease = LEASES.lend(owner, address, layout, Box::new(release));
-    Ok(Payload::Buffer(lease))
 }
 
 fn close_send(this: This<'_, SendHandle>) -> PyResult<Owned> {

@@ -11,8 +11,6 @@ use crate::ffi::{
     bool_from, builtin, bytes_from, float_from, int_from_hex, int_from_i64, none, raise,
     str_from_utf8_surrogatepass, tuple, Builtin, ObjKind, Owned, PyResult, Raised, Ref,
 };
-use crate::interpreter::InterpreterId;
-use crate::queue::QueueObject;
 use crate::module::State;
 
 /// Why an object could not become a payload.
@@ -68,6 +66,42 @@ pub(crate) fn to_payload_or_pickle(state: &State, obj: Ref<'_>) -> Result<Payloa
     Ok(Payload::Pickled(pickled.as_ref().bytes_data().into()))
 }
 
+/// As [`to_payload`], but an object CPython itself shares between interpreters (3.13+: a
+/// `concurrent.interpreters` queue) that the package does not know crosses by pickle, which CPython's shareable objects support: what `run(**shared)` and
+/// `prepare_main` bind, so CPython's objects can be handed to our interpreters too.
+pub(crate) fn to_payload_or_cpython_shareable(state: &State, obj: Ref<'_>) -> Result<Payload, ToPayloadError> {
+    match convert(state, obj, 0) {
+        Err(ToPayloadError::NotShareable(reason)) if cpython_shares(obj)? => {
+            to_payload_or_pickle(state, obj).map_err(|error| match error {
+                ToPayloadError::NotShareable(_) => ToPayloadError::NotShareable(reason),
+                raised => raised,
+            })
+        }
+        converted => converted,
+    }
+}
+
+/// True for an object of CPython's own interpreter modules (`concurrent.interpreters`, 3.13's
+/// `test.support.interpreters`) that CPython shares between interpreters: its queues. (Only
+/// those: CPython's `is_shareable` looks at a tuple's items shallowly.)
+fn cpython_shares(obj: Ref<'_>) -> PyResult<bool> {
+    #[cfg(Py_3_13)]
+    {
+        let module = obj.type_of().getattr(c"__module__")?;
+        let module = module.as_ref().to_string_lossy();
+        if !(module.starts_with("concurrent.interpreters") || module.starts_with("test.support.interpreters")) {
+            return Ok(false);
+        }
+        let is_shareable = crate::ffi::import_module(c"_interpreters")?.as_ref().getattr(c"is_shareable")?;
+        is_shareable.as_ref().call(&[obj])?.as_ref().is_truthy()
+    }
+    #[cfg(not(Py_3_13))]
+    {
+        let _ = obj;
+        Ok(false)
+    }
+}
+
 fn convert(state: &State, obj: Ref<'_>, depth: usize) -> Result<Payload, ToPayloadError> {
     Ok(match obj.kind() {
         ObjKind::None => Payload::None,
@@ -111,16 +145,28 @@ fn convert(state: &State, obj: Ref<'_>, depth: usize) -> Result<Payload, ToPaylo
                 Payload::Primitive(primitive)
             } else if let Some(array) = state.shared_array_type.downcast_sub(obj) {
                 Payload::Array(array.array.clone())
+            } else if obj.is_memoryview() {
+                // As in CPython 3.14: the receiver's memoryview shares this one's memory.
+                return crate::lent_buffer::lend(state, obj, true).map_err(ToPayloadError::Raised);
             } else {
                 return Err(ToPayloadError::NotShareable(format!(
                     "object of type '{}' is not shareable between interpreters (shareable: None, bool, \
-                     int, float, str, bytes, tuples of shareable objects, channel ends, queues, \
-                     Interpreter, locks and the other subinterpreters primitives, SharedArray)",
+                     int, float, str, bytes, tuples of shareable objects, memoryview, channel ends, \
+                     queues, Interpreter, locks and the other subinterpreters primitives, SharedArray)",
                     obj.type_qualname()
                 )));
             }
         }
     })
+}
+
+/// The id given to `Interpreter(id)` or `Queue(id)`: TypeError unless an int (as CPython's
+/// classes say); `None` for an int no object can have (beyond 64 bits).
+pub(crate) fn object_id(id: Ref<'_>) -> PyResult<Option<i64>> {
+    if !id.is_int_instance() {
+        return Err(raise(builtin(Builtin::TypeError), &format!("id must be an int, got {}", id.repr_lossy())));
+    }
+    id.int_as_i64()
 }
 
 /// True if `obj` converts to a payload; a Python error during the attempt propagates.
@@ -164,8 +210,8 @@ fn build(state: Option<&State>, payload: &Payload) -> PyResult<Owned> {
             match handle {
                 Payload::RecvEnd(handle) => state.recv_type.instance(RecvHandle(handle.clone())),
                 Payload::SendEnd(handle) => state.send_type.instance(SendHandle(handle.clone())),
-                Payload::Interpreter(id) => state.interpreter_type.instance(InterpreterId(*id)),
-                Payload::Queue(handle) => state.queue_type.instance(QueueObject::new(handle.clone())),
+                Payload::Interpreter(id) => state.interpreter_object(*id),
+                Payload::Queue(handle) => state.queue_object(handle.clone()),
                 Payload::Primitive(shared) => crate::primitives::from_shared(state, shared),
                 Payload::Array(array) => {
                     let ty = match array.kind() {

@@ -15,6 +15,7 @@ use crate::interpreter::RemoteError;
 pub(crate) struct ErrorClasses {
     interpreter_error: Owned,
     interpreter_not_found: Owned,
+    interpreter_running: Owned,
     run_failed: Owned,
     not_shareable: Owned,
     channel_error: Owned,
@@ -24,35 +25,60 @@ pub(crate) struct ErrorClasses {
     queue_empty: Owned,
     queue_full: Owned,
     queue_closed: Owned,
+    queue_not_found: Owned,
 }
 
 impl ErrorClasses {
     /// Creates the classes and adds them (and the `ExecutionFailed` alias) to `module`.
     pub(crate) fn create(module: Ref<'_>) -> PyResult<Self> {
-        let exception = builtin(Builtin::Exception);
+        let cpython = CPythonClasses::import()?;
+        // Each class also derives from CPython's class of the same name where CPython has one
+        // (3.13+), so `except concurrent.interpreters.InterpreterError` catches ours too.
+        let bases = |ours: Vec<Ref<'_>>, theirs: Option<&Owned>| -> PyResult<Owned> {
+            let mut all: Vec<Owned> = ours.into_iter().map(Ref::to_owned).collect();
+            all.extend(theirs.cloned());
+            tuple(all)
+        };
         let interpreter_error = new_exception_class(
             c"subinterpreters.InterpreterError",
             c"Base class for errors about interpreters.",
-            exception,
+            match &cpython.interpreter_error {
+                Some(theirs) => theirs.clone(),
+                None => builtin(Builtin::Exception).to_owned(),
+            }
+            .as_ref(),
         )?;
         let interpreter_not_found = new_exception_class(
             c"subinterpreters.InterpreterNotFoundError",
             c"The interpreter was closed (or never existed).",
-            interpreter_error.as_ref(),
+            bases(vec![interpreter_error.as_ref()], cpython.interpreter_not_found.as_ref())?.as_ref(),
+        )?;
+        // CPython raises InterpreterError where the package always raised RuntimeError: this
+        // class is both.
+        let interpreter_running = new_exception_class(
+            c"subinterpreters.InterpreterRunningError",
+            c"The interpreter is running code, so it cannot run more or be closed now (the main\n\
+              interpreter and the caller's own always are). Also a RuntimeError.",
+            tuple(vec![interpreter_error.clone(), builtin(Builtin::RuntimeError).to_owned()])?.as_ref(),
         )?;
         let run_failed = new_exception_class(
-            c"subinterpreters.RunFailedError",
-            c"Code run in another interpreter raised an exception it did not catch.\n\n\
+            // Named as CPython's class, so tracebacks read `ExecutionFailed: ...` as there;
+            // `RunFailedError` is the package's older name for it.
+            c"subinterpreters.ExecutionFailed",
+            c"Code run in another interpreter raised an exception it did not catch (also\n\
+              available as RunFailedError).\n\n\
               Attributes: type_name (the remote exception's type, e.g. 'ZeroDivisionError'), \
-              msg (its str()), traceback (the formatted remote traceback).",
+              msg (its str()), traceback (the formatted remote traceback), excinfo (CPython \
+              3.14's description: type, msg, formatted, errdisplay).",
             interpreter_error.as_ref(),
         )?;
-        let value_and_type_error =
-            tuple(vec![builtin(Builtin::ValueError).to_owned(), builtin(Builtin::TypeError).to_owned()])?;
+        let mut not_shareable_bases: Vec<Owned> = cpython.not_shareable.iter().cloned().collect();
+        not_shareable_bases.push(builtin(Builtin::ValueError).to_owned());
+        not_shareable_bases.push(builtin(Builtin::TypeError).to_owned());
         let not_shareable = new_exception_class(
             c"subinterpreters.NotShareableError",
             c"The object cannot cross to another interpreter; nothing was sent or bound.",
-            value_and_type_error.as_ref(),
+            tuple(not_shareable_bases)?.as_ref(),
         )?;
         let channel_error = new_exception_class(
             c"subinterpreters.ChannelError",
@@ -75,7 +101,11 @@ impl ErrorClasses {
         let queue_error = new_exception_class(
             c"subinterpreters.QueueError",
             c"Base class for queue errors.",
-            builtin(Builtin::RuntimeError),
+            match &cpython.queue_error {
+                Some(theirs) => theirs.clone(),
+                None => builtin(Builtin::RuntimeError).to_owned(),
+            }
+            .as_ref(),
         )?;
         let queue_empty = new_exception_class(
             c"subinterpreters.QueueEmpty",
@@ -92,9 +122,15 @@ impl ErrorClasses {
             c"The queue is closed (for get: closed and drained).",
             queue_error.as_ref(),
         )?;
+        let queue_not_found = new_exception_class(
+            c"subinterpreters.QueueNotFoundError",
+            c"No live queue has the id given to Queue(id).",
+            bases(vec![queue_error.as_ref()], cpython.queue_not_found.as_ref())?.as_ref(),
+        )?;
         let classes = ErrorClasses {
             interpreter_error,
             interpreter_not_found,
+            interpreter_running,
             run_failed,
             not_shareable,
             channel_error,
@@ -104,10 +140,12 @@ impl ErrorClasses {
             queue_empty,
             queue_full,
             queue_closed,
+            queue_not_found,
         };
         for (name, class) in [
             (c"InterpreterError", &classes.interpreter_error),
             (c"InterpreterNotFoundError", &classes.interpreter_not_found),
+            (c"InterpreterRunningError", &classes.interpreter_running),
             (c"RunFailedError", &classes.run_failed),
             (c"ExecutionFailed", &classes.run_failed),
             (c"NotShareableError", &classes.not_shareable),
@@ -118,10 +156,16 @@ impl ErrorClasses {
             (c"QueueEmpty", &classes.queue_empty),
             (c"QueueFull", &classes.queue_full),
             (c"QueueClosedError", &classes.queue_closed),
+            (c"QueueNotFoundError", &classes.queue_not_found),
         ] {
             add_module_object(module, name, class.as_ref())?;
         }
         Ok(classes)
+    }
+
+    /// `NotShareableError` of this interpreter.
+    pub(crate) fn not_shareable_class(&self) -> Ref<'_> {
+        self.not_shareable.as_ref()
     }
 
     /// Visits every class (for the GC).
@@ -129,6 +173,7 @@ impl ErrorClasses {
         for class in [
             &self.interpreter_error,
             &self.interpreter_not_found,
+            &self.interpreter_running,
             &self.run_failed,
             &self.not_shareable,
             &self.channel_error,
@@ -138,6 +183,7 @@ impl ErrorClasses {
             &self.queue_empty,
             &self.queue_full,
             &self.queue_closed,
+            &self.queue_not_found,
         ] {
             let rc = visit(class.as_ref());
             if rc != 0 {
@@ -148,6 +194,44 @@ impl ErrorClasses {
     }
 }
 
+/// CPython's own exception classes for interpreters and queues (3.13+, in its `_interpreters`
+/// and `_interpqueues` modules), when this CPython has them.
+#[derive(Default)]
+struct CPythonClasses {
+    interpreter_error: Option<Owned>,
+    interpreter_not_found: Option<Owned>,
+    not_shareable: Option<Owned>,
+    queue_error: Option<Owned>,
+    queue_not_found: Option<Owned>,
+}
+
+impl CPythonClasses {
+    /// CPython's classes, or none if its modules are missing (a build without them).
+    #[cfg(Py_3_13)]
+    fn import() -> PyResult<Self> {
+        let found = (|| -> PyResult<Self> {
+            let interpreters = import_module(c"_interpreters")?;
+            let queues = import_module(c"_interpqueues")?;
+            Ok(CPythonClasses {
+                interpreter_error: Some(interpreters.as_ref().getattr(c"InterpreterError")?),
+                interpreter_not_found: Some(interpreters.as_ref().getattr(c"InterpreterNotFoundError")?),
+                not_shareable: Some(interpreters.as_ref().getattr(c"NotShareableError")?),
+                queue_error: Some(queues.as_ref().getattr(c"QueueError")?),
+                queue_not_found: Some(queues.as_ref().getattr(c"QueueNotFoundError")?),
+            })
+        })();
+        Ok(found.unwrap_or_else(|_| {
+            crate::ffi::clear_error();
+            CPythonClasses::default()
+        }))
+    }
+
+    #[cfg(not(Py_3_13))]
+    fn import() -> PyResult<Self> {
+        Ok(CPythonClasses::default())
+    }
+}
+
 /// Every failure the binding reports, whatever layer it comes from.
 #[derive(Debug)]
 pub(crate) enum Error {
@@ -155,6 +239,12 @@ pub(crate) enum Error {
     ChannelClosed,
     /// The queue is closed (for a get: closed and drained).
     QueueClosed,
+    /// A pickle of a shared object cannot be unpickled here (why).
+    NotRevivable(String),
+    /// No interpreter can have this id (the text is the id asked for: out of range).
+    NoSuchInterpreter(String),
+    /// No live queue has this id (the text is the id asked for).
+    QueueNotFound(String),
     /// A get found nothing in time.
     QueueEmpty,
     /// A put found no room in time; its object was not queued.
@@ -180,6 +270,8 @@ pub(crate) enum Error {
     NotShareable(String),
     /// The interpreter table refused an operation on interpreter `id`.
     Interpreter { id: i64, refusal: TableError },
+    /// Other code (not ours: `concurrent.interpreters`, say) runs in interpreter `id` now.
+    RunningElsewhere { id: i64 },
     /// The main interpreter is always running: nothing can be run in it from here.
     MainIsRunning { action: &'static str },
     /// An interpreter cannot run code in, or close, itself.
@@ -206,6 +298,11 @@ pub(crate) fn raise_error(classes: &ErrorClasses, error: Error) -> Raised {
         Error::ChannelClosed => raise(classes.channel_closed.as_ref(), "the channel is closed"),
         Error::ChannelEmpty => raise(classes.channel_empty.as_ref(), "nothing to receive: the channel is empty"),
         Error::QueueClosed => raise(classes.queue_closed.as_ref(), "the queue is closed"),
+        Error::NotRevivable(why) => raise(builtin(Builtin::ValueError), &format!("cannot unpickle: {why}")),
+        Error::NoSuchInterpreter(id) => {
+            raise(classes.interpreter_not_found.as_ref(), &format!("interpreter {id} does not exist"))
+        }
+        Error::QueueNotFound(id) => raise(classes.queue_not_found.as_ref(), &format!("queue {id} not found")),
         Error::QueueEmpty => raise(classes.queue_empty.as_ref(), "the queue is empty"),
         Error::QueueFull => raise(classes.queue_full.as_ref(), "the queue is full; the object was not put"),
         Error::ReleaseUnlocked => raise(builtin(Builtin::RuntimeError), "release unlocked lock"),
@@ -230,16 +327,16 @@ pub(crate) fn raise_error(classes: &ErrorClasses, error: Error) -> Raised {
         Error::Interpreter { id, refusal } => match refusal {
             TableError::NotFound => raise(
                 classes.interpreter_not_found.as_ref(),
-                &format!("interpreter {id} does not exist (it was closed, or was not created by subinterpreters)"),
+                &format!("interpreter {id} does not exist (it was closed, or never existed)"),
             ),
             TableError::Running(thread) => raise(
-                builtin(Builtin::RuntimeError),
+                classes.interpreter_running.as_ref(),
                 &format!(
                     "interpreter {id} is running code (in thread {thread}); wait for that run to finish first"
                 ),
             ),
             TableError::Visited => raise(
-                builtin(Builtin::RuntimeError),
+                classes.interpreter_running.as_ref(),
                 &format!("interpreter {id} is being used by another thread (the exit hook); try again"),
             ),
             TableError::ShuttingDown => raise(
@@ -247,12 +344,16 @@ pub(crate) fn raise_error(classes: &ErrorClasses, error: Error) -> Raised {
                 "the process is shutting down: interpreters no longer run code",
             ),
         },
+        Error::RunningElsewhere { id } => raise(
+            classes.interpreter_running.as_ref(),
+            &format!("interpreter {id} is running code (started by other code); wait for that run to finish first"),
+        ),
         Error::MainIsRunning { action } => raise(
-            builtin(Builtin::RuntimeError),
+            classes.interpreter_running.as_ref(),
             &format!("cannot {action} the main interpreter: it is always running"),
         ),
         Error::IsCurrent { id, action } => raise(
-            builtin(Builtin::RuntimeError),
+            classes.interpreter_running.as_ref(),
             &format!("cannot {action} interpreter {id} from inside itself: it is running the caller"),
         ),
         Error::CreateFailed(reason) => raise(
@@ -299,17 +400,74 @@ pub(crate) fn raise_error(classes: &ErrorClasses, error: Error) -> Raised {
     }
 }
 
-/// `RunFailedError("Type: message")` with `type_name`, `msg` and `traceback` set.
+/// `RunFailedError` (= `ExecutionFailed`) for `remote`: `str()` as CPython's `ExecutionFailed`
+/// shows it (the summary, then the remote traceback), the package's `type_name`, `msg` and
+/// `traceback`, CPython 3.14's `excinfo` (`type.__name__/__qualname__/__module__`, `msg`,
+/// `formatted`, `errdisplay`) and, when the exception could be pickled, the rebuilt exception as
+/// `__cause__`.
 fn run_failed_instance(classes: &ErrorClasses, remote: RemoteError) -> PyResult<Owned> {
-    let mut summary = remote.type_name.0.clone();
-    if !remote.message.is_empty() {
-        summary.extend_from_slice(b": ");
-        summary.extend_from_slice(&remote.message.0);
-    }
     let text = |bytes: &[u8]| str_from_utf8_surrogatepass(bytes);
-    let exc = classes.run_failed.as_ref().call(&[text(&summary)?.as_ref()])?;
+    let module = &remote.type_module.0;
+    // The last line of a traceback: the type, module-qualified unless builtin or __main__.
+    let mut formatted = Vec::new();
+    if !module.is_empty() && module != b"builtins" && module != b"__main__" {
+        formatted.extend_from_slice(module);
+        formatted.push(b'.');
+    }
+    formatted.extend_from_slice(&remote.type_name.0);
+    if !remote.message.is_empty() {
+        formatted.extend_from_slice(b": ");
+        formatted.extend_from_slice(&remote.message.0);
+    }
+    let mut errdisplay = remote.traceback.0.clone();
+    while errdisplay.last() == Some(&b'\n') {
+        errdisplay.pop();
+    }
+    if errdisplay.is_empty() {
+        errdisplay = formatted.clone();
+    }
+    let mut shown = formatted.clone();
+    shown.extend_from_slice(b"\n\nUncaught in the interpreter:\n\n");
+    shown.extend_from_slice(&errdisplay);
+
+    let exc = classes.run_failed.as_ref().call(&[text(&shown)?.as_ref()])?;
     exc.as_ref().setattr(c"type_name", text(&remote.type_name.0)?.as_ref())?;
     exc.as_ref().setattr(c"msg", text(&remote.message.0)?.as_ref())?;
     exc.as_ref().setattr(c"traceback", text(&remote.traceback.0)?.as_ref())?;
+
+    let namespace = import_module(c"types")?.as_ref().getattr(c"SimpleNamespace")?;
+    let short_name = remote.type_name.0.rsplit(|&byte| byte == b'.').next().unwrap_or(&[]);
+    let exc_type = namespace.as_ref().call(&[])?;
+    exc_type.as_ref().setattr(c"__name__", text(short_name)?.as_ref())?;
+    exc_type.as_ref().setattr(c"__qualname__", text(&remote.type_name.0)?.as_ref())?;
+    exc_type.as_ref().setattr(c"__module__", text(module)?.as_ref())?;
+    let excinfo = namespace.as_ref().call(&[])?;
+    excinfo.as_ref().setattr(c"type", exc_type.as_ref())?;
+    excinfo.as_ref().setattr(c"msg", text(&remote.message.0)?.as_ref())?;
+    excinfo.as_ref().setattr(c"formatted", text(&formatted)?.as_ref())?;
+    excinfo.as_ref().setattr(c"errdisplay", text(&errdisplay)?.as_ref())?;
+    exc.as_ref().setattr(c"excinfo", excinfo.as_ref())?;
+
+    if let Some(pickled) = &remote.pickled {
+        if let Some(cause) = rebuild(pickled) {
+            exc.as_ref().set_cause(cause);
+        }
+    }
     Ok(exc)
+}
+
+/// The exception pickled by the remote side, rebuilt here, if it can be (else nothing: the
+/// text describes it anyway).
+fn rebuild(pickled: &[u8]) -> Option<Owned> {
+    let rebuilt = import_module(c"pickle")
+        .and_then(|pickle| pickle.as_ref().getattr(c"loads"))
+        .and_then(|loads| loads.as_ref().call(&[crate::ffi::bytes_from(pickled)?.as_ref()]));
+    match rebuilt {
+        Ok(cause) if cause.as_ref().is_exception_instance() => Some(cause),
+        Ok(_) => None,
+        Err(_) => {
+            crate::ffi::clear_error();
+            None
+        }
+    }
 }

@@ -1,5 +1,6 @@
-//! The receiving side of `send_buffer`: another interpreter's buffer shown, read-only and without
-//! a copy, behind a `memoryview`. The hidden `_LentBuffer` object exports the lent memory; the
+//! Lending buffers without a copy (`send_buffer`, and memoryviews crossing as CPython 3.14 lets
+//! them: sharing their memory): [`lend`] on the owner's side, and on the receiving side another
+//! interpreter's buffer shown, without a copy, behind a `memoryview`. The hidden `_LentBuffer` object exports the lent memory; the
 //! memoryview the receiver gets holds it, so releasing the view (or dropping it) drops the lease's
 //! reference and lets the owner's interpreter release its exporter.
 
@@ -8,8 +9,11 @@ use std::sync::Arc;
 
 use subinterpreters_core::BufferLease;
 
-use crate::ffi::{current_interpreter_id, memoryview_of, py_slot, Export, Owned, PyResult, This, TypeDef};
-use crate::globals::LEASES;
+use subinterpreters_core::{ArrayLayout, Payload};
+
+use crate::errors::Error;
+use crate::ffi::{current_interpreter_id, memoryview_of, py_slot, BufferView, Export, Owned, PyResult, Ref, This, TypeDef};
+use crate::globals::{INTERPRETERS, LEASES};
 use crate::module::State;
 
 /// What a `_LentBuffer` object carries: the lease, which interpreter holds it, and the layout in
@@ -39,7 +43,31 @@ recv() returned.",
     &[py_slot!(getbuffer: export), py_slot!(repr: repr)],
 );
 
-/// The read-only memoryview a receiver gets for `lease`.
+/// Acquires `obj`'s buffer here and wraps it in a lease that gives it back here when dropped.
+/// With `share_writes`, receivers may write through their views if the buffer is writable (a
+/// memoryview crossing); otherwise they read only (`send_buffer`).
+pub(crate) fn lend(state: &State, obj: Ref<'_>, share_writes: bool) -> PyResult<Payload> {
+    let view = BufferView::get(obj)?;
+    let owner = current_interpreter_id();
+    // The lease must be able to come back: only interpreters whose close we control (ours, which
+    // refuse to close while lent) or the main one may lend.
+    if owner != 0 && !INTERPRETERS.contains(owner) {
+        return Err(state.fail(Error::CannotLend { id: owner }));
+    }
+    let layout = ArrayLayout::described(&view.format(), view.itemsize(), &view.shape(), &view.strides(), view.len());
+    let writable = share_writes && !view.readonly();
+    let address = view.address();
+    let lent = view.lend();
+    let release = move || {
+        // SAFETY: the owner cannot be closed while this lease is listed in LEASES (close
+        // refuses), and the exit hook abandons the release before it ends an owner regardless.
+        unsafe { lent.release() }
+    };
+    let lease = LEASES.lend(owner, address, layout, writable, Box::new(release));
+    Ok(Payload::Buffer(lease))
+}
+
+/// The memoryview a receiver gets for `lease` (read-only unless the lease is writable).
 pub(crate) fn lent_memoryview(state: &State, lease: &Arc<BufferLease>) -> PyResult<Owned> {
     let layout = lease.layout();
     let holder = current_interpreter_id();
@@ -61,7 +89,7 @@ fn export<'a>(this: This<'a, LentBufferObject>) -> PyResult<Export<'a>> {
     Ok(Export {
         address: value.lease.address() as *mut u8,
         len: layout.nbytes(),
-        readonly: true,
+        readonly: !value.lease.writable(),
         itemsize: layout.itemsize(),
         format: &value.format,
         shape: &value.shape,

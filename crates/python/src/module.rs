@@ -15,9 +15,12 @@ use crate::lent_buffer::{LentBufferObject, LENT_BUFFER};
 use crate::queue::{QueueObject, QUEUE};
 use crate::shared_array::{SharedArrayObject, SHARED_ARRAY, SHARED_BUFFER};
 use crate::select::{ClosedSentinel, CLOSED_TYPE};
+use crate::unbound::{Unbound, UNBOUND_MARKER};
 use crate::errors::{raise_error, Error, ErrorClasses};
+use subinterpreters_core::{Payload, QueueHandle};
+
 use crate::ffi::{
-    add_module_object, builtin, import_module, py_function, raise, str_from, Builtin, HeapType,
+    IdentityCache, add_module_object, builtin, import_module, py_function, raise, str_from, Builtin, HeapType,
     Method, ModuleDef, ModuleFunctions, Owned, PyResult, Raised, Ref, StateObjects,
 };
 use crate::interpreter::{InterpreterId, INTERPRETER};
@@ -44,12 +47,41 @@ pub(crate) struct State {
     /// `si.CLOSED`: what a select's receive case yields from a closed, drained channel or queue.
     pub(crate) closed: Owned,
     closed_type: HeapType<ClosedSentinel>,
+    /// `UNBOUND_REMOVE`, `UNBOUND_ERROR`, `UNBOUND` (in CPython's flag order, 1 to 3).
+    pub(crate) unbound_marker_type: HeapType<Unbound>,
+    unbound_markers: [Owned; 3],
     pub(crate) errors: ErrorClasses,
     /// `pickle.dumps` and `pickle.loads`, imported on first use (for queues' fallback).
     pickle: OnceCell<(Owned, Owned)>,
+    /// One `Interpreter` object per interpreter id, one `Queue` object per queue, as long as
+    /// they live (CPython's `concurrent.interpreters` keeps the same identities).
+    interpreter_objects: IdentityCache,
+    queue_objects: IdentityCache,
 }
 
 impl State {
+    /// The marker object for `unbound` (`si.UNBOUND`...).
+    pub(crate) fn unbound_marker(&self, unbound: Unbound) -> Ref<'_> {
+        self.unbound_markers[unbound as usize - 1].as_ref()
+    }
+
+    /// The `Interpreter` object of interpreter `id` in this interpreter.
+    pub(crate) fn interpreter_object(&self, id: i64) -> PyResult<Owned> {
+        self.interpreter_objects.get_or_make(id, || self.interpreter_type.instance(InterpreterId(id)))
+    }
+
+    /// The `Queue` object of the queue `handle` is on, in this interpreter (`handle` is dropped
+    /// if one exists already).
+    pub(crate) fn queue_object(&self, handle: QueueHandle<Payload>) -> PyResult<Owned> {
+        let id = handle.id() as i64;
+        self.queue_objects.get_or_make(id, || self.queue_type.instance(QueueObject::new(handle)))
+    }
+
+    /// The live `Queue` object of queue `id` in this interpreter, if there is one.
+    pub(crate) fn existing_queue_object(&self, id: u64) -> PyResult<Option<Owned>> {
+        self.queue_objects.get(id as i64)
+    }
+
     /// Raises the exception for `error` and returns the marker to propagate.
     pub(crate) fn fail(&self, error: Error) -> Raised {
         raise_error(&self.errors, error)
@@ -86,6 +118,16 @@ impl StateObjects for State {
         let pending_op_type = PENDING_OP.create(module)?;
         let closed_type = CLOSED_TYPE.create(module)?;
         let closed = closed_type.instance(ClosedSentinel)?;
+        let unbound_marker_type = UNBOUND_MARKER.create(module)?;
+        let unbound_markers = [
+            unbound_marker_type.instance(Unbound::Remove)?,
+            unbound_marker_type.instance(Unbound::Error)?,
+            unbound_marker_type.instance(Unbound::Replace)?,
+        ];
+        add_module_object(module, c"UNBOUND_REMOVE", unbound_markers[0].as_ref())?;
+        add_module_object(module, c"UNBOUND_ERROR", unbound_markers[1].as_ref())?;
+        add_module_object(module, c"UNBOUND", unbound_markers[2].as_ref())?;
+        add_module_object(module, c"_UnboundMarker", unbound_marker_type.as_ref())?;
         add_module_object(module, c"Interpreter", interpreter_type.as_ref())?;
         add_module_object(module, c"RecvChannel", recv_type.as_ref())?;
         add_module_object(module, c"SendChannel", send_type.as_ref())?;
@@ -123,8 +165,12 @@ impl StateObjects for State {
             pending_op_type,
             closed,
             closed_type,
+            unbound_marker_type,
+            unbound_markers,
             errors,
             pickle: OnceCell::new(),
+            interpreter_objects: IdentityCache::new()?,
+            queue_objects: IdentityCache::new()?,
         })
     }
 
@@ -149,6 +195,12 @@ impl StateObjects for State {
             self.pending_op_type.as_ref(),
             self.closed.as_ref(),
             self.closed_type.as_ref(),
+            self.unbound_marker_type.as_ref(),
+            self.unbound_markers[0].as_ref(),
+            self.unbound_markers[1].as_ref(),
+            self.unbound_markers[2].as_ref(),
+            self.interpreter_objects.as_ref(),
+            self.queue_objects.as_ref(),
         ];
         for obj in held.into_iter().chain(pickle) {
             let rc = visit(obj);
@@ -168,7 +220,8 @@ parallel with other interpreters; it can only import extension modules that supp
 (multi-phase init), others raise ImportError inside it. isolated=False makes a legacy\n\
 interpreter that shares the main GIL and can import any extension module.", interpreter::create),
     py_function!(c"list_all", c"list_all($module, /)\n--\n\n\
-Return the main interpreter and every interpreter created by this package and not closed.", interpreter::list_all),
+Return every live interpreter: the main one, those created by this package and not closed,\n\
+and (CPython 3.13+) those made by other code such as concurrent.interpreters.", interpreter::list_all),
     py_function!(c"get_current", c"get_current($module, /)\n--\n\n\
 Return the interpreter running the caller.", interpreter::get_current),
     py_function!(c"get_main", c"get_main($module, /)\n--\n\n\
@@ -181,12 +234,18 @@ strict=False pickles them in the sender and unpickles them in the receiver, as q
     py_function!(c"list_all_channels", c"list_all_channels($module, /)\n--\n\n\
 Return every channel that has an open end, as (RecvChannel, SendChannel) pairs.", channel::list_all_channels),
     py_function!(c"is_shareable", c"is_shareable($module, obj, /)\n--\n\n\
-Return True if obj can cross to another interpreter: None, bool, int, float, str, bytes,\n\
-tuples of shareable objects, channel ends and Interpreter objects (exact types only).", channel::is_shareable),
-    py_function!(c"create_queue", c"create_queue($module, /, maxsize=0, *, strict=False)\n--\n\n\
+Return True if obj can cross to another interpreter natively: None, bool, int, float, str,\n\
+bytes, tuples of shareable objects, memoryview (the receiver's view shares its memory), and the\n\
+package's objects (channel ends, queues, Interpreter, locks and the other primitives,\n\
+SharedArray); exact types only.", channel::is_shareable),
+    py_function!(c"create_queue", c"create_queue($module, /, maxsize=0, *, unbounditems=None, strict=False)\n--\n\n\
 Create a queue holding at most maxsize objects (maxsize <= 0: unbounded) and return it.\n\n\
 Shareable objects cross natively; any other object is pickled by the putter and unpickled by\n\
-the getter, unless strict=True, which refuses it with NotShareableError.", queue::create_queue),
+the getter, unless strict=True, which refuses it with NotShareableError.\n\n\
+unbounditems (UNBOUND, the default, also given as None; UNBOUND_ERROR or UNBOUND_REMOVE) is\n\
+accepted for compatibility with concurrent.interpreters and reported by Queue.unbounditems; it changes nothing here, because\n\
+an item never depends on the interpreter that put it: closing that interpreter leaves the item\n\
+in the queue, delivered as put.", queue::create_queue),
     py_function!(c"list_all_queues", c"list_all_queues($module, /)\n--\n\n\
 Return every live queue (one that still has a handle in some interpreter).", queue::list_all_queues),
     py_function!(c"select", c"select($module, cases, /, *, timeout=None, default=...)\n--\n\n\
@@ -197,6 +256,9 @@ it is closed and drained); a pair (SendChannel or Queue, obj) sends (value: None
 channel or queue raises ChannelClosedError or QueueClosedError). When several cases are ready,\n\
 one is chosen uniformly at random. With default given and no case ready, returns\n\
 (None, default) at once. On timeout (seconds) raises TimeoutError; nothing was sent or taken.", select::select),
+    py_function!(c"_revive", c"_revive($module, pid, kind, id, /)\n--\n\n\
+Internal: what unpickles a channel end, shared array or primitive (see their __reduce__).",
+        crate::pickling::revive),
     py_function!(c"_shutdown", c"_shutdown($module, /)\n--\n\n\
 Release calls blocked in the package and close every interpreter it created. Registered with\n\
 atexit by the main interpreter; not for direct use.", shutdown::shutdown),

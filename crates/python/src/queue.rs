@@ -31,17 +31,21 @@ impl QueueObject {
 
 pub(crate) static QUEUE: TypeDef<QueueObject> = TypeDef::new(
     c"subinterpreters.Queue",
-    c"A FIFO queue shared by any number of producers and consumers in any interpreters (see\n\
-create_queue()). The API of queue.Queue: put/get with block and timeout, put_nowait/get_nowait,\n\
+    c"Queue(id, /)\n--\n\n\
+A FIFO queue shared by any number of producers and consumers in any interpreters (see\n\
+create_queue(); Queue(id) is the object of the live queue with that id, QueueNotFoundError if\n\
+there is none). The API of queue.Queue: put/get with block and timeout, put_nowait/get_nowait,\n\
 qsize/empty/full, maxsize; plus put_many/get_many for throughput and close(). Iterating gets\n\
-until the queue is closed and drained. Shareable; equal and hashable by id. The queue is freed\n\
-when no handle on it remains in any interpreter.",
+until the queue is closed and drained. Shareable and picklable (within this process); one\n\
+object per queue in each interpreter; equal and hashable by id. The queue is freed when no\n\
+handle on it remains in any interpreter.",
     &[
-        py_method!(c"put", c"put($self, obj, /, block=True, timeout=None)\n--\n\n\
+        py_method!(c"put", c"put($self, obj, /, block=True, timeout=None, *, unbounditems=None)\n--\n\n\
 Put obj into the queue. If the queue is full, wait for room (block=True; up to timeout\n\
 seconds if given) or raise QueueFull at once (block=False). On QueueFull obj was not queued.\n\
-Raises QueueClosedError if the queue is closed, NotShareableError if obj cannot cross.", fastcall: put),
-        py_method!(c"put_nowait", c"put_nowait($self, obj, /)\n--\n\n\
+Raises QueueClosedError if the queue is closed, NotShareableError if obj cannot cross.\n\
+unbounditems is accepted for compatibility (see create_queue()) and changes nothing.", fastcall: put),
+        py_method!(c"put_nowait", c"put_nowait($self, obj, /, *, unbounditems=None)\n--\n\n\
 put(obj, block=False): raise QueueFull if the queue is full.", fastcall: put_nowait),
         py_method!(c"put_many", c"put_many($self, items, /, block=True, timeout=None)\n--\n\n\
 Put every object of the iterable items, in order, and return how many were put. Every object\n\
@@ -80,6 +84,8 @@ Return True if the queue holds maxsize objects (never for an unbounded queue).",
         py_method!(c"close", c"close($self, /)\n--\n\n\
 Close the queue: later puts raise QueueClosedError, gets drain what is queued and then raise\n\
 QueueClosedError; calls blocked on the queue are woken at once.", noargs: close),
+        py_method!(c"__reduce__", c"__reduce__($self, /)\n--\n\n\
+Pickle support: a Queue unpickles as Queue(id), in this process.", noargs: reduce),
     ],
     &[
         py_getter!(c"id", c"The queue's id.", id),
@@ -87,8 +93,11 @@ QueueClosedError; calls blocked on the queue are woken at once.", noargs: close)
         py_getter!(c"strict", c"True if objects that cannot cross natively are refused rather than pickled.",
             strict),
         py_getter!(c"is_closed", c"True once the queue was closed.", is_closed),
+        py_getter!(c"unbounditems", c"The unbounditems given to create_queue() (UNBOUND by default).",
+            unbounditems),
     ],
     &[
+        py_slot!(new_object: new),
         py_slot!(repr: repr),
         py_slot!(hash: hash),
         py_slot!(richcompare: compare),
@@ -113,34 +122,48 @@ fn wait_mode(block: Option<Ref<'_>>, timeout: Option<Ref<'_>>) -> PyResult<Timeo
     Ok(if block { timeout } else { Timeout::TryOnce })
 }
 
-static PUT_SIGNATURE: Signature<3> = Signature {
+static PUT_SIGNATURE: Signature<4> = Signature {
     function: "put",
     params: [
         Param { name: c"obj", kind: ParamKind::PositionalOnly, required: true },
         Param { name: c"block", kind: ParamKind::PositionalOrKeyword, required: false },
         Param { name: c"timeout", kind: ParamKind::PositionalOrKeyword, required: false },
+        Param { name: c"unbounditems", kind: ParamKind::KeywordOnly, required: false },
     ],
     var_keyword: false,
 };
 
+/// Checks a put's `unbounditems` (None: the queue's default); see [`crate::unbound`].
+fn check_unbounditems(state: &State, unbounditems: Option<Ref<'_>>) -> PyResult<()> {
+    match unbounditems {
+        Some(marker) if !marker.is_none() => crate::unbound::parse(state, marker).map(drop),
+        _ => Ok(()),
+    }
+}
+
 fn put(this: This<'_, QueueObject>, args: Args<'_>) -> PyResult<Owned> {
-    let [obj, block, timeout] = args.parse(&PUT_SIGNATURE)?;
+    let [obj, block, timeout, unbounditems] = args.parse(&PUT_SIGNATURE)?;
     let state = state_of(this.obj)?;
+    check_unbounditems(state, unbounditems)?;
     let mode = wait_mode(block, timeout)?;
     let payload = payload_for(state, &this.value.handle, obj.expect("required"))?;
     put_payload(state, &this.value.handle, payload, mode)?;
     Ok(none())
 }
 
-static PUT_NOWAIT_SIGNATURE: Signature<1> = Signature {
+static PUT_NOWAIT_SIGNATURE: Signature<2> = Signature {
     function: "put_nowait",
-    params: [Param { name: c"obj", kind: ParamKind::PositionalOnly, required: true }],
+    params: [
+        Param { name: c"obj", kind: ParamKind::PositionalOnly, required: true },
+        Param { name: c"unbounditems", kind: ParamKind::KeywordOnly, required: false },
+    ],
     var_keyword: false,
 };
 
 fn put_nowait(this: This<'_, QueueObject>, args: Args<'_>) -> PyResult<Owned> {
-    let [obj] = args.parse(&PUT_NOWAIT_SIGNATURE)?;
+    let [obj, unbounditems] = args.parse(&PUT_NOWAIT_SIGNATURE)?;
     let state = state_of(this.obj)?;
+    check_unbounditems(state, unbounditems)?;
     let payload = payload_for(state, &this.value.handle, obj.expect("required"))?;
     put_payload(state, &this.value.handle, payload, Timeout::TryOnce)?;
     Ok(none())
@@ -356,7 +379,42 @@ fn is_closed(this: This<'_, QueueObject>) -> PyResult<Owned> {
 }
 
 fn repr(this: This<'_, QueueObject>) -> String {
-    format!("Queue(id={}, maxsize={})", this.value.handle.id(), this.value.handle.maxsize())
+    format!("Queue({})", this.value.handle.id())
+}
+
+fn unbounditems(this: This<'_, QueueObject>) -> PyResult<Owned> {
+    let state = state_of(this.obj)?;
+    let unbound = crate::unbound::Unbound::from_flag(this.value.handle.unbound_default());
+    Ok(state.unbound_marker(unbound).to_owned())
+}
+
+fn reduce(this: This<'_, QueueObject>) -> PyResult<Owned> {
+    let args = crate::ffi::tuple(vec![int_from_u64(this.value.handle.id())?])?;
+    crate::ffi::tuple(vec![this.obj.type_of().to_owned(), args])
+}
+
+static NEW_SIGNATURE: Signature<1> = Signature {
+    function: "Queue",
+    params: [Param { name: c"id", kind: ParamKind::PositionalOnly, required: true }],
+    var_keyword: false,
+};
+
+/// `Queue(id)`: the object of a live queue (the existing one if this interpreter has it).
+fn new(ty: Ref<'_>, args: Args<'_>) -> PyResult<Owned> {
+    let [id] = args.parse(&NEW_SIGNATURE)?;
+    let id = id.expect("required");
+    let state = crate::module::state_of_type(ty)?;
+    let found = match crate::convert::object_id(id)?.and_then(|id| u64::try_from(id).ok()) {
+        Some(id) => match state.existing_queue_object(id)? {
+            Some(queue) => return Ok(queue),
+            None => QUEUES.get(id),
+        },
+        None => None,
+    };
+    match found {
+        Some(handle) => state.queue_object(handle),
+        None => Err(state.fail(Error::QueueNotFound(id.repr_lossy()))),
+    }
 }
 
 fn hash(this: This<'_, QueueObject>) -> u64 {
@@ -383,18 +441,23 @@ fn next(this: This<'_, QueueObject>) -> PyResult<Option<Owned>> {
 
 // ---- module functions ---------------------------------------------------------------------------
 
-static CREATE_QUEUE_SIGNATURE: Signature<2> = Signature {
+static CREATE_QUEUE_SIGNATURE: Signature<3> = Signature {
     function: "create_queue",
     params: [
         Param { name: c"maxsize", kind: ParamKind::PositionalOrKeyword, required: false },
+        Param { name: c"unbounditems", kind: ParamKind::KeywordOnly, required: false },
         Param { name: c"strict", kind: ParamKind::KeywordOnly, required: false },
     ],
     var_keyword: false,
 };
 
 pub(crate) fn create_queue(module: Ref<'_>, args: Args<'_>) -> PyResult<Owned> {
-    let [maxsize, strict] = args.parse(&CREATE_QUEUE_SIGNATURE)?;
+    let [maxsize, unbounditems, strict] = args.parse(&CREATE_QUEUE_SIGNATURE)?;
     let state = state_of_module(module)?;
+    let unbound = match unbounditems {
+        Some(marker) if !marker.is_none() => crate::unbound::parse(state, marker)?,
+        _ => crate::unbound::Unbound::Replace,
+    };
     let maxsize = match maxsize {
         None => 0,
         Some(value) if value.kind() == crate::ffi::ObjKind::Int => match value.int_as_i64()? {
@@ -414,7 +477,7 @@ pub(crate) fn create_queue(module: Ref<'_>, args: Args<'_>) -> PyResult<Owned> {
         Some(value) => value.is_truthy()?,
         None => false,
     };
-    state.queue_type.instance(QueueObject::new(QUEUES.create(maxsize, strict)))
+    state.queue_object(QUEUES.create_with(maxsize, strict, unbound as u8))
 }
 
 pub(crate) fn list_all_queues(module: Ref<'_>, args: Args<'_>) -> PyResult<Owned> {
@@ -423,7 +486,7 @@ pub(crate) fn list_all_queues(module: Ref<'_>, args: Args<'_>) -> PyResult<Owned
     let queues = QUEUES
         .list()
         .into_iter()
-        .map(|handle| state.queue_type.instance(QueueObject::new(handle)))
+        .map(|handle| state.queue_object(handle))
         .collect::<PyResult<Vec<_>>>()?;
     list(queues)
 }

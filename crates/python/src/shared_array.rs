@@ -54,6 +54,7 @@ Return a read-only SharedArray over the same memory.", noargs: readonly),
 Copy the data of any buffer exporter (numpy array, bytes, bytearray, array.array, memoryview,\n\
 strided or not) once into new shared memory, keeping its format and shape. Called on\n\
 SharedBuffer, returns a SharedBuffer of its bytes.", classmethod: from_buffer),
+        py_method!(c"__reduce__", c"__reduce__($self, /)\n--\n\nPickle support: unpickles as the same shared object, in this process.", noargs: crate::pickling::reduce::<SharedArrayObject>),
     ],
     &[
         py_getter!(c"shape", c"Items along each dimension (a tuple of ints).", shape),

@@ -137,6 +137,11 @@ impl BufferView {
         }
     }
 
+    /// True if the exporter refuses writes through this buffer.
+    pub(crate) fn readonly(&self) -> bool {
+        self.view.readonly != 0
+    }
+
     /// Address of the first byte.
     pub(crate) fn address(&self) -> usize {
         self.view.buf as usize

@@ -26,6 +26,7 @@ pub(crate) enum Builtin {
     BufferError,
     Exception,
     MemoryError,
+    NotImplementedError,
     OverflowError,
     RuntimeError,
     SystemError,
@@ -43,6 +44,7 @@ pub(crate) fn builtin(kind: Builtin) -> Ref<'static> {
             Builtin::BufferError => sys::PyExc_BufferError,
             Builtin::Exception => sys::PyExc_Exception,
             Builtin::MemoryError => sys::PyExc_MemoryError,
+            Builtin::NotImplementedError => sys::PyExc_NotImplementedError,
             Builtin::OverflowError => sys::PyExc_OverflowError,
             Builtin::RuntimeError => sys::PyExc_RuntimeError,
             Builtin::SystemError => sys::PyExc_SystemError,
@@ -85,6 +87,12 @@ pub(crate) fn take_raised() -> Option<Owned> {
 pub(crate) fn restore_raised(exc: Owned) {
     // SAFETY: PyErr_SetRaisedException steals the reference we give it.
     unsafe { sys::PyErr_SetRaisedException(exc.into_raw()) }
+}
+
+/// True if an exception is set on this thread (for C functions whose null result is ambiguous).
+pub(crate) fn error_is_set() -> bool {
+    // SAFETY: always valid on an attached thread; returns a borrowed reference or null.
+    !unsafe { sys::PyErr_Occurred() }.is_null()
 }
 
 /// Clears the current exception, if any.

@@ -29,6 +29,15 @@ unsafe impl Send for InterpPtr {}
 unsafe impl Sync for InterpPtr {}
 
 impl InterpPtr {
+    /// An interpreter this package did not create (no initial thread state of ours).
+    pub(super) fn foreign(interp: NonNull<sys::PyInterpreterState>) -> InterpPtr {
+        InterpPtr(interp, std::ptr::null_mut())
+    }
+
+    pub(super) fn as_ptr(self) -> *mut sys::PyInterpreterState {
+        self.0.as_ptr()
+    }
+
     /// CPython's id of the interpreter (0 for the main one; never reused).
     ///
     /// # Safety
@@ -403,6 +412,23 @@ pub(crate) fn eval_snippet(source: &CStr) -> PyResult<Owned> {
 /// Runs `source` as a module body in the `__main__` module of the current interpreter.
 pub(crate) fn run_in_main_module(source: &CStr) -> PyResult<()> {
     run_code(source, main_module_dict()?.as_ref())
+}
+
+/// Runs a marshalled code object (`marshal.dumps(code)` of this CPython) in the `__main__`
+/// module of the current interpreter, with its dict as globals and locals.
+pub(crate) fn run_marshalled_in_main_module(marshalled: &[u8]) -> PyResult<()> {
+    let namespace = main_module_dict()?;
+    // SAFETY: reads `marshalled` (valid for its length); returns a new reference or null.
+    let code = unsafe {
+        Owned::from_new(sys::PyMarshal_ReadObjectFromString(
+            marshalled.as_ptr().cast(),
+            marshalled.len() as sys::Py_ssize_t,
+        ))?
+    };
+    // SAFETY: live objects; PyEval_EvalCode checks that `code` is a code object (TypeError
+    // otherwise) and returns a new reference or null.
+    let result = unsafe { Owned::from_new(sys::PyEval_EvalCode(code.as_ptr(), namespace.as_ptr(), namespace.as_ptr())) };
+    result.map(drop)
 }
 
 /// Runs `source` as a module body with `namespace` (a dict) as its globals and locals.

@@ -103,6 +103,19 @@ impl<'a> Ref<'a> {
         }
     }
 
+    /// True if the object is an exception instance (`isinstance(obj, BaseException)`).
+    pub(crate) fn is_exception_instance(self) -> bool {
+        // SAFETY: live object; reads its type's flags.
+        unsafe { sys::PyExceptionInstance_Check(self.as_ptr()) != 0 }
+    }
+
+    /// Sets `cause` as this exception's `__cause__` (`raise self from cause`).
+    pub(crate) fn set_cause(self, cause: Owned) {
+        // SAFETY: both are exception instances (callers check); PyException_SetCause steals the
+        // reference to `cause` and sets __suppress_context__.
+        unsafe { sys::PyException_SetCause(self.as_ptr(), cause.into_raw()) }
+    }
+
     /// The qualified name of the object's type (e.g. `"ZeroDivisionError"`).
     pub(crate) fn type_qualname(self) -> String {
         // SAFETY: `type_of` is a type object; PyType_GetQualName returns a new reference or null.
@@ -157,6 +170,18 @@ impl<'a> Ref<'a> {
         }
     }
 
+    /// `repr(obj)` as a Rust string. Never fails: a failing `__repr__` yields a placeholder.
+    pub(crate) fn repr_lossy(self) -> String {
+        // SAFETY: PyObject_Repr returns a new reference or null with an exception set.
+        match unsafe { Owned::from_new(sys::PyObject_Repr(self.as_ptr())) } {
+            Ok(text) => text.as_ref().to_string_lossy(),
+            Err(_) => {
+                super::error::clear_error();
+                "<repr() failed>".to_owned()
+            }
+        }
+    }
+
     /// The text of a `str` object; lone surrogates become U+FFFD.
     pub(crate) fn to_string_lossy(self) -> String {
         match self.str_utf8_surrogatepass() {
@@ -186,6 +211,19 @@ impl<'a> Ref<'a> {
         let tuple = super::values::tuple(args.iter().map(|arg| Ref::to_owned(*arg)).collect())?;
         // SAFETY: live callable and a real tuple; returns a new reference or null.
         unsafe { Owned::from_new(sys::PyObject_Call(self.as_ptr(), tuple.as_ptr(), std::ptr::null_mut())) }
+    }
+
+    /// `obj(*args, **kwargs)` with `args` a tuple and `kwargs` a dict (or None), as they are.
+    pub(crate) fn call_with(self, args: Ref<'_>, kwargs: Ref<'_>) -> PyResult<Owned> {
+        // SAFETY: live objects; PyObject_Call needs a real tuple and a dict or null.
+        unsafe {
+            if sys::PyTuple_Check(args.as_ptr()) == 0 || !(kwargs.is_none() || sys::PyDict_Check(kwargs.as_ptr()) != 0) {
+                sys::PyErr_SetString(sys::PyExc_TypeError, c"call_with needs a tuple and a dict".as_ptr());
+                return Err(Raised::ALREADY);
+            }
+            let kwargs = if kwargs.is_none() { std::ptr::null_mut() } else { kwargs.as_ptr() };
+            Owned::from_new(sys::PyObject_Call(self.as_ptr(), args.as_ptr(), kwargs))
+        }
     }
 
     /// `iter(obj)`.

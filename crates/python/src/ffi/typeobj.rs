@@ -21,10 +21,12 @@ use super::object::{Owned, Ref};
 use super::buffer::Export;
 use super::values;
 
-/// An instance's memory: the object header, then the Rust value.
+/// An instance's memory: the object header, the list of weak references to it (every type is
+/// weakly referenceable: the package keeps identity caches of some objects), then the Rust value.
 #[repr(C)]
 struct Instance<T> {
     header: sys::PyObject,
+    weaklist: *mut sys::PyObject,
     value: T,
 }
 
@@ -185,6 +187,7 @@ enum SlotKind {
     IterSelf,
     IterNext(SelfFn),
     New(NewFn),
+    NewObject(NewFn),
     GetBuffer(GetBufferFn),
     Length(LenFn),
     Bool(BoolFn),
@@ -224,6 +227,17 @@ impl<T> SlotImpl<T> {
         F: for<'a> Fn(Ref<'a>, Args<'a>) -> PyResult<T>,
     {
         SlotImpl { kind: SlotKind::New(raw), _for: PhantomData }
+    }
+
+    #[doc(hidden)]
+    ///
+    /// # Safety
+    /// `raw` is the trampoline the declaration macro made for `_f`.
+    pub(crate) const unsafe fn new_object<F>(raw: NewFn, _f: &F) -> Self
+    where
+        F: for<'a> Fn(Ref<'a>, Args<'a>) -> PyResult<Owned>,
+    {
+        SlotImpl { kind: SlotKind::NewObject(raw), _for: PhantomData }
     }
 
     #[doc(hidden)]
@@ -287,6 +301,7 @@ struct RawType {
     _slots: Box<[sys::PyType_Slot]>,
     _methods: Box<[sys::PyMethodDef]>,
     _getset: Box<[sys::PyGetSetDef]>,
+    _members: Box<[sys::PyMemberDef]>,
 }
 
 // SAFETY: the raw structures are written once (inside OnceLock initialisation) and only read
@@ -358,11 +373,26 @@ impl<T: 'static> TypeDef<T> {
         getset.push(sys::PyGetSetDef::default());
         let mut getset = getset.into_boxed_slice();
 
+        // `__weaklistoffset__` is how a heap type made from a spec declares where its instances
+        // keep their weak references.
+        let mut members = vec![
+            sys::PyMemberDef {
+                name: c"__weaklistoffset__".as_ptr(),
+                type_code: sys::Py_T_PYSSIZET,
+                offset: std::mem::offset_of!(Instance<T>, weaklist) as sys::Py_ssize_t,
+                flags: sys::Py_READONLY,
+                doc: ptr::null(),
+            },
+            sys::PyMemberDef::default(),
+        ]
+        .into_boxed_slice();
+
         let mut slots = vec![
             slot(sys::Py_tp_doc, self.doc.as_ptr().cast_mut().cast()),
             slot(sys::Py_tp_dealloc, dealloc::<T> as *mut c_void),
             slot(sys::Py_tp_methods, methods.as_mut_ptr().cast()),
             slot(sys::Py_tp_getset, getset.as_mut_ptr().cast()),
+            slot(sys::Py_tp_members, members.as_mut_ptr().cast()),
         ];
         for special in self.slots {
             slots.push(match special.kind {
@@ -371,14 +401,15 @@ impl<T: 'static> TypeDef<T> {
                 SlotKind::RichCompare(f) => slot(sys::Py_tp_richcompare, f as *mut c_void),
                 SlotKind::IterSelf => slot(sys::Py_tp_iter, iter_self as *mut c_void),
                 SlotKind::IterNext(f) => slot(sys::Py_tp_iternext, f as *mut c_void),
-                SlotKind::New(f) => slot(sys::Py_tp_new, f as *mut c_void),
+                SlotKind::New(f) | SlotKind::NewObject(f) => slot(sys::Py_tp_new, f as *mut c_void),
                 SlotKind::GetBuffer(f) => slot(sys::Py_bf_getbuffer, f as *mut c_void),
                 SlotKind::Length(f) => slot(sys::Py_mp_length, f as *mut c_void),
                 SlotKind::Bool(f) => slot(sys::Py_nb_bool, f as *mut c_void),
             });
         }
         // Types without a constructor cannot be instantiated from Python.
-        let constructible = self.slots.iter().any(|special| matches!(special.kind, SlotKind::New(_)));
+        let constructible =
+            self.slots.iter().any(|special| matches!(special.kind, SlotKind::New(_) | SlotKind::NewObject(_)));
         let mut flags = sys::Py_TPFLAGS_DEFAULT | sys::Py_TPFLAGS_IMMUTABLETYPE;
         if !constructible {
             flags |= sys::Py_TPFLAGS_DISALLOW_INSTANTIATION;
@@ -396,7 +427,7 @@ impl<T: 'static> TypeDef<T> {
             flags: flags as _,
             slots: slots.as_mut_ptr(),
         };
-        RawType { spec, _slots: slots, _methods: methods, _getset: getset }
+        RawType { spec, _slots: slots, _methods: methods, _getset: getset, _members: members }
     }
 }
 
@@ -478,8 +509,9 @@ unsafe fn alloc_instance<T>(ty: *mut sys::PyTypeObject, value: T) -> PyResult<Ow
         let alloc: sys::allocfunc = std::mem::transmute(alloc);
         Owned::from_new(alloc(ty, 0))?
     };
-    // SAFETY: basicsize is size_of::<Instance<T>>() (contract), so the value field is in bounds
-    // and uninitialised; we initialise it exactly once.
+    // SAFETY: basicsize is size_of::<Instance<T>>() (contract), so both fields are in bounds;
+    // tp_alloc zeroed the weak-reference list, and the value is uninitialised: we initialise it
+    // exactly once.
     unsafe { ptr::addr_of_mut!((*obj.as_ptr().cast::<Instance<T>>()).value).write(value) };
     Ok(obj)
 }
@@ -669,6 +701,30 @@ where
     })
 }
 
+/// Trampoline body for a `tp_new` that may return an existing object (an identity cache).
+///
+/// # Safety
+/// Called by CPython as `tp_new` with a live type, args tuple and kwargs dict or null.
+#[doc(hidden)]
+pub(crate) unsafe fn call_new_object<F>(
+    subtype: *mut sys::PyTypeObject,
+    args: *mut sys::PyObject,
+    kwargs: *mut sys::PyObject,
+    f: F,
+) -> *mut sys::PyObject
+where
+    F: for<'a> Fn(Ref<'a>, Args<'a>) -> PyResult<Owned>,
+{
+    guarded(|| {
+        // SAFETY: live type and args tuple (contract); the items live as long as the tuple.
+        let (ty, items): (Ref<'_>, Vec<Ref<'_>>) =
+            unsafe { (Ref::from_ptr(subtype.cast()), Ref::from_ptr(args).tuple_items().collect()) };
+        // SAFETY: kwargs is null or a dict nobody changes during the call (contract).
+        let args = unsafe { Args::from_tuple_dict(&items, kwargs) };
+        f(ty, args)
+    })
+}
+
 /// Trampoline body for `bf_getbuffer`.
 ///
 /// # Safety
@@ -788,6 +844,9 @@ unsafe extern "C" fn dealloc<T>(obj: *mut sys::PyObject) {
     // initialised by `HeapType::instance`; after this the memory is never read again.
     unsafe {
         let ty = sys::Py_TYPE(obj);
+        if !(*obj.cast::<Instance<T>>()).weaklist.is_null() {
+            sys::PyObject_ClearWeakRefs(obj);
+        }
         let value = ptr::addr_of_mut!((*obj.cast::<Instance<T>>()).value);
         if catch_unwind(AssertUnwindSafe(|| ptr::drop_in_place(value))).is_err() {
             // Dropping only releases Rust resources; a panic there leaves nothing to recover.
@@ -912,6 +971,22 @@ macro_rules! py_slot {
             ) -> *mut $crate::ffi::sys::PyObject {
                 // SAFETY: CPython calls tp_new with a live type, args tuple and kwargs or null.
                 unsafe { $crate::ffi::typeobj_call::call_new(subtype, args, kwargs, $func) }
+            }
+            trampoline
+        }, &$func) }
+    };
+    (new_object: $func:path) => {
+        // SAFETY: the trampoline passed is the one made here for $func.
+        unsafe { $crate::ffi::SlotImpl::new_object({
+            /// # Safety
+            /// Called by CPython as tp_new of the type.
+            unsafe extern "C" fn trampoline(
+                subtype: *mut $crate::ffi::sys::PyTypeObject,
+                args: *mut $crate::ffi::sys::PyObject,
+                kwargs: *mut $crate::ffi::sys::PyObject,
+            ) -> *mut $crate::ffi::sys::PyObject {
+                // SAFETY: CPython calls tp_new with a live type, args tuple and kwargs or null.
+                unsafe { $crate::ffi::typeobj_call::call_new_object(subtype, args, kwargs, $func) }
             }
             trampoline
         }, &$func) }

@@ -65,6 +65,18 @@ impl<'a> Ref<'a> {
         self.as_ptr() == unsafe { sys::Py_True() }
     }
 
+    /// True for a `memoryview` (exactly).
+    pub(crate) fn is_memoryview(self) -> bool {
+        // SAFETY: live object; reads its type.
+        unsafe { sys::PyMemoryView_Check(self.as_ptr()) != 0 }
+    }
+
+    /// True for an `int` or an instance of a subclass of `int` (`isinstance(obj, int)`).
+    pub(crate) fn is_int_instance(self) -> bool {
+        // SAFETY: live object; reads its type's flags.
+        unsafe { sys::PyLong_Check(self.as_ptr()) != 0 }
+    }
+
     /// The value of an `int` if it fits in an `i64`.
     pub(crate) fn int_as_i64(self) -> PyResult<Option<i64>> {
         let mut overflow = 0;
@@ -149,6 +161,16 @@ impl<'a> Ref<'a> {
     pub(crate) fn str_equals(self, name: &CStr) -> bool {
         // SAFETY: live str and NUL-terminated ASCII; this comparison never raises.
         unsafe { sys::PyUnicode_CompareWithASCIIString(self.as_ptr(), name.as_ptr()) == 0 }
+    }
+
+    /// True if two `str` objects are equal (false if either is not a str).
+    pub(crate) fn str_equals_obj(self, other: Ref<'_>) -> bool {
+        // SAFETY: live objects; checked to be str before comparing, which then never raises.
+        unsafe {
+            sys::PyUnicode_Check(self.as_ptr()) != 0
+                && sys::PyUnicode_Check(other.as_ptr()) != 0
+                && sys::PyUnicode_Compare(self.as_ptr(), other.as_ptr()) == 0
+        }
     }
 }
 
@@ -248,6 +270,19 @@ pub(crate) fn dict_set(dict: Ref<'_>, key: Ref<'_>, value: Ref<'_>) -> PyResult<
     // SAFETY: live dict, key and value; the dict takes its own references.
     let rc = unsafe { sys::PyDict_SetItem(dict.as_ptr(), key.as_ptr(), value.as_ptr()) };
     if rc < 0 { Err(Raised::ALREADY) } else { Ok(()) }
+}
+
+/// `dict.get(key)` for a str key, without swallowing errors.
+pub(crate) fn dict_get(dict: Ref<'_>, key: &std::ffi::CStr) -> PyResult<Option<Owned>> {
+    // SAFETY: NUL-terminated UTF-8; returns a new str or null with an exception set.
+    let key = unsafe { Owned::from_new(sys::PyUnicode_FromString(key.as_ptr()))? };
+    // SAFETY: live dict and key; a borrowed reference, or null (with an exception only on error).
+    let found = unsafe { sys::PyDict_GetItemWithError(dict.as_ptr(), key.as_ptr()) };
+    if found.is_null() {
+        return if super::error::error_is_set() { Err(Raised::ALREADY) } else { Ok(None) };
+    }
+    // SAFETY: borrowed from the live dict; we take our own reference.
+    Ok(Some(unsafe { Ref::from_ptr(found) }.to_owned()))
 }
 
 /// The hash of a Rust-side key, as a valid Python hash (never -1).

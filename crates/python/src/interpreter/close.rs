@@ -13,7 +13,7 @@ use super::run::{describe_raised, RemoteError};
 use super::{refuse_main_or_current, InterpreterId};
 use crate::errors::Error;
 use crate::ffi::{
-    EXIT_SIGNATURE,
+    EXIT_SIGNATURE, import_module, int_from_i64, lookup_interpreter,
     current_interpreter_id, end_interpreter_if, eval_snippet, none, other_thread_states, raise_system_exit_in, Args, InterpPtr,
     Owned, PyResult, This,
 };
@@ -66,7 +66,22 @@ impl CloseFailure {
 pub(super) fn close(this: This<'_, InterpreterId>) -> PyResult<Owned> {
     let state = state_of(this.obj)?;
     let id = this.value.0;
-    try_close(id, StrayThreads::Refuse).map_err(|failure| state.fail(failure.into_error(id)))?;
+    match try_close(id, StrayThreads::Refuse) {
+        Ok(()) => Ok(none()),
+        Err(CloseFailure::Refused(TableError::NotFound)) if lookup_interpreter(id).is_some() => close_foreign(id),
+        Err(failure) => Err(state.fail(failure.into_error(id))),
+    }
+}
+
+/// Closes an interpreter made by other code: CPython's own `destroy` knows how (and refuses
+/// while it runs code).
+fn close_foreign(id: i64) -> PyResult<Owned> {
+    #[cfg(Py_3_13)]
+    let module = c"_interpreters";
+    #[cfg(not(Py_3_13))]
+    let module = c"_xxsubinterpreters";
+    let destroy = import_module(module)?.as_ref().getattr(c"destroy")?;
+    destroy.as_ref().call(&[int_from_i64(id)?.as_ref()])?;
     Ok(none())
 }
 

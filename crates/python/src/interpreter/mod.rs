@@ -4,29 +4,42 @@
 
 mod call;
 mod close;
+mod enter;
 mod run;
 
 pub(crate) use close::{try_close, CloseFailure, StrayThreads};
 pub(crate) use run::RemoteError;
 
+use subinterpreters_core::TableError;
+
 use crate::errors::Error;
 use crate::ffi::{
-    bool_from, create_interpreter, current_interpreter_id, int_from_i64, list, main_interpreter_id,
-    py_getter, py_method, py_slot, Args, CompareOp, Owned, Param, ParamKind, PyResult, Ref, Signature,
-    This, TypeDef,
+    bool_from, create_interpreter, current_interpreter_id, int_from_i64, is_running_main, list,
+    lookup_interpreter, main_interpreter_id, py_getter, py_method, py_slot, str_from, tuple, whence, Args,
+    CompareOp, Owned, Param, ParamKind, PyResult, Ref, Signature, This, TypeDef,
 };
 use crate::globals::INTERPRETERS;
-use crate::module::{state_of, state_of_module};
+use crate::module::{state_of, state_of_module, state_of_type};
 
 /// What an `Interpreter` object carries: the CPython id of the interpreter it names. The object
 /// does not own the interpreter; closing is explicit (or at exit).
 pub(crate) struct InterpreterId(pub(crate) i64);
 
+/// True if interpreter `id` is alive: the main one, one of ours, or one made by other code
+/// (`concurrent.interpreters`, the C API), which can be used through this package too.
+pub(crate) fn exists(id: i64) -> bool {
+    id == main_interpreter_id() || INTERPRETERS.contains(id) || lookup_interpreter(id).is_some()
+}
+
 pub(crate) static INTERPRETER: TypeDef<InterpreterId> = TypeDef::new(
     c"subinterpreters.Interpreter",
-    c"An interpreter of this process (see create(), get_current(), get_main()).\n\n\
-Equal and hashable by id; shareable (it can be passed to other interpreters). The object does\n\
-not own the interpreter: close() (or a with-block, or process exit) destroys it.",
+    c"Interpreter(id, /)\n--\n\n\
+An interpreter of this process: Interpreter(id) is the object of the live interpreter with\n\
+that id (InterpreterNotFoundError if there is none), including interpreters made by\n\
+concurrent.interpreters or other C code; see also create(), get_current(), get_main().\n\n\
+There is one object per interpreter id in each interpreter (Interpreter(i.id) is i). Equal\n\
+and hashable by id; shareable and picklable (within this process). The object does not own\n\
+the interpreter: close() (or a with-block, or process exit) destroys it.",
     &[
         py_method!(c"run", c"run($self, source, /, **shared)\n--\n\n\
 Run source (a str of Python code) in the interpreter's __main__ module, on the calling thread.\n\n\
@@ -36,12 +49,14 @@ caller's GIL is released meanwhile, so its other threads keep running. An uncaug
 raises RunFailedError here, carrying the remote type name, message and traceback. RuntimeError\n\
 if the interpreter is already running code (or is the current or the main interpreter).",
             fastcall: run::run),
-        py_method!(c"exec", c"exec($self, source, /)\n--\n\n\
-Run source in the interpreter's __main__ module: run() without shared values.", fastcall: run::exec),
-        py_method!(c"prepare_main", c"prepare_main($self, /, **shared)\n--\n\n\
-Bind each keyword argument as a global of the interpreter's __main__ module, without running\n\
-anything. Values must be shareable (NotShareableError otherwise, and nothing is bound).",
-            fastcall: run::prepare_main),
+        py_method!(c"exec", c"exec($self, code, /)\n--\n\n\
+Run code in the interpreter's __main__ module, on the calling thread (run() without shared\n\
+values). code is a str of source, a code object, or a function taking no arguments whose body\n\
+then runs with __main__ as its globals (as CPython 3.14's exec does).", fastcall: run::exec),
+        py_method!(c"prepare_main", c"prepare_main($self, ns=None, /, **shared)\n--\n\n\
+Bind each item of dict(ns, **shared) as a global of the interpreter's __main__ module,\n\
+without running anything. Values must be shareable (NotShareableError otherwise, and nothing\n\
+is bound); names must be str.", fastcall: run::prepare_main),
         py_method!(c"call", c"call($self, fn, /, *args, **kwargs)\n--\n\n\
 Call fn(*args, **kwargs) in the interpreter, on the calling thread (its GIL released meanwhile),\n\
 and return the result.\n\n\
@@ -75,19 +90,67 @@ again does nothing. RuntimeError for the main or the current interpreter, while 
 or while daemon threads of a legacy interpreter are still alive (CPython cannot end it then).",
             noargs: close::close),
         py_method!(c"__enter__", c"__enter__($self, /)\n--\n\nReturn self.", noargs: enter),
+        py_method!(c"__reduce__", c"__reduce__($self, /)\n--\n\n\
+Pickle support: an Interpreter unpickles as Interpreter(id), in this process.", noargs: reduce),
         py_method!(c"__exit__", c"__exit__($self, exc_type=None, exc_value=None, traceback=None, /)\n--\n\n\
 Close the interpreter.", fastcall: close::exit),
     ],
-    &[py_getter!(c"id", c"The interpreter's id (0 for the main one; never reused).", id)],
-    &[py_slot!(repr: repr), py_slot!(hash: hash), py_slot!(richcompare: compare)],
+    &[
+        py_getter!(c"id", c"The interpreter's id (0 for the main one; never reused).", id),
+        py_getter!(c"whence", c"Where the interpreter came from, in CPython's words: 'runtime init' (the\n\
+main one), 'C-API' (made by subinterpreters.create() or Py_NewInterpreterFromConfig),\n\
+'_interpreters module' (made by concurrent.interpreters), 'legacy C-API', 'cross-interpreter\n\
+C-API' or 'unknown'.", whence_of),
+    ],
+    &[py_slot!(new_object: new), py_slot!(repr: repr), py_slot!(hash: hash), py_slot!(richcompare: compare)],
 );
+
+static NEW_SIGNATURE: Signature<1> = Signature {
+    function: "Interpreter",
+    params: [Param { name: c"id", kind: ParamKind::PositionalOnly, required: true }],
+    var_keyword: false,
+};
+
+/// `Interpreter(id)`: the object of a live interpreter.
+fn new(ty: Ref<'_>, args: Args<'_>) -> PyResult<Owned> {
+    let [id] = args.parse(&NEW_SIGNATURE)?;
+    let id = id.expect("required");
+    let state = state_of_type(ty)?;
+    match crate::convert::object_id(id)? {
+        Some(id) if id < 0 => Err(crate::ffi::raise(
+            crate::ffi::builtin(crate::ffi::Builtin::ValueError),
+            &format!("interpreter ids are never negative, got {id}"),
+        )),
+        Some(id) if exists(id) => state.interpreter_object(id),
+        Some(id) => Err(state.fail(Error::Interpreter { id, refusal: subinterpreters_core::TableError::NotFound })),
+        None => Err(state.fail(Error::NoSuchInterpreter(id.repr_lossy()))),
+    }
+}
+
+fn reduce(this: This<'_, InterpreterId>) -> PyResult<Owned> {
+    let args = tuple(vec![int_from_i64(this.value.0)?])?;
+    tuple(vec![this.obj.type_of().to_owned(), args])
+}
+
+fn whence_of(this: This<'_, InterpreterId>) -> PyResult<Owned> {
+    let id = this.value.0;
+    let text = match lookup_interpreter(id) {
+        // SAFETY: just looked up (CPython's own `whence(id)` does the same, holding nothing).
+        Some(interp) => unsafe { whence(interp, id == main_interpreter_id(), INTERPRETERS.contains(id)) },
+        None => {
+            let state = state_of(this.obj)?;
+            return Err(state.fail(Error::Interpreter { id, refusal: subinterpreters_core::TableError::NotFound }));
+        }
+    };
+    str_from(text)
+}
 
 fn id(this: This<'_, InterpreterId>) -> PyResult<Owned> {
     int_from_i64(this.value.0)
 }
 
 fn repr(this: This<'_, InterpreterId>) -> String {
-    format!("Interpreter(id={})", this.value.0)
+    format!("Interpreter({})", this.value.0)
 }
 
 fn hash(this: This<'_, InterpreterId>) -> u64 {
@@ -107,10 +170,12 @@ fn is_running(this: This<'_, InterpreterId>) -> PyResult<Owned> {
     if id == main_interpreter_id() {
         return Ok(bool_from(true));
     }
-    let state = state_of(this.obj)?;
-    match INTERPRETERS.is_running(id) {
-        Ok(running) => Ok(bool_from(running)),
-        Err(refusal) => Err(state.fail(Error::Interpreter { id, refusal })),
+    // CPython's "running main" flag, which our runs set too: the same answer as
+    // concurrent.interpreters gives, for every interpreter.
+    match lookup_interpreter(id) {
+        // SAFETY: just looked up, as CPython's own is_running(id) does.
+        Some(interp) => Ok(bool_from(unsafe { is_running_main(interp) })),
+        None => Err(state_of(this.obj)?.fail(Error::Interpreter { id, refusal: TableError::NotFound })),
     }
 }
 
@@ -147,25 +212,48 @@ pub(crate) fn create(module: Ref<'_>, args: Args<'_>) -> PyResult<Owned> {
         INTERPRETERS.finish_create(created.map(|(interp, id)| (id, interp, isolated)));
     })
     .map_err(|reason| state.fail(Error::CreateFailed(reason)))?;
-    state.interpreter_type.instance(InterpreterId(id))
+    state.interpreter_object(id)
 }
 
 pub(crate) fn list_all(module: Ref<'_>, args: Args<'_>) -> PyResult<Owned> {
     args.none("list_all")?;
     let state = state_of_module(module)?;
-    let ids = std::iter::once(main_interpreter_id()).chain(INTERPRETERS.ids());
-    let objects = ids.map(|id| state.interpreter_type.instance(InterpreterId(id))).collect::<PyResult<Vec<_>>>()?;
+    let mut ids: Vec<i64> = std::iter::once(main_interpreter_id()).chain(INTERPRETERS.ids()).collect();
+    ids.extend(other_interpreter_ids()?);
+    ids.sort_unstable();
+    ids.dedup();
+    let objects = ids.into_iter().map(|id| state.interpreter_object(id)).collect::<PyResult<Vec<_>>>()?;
     list(objects)
+}
+
+/// Ids of the interpreters CPython knows of (3.13+: its `_interpreters.list_all()`, whose items
+/// are `(id, whence)`), so `list_all()` lists those made by other code too, as CPython's does.
+#[cfg(Py_3_13)]
+fn other_interpreter_ids() -> PyResult<Vec<i64>> {
+    let listed = crate::ffi::import_module(c"_interpreters")?.as_ref().getattr(c"list_all")?.as_ref().call(&[])?;
+    let iterator = listed.as_ref().iterate()?;
+    let mut ids = Vec::new();
+    while let Some(item) = iterator.as_ref().next_item()? {
+        let id = item.as_ref().tuple_items().next().and_then(|id| id.int_as_i64().ok().flatten());
+        ids.extend(id);
+    }
+    Ok(ids)
+}
+
+/// CPython 3.12 has no public list of interpreters: only the main one and ours are known.
+#[cfg(not(Py_3_13))]
+fn other_interpreter_ids() -> PyResult<Vec<i64>> {
+    Ok(Vec::new())
 }
 
 pub(crate) fn get_current(module: Ref<'_>, args: Args<'_>) -> PyResult<Owned> {
     args.none("get_current")?;
     let state = state_of_module(module)?;
-    state.interpreter_type.instance(InterpreterId(current_interpreter_id()))
+    state.interpreter_object(current_interpreter_id())
 }
 
 pub(crate) fn get_main(module: Ref<'_>, args: Args<'_>) -> PyResult<Owned> {
     args.none("get_main")?;
     let state = state_of_module(module)?;
-    state.interpreter_type.instance(InterpreterId(main_interpreter_id()))
+    state.interpreter_object(main_interpreter_id())
 }

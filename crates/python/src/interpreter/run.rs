@@ -3,19 +3,18 @@
 //! enters the target, binds them in its `__main__`, runs the source, and brings back an uncaught
 //! exception as text.
 
-use std::ffi::{CStr, CString};
+use std::ffi::CString;
 
 use subinterpreters_core::Payload;
 
-use super::refuse_main_or_current;
-use crate::convert::{from_payload, from_plain_payload, needs_module_state, to_payload, ToPayloadError};
+use super::enter::run_as_main;
+use crate::convert::{from_payload, from_plain_payload, needs_module_state, to_payload_or_cpython_shareable, ToPayloadError};
 use crate::errors::Error;
 use crate::ffi::{
-    builtin, clear_error, dict_set, enter_interpreter, import_module, main_module_dict, none, raise,
-    run_in_main_module, str_from, str_from_utf8_surrogatepass, take_raised, thread_ident, Args,
-    Builtin, ObjKind, Owned, Param, ParamKind, PyResult, Ref, Signature, This,
+    builtin, clear_error, dict_set, import_module, main_module_dict, none, raise, run_in_main_module,
+    run_marshalled_in_main_module, str_from, str_from_utf8_surrogatepass, take_raised, Args, Builtin, ObjKind,
+    Owned, Param, ParamKind, PyResult, Ref, Signature, This,
 };
-use crate::globals::INTERPRETERS;
 use crate::module::{state_of, with_imported_state, State};
 
 use super::InterpreterId;
@@ -23,9 +22,15 @@ use super::InterpreterId;
 /// An uncaught exception in another interpreter, as text that can cross back.
 #[derive(Debug, Clone)]
 pub(crate) struct RemoteError {
+    /// The exception type's `__qualname__`.
     pub(crate) type_name: RemoteText,
+    /// The exception type's `__module__`.
+    pub(crate) type_module: RemoteText,
     pub(crate) message: RemoteText,
     pub(crate) traceback: RemoteText,
+    /// The exception itself, pickled, when pickle could carry it (calls only): the caller
+    /// rebuilds it as the `__cause__` of its RunFailedError.
+    pub(crate) pickled: Option<Box<[u8]>>,
 }
 
 /// A Python str as UTF-8 with lone surrogates encoded too (`surrogatepass`), so that the caller
@@ -59,33 +64,82 @@ static RUN_SIGNATURE: Signature<1> = Signature {
 
 static EXEC_SIGNATURE: Signature<1> = Signature {
     function: "exec",
-    params: [Param { name: c"source", kind: ParamKind::PositionalOnly, required: true }],
+    params: [Param { name: c"code", kind: ParamKind::PositionalOnly, required: true }],
     var_keyword: false,
 };
 
-static PREPARE_MAIN_SIGNATURE: Signature<0> =
-    Signature { function: "prepare_main", params: [], var_keyword: true };
+static PREPARE_MAIN_SIGNATURE: Signature<1> = Signature {
+    function: "prepare_main",
+    params: [Param { name: c"ns", kind: ParamKind::PositionalOnly, required: false }],
+    var_keyword: true,
+};
+
+/// What a run executes in the target's `__main__`.
+enum Script {
+    /// Source text.
+    Text(CString),
+    /// A code object, marshalled (`exec()` of a function or a code object).
+    Code(Vec<u8>),
+}
 
 pub(super) fn run(this: This<'_, InterpreterId>, args: Args<'_>) -> PyResult<Owned> {
     let ([source], shared) = args.bind(&RUN_SIGNATURE)?;
     let state = state_of(this.obj)?;
     let source = source_text(state, source.expect("required"))?;
     let shared = shared_payloads(state, &shared)?;
-    run_in(state, this.value.0, Some(source), shared)
+    run_in(state, this.value.0, Some(Script::Text(source)), shared)
 }
 
+/// `exec(code)`: a str of source, or (as CPython 3.14 allows) a code object or a function that
+/// takes no arguments, whose body runs with `__main__` as its globals.
 pub(super) fn exec(this: This<'_, InterpreterId>, args: Args<'_>) -> PyResult<Owned> {
-    let [source] = args.parse(&EXEC_SIGNATURE)?;
+    let [code] = args.parse(&EXEC_SIGNATURE)?;
+    let code = code.expect("required");
     let state = state_of(this.obj)?;
-    let source = source_text(state, source.expect("required"))?;
-    run_in(state, this.value.0, Some(source), Vec::new())
+    let script = if code.kind() == ObjKind::Str {
+        Script::Text(source_text(state, code)?)
+    } else {
+        let marshalled = import_module(c"subinterpreters._calls")?.as_ref().getattr(c"script_code")?.as_ref().call(&[code])?;
+        Script::Code(marshalled.as_ref().bytes_data().to_vec())
+    };
+    run_in(state, this.value.0, Some(script), Vec::new())
 }
 
+/// `prepare_main(ns=None, /, **kwargs)`: binds `dict(ns, **kwargs)` in `__main__`.
 pub(super) fn prepare_main(this: This<'_, InterpreterId>, args: Args<'_>) -> PyResult<Owned> {
-    let ([], shared) = args.bind(&PREPARE_MAIN_SIGNATURE)?;
+    let ([ns], keywords) = args.bind(&PREPARE_MAIN_SIGNATURE)?;
     let state = state_of(this.obj)?;
+    let mut owned: Vec<(Owned, Owned)> = Vec::new();
+    if let Some(ns) = ns.filter(|ns| !ns.is_none()) {
+        let dict = builtin_dict()?.as_ref().call(&[ns])?;
+        let items = dict.as_ref().getattr(c"items")?.as_ref().call(&[])?.as_ref().iterate()?;
+        while let Some(item) = items.as_ref().next_item()? {
+            let mut pair = item.as_ref().tuple_items();
+            if let (Some(name), Some(value)) = (pair.next(), pair.next()) {
+                if name.kind() != ObjKind::Str {
+                    return Err(raise(
+                        builtin(Builtin::TypeError),
+                        &format!("prepare_main() names must be str, not {}", name.type_qualname()),
+                    ));
+                }
+                owned.push((name.to_owned(), value.to_owned()));
+            }
+        }
+    }
+    // Keyword arguments win over the mapping, as in dict(ns, **kwargs).
+    owned.retain(|(name, _)| !keywords.iter().any(|(keyword, _)| keyword.str_equals_obj(name.as_ref())));
+    let mut shared: Vec<(Ref<'_>, Ref<'_>)> = owned.iter().map(|(name, value)| (name.as_ref(), value.as_ref())).collect();
+    shared.extend(keywords.iter().copied());
+    if shared.is_empty() {
+        // As CPython's: binding nothing is a mistake worth reporting.
+        return Err(raise(builtin(Builtin::ValueError), "prepare_main() was given nothing to bind"));
+    }
     let shared = shared_payloads(state, &shared)?;
     run_in(state, this.value.0, None, shared)
+}
+
+fn builtin_dict() -> PyResult<Owned> {
+    import_module(c"builtins")?.as_ref().getattr(c"dict")
 }
 
 /// The source as a C string; only `str` is accepted.
@@ -105,7 +159,7 @@ fn shared_payloads(state: &State, shared: &[(Ref<'_>, Ref<'_>)]) -> PyResult<Vec
     shared
         .iter()
         .map(|(name, value)| {
-            let payload = to_payload(state, *value).map_err(|error| match error {
+            let payload = to_payload_or_cpython_shareable(state, *value).map_err(|error| match error {
                 ToPayloadError::NotShareable(reason) => state.fail(Error::NotShareable(format!(
                     "shared value '{}': {reason}",
                     name.to_string_lossy()
@@ -118,17 +172,9 @@ fn shared_payloads(state: &State, shared: &[(Ref<'_>, Ref<'_>)]) -> PyResult<Vec
 }
 
 /// Binds `shared` in interpreter `id`'s `__main__` and then runs `source` there (if any).
-fn run_in(state: &State, id: i64, source: Option<CString>, shared: Vec<(Vec<u8>, Payload)>) -> PyResult<Owned> {
-    let action = if source.is_some() { "run code in" } else { "prepare" };
-    refuse_main_or_current(id, action).map_err(|error| state.fail(error))?;
-    let interp = INTERPRETERS
-        .begin_run(id, thread_ident())
-        .map_err(|refusal| state.fail(Error::Interpreter { id, refusal }))?;
-    // SAFETY: begin_run reserved the interpreter: it cannot be closed until end_run, which
-    // on_leave calls once the thread has left it.
-    let outcome = unsafe {
-        enter_interpreter(interp, move || run_inside(source.as_deref(), shared), move || INTERPRETERS.end_run(id))
-    }?;
+fn run_in(state: &State, id: i64, script: Option<Script>, shared: Vec<(Vec<u8>, Payload)>) -> PyResult<Owned> {
+    let action = if script.is_some() { "run code in" } else { "prepare" };
+    let outcome = run_as_main(state, id, action, move || run_inside(script.as_ref(), shared))?;
     match outcome {
         Ok(()) => Ok(none()),
         Err(remote) => Err(state.fail(Error::RunFailed(remote))),
@@ -136,9 +182,10 @@ fn run_in(state: &State, id: i64, source: Option<CString>, shared: Vec<(Vec<u8>,
 }
 
 /// The part of a run that happens inside the target interpreter. Returns plain data only.
-fn run_inside(source: Option<&CStr>, shared: Vec<(Vec<u8>, Payload)>) -> Result<(), RemoteError> {
-    let result = bind_shared(&shared).and_then(|()| match source {
-        Some(source) => run_in_main_module(source),
+fn run_inside(script: Option<&Script>, shared: Vec<(Vec<u8>, Payload)>) -> Result<(), RemoteError> {
+    let result = bind_shared(&shared).and_then(|()| match script {
+        Some(Script::Text(source)) => run_in_main_module(source),
+        Some(Script::Code(marshalled)) => run_marshalled_in_main_module(marshalled),
         None => Ok(()),
     });
     result.map_err(|_| describe_raised())
@@ -172,11 +219,22 @@ pub(super) fn describe_raised() -> RemoteError {
     let Some(exc) = take_raised() else {
         return RemoteError {
             type_name: "SystemError".into(),
+            type_module: "builtins".into(),
             message: "error return without exception set".into(),
             traceback: RemoteText::default(),
+            pickled: None,
         };
     };
     let type_name = RemoteText(exc.as_ref().type_qualname_exact());
+    let type_module = exc
+        .as_ref()
+        .type_of()
+        .getattr(c"__module__")
+        .and_then(|module| Ok(RemoteText(module.as_ref().str_utf8_surrogatepass()?.into_owned())))
+        .unwrap_or_else(|_| {
+            clear_error();
+            RemoteText::default()
+        });
     let message = RemoteText(exc.as_ref().str_exact());
     let traceback = format_exception(exc.as_ref()).unwrap_or_else(|_| {
         clear_error();
@@ -188,7 +246,7 @@ pub(super) fn describe_raised() -> RemoteError {
         text.push(b'\n');
         RemoteText(text)
     });
-    RemoteError { type_name, message, traceback }
+    RemoteError { type_name, type_module, message, traceback, pickled: None }
 }
 
 fn format_exception(exc: Ref<'_>) -> PyResult<RemoteText> {

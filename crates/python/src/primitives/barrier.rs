@@ -33,6 +33,7 @@ Return the barrier to its initial state; parties waiting get BrokenBarrierError.
         py_method!(c"abort", c"abort($self, /)\n--\n\n\
 Break the barrier: waiting and later wait() calls raise BrokenBarrierError until reset().",
             noargs: abort),
+        py_method!(c"__reduce__", c"__reduce__($self, /)\n--\n\nPickle support: unpickles as the same shared object, in this process.", noargs: crate::pickling::reduce::<BarrierObject>),
     ],
     &[
         py_getter!(c"parties", c"The number of parties.", parties),

@@ -43,6 +43,7 @@ Wake up to n waiters. RuntimeError if the caller does not hold the lock.", fastc
         py_method!(c"notify_all", c"notify_all($self, /)\n--\n\n\
 Wake every waiter. RuntimeError if the caller does not hold the lock.", noargs: notify_all),
         py_method!(c"__enter__", c"__enter__($self, /)\n--\n\nAcquire the underlying lock.", noargs: enter),
+        py_method!(c"__reduce__", c"__reduce__($self, /)\n--\n\nPickle support: unpickles as the same shared object, in this process.", noargs: crate::pickling::reduce::<ConditionObject>),
         py_method!(c"__exit__", c"__exit__($self, exc_type=None, exc_value=None, traceback=None, /)\n--\n\n\
 Release the underlying lock.", fastcall: exit),
     ],

@@ -24,6 +24,7 @@ wait. Waiting releases the GIL and never polls.",
         py_method!(c"is_set", c"is_set($self, /)\n--\n\nReturn True if the flag is set.", noargs: is_set),
         py_method!(c"wait", c"wait($self, /, timeout=None)\n--\n\n\
 Wait until the flag is set (up to timeout seconds if given). Return the flag.", fastcall: wait),
+        py_method!(c"__reduce__", c"__reduce__($self, /)\n--\n\nPickle support: unpickles as the same shared object, in this process.", noargs: crate::pickling::reduce::<EventObject>),
     ],
     &[],
     &[py_slot!(new: new), py_slot!(repr: repr), py_slot!(hash: hash), py_slot!(richcompare: compare)],

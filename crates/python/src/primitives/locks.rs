@@ -55,6 +55,7 @@ no limit). Return True if acquired.", fastcall: lock_acquire),
 Release the lock (any thread may). RuntimeError if it is not locked.", noargs: lock_release),
         py_method!(c"locked", c"locked($self, /)\n--\n\nReturn True if the lock is held.", noargs: lock_locked),
         py_method!(c"__enter__", c"__enter__($self, /)\n--\n\nAcquire the lock.", noargs: lock_enter),
+        py_method!(c"__reduce__", c"__reduce__($self, /)\n--\n\nPickle support: unpickles as the same shared object, in this process.", noargs: crate::pickling::reduce::<LockObject>),
         py_method!(c"__exit__", c"__exit__($self, exc_type=None, exc_value=None, traceback=None, /)\n--\n\n\
 Release the lock.", fastcall: lock_exit),
     ],
@@ -127,6 +128,7 @@ Acquire the lock (again, if this thread of this interpreter owns it). Return Tru
 Release one acquisition; the lock is free after the last. RuntimeError if the caller does not\n\
 own it.", noargs: rlock_release),
         py_method!(c"__enter__", c"__enter__($self, /)\n--\n\nAcquire the lock.", noargs: rlock_enter),
+        py_method!(c"__reduce__", c"__reduce__($self, /)\n--\n\nPickle support: unpickles as the same shared object, in this process.", noargs: crate::pickling::reduce::<RLockObject>),
         py_method!(c"__exit__", c"__exit__($self, exc_type=None, exc_value=None, traceback=None, /)\n--\n\n\
 Release the lock.", fastcall: rlock_exit),
     ],
@@ -205,6 +207,7 @@ static SEMAPHORE_METHODS: &[Method<SemaphoreObject>] = &[
     py_method!(c"acquire", SEMAPHORE_METHODS_DOC_ACQUIRE, fastcall: semaphore_acquire),
     py_method!(c"release", SEMAPHORE_METHODS_DOC_RELEASE, fastcall: semaphore_release),
     py_method!(c"__enter__", c"__enter__($self, /)\n--\n\nTake a permit.", noargs: semaphore_enter),
+    py_method!(c"__reduce__", c"__reduce__($self, /)\n--\n\nPickle support: unpickles as the same shared object, in this process.", noargs: crate::pickling::reduce::<SemaphoreObject>),
     py_method!(c"__exit__", c"__exit__($self, exc_type=None, exc_value=None, traceback=None, /)\n--\n\n\
 Release a permit.", fastcall: semaphore_exit),
 ];
