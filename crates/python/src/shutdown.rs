@@ -9,8 +9,8 @@
 //! 3. wait for creations and runs in flight; after a grace period, ask code still running in our
 //!    interpreters to raise SystemExit, and ask again every second;
 //! 4. wait for closes begun by other threads;
-//! 5. close every interpreter, newest first, asking threads still alive in it (daemon threads of
-//!    legacy interpreters) to raise SystemExit.
+//! 5. close every interpreter, newest first: run its `threading._register_atexit` hooks, then ask
+//!    threads still alive in it (daemon threads of legacy interpreters) to raise SystemExit.
 //!
 //! Code that ignores SystemExit keeps the process waiting: after a few seconds a line on stderr
 //! says so, and Ctrl-C gives up (CPython then aborts, as it would have without this hook).
@@ -118,7 +118,8 @@ fn close_at_exit(id: i64, waiting: &mut Waiting) -> PyResult<bool> {
                     waiting.report("threads of an interpreter to end");
                 }
                 // Raised inside the interpreter while getting it ready: leave it to CPython.
-                Err(CloseFailure::Failed(_) | CloseFailure::NotClosable(_)) => break,
+                Err(CloseFailure::Failed(_) | CloseFailure::NotClosable(_) | CloseFailure::Joining) => break,
+                Err(CloseFailure::Interrupted(raised)) => return Err(raised),
             }
         }
     }
