@@ -346,3 +346,35 @@ def test_exit_while_two_interpreters_run_code_and_others_block(tmp_path) -> None
         """,
     )
     assert_clean_exit(proc, 3)
+
+
+# --- CPython 3.12.0-3.12.3: keyword-name tuples made by a subinterpreter (gh-119213) ------------------
+
+# Each makes an isolated interpreter the first to pass a keyword to some C function. CPython
+# 3.12.0-3.12.3 then frees that parser's tuple of keyword names with the wrong allocator at
+# finalisation ("free(): invalid pointer", SIGSEGV); later versions pass without the package's help.
+FIRST_KEYWORD_CALLS = {
+    "nested-call": "w1.run('assert w2.call(abs, -1) == 1', w2=w2)",
+    "pickle-protocol": "w1.exec('import pickle\\npickle.dumps(1, protocol=5)')",
+    "math-isclose": "w1.exec('import math\\nassert math.isclose(1.0, 1.0, rel_tol=0.1)')",
+    "asyncio-run": "w1.exec('import asyncio\\nasyncio.run(asyncio.sleep(0))')",
+}
+
+
+@pytest.mark.parametrize("closed", [False, True], ids=["left-to-exit", "closed-first"])
+@pytest.mark.parametrize("call", list(FIRST_KEYWORD_CALLS.values()), ids=list(FIRST_KEYWORD_CALLS))
+def test_exit_after_a_subinterpreter_first_passed_a_keyword_to_a_c_function(tmp_path, call, closed):
+    proc = run_script(
+        tmp_path,
+        f"""
+        w1, w2 = si.create(), si.create()
+        {call}
+        if {closed}:
+            w1.close()
+            w2.close()
+        print("ready", flush=True)
+        sys.exit(3)
+        """,
+    )
+    assert_clean_exit(proc, 3)
+    assert "invalid pointer" not in proc.stderr, proc.stderr

@@ -10,7 +10,9 @@
 //!    interpreters to raise SystemExit, and ask again every second;
 //! 4. wait for closes begun by other threads;
 //! 5. close every interpreter, newest first: run its `threading._register_atexit` hooks, then ask
-//!    threads still alive in it (daemon threads of legacy interpreters) to raise SystemExit.
+//!    threads still alive in it (daemon threads of legacy interpreters) to raise SystemExit;
+//! 6. on CPython 3.12.0-3.12.3, keep finalisation from freeing the keyword-name tuples of C
+//!    functions that a subinterpreter called first (`ffi::keyword_parsers`).
 //!
 //! Code that ignores SystemExit keeps the process waiting: after a few seconds a line on stderr
 //! says so, and Ctrl-C gives up (CPython then aborts, as it would have without this hook).
@@ -92,6 +94,10 @@ pub(crate) fn shutdown(module: Ref<'_>, args: Args<'_>) -> PyResult<Owned> {
             check_signals()?;
         }
     }
+    // CPython 3.12.0-3.12.3 would free, at finalisation, objects our interpreters made with
+    // their own allocators (gh-119213; see the module).
+    #[cfg(not(Py_3_13))]
+    crate::ffi::disown_keyword_name_tuples();
     Ok(none())
 }
 

@@ -15,6 +15,8 @@ mod buffer;
 mod error;
 mod gil;
 mod interp;
+#[cfg(not(Py_3_13))]
+mod keyword_parsers;
 mod module;
 mod object;
 mod typeobj;
@@ -32,6 +34,8 @@ pub(crate) use interp::{
     main_interpreter_id, main_module_dict, other_thread_states, raise_system_exit_in,
     run_in_main_module, InterpPtr,
 };
+#[cfg(not(Py_3_13))]
+pub(crate) use keyword_parsers::disown_keyword_name_tuples;
 pub(crate) use module::{add_module_object, import_module, ModuleDef, StateObjects};
 pub(crate) use object::{Owned, Ref};
 pub(crate) use typeobj::{
