@@ -497,6 +497,9 @@ class Barrier:
 def _shutdown() -> None:
     """Release blocked calls and close every interpreter (registered with atexit)."""
 
+def _exit_join_begins(threads: tuple[tuple[int, str], ...], /) -> None:
+    """Python's exit joins these non-daemon threads now: name those waiting in the package."""
+
 
 @final
 class _AsyncNotifier:

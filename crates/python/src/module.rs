@@ -21,7 +21,7 @@ use crate::ffi::{
     Method, ModuleDef, ModuleFunctions, Owned, PyResult, Raised, Ref, StateObjects,
 };
 use crate::interpreter::{InterpreterId, INTERPRETER};
-use crate::{channel, interpreter, queue, select, shutdown};
+use crate::{channel, exit_watch, interpreter, queue, select, shutdown};
 
 /// Everything Python that one interpreter's copy of the module owns.
 pub(crate) struct State {
@@ -200,6 +200,10 @@ one is chosen uniformly at random. With default given and no case ready, returns
     py_function!(c"_shutdown", c"_shutdown($module, /)\n--\n\n\
 Release calls blocked in the package and close every interpreter it created. Registered with\n\
 atexit by the main interpreter; not for direct use.", shutdown::shutdown),
+    py_function!(c"_exit_join_begins", c"_exit_join_begins($module, threads, /)\n--\n\n\
+Python's exit is about to join the non-daemon threads ((ident, name) pairs): after a few seconds,\n\
+name on stderr those waiting in the package. Called by the main interpreter's\n\
+threading._shutdown (wrapped by the package); not for direct use.", exit_watch::exit_join_begins),
 ];
 
 /// The module definition (one per process; one module object and state per interpreter).
