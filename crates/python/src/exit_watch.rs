@@ -11,7 +11,7 @@
 //! runs, releases the calls, and the threads left over park instead of racing finalisation.
 
 use std::cell::OnceCell;
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 use std::sync::atomic::{AtomicI64, AtomicU64, AtomicU8, Ordering};
 use std::sync::{Arc, Condvar, Mutex, MutexGuard, Weak};
 use std::time::{Duration, Instant};
@@ -213,6 +213,8 @@ fn watch() {
     let began = Instant::now();
     // Per thread: what it was doing when last seen, and since when.
     let mut since: HashMap<u64, (Seen, Instant)> = HashMap::new();
+    // Threads named already: each is named once (one that qualifies later gets a line of its own).
+    let mut reported: HashSet<u64> = HashSet::new();
     let mut armed = lock(&WATCH.armed);
     loop {
         armed = WATCH.changed.wait_timeout(armed, LOOK_EVERY).unwrap_or_else(|poisoned| poisoned.into_inner()).0;
@@ -230,26 +232,30 @@ fn watch() {
         }
         let mut long: Vec<(u64, Seen)> = since
             .iter()
-            .filter(|(_, (_, from))| now.duration_since(*from) >= WARN_AFTER)
+            .filter(|(thread, (_, from))| !reported.contains(thread) && now.duration_since(*from) >= WARN_AFTER)
             .map(|(thread, (what, _))| (*thread, *what))
             .collect();
         if long.is_empty() {
             continue;
         }
         long.sort_by_key(|(thread, _)| names.get(thread).cloned());
-        eprintln!("{}", report(names, &long));
-        return;
+        eprintln!("{}", report(names, &long, reported.is_empty()));
+        reported.extend(long.iter().map(|(thread, _)| *thread));
     }
 }
 
-fn report(names: &HashMap<u64, String>, long: &[(u64, Seen)]) -> String {
-    let mut text = format!(
-        "subinterpreters: at exit, Python waits for its non-daemon threads to end (as threading \
-         always does); {} of them {} been waiting in the package for {} s or more:",
-        long.len(),
-        if long.len() == 1 { "has" } else { "have" },
-        WARN_AFTER.as_secs()
-    );
+fn report(names: &HashMap<u64, String>, long: &[(u64, Seen)], first: bool) -> String {
+    let mut text = if first {
+        format!(
+            "subinterpreters: at exit, Python waits for its non-daemon threads to end (as threading \
+             always does); {} of them {} been waiting in the package for {} s or more:",
+            long.len(),
+            if long.len() == 1 { "has" } else { "have" },
+            WARN_AFTER.as_secs()
+        )
+    } else {
+        format!("subinterpreters: at exit, also waiting in the package for {} s or more:", WARN_AFTER.as_secs())
+    };
     for (thread, what) in long {
         let name = names.get(thread).map_or("?", String::as_str);
         let line = match *what {
@@ -261,6 +267,9 @@ fn report(names: &HashMap<u64, String>, long: &[(u64, Seen)]) -> String {
         };
         text.push_str("\n  ");
         text.push_str(&line);
+    }
+    if !first {
+        return text;
     }
     text.push_str(
         "\nMake them end (close what they wait on, or give them a timeout), or press Ctrl-C to stop \
