@@ -84,7 +84,9 @@ impl StateObjects for State {
         let lent_buffer_type = LENT_BUFFER.create(module)?;
         let async_notifier_type = ASYNC_NOTIFIER.create(module)?;
         let pending_op_type = PENDING_OP.create(module)?;
-        let closed_type = CLOSED_TYPE.create(module)?;
+        // Held by the state through `closed`: a type without a reference to the module (see
+        // `create_unbound`), or the module would never be freed.
+        let closed_type = CLOSED_TYPE.create_unbound()?;
         let closed = closed_type.instance(ClosedSentinel)?;
         add_module_object(module, c"Interpreter", interpreter_type.as_ref())?;
         add_module_object(module, c"RecvChannel", recv_type.as_ref())?;
