@@ -19,8 +19,10 @@
 //! `_PyArg_UnpackKeywords`, which links it at the head; its `next` is everybody else. (Nodes
 //! behind it are only ever changed by `_PyArg_Fini`; new ones go in front.)
 
+use std::cell::UnsafeCell;
 use std::ffi::{c_char, c_int};
 use std::ptr;
+use std::sync::atomic::{AtomicBool, Ordering};
 
 use pyo3_ffi as sys;
 
@@ -46,6 +48,33 @@ struct Probe {
     parser: ArgParser,
     keywords: [*const c_char; 1],
 }
+
+/// The probe lives in a static: once initialised it is on the runtime's list for good.
+struct ProbeCell(UnsafeCell<Probe>);
+
+// SAFETY: the probe is written only by `disown_keyword_name_tuples`, once (`USED`), with the GIL
+// held, and after that only by CPython's `_PyArg_Fini` at finalisation.
+unsafe impl Sync for ProbeCell {}
+
+static PROBE: ProbeCell = ProbeCell(UnsafeCell::new(Probe {
+    parser: ArgParser {
+        initialized: 0,
+        format: ptr::null(),
+        keywords: ptr::null(),
+        fname: c"subinterpreters".as_ptr(),
+        custom_msg: ptr::null(),
+        pos: 0,
+        min: 0,
+        max: 0,
+        kwtuple: ptr::null_mut(),
+        next: ptr::null_mut(),
+    },
+    keywords: [ptr::null()],
+}));
+
+/// Set by the first (and only effective) call: the probe reaches the whole list only when it is
+/// linked, and it is linked once.
+static USED: AtomicBool = AtomicBool::new(false);
 
 extern "C" {
     /// Exported by CPython 3.12 (`PyAPI_FUNC` in `Include/cpython/modsupport.h`): unpacks
@@ -77,35 +106,24 @@ pub(crate) fn disown_keyword_name_tuples() -> usize {
     if !affected() {
         return 0;
     }
-    // Leaked on purpose: once initialised, the probe is on the runtime's list for good.
-    let probe: &'static mut Probe = Box::leak(Box::new(Probe {
-        parser: ArgParser {
-            initialized: 0,
-            format: ptr::null(),
-            keywords: ptr::null(),
-            fname: c"subinterpreters".as_ptr(),
-            custom_msg: ptr::null(),
-            pos: 0,
-            min: 0,
-            max: 0,
-            kwtuple: ptr::null_mut(),
-            next: ptr::null_mut(),
-        },
-        keywords: [ptr::null()],
-    }));
-    probe.parser.keywords = probe.keywords.as_ptr();
+    if USED.swap(true, Ordering::AcqRel) {
+        return 0;
+    }
+    let probe = PROBE.0.get();
+    // SAFETY: first and only use (USED), with the GIL held: nobody else reads or writes the probe.
+    unsafe { (*probe).parser.keywords = (*probe).keywords.as_ptr() };
     let mut buf: [*mut sys::PyObject; 1] = [ptr::null_mut()];
     // SAFETY: the caller holds the GIL (function contract). No arguments at all (args NULL with
     // nargs 0, no keywords) for a parser of no parameters: CPython initialises the parser — its
     // keyword tuple is the empty tuple, made by no allocator — links it at the head of the list,
-    // and returns `buf`. The probe is leaked, so it outlives the list.
+    // and returns `buf`. The probe is a static, so it outlives the list.
     let unpacked = unsafe {
         _PyArg_UnpackKeywords(
             ptr::null(),
             0,
             ptr::null_mut(),
             ptr::null_mut(),
-            &mut probe.parser,
+            ptr::addr_of_mut!((*probe).parser),
             0,
             0,
             0,
@@ -117,10 +135,11 @@ pub(crate) fn disown_keyword_name_tuples() -> usize {
         return 0;
     }
     let mut marked = 0;
-    let mut node = probe.parser.next;
+    // SAFETY: initialised and linked just above; CPython wrote `next` under its lock, on this thread.
+    let mut node = unsafe { (*probe).parser.next };
     while !node.is_null() {
         // SAFETY: every node on the list is a static parser of a loaded module (modules are not
-        // unloaded before finalisation) or a leaked probe; nodes behind the head are only
+        // unloaded before finalisation) or our static probe; nodes behind the head are only
         // modified by _PyArg_Fini, which has not run yet (we are in an exit hook). Whether a
         // parser owns its tuple is only read by _PyArg_Fini; parsers being initialised test
         // `initialized` for non-zero, which -1 still is.
