@@ -88,8 +88,25 @@ def main() -> int:
           f"loss records, {len(own)} of them allocated by the binding")
     for log, record in error_samples[:show] + own[:show]:
         print(f"--- {log.name}")
-        print("\n".join(record[:24]))
+        print("\n".join(shorten(record)))
     return 1 if errors or own else 0
+
+
+def shorten(record: list[str], frames: int = 8) -> list[str]:
+    """The record's head and, for each of its stacks (the access, where the block was freed, where
+    it was allocated), the first frames that are not Rust's panic and call plumbing."""
+    noise = re.compile(r"\((library/(core|std)/src/(panic|panicking|ops/function)\S*)\)")
+    kept: list[str] = []
+    left = 0
+    for line in record:
+        stripped = line.strip()
+        if not stripped.startswith(("at ", "by ")):
+            kept.append(line)
+            left = frames
+        elif left > 0 and not noise.search(line):
+            kept.append(line if len(line) <= 160 else line[:157] + "...")
+            left -= 1
+    return kept
 
 
 if __name__ == "__main__":
