@@ -64,12 +64,25 @@ bench:  ## Benchmark suite (ping-pong, queue throughput, hand-over, start-up, po
 	$$venv_python bench/run.py $(BENCH_ARGS)
 
 .PHONY: stress
-stress:  ## Stress suite (minutes at most): 8 producers + 8 consumers on 4 interpreters move 10^6 items through channels and queues, then every item is accounted for; options via STRESS_ARGS="--seed N --items N".
-	@set -e; set -- $(NEWEST); venv_python=$$(scripts/venv.sh "$$1" "$$2" | tail -n 1); \
-	$$venv_python stress/run.py $(STRESS_ARGS)
+stress:  ## Stress suite on every CPython found (minutes at most each): 8 producers + 8 consumers on 4 interpreters move 10^6 items through channels and queues, then every item is accounted for; options via STRESS_ARGS="--seed N --items N".
+	@set -e; pythons=$$(scripts/find-pythons.sh); \
+	echo "$$pythons" | while read -r version python; do \
+		venv_python=$$(scripts/venv.sh "$$version" "$$python" | tail -n 1); \
+		echo ">> stress on CPython $$version"; \
+		$$venv_python stress/run.py $(STRESS_ARGS); \
+	done
+
+.PHONY: leaks
+leaks:  ## The leak checks (tests/test_leaks.py: 10^4 channels and queues, 10^5 messages; RSS figures printed) on every CPython found.
+	@set -e; pythons=$$(scripts/find-pythons.sh); \
+	echo "$$pythons" | while read -r version python; do \
+		venv_python=$$(scripts/venv.sh "$$version" "$$python" | tail -n 1); \
+		echo ">> leak checks on CPython $$version"; \
+		$$venv_python -m pytest -s -q -p no:cacheprovider tests/test_leaks.py; \
+	done
 
 .PHONY: memcheck
-memcheck:  ## The core's std tests (and 3000 fuzz inputs) under valgrind memcheck: memory errors and leaks fail it.
+memcheck:  ## Valgrind memcheck: the core's std tests and 3000 fuzz inputs, then the binding (a selection of the Python suite under PYTHONMALLOC=malloc; CPython 3.13, or MEMCHECK_PYTHON_VERSIONS); memory errors and leaks fail it.
 	scripts/memcheck.sh
 
 .PHONY: fuzz

@@ -2,9 +2,10 @@
 # Makes (or refreshes) .venv/py<version> for the given interpreter and builds the package into it
 # with `pip install .`. Prints the venv's python path on the last line.
 # Usage: scripts/venv.sh <version> <python> [extra pip requirements...]
+# VENV=<folder> uses another venv (make memcheck builds one with debug info there).
 set -eu
 version=$1; python=$2; shift 2
-venv=.venv/py$version
+venv=${VENV:-.venv/py$version}
 if [ ! -x "$venv/bin/python" ]; then
     echo ">> creating $venv with $python" >&2
     "$python" -m venv "$venv" >&2

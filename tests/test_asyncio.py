@@ -16,13 +16,16 @@ from __future__ import annotations
 
 import asyncio
 import collections
+import contextlib
+import gc
+import logging
 import os
 import random
 import site
 import sys
 import threading
 import time
-from collections.abc import Awaitable, Callable, Coroutine
+from collections.abc import Awaitable, Callable, Coroutine, Iterator
 from typing import Any
 
 import pytest
@@ -754,9 +757,6 @@ def test_run_in_executor_exception_is_the_tasks_own() -> None:
 def test_a_receive_left_parked_on_a_closed_loop_does_not_take_later_items() -> None:
     # Nothing may keep a closed loop's parked operations alive: once the loop and its task are
     # gone, the receive is withdrawn, and the next object sent stays in the channel.
-    import gc
-    import logging
-
     recv, send = si.create_channel()
     try:
         loop = asyncio.new_event_loop()
@@ -775,3 +775,74 @@ def test_a_receive_left_parked_on_a_closed_loop_does_not_take_later_items() -> N
     finally:
         recv.close()
         send.close()
+
+
+
+@contextlib.contextmanager
+def loop_closed_with_pending(
+    starts: list[Callable[[], Coroutine[Any, Any, Any]]], before_close: Callable[[], object] = lambda: None
+) -> Iterator[None]:
+    """Parks each awaitable on a new loop, runs ``before_close``, then closes the loop with the
+    tasks still pending (not cancelled) and still referenced for the whole ``with`` body, so
+    nothing is garbage-collected before the test has looked."""
+    loop = asyncio.new_event_loop()
+    tasks = [loop.create_task(start()) for start in starts]
+    loop.run_until_complete(asyncio.sleep(0.05))
+    assert not any(task.done() for task in tasks)
+    before_close()
+    loop.close()
+    try:
+        yield
+    finally:
+        logging.disable(logging.ERROR)  # "Task was destroyed but it is pending!" is expected
+        try:
+            del tasks, loop
+            gc.collect()
+        finally:
+            logging.disable(logging.NOTSET)
+
+
+def receive_ends(kind: str) -> tuple[Callable[[], Coroutine[Any, Any, Any]], Callable[[object], object], Callable[[], object]]:
+    """``(start a receive, put an object without waiting, take one or None)`` on a new channel
+    or queue."""
+    if kind == "channel":
+        recv, send = si.create_channel()
+        return recv.recv_async, send.send_nowait, lambda: recv.recv_nowait(None)
+    queue = si.create_queue()
+    return queue.get_async, queue.put_nowait, lambda: queue.get_nowait() if queue.qsize() else None
+
+
+@pytest.mark.parametrize("kind", ["channel", "queue"])
+def test_closing_a_loop_with_pending_receives_loses_no_later_item(kind) -> None:
+    # Closing the loop alone (the tasks are still referenced, nothing is collected) withdraws the
+    # receives: the next object must not be handed to a receive that nobody can ever finish.
+    start, put, take = receive_ends(kind)
+    with loop_closed_with_pending([start] * 3):
+        put("x")
+        assert take() == "x"
+
+
+@pytest.mark.parametrize("kind", ["channel", "queue"])
+def test_closing_a_loop_puts_back_an_item_already_handed_to_a_pending_receive(kind) -> None:
+    # The object reached a parked receive before the loop closed, and no coroutine will ever
+    # collect it: closing the loop puts it back at the front.
+    start, put, take = receive_ends(kind)
+    with loop_closed_with_pending([start], before_close=lambda: put("handed")):
+        put("next")
+        assert take() == "handed"
+        assert take() == "next"
+
+
+def test_closing_a_loop_withdraws_a_pending_send(channel) -> None:
+    recv, send = channel
+    with loop_closed_with_pending([lambda: send.send_async("never")]):
+        assert recv.recv_nowait(None) is None
+
+
+def test_closing_a_loop_withdraws_a_pending_put() -> None:
+    queue = si.create_queue(1)
+    queue.put_nowait("first")
+    with loop_closed_with_pending([lambda: queue.put_async("never")]):
+        assert drain(queue) == ["first"]
+        queue.put_nowait("room")  # the withdrawn put does not take the room
+        assert drain(queue) == ["room"]

@@ -1,15 +1,20 @@
 """Process exit: interpreters still alive at exit are closed by the package and calls blocked in the
 package in other threads (daemon threads included, and threads inside subinterpreters) are released,
-so the process exits with its own exit code and no "Fatal Python error" (3.12 and 3.13).
+so the process exits with its own exit code and no "Fatal Python error" (3.12 and 3.13). Python joins
+non-daemon threads before that: one blocked in the package keeps the exit waiting, is named on
+stderr after a few seconds, and Ctrl-C ends the wait. On CPython 3.12.0-3.12.3 a subinterpreter
+that first passed a keyword to a C function no longer crashes the exit (gh-119213).
 
 Each scenario runs in a fresh interpreter process (a script in tmp_path) that prints "ready" once
 everything is in place and then exits with its own code (usually 3)."""
 
 from __future__ import annotations
 
+import signal
 import subprocess
 import sys
 import textwrap
+import time
 from pathlib import Path
 
 import pytest
@@ -346,3 +351,120 @@ def test_exit_while_two_interpreters_run_code_and_others_block(tmp_path) -> None
         """,
     )
     assert_clean_exit(proc, 3)
+
+
+# --- CPython 3.12.0-3.12.3: keyword-name tuples made by a subinterpreter (gh-119213) ------------------
+
+# Each makes an isolated interpreter the first to pass a keyword to some C function. CPython
+# 3.12.0-3.12.3 then frees that parser's tuple of keyword names with the wrong allocator at
+# finalisation ("free(): invalid pointer", SIGSEGV); later versions pass without the package's help.
+FIRST_KEYWORD_CALLS = {
+    "nested-call": "w1.run('assert w2.call(abs, -1) == 1', w2=w2)",
+    "pickle-protocol": "w1.exec('import pickle\\npickle.dumps(1, protocol=5)')",
+    "math-isclose": "w1.exec('import math\\nassert math.isclose(1.0, 1.0, rel_tol=0.1)')",
+    "asyncio-run": "w1.exec('import asyncio\\nasyncio.run(asyncio.sleep(0))')",
+}
+
+
+@pytest.mark.parametrize("closed", [False, True], ids=["left-to-exit", "closed-first"])
+@pytest.mark.parametrize("call", list(FIRST_KEYWORD_CALLS.values()), ids=list(FIRST_KEYWORD_CALLS))
+def test_exit_after_a_subinterpreter_first_passed_a_keyword_to_a_c_function(tmp_path, call, closed):
+    proc = run_script(
+        tmp_path,
+        f"""
+        w1, w2 = si.create(), si.create()
+        {call}
+        if {closed}:
+            w1.close()
+            w2.close()
+        print("ready", flush=True)
+        sys.exit(3)
+        """,
+    )
+    assert_clean_exit(proc, 3)
+    assert "invalid pointer" not in proc.stderr, proc.stderr
+
+
+# --- non-daemon threads blocked in the package: Python waits, says so, and Ctrl-C ends it -----------
+
+# Python joins non-daemon threads before any atexit hook (the package's included) runs, as it does
+# for the standard library's blocking calls: such a thread blocked for ever keeps the process
+# waiting. After a few seconds a report on stderr names each thread and the call it waits in; then
+# Ctrl-C stops the wait, the exit hook releases the calls, and the process ends cleanly.
+BLOCKED_NON_DAEMON = """
+import operator
+q, q2 = si.create_queue(), si.create_queue()
+r, s = si.create_channel()
+threading.Thread(target=q.get, name="getter").start()
+threading.Thread(target=r.recv, name="receiver").start()
+pool = si.InterpreterPoolExecutor(1)
+pool.submit(operator.methodcaller("get"), q2)  # a pool task blocked inside a worker interpreter
+time.sleep(0.3)
+print("ready", flush=True)
+"""
+POOL_TASK_LINE = "thread 'InterpreterPoolExecutor-0_0' waits in Queue.get, in interpreter"  # ThreadPoolExecutor's naming
+
+
+def start_script(tmp_path: Path, body: str) -> tuple[subprocess.Popen[str], Path]:
+    script = tmp_path / "scenario.py"
+    script.write_text(PROLOGUE + textwrap.dedent(body), encoding="utf-8")
+    errors = tmp_path / "stderr.txt"
+    with errors.open("w") as sink:
+        proc = subprocess.Popen([sys.executable, str(script)], stdout=subprocess.PIPE, stderr=sink, text=True, cwd=tmp_path)
+    return proc, errors
+
+
+def wait_for_text(path: Path, text: str, timeout: float) -> str:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        content = path.read_text()
+        if text in content:
+            return content
+        time.sleep(0.05)
+    return path.read_text()
+
+
+def test_exit_names_threads_blocked_in_the_package_and_ctrl_c_ends_the_wait(tmp_path) -> None:
+    proc, errors = start_script(tmp_path, BLOCKED_NON_DAEMON)
+    try:
+        # The pool's worker may qualify later than the others (it starts an interpreter first).
+        report = wait_for_text(errors, POOL_TASK_LINE, timeout=60)
+        assert POOL_TASK_LINE in report, f"no report after 60 s; stderr:\n{report}"
+        proc.send_signal(signal.SIGINT)
+        stdout, _ = proc.communicate(timeout=30)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.communicate()
+    stderr = errors.read_text()
+    assert "ready" in stdout, stderr
+    assert "thread 'getter' waits in Queue.get\n" in report, report
+    assert "thread 'receiver' waits in RecvChannel.recv\n" in report, report
+    assert "or press Ctrl-C to stop waiting" in report, report
+    # Released by the exit hook, the threads left over park: no traceback from them, no crash.
+    assert "Exception in thread" not in stderr, stderr
+    assert "Fatal Python error" not in stderr, stderr
+    assert proc.returncode == 0, stderr
+
+
+def test_exit_reports_nothing_for_non_daemon_threads_waiting_elsewhere(tmp_path) -> None:
+    # A thread that makes the exit wait without being in the package (sleeping here), and one
+    # that waits in the package only briefly: no report.
+    proc = run_script(
+        tmp_path,
+        """
+        r, s = si.create_channel()
+        threading.Thread(target=time.sleep, args=(4,)).start()
+
+        def brief():
+            try:
+                r.recv(timeout=1)
+            except TimeoutError:
+                pass
+        threading.Thread(target=brief).start()
+        print("ready", flush=True)
+        sys.exit(3)
+        """,
+    )
+    assert_clean_exit(proc, 3)
+    assert "at exit, Python waits" not in proc.stderr, proc.stderr

@@ -261,3 +261,34 @@ def test_hundred_thousand_messages_leave_no_growth(echo, record_property) -> Non
     )
     assert counter[0] >= 2 * MESSAGES  # warm-up and measured batches all arrived
     assert echo.back_by_queue.qsize() == 0 and echo.back_recv.recv_nowait(None) is None
+
+
+# --- the module itself ---------------------------------------------------------------------------------
+
+# Runs in a fresh interpreter that imported the package: drops every reference to it, collects,
+# and records whether the compiled module (and with it its state: types, error classes, CLOSED)
+# was freed. Nothing of the package may be bound in that interpreter meanwhile (an instance keeps
+# its type, which keeps the module), hence two runs.
+DROP_THE_PACKAGE = """
+import gc, sys, weakref
+import subinterpreters._core as core
+ref = weakref.ref(core)
+del core
+for name in [name for name in sys.modules if name == "subinterpreters" or name.startswith("subinterpreters.")]:
+    del sys.modules[name]
+gc.collect()
+collected = ref() is None
+"""
+
+
+@pytest.mark.parametrize("isolated", [True, False], ids=["isolated", "legacy"])
+def test_the_compiled_module_is_freed_once_nothing_uses_it(isolated, ask) -> None:
+    # It was not: the module state holds si.CLOSED, an instance the GC does not track, whose type
+    # referred to the module; the GC could not see that cycle through, so every interpreter that
+    # imported the package kept its module state (and its memory) for good.
+    interp = si.create(isolated=isolated)
+    try:
+        interp.exec(DROP_THE_PACKAGE)
+        assert ask(interp, "collected") is True
+    finally:
+        interp.close()

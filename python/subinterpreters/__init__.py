@@ -134,6 +134,40 @@ def _register_exit_hook() -> None:
 
         atexit.register(_shutdown)
         _fork.install()
+        _watch_exit_join()
+
+
+def _watch_exit_join() -> None:
+    # Python's exit first joins the non-daemon threads (threading._shutdown, which also runs the
+    # threading._register_atexit hooks, the pool's among them), and only then runs atexit hooks,
+    # ours included. A thread blocked for ever in a package call keeps it waiting there, as with
+    # the standard library: wrap that join so that a watchdog names such threads on stderr.
+    import functools
+    import threading
+
+    from ._core import _exit_join_begins
+
+    join = getattr(threading, "_shutdown", None)
+    if join is None or getattr(join, "_subinterpreters_watched", False):
+        return
+
+    @functools.wraps(join)
+    def _shutdown() -> None:
+        try:
+            current = threading.current_thread()
+            _exit_join_begins(
+                tuple(
+                    (thread.ident, thread.name)
+                    for thread in threading.enumerate()
+                    if not thread.daemon and thread is not current and thread.ident is not None
+                )
+            )
+        except Exception:  # noqa: BLE001 - the report is a courtesy; the join must happen
+            pass
+        join()
+
+    _shutdown._subinterpreters_watched = True  # type: ignore[attr-defined]
+    threading._shutdown = _shutdown  # type: ignore[attr-defined]
 
 
 _register_exit_hook()

@@ -6,7 +6,8 @@ on completion. Each event loop watches one such pipe (``loop.add_reader``); on a
 the coroutines whose operations are ready, and each coroutine then collects its own outcome. So
 no thread waits for a coroutine, nothing polls on a timer, and an outcome is only ever collected
 by a coroutine that is running: a task cancelled while waiting withdraws its operation, and an
-object it had been handed goes back to the front of the channel or queue. A send or put that
+object it had been handed goes back to the front of the channel or queue; so does closing the loop
+with tasks still waiting (they can never run again). A send or put that
 completed before the cancellation could withdraw it has delivered its object: the coroutine
 then returns normally instead of raising CancelledError.
 """
@@ -28,7 +29,14 @@ class _LoopWatcher:
     def __init__(self, loop: asyncio.AbstractEventLoop) -> None:
         self.notifier = _AsyncNotifier()
         self.waiting: dict[Any, asyncio.Future[None]] = {}
-        loop.add_reader(self.notifier.fileno(), self._wake)
+        reader = _Reader(self)
+        loop.add_reader(self.notifier.fileno(), reader)
+        # A loop lets go of its readers when it is closed (or collected). Its parked operations
+        # can then never be collected by a coroutine, even if their tasks are still referenced:
+        # withdraw them at that moment, so that a receive gives back what it was handed and
+        # takes nothing more, and a send or put delivers nothing.
+        finalizer = weakref.finalize(reader, self._withdraw_all)
+        finalizer.atexit = False
 
     def _wake(self) -> None:
         self.notifier.drain()
@@ -36,10 +44,29 @@ class _LoopWatcher:
             if op.ready() and not wake.done():
                 wake.set_result(None)
 
+    def _withdraw_all(self) -> None:
+        for op in list(self.waiting):
+            try:
+                op.cancel()
+            except RuntimeError:  # busy: a call on it is running, so its loop was not closed
+                pass
+
+
+class _Reader:
+    """The loop's reader callback; only the loop holds it, so it dies with the loop's readers."""
+
+    __slots__ = ("watcher", "__weakref__")
+
+    def __init__(self, watcher: _LoopWatcher) -> None:
+        self.watcher = watcher
+
+    def __call__(self) -> None:
+        self.watcher._wake()
+
 
 # Weak both ways: the loop's reader registration keeps a watcher alive, and nothing here keeps a
-# loop alive (a closed loop with parked operations must be collectable: its operations then
-# withdraw, and a receive puts back what it was handed).
+# loop alive (a closed loop with parked operations must be collectable; they were withdrawn when
+# it let go of its reader).
 _watchers: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, weakref.ref[_LoopWatcher]] = (
     weakref.WeakKeyDictionary()
 )

@@ -122,9 +122,11 @@ class Interpreter:
         """True while the interpreter runs code."""
 
     def close(self) -> None:
-        """Destroy the interpreter, joining its non-daemon threads first; a second call does
-        nothing. RuntimeError for the main or current interpreter, while it runs code, or while
-        daemon threads of a legacy interpreter are alive."""
+        """Destroy the interpreter, first running its threading._register_atexit hooks and
+        joining its non-daemon threads (in the main thread, Ctrl-C interrupts that wait and
+        leaves the interpreter open); a second call does nothing. RuntimeError for the main or
+        current interpreter, while it runs code, or while daemon threads of a legacy interpreter
+        are alive."""
 
     def __enter__(self) -> Self: ...
     def __exit__(
@@ -551,6 +553,9 @@ class Barrier:
 def _revive(pid: int, kind: int, id: int, /) -> Any: ...
 def _shutdown() -> None:
     """Release blocked calls and close every interpreter (registered with atexit)."""
+
+def _exit_join_begins(threads: tuple[tuple[int, str], ...], /) -> None:
+    """Python's exit joins these non-daemon threads now: name those waiting in the package."""
 
 
 @final

@@ -9,6 +9,7 @@ use std::time::{Duration, Instant};
 
 use subinterpreters_core::{PendingRecv, PendingSend, Payload, RecvError, SendError};
 
+use crate::exit_watch::{blocked_in, Call};
 use crate::ffi::{allow_threads, check_signals, is_main_thread, PyResult};
 
 /// How often a call blocked in the main thread looks at pending signals.
@@ -53,10 +54,13 @@ impl Parked for PendingRecv<Payload> {
     }
 }
 
-/// Waits for `op` until `deadline` (`None`: no limit) with the GIL released. Returns the
-/// operation's result, or the exception a signal handler raised (the operation is then abandoned).
-pub(crate) fn block_on<P: Parked>(mut op: P, deadline: Option<Instant>) -> PyResult<P::Output> {
+/// Waits for `op` (the package call `call`) until `deadline` (`None`: no limit) with the GIL
+/// released. Returns the operation's result, or the exception a signal handler raised (the
+/// operation is then abandoned). The thread is marked as blocked in `call` meanwhile, for the
+/// report of what Python's exit waits for (`exit_watch`).
+pub(crate) fn block_on<P: Parked>(mut op: P, deadline: Option<Instant>, call: Call) -> PyResult<P::Output> {
     let see_signals = is_main_thread();
+    let _blocked = blocked_in(call);
     loop {
         let wake_at = if see_signals {
             let slice_end = Instant::now() + SIGNAL_CHECK_INTERVAL;

@@ -5,6 +5,7 @@
 use subinterpreters_core::{Payload, Receiver, RecvError, RecvStart, SendError, SendStart, Sender, TryRecvError};
 
 use crate::blocking::block_on;
+use crate::exit_watch::Call;
 use crate::convert::{from_payload, is_shareable as payload_is_shareable, to_payload, to_payload_or_pickle};
 use crate::errors::Error;
 use crate::ffi::{
@@ -108,7 +109,7 @@ fn receive(state: &State, receiver: &Receiver<Payload>, timeout: Timeout) -> PyR
         Ok(RecvStart::Pending(pending)) => pending,
         Err(_) => return Err(state.fail(Error::ChannelClosed)),
     };
-    block_on(pending, timeout.deadline())?.map_err(|error| {
+    block_on(pending, timeout.deadline(), Call::Recv)?.map_err(|error| {
         state.fail(match error {
             RecvError::Closed => Error::ChannelClosed,
             RecvError::Withdrawn => Error::RecvTimedOut,
@@ -182,7 +183,7 @@ fn recv_next(this: This<'_, RecvHandle>) -> PyResult<Option<Owned>> {
         Ok(RecvStart::Pending(pending)) => pending,
         Err(_) => return Ok(None),
     };
-    match block_on(pending, None)? {
+    match block_on(pending, None, Call::RecvIteration)? {
         Ok(payload) => deliver(state, receiver, payload).map(Some),
         Err(_) => Ok(None),
     }
@@ -270,7 +271,7 @@ fn send_payload(state: &State, sender: &Sender<Payload>, payload: Payload, timeo
     } else {
         match sender.start_send(payload) {
             Ok(SendStart::Delivered) => Ok(()),
-            Ok(SendStart::Pending(pending)) => block_on(pending, timeout.deadline())?,
+            Ok(SendStart::Pending(pending)) => block_on(pending, timeout.deadline(), Call::Send)?,
             Err(error) => Err(error),
         }
     };

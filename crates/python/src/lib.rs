@@ -12,6 +12,7 @@ mod channel;
 mod convert;
 mod counts;
 mod errors;
+mod exit_watch;
 mod ffi;
 mod globals;
 mod interpreter;

@@ -24,7 +24,7 @@ use crate::ffi::{
     Method, ModuleDef, ModuleFunctions, Owned, PyResult, Raised, Ref, StateObjects,
 };
 use crate::interpreter::{InterpreterId, INTERPRETER};
-use crate::{channel, interpreter, queue, select, shutdown};
+use crate::{channel, exit_watch, interpreter, queue, select, shutdown};
 
 /// Everything Python that one interpreter's copy of the module owns.
 pub(crate) struct State {
@@ -116,9 +116,12 @@ impl StateObjects for State {
         let lent_buffer_type = LENT_BUFFER.create(module)?;
         let async_notifier_type = ASYNC_NOTIFIER.create(module)?;
         let pending_op_type = PENDING_OP.create(module)?;
-        let closed_type = CLOSED_TYPE.create(module)?;
+        // Held by the state through `closed`: a type without a reference to the module (see
+        // `create_unbound`), or the module would never be freed.
+        let closed_type = CLOSED_TYPE.create_unbound()?;
         let closed = closed_type.instance(ClosedSentinel)?;
-        let unbound_marker_type = UNBOUND_MARKER.create(module)?;
+        // Instances live in the module state: a type without a module reference (see CLOSED_TYPE).
+        let unbound_marker_type = UNBOUND_MARKER.create_unbound()?;
         let unbound_markers = [
             unbound_marker_type.instance(Unbound::Remove)?,
             unbound_marker_type.instance(Unbound::Error)?,
@@ -262,6 +265,10 @@ Internal: what unpickles a channel end, shared array or primitive (see their __r
     py_function!(c"_shutdown", c"_shutdown($module, /)\n--\n\n\
 Release calls blocked in the package and close every interpreter it created. Registered with\n\
 atexit by the main interpreter; not for direct use.", shutdown::shutdown),
+    py_function!(c"_exit_join_begins", c"_exit_join_begins($module, threads, /)\n--\n\n\
+Python's exit is about to join the non-daemon threads ((ident, name) pairs): after a few seconds,\n\
+name on stderr those waiting in the package. Called by the main interpreter's\n\
+threading._shutdown (wrapped by the package); not for direct use.", exit_watch::exit_join_begins),
 ];
 
 /// The module definition (one per process; one module object and state per interpreter).

@@ -7,6 +7,7 @@ use std::collections::VecDeque;
 use subinterpreters_core::{Payload, QueueHandle, RecvError, RecvStart, SendError, SendStart, TryRecvError};
 
 use crate::blocking::block_on;
+use crate::exit_watch::Call;
 use crate::convert::{from_payload, to_payload, to_payload_or_pickle, ToPayloadError};
 use crate::errors::Error;
 use crate::ffi::{
@@ -176,7 +177,7 @@ fn put_payload(state: &State, queue: &QueueHandle<Payload>, payload: Payload, mo
     } else {
         match queue.start_put(payload) {
             Ok(SendStart::Delivered) => Ok(()),
-            Ok(SendStart::Pending(pending)) => block_on(pending, mode.deadline())?,
+            Ok(SendStart::Pending(pending)) => block_on(pending, mode.deadline(), Call::Put)?,
             Err(error) => Err(error),
         }
     };
@@ -223,7 +224,7 @@ fn put_many(this: This<'_, QueueObject>, args: Args<'_>) -> PyResult<Owned> {
         // Full: wait for room for the next one, like put.
         let outcome = match queue.start_put(next) {
             Ok(SendStart::Delivered) => Ok(()),
-            Ok(SendStart::Pending(pending)) => block_on(pending, mode.deadline())?,
+            Ok(SendStart::Pending(pending)) => block_on(pending, mode.deadline(), Call::PutMany)?,
             Err(error) => Err(error),
         };
         match outcome {
@@ -273,7 +274,7 @@ fn get_payload(state: &State, queue: &QueueHandle<Payload>, mode: Timeout) -> Py
         Ok(RecvStart::Pending(pending)) => pending,
         Err(_) => return Err(state.fail(Error::QueueClosed)),
     };
-    block_on(pending, mode.deadline())?.map_err(|error| {
+    block_on(pending, mode.deadline(), Call::Get)?.map_err(|error| {
         state.fail(match error {
             RecvError::Closed => Error::QueueClosed,
             RecvError::Withdrawn => Error::QueueEmpty,
@@ -433,7 +434,7 @@ fn next(this: This<'_, QueueObject>) -> PyResult<Option<Owned>> {
         Ok(RecvStart::Pending(pending)) => pending,
         Err(_) => return Ok(None),
     };
-    match block_on(pending, None)? {
+    match block_on(pending, None, Call::GetIteration)? {
         Ok(payload) => deliver(state, queue, payload).map(Some),
         Err(_) => Ok(None),
     }

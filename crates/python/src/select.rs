@@ -4,6 +4,7 @@
 use subinterpreters_core::{random_order, start_select, Case, Payload, PendingSelect, SelectStart, Selected};
 
 use crate::blocking::{block_on, Parked};
+use crate::exit_watch::Call;
 use crate::convert::from_payload;
 use crate::errors::Error;
 use crate::ffi::{
@@ -100,7 +101,7 @@ pub(crate) fn select(module: Ref<'_>, args: Args<'_>) -> PyResult<Owned> {
                 None => Err(state.fail(Error::SelectTimedOut)),
             };
         }
-        SelectStart::Pending(pending) => match block_on(pending, timeout.deadline())? {
+        SelectStart::Pending(pending) => match block_on(pending, timeout.deadline(), Call::Select)? {
             Some(selected) => selected,
             None => return Err(state.fail(Error::SelectTimedOut)),
         },

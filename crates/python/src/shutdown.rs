@@ -1,16 +1,19 @@
 //! The exit hook: run by the main interpreter's `atexit`, after its non-daemon threads were
 //! joined and before CPython finalises it. A subinterpreter still alive then is a fatal error on
 //! 3.12 (and ending one under a running thread is fatal on both versions), and no thread blocked
-//! in the package may keep the process waiting. So, in order:
+//! in the package may keep the process waiting any longer. So, in order:
 //! 1. refuse new creations and runs, and make daemon threads of the main interpreter that come
 //!    back from the package from now on park for good (CPython would race them against
-//!    finalisation);
+//!    finalisation), and non-daemon ones still alive too (Ctrl-C interrupted Python's join of
+//!    them; `exit_watch` named those waiting in the package);
 //! 2. close every channel and queue, which wakes every blocked call, in every interpreter;
 //! 3. wait for creations and runs in flight; after a grace period, ask code still running in our
 //!    interpreters to raise SystemExit, and ask again every second;
 //! 4. wait for closes begun by other threads;
-//! 5. close every interpreter, newest first, asking threads still alive in it (daemon threads of
-//!    legacy interpreters) to raise SystemExit.
+//! 5. close every interpreter, newest first: run its `threading._register_atexit` hooks, then ask
+//!    threads still alive in it (daemon threads of legacy interpreters) to raise SystemExit;
+//! 6. on CPython 3.12.0-3.12.3, keep finalisation from freeing the keyword-name tuples of C
+//!    functions that a subinterpreter called first (`ffi::keyword_parsers`).
 //!
 //! Code that ignores SystemExit keeps the process waiting: after a few seconds a line on stderr
 //! says so, and Ctrl-C gives up (CPython then aborts, as it would have without this hook).
@@ -18,9 +21,10 @@
 use std::time::{Duration, Instant};
 
 use crate::ffi::{
-    allow_threads, begin_shutdown_parking, check_signals, clear_error, enter_interpreter, none,
+    allow_threads, begin_shutdown_parking, check_signals, clear_error, enter_interpreter, eval_snippet, none,
     raise_system_exit_in, Args, Owned, PyResult, Ref,
 };
+use crate::exit_watch::exit_join_ended;
 use crate::globals::{CHANNELS, INTERPRETERS, LEASES, QUEUES};
 use crate::interpreter::{try_close, CloseFailure, StrayThreads};
 use crate::module::state_of_module;
@@ -40,7 +44,8 @@ pub(crate) fn shutdown(module: Ref<'_>, args: Args<'_>) -> PyResult<Owned> {
     if !INTERPRETERS.begin_shutdown() {
         return Ok(none());
     }
-    begin_shutdown_parking();
+    exit_join_ended();
+    begin_shutdown_parking(non_daemon_threads_alive());
     CHANNELS.close_all();
     QUEUES.close_all();
     let mut waiting = Waiting::new();
@@ -92,6 +97,10 @@ pub(crate) fn shutdown(module: Ref<'_>, args: Args<'_>) -> PyResult<Owned> {
             check_signals()?;
         }
     }
+    // CPython 3.12.0-3.12.3 would free, at finalisation, objects our interpreters made with
+    // their own allocators (gh-119213; see the module).
+    #[cfg(not(Py_3_13))]
+    crate::ffi::disown_keyword_name_tuples();
     Ok(none())
 }
 
@@ -118,11 +127,37 @@ fn close_at_exit(id: i64, waiting: &mut Waiting) -> PyResult<bool> {
                     waiting.report("threads of an interpreter to end");
                 }
                 // Raised inside the interpreter while getting it ready: leave it to CPython.
-                Err(CloseFailure::Failed(_) | CloseFailure::NotClosable(_)) => break,
+                Err(CloseFailure::Failed(_) | CloseFailure::NotClosable(_) | CloseFailure::Joining) => break,
+                Err(CloseFailure::Interrupted(raised)) => return Err(raised),
             }
         }
     }
     Ok(true)
+}
+
+/// The idents of the main interpreter's non-daemon threads still alive, but the caller's: Python
+/// joins them before exit hooks run, so only an interrupted join (Ctrl-C) leaves any. (Not
+/// `is_alive()`: CPython 3.12 marks a thread stopped when Ctrl-C interrupts a join of it.)
+const NON_DAEMON_THREADS: &std::ffi::CStr = c"
+import threading
+result = tuple(thread.ident for thread in threading.enumerate()
+               if not thread.daemon and thread is not threading.current_thread()
+               and not isinstance(thread, threading._DummyThread))
+";
+
+fn non_daemon_threads_alive() -> Vec<u64> {
+    let idents = || -> PyResult<Vec<u64>> {
+        let found = eval_snippet(NON_DAEMON_THREADS)?;
+        let mut idents = Vec::new();
+        for ident in found.as_ref().tuple_items() {
+            idents.extend(ident.int_as_i64()?.map(|ident| ident as u64));
+        }
+        Ok(idents)
+    };
+    idents().unwrap_or_else(|_| {
+        clear_error();
+        Vec::new()
+    })
 }
 
 /// Asks every thread running code in one of our interpreters to raise SystemExit.

@@ -4,6 +4,7 @@
 use std::cell::Cell;
 use std::panic::{catch_unwind, resume_unwind, AssertUnwindSafe};
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::Mutex;
 
 use pyo3_ffi as sys;
 
@@ -12,6 +13,9 @@ use super::module::import_module;
 
 /// Set once the main interpreter's exit hook starts.
 static MAIN_EXITING: AtomicBool = AtomicBool::new(false);
+/// Non-daemon threads of the main interpreter still alive when its exit hook started: Python's
+/// join of them was interrupted (Ctrl-C), so they are as abandoned as daemon threads.
+static LEFT_OVER: Mutex<Vec<u64>> = Mutex::new(Vec::new());
 /// The main thread of the main interpreter, learnt on first need. 0 until then.
 static MAIN_THREAD: AtomicU64 = AtomicU64::new(0);
 
@@ -78,27 +82,41 @@ pub(crate) fn allow_threads<R: Send>(f: impl FnOnce() -> R + Send) -> R {
     result.unwrap_or_else(|panic| resume_unwind(panic))
 }
 
+/// Whether a thread must park instead of re-attaching once the main interpreter is exiting.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(super) enum ParkAtExit {
+    /// Not attached to the main interpreter: its threads are ended by closing it.
+    No,
+    /// A daemon thread of the main interpreter.
+    Yes,
+    /// A non-daemon thread of the main interpreter: only if its join was interrupted.
+    IfLeftOver,
+}
+
 /// Whether the calling thread (attached) must park instead of re-attaching once the main
 /// interpreter is exiting: daemon threads of the main interpreter. Those are the only threads of
 /// the main interpreter still running when exit hooks run (the others were joined) — except
-/// threads that a later exit hook starts and joins itself, which are not daemons and must not
-/// park.
-pub(super) fn may_park_at_exit() -> bool {
+/// non-daemon threads whose join Ctrl-C interrupted, and threads that a later exit hook starts
+/// and joins itself, which are not daemons and must not park.
+pub(super) fn may_park_at_exit() -> ParkAtExit {
     if !in_main_interpreter() {
-        return false;
+        return ParkAtExit::No;
     }
-    if let Some(daemon) = DAEMON_OF_MAIN.with(Cell::get) {
-        return daemon;
-    }
-    let daemon = match current_thread_is_daemon() {
-        Ok(daemon) => daemon,
-        Err(_) => {
-            super::error::clear_error();
-            false
+    let daemon = match DAEMON_OF_MAIN.with(Cell::get) {
+        Some(daemon) => daemon,
+        None => {
+            let daemon = match current_thread_is_daemon() {
+                Ok(daemon) => daemon,
+                Err(_) => {
+                    super::error::clear_error();
+                    false
+                }
+            };
+            DAEMON_OF_MAIN.with(|cell| cell.set(Some(daemon)));
+            daemon
         }
     };
-    DAEMON_OF_MAIN.with(|cell| cell.set(Some(daemon)));
-    daemon
+    if daemon { ParkAtExit::Yes } else { ParkAtExit::IfLeftOver }
 }
 
 fn current_thread_is_daemon() -> PyResult<bool> {
@@ -108,18 +126,29 @@ fn current_thread_is_daemon() -> PyResult<bool> {
 }
 
 /// Once the main interpreter's exit hook has started, a daemon thread of the main interpreter
-/// coming back from a blocking call would race interpreter finalisation (CPython < 3.14 even
-/// unwinds it with `pthread_exit`, through our frames). It parks here for good, as CPython 3.14
-/// does with such threads. Call with no thread state attached.
-pub(super) fn park_if_main_is_exiting(may_park: bool) {
-    if may_park && MAIN_EXITING.load(Ordering::Acquire) {
+/// (or a non-daemon one left over, see `LEFT_OVER`) coming back from a blocking call would race
+/// interpreter finalisation (CPython < 3.14 even unwinds it with `pthread_exit`, through our
+/// frames). It parks here for good, as CPython 3.14 does with such threads. Call with no thread
+/// state attached.
+pub(super) fn park_if_main_is_exiting(may_park: ParkAtExit) {
+    let park = MAIN_EXITING.load(Ordering::Acquire)
+        && match may_park {
+            ParkAtExit::No => false,
+            ParkAtExit::Yes => true,
+            ParkAtExit::IfLeftOver => {
+                LEFT_OVER.lock().unwrap_or_else(|poisoned| poisoned.into_inner()).contains(&thread_ident())
+            }
+        };
+    if park {
         loop {
             std::thread::park();
         }
     }
 }
 
-/// Called by the exit hook, in the main interpreter, before it wakes blocked calls.
-pub(crate) fn begin_shutdown_parking() {
+/// Called by the exit hook, in the main interpreter, before it wakes blocked calls, with the
+/// idents of the non-daemon threads still alive (whose join was interrupted).
+pub(crate) fn begin_shutdown_parking(left_over: Vec<u64>) {
+    *LEFT_OVER.lock().unwrap_or_else(|poisoned| poisoned.into_inner()) = left_over;
     MAIN_EXITING.store(true, Ordering::Release);
 }

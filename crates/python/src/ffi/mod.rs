@@ -16,6 +16,8 @@ mod error;
 mod gil;
 mod identity;
 mod interp;
+#[cfg(not(Py_3_13))]
+mod keyword_parsers;
 mod module;
 mod object;
 mod private_api;
@@ -35,6 +37,8 @@ pub(crate) use interp::{
     main_interpreter_id, main_module_dict, other_thread_states, raise_system_exit_in,
     run_in_main_module, run_marshalled_in_main_module, InterpPtr,
 };
+#[cfg(not(Py_3_13))]
+pub(crate) use keyword_parsers::disown_keyword_name_tuples;
 pub(crate) use module::{add_module_object, import_module, ModuleDef, StateObjects};
 pub(crate) use object::{Owned, Ref};
 pub(crate) use private_api::{is_running_main, lookup_interpreter, whence, RunningMain};

@@ -335,22 +335,33 @@ impl<T: 'static> TypeDef<T> {
     /// Builds this type for the interpreter owning `module` (the type keeps a reference to it,
     /// so methods find the module state).
     pub(crate) fn create(&'static self, module: Ref<'_>) -> PyResult<HeapType<T>> {
-        self.create_with_base(module, None)
+        self.create_with_base(Some(module), None)
     }
 
     /// As [`create`](Self::create), deriving from `base`, a subclassable type built from a
     /// `TypeDef<T>` too (so instances of both share one layout).
     pub(crate) fn create_subtype(&'static self, module: Ref<'_>, base: &HeapType<T>) -> PyResult<HeapType<T>> {
-        self.create_with_base(module, Some(base.as_ref()))
+        self.create_with_base(Some(module), Some(base.as_ref()))
     }
 
-    fn create_with_base(&'static self, module: Ref<'_>, base: Option<Ref<'_>>) -> PyResult<HeapType<T>> {
+    /// As [`create`](Self::create), for a type whose methods never need the module state: the
+    /// type holds no reference to the module. The type of an instance that the module state
+    /// itself keeps must be made so: our instances are not tracked by the GC, so it cannot see
+    /// that such an instance refers to its type, and a type referring to the module would close a
+    /// cycle (module, state, instance, type) that it never collects, leaking the module state
+    /// with every interpreter.
+    pub(crate) fn create_unbound(&'static self) -> PyResult<HeapType<T>> {
+        self.create_with_base(None, None)
+    }
+
+    fn create_with_base(&'static self, module: Option<Ref<'_>>, base: Option<Ref<'_>>) -> PyResult<HeapType<T>> {
         let raw = self.raw.get_or_init(|| self.build_raw());
         let spec = ptr::addr_of!(raw.spec).cast_mut();
+        let module = module.map_or(ptr::null_mut(), |module| module.as_ptr());
         let bases = base.map_or(ptr::null_mut(), |base| base.as_ptr());
-        // SAFETY: `spec` is 'static and CPython only reads it; `module` is a live module object;
-        // `bases` is null or a live type object.
-        let ty = unsafe { Owned::from_new(sys::PyType_FromModuleAndSpec(module.as_ptr(), spec, bases))? };
+        // SAFETY: `spec` is 'static and CPython only reads it; `module` is null or a live module
+        // object; `bases` is null or a live type object.
+        let ty = unsafe { Owned::from_new(sys::PyType_FromModuleAndSpec(module, spec, bases))? };
         Ok(HeapType { ty, _value: PhantomData })
     }
 

@@ -2,10 +2,13 @@
 //!
 //! CPython aborts the whole process ("Py_EndInterpreter: not the last thread") if an interpreter
 //! is ended while another thread still has a thread state in it. So closing, done on the
-//! interpreter's own initial thread state, first joins its non-daemon threads (as
-//! `Py_EndInterpreter` would), then counts the thread states left. A user's `close()` refuses
-//! while threads that would not be joined are alive (daemon threads of legacy interpreters); the
-//! exit hook asks them to raise SystemExit and tries again.
+//! interpreter's own initial thread state, first does what `Py_EndInterpreter`'s
+//! `threading._shutdown` would — run the hooks registered with `threading._register_atexit`
+//! (`concurrent.futures` stops its idle workers there), then join the non-daemon threads — and
+//! then counts the thread states left. A user's `close()` refuses while threads that would not be
+//! joined are alive (daemon threads of legacy interpreters); the exit hook asks them to raise
+//! SystemExit and tries again. In the main thread a user's close joins in slices and looks at
+//! signals between them, so Ctrl-C interrupts it.
 
 use subinterpreters_core::{LeaseHolder, TableError};
 
@@ -14,8 +17,8 @@ use super::{refuse_main_or_current, InterpreterId};
 use crate::errors::Error;
 use crate::ffi::{
     EXIT_SIGNATURE, import_module, int_from_i64, lookup_interpreter,
-    current_interpreter_id, end_interpreter_if, eval_snippet, none, other_thread_states, raise_system_exit_in, Args, InterpPtr,
-    Owned, PyResult, This,
+    check_signals, current_interpreter_id, end_interpreter_if, eval_snippet, is_main_thread, none, other_thread_states,
+    raise_system_exit_in, Args, InterpPtr, Owned, PyResult, Raised, This,
 };
 use crate::globals::{INTERPRETERS, LEASES};
 use crate::module::state_of;
@@ -46,6 +49,11 @@ pub(crate) enum CloseFailure {
     Failed(RemoteError),
     /// Another interpreter still views (or a channel still carries) a buffer it lent.
     BufferLent(LeaseHolder),
+    /// A signal handler raised (Ctrl-C) while a user's close waited for its threads; the
+    /// interpreter is left open, its threading exit hooks already run.
+    Interrupted(Raised),
+    /// Non-daemon threads are still alive after one slice of joining (never leaves `try_close`).
+    Joining,
 }
 
 impl CloseFailure {
@@ -59,6 +67,9 @@ impl CloseFailure {
                 id,
                 reason: format!("{}: {}", remote.type_name, remote.message),
             },
+            CloseFailure::Interrupted(_) | CloseFailure::Joining => {
+                unreachable!("handled by close() / never returned by try_close")
+            }
         }
     }
 }
@@ -68,6 +79,7 @@ pub(super) fn close(this: This<'_, InterpreterId>) -> PyResult<Owned> {
     let id = this.value.0;
     match try_close(id, StrayThreads::Refuse) {
         Ok(()) => Ok(none()),
+        Err(CloseFailure::Interrupted(raised)) => Err(raised),
         Err(CloseFailure::Refused(TableError::NotFound)) if lookup_interpreter(id).is_some() => close_foreign(id),
         Err(failure) => Err(state.fail(failure.into_error(id))),
     }
@@ -99,18 +111,44 @@ pub(crate) fn try_close(id: i64, stray: StrayThreads) -> Result<(), CloseFailure
         Ok(None) => return Ok(()),
         Err(refusal) => return Err(CloseFailure::Refused(refusal)),
     };
-    // SAFETY: begin_close reserved the interpreter for this close (no run, visit or other close)
-    // until finish_close or abandon_close, which on_leave calls once the thread has left it.
-    unsafe {
-        end_interpreter_if(
-            interp,
-            move || prepare_end(interp, stray),
-            move |outcome| match outcome {
-                Ok(()) => INTERPRETERS.finish_close(id),
-                Err(_) => INTERPRETERS.abandon_close(id),
-            },
-        )
+    // Only the main thread of the main interpreter runs signal handlers: there a user's close
+    // joins in slices, and the interpreter stays reserved for it between them.
+    let join = if stray == StrayThreads::Refuse && is_main_thread() { Join::InSlices } else { Join::UntilDone };
+    loop {
+        // SAFETY: begin_close reserved the interpreter for this close (no run, visit or other
+        // close) until finish_close or abandon_close, which on_leave calls once the thread has
+        // left it; after a slice (`Joining`) it stays reserved for the next one, or for the
+        // abandon_close below.
+        let outcome = unsafe {
+            end_interpreter_if(
+                interp,
+                move || prepare_end(interp, stray, join),
+                move |outcome| match outcome {
+                    Ok(()) => INTERPRETERS.finish_close(id),
+                    Err(CloseFailure::Joining) => {}
+                    Err(_) => INTERPRETERS.abandon_close(id),
+                },
+            )
+        };
+        match outcome {
+            Err(CloseFailure::Joining) => {
+                if let Err(raised) = check_signals() {
+                    INTERPRETERS.abandon_close(id);
+                    return Err(CloseFailure::Interrupted(raised));
+                }
+            }
+            outcome => return outcome,
+        }
     }
+}
+
+/// How a close waits for the interpreter's non-daemon threads.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Join {
+    /// For as long as they take.
+    UntilDone,
+    /// For a moment, then `CloseFailure::Joining` if some are still alive.
+    InSlices,
 }
 
 /// The threads alive in the current interpreter other than the caller, the interpreter's "main
@@ -141,6 +179,26 @@ if threading is not None:
         main._stop()
 ";
 
+/// Runs the hooks registered with `threading._register_atexit`, newest first, as
+/// `threading._shutdown` does before it joins (Py_EndInterpreter calls it after us: each hook is
+/// taken off the list so that none runs twice). A hook that raises is reported on stderr and the
+/// others still run.
+const RUN_THREADING_EXIT_HOOKS: &std::ffi::CStr = c"
+import sys
+threading = sys.modules.get('threading')
+hooks = getattr(threading, '_threading_atexits', None)
+if hooks:
+    threading._SHUTTING_DOWN = True
+    while hooks:
+        hook = hooks.pop()
+        try:
+            hook()
+        except BaseException:
+            import traceback
+            print('Exception in a threading exit hook while closing the interpreter:', file=sys.stderr)
+            traceback.print_exc()
+";
+
 /// Joins the current interpreter's non-daemon threads, as Py_EndInterpreter would.
 const JOIN_THREADS: &std::ffi::CStr = c"
 import sys
@@ -154,6 +212,24 @@ while threading is not None:
         break
     for thread in others:
         thread.join()
+";
+
+/// Joins the current interpreter's non-daemon threads for at most a slice of time; `result` is
+/// True if some are still alive.
+const JOIN_THREADS_SLICE: &std::ffi::CStr = c"
+import sys, time
+threading = sys.modules.get('threading')
+result = False
+if threading is not None:
+    deadline = time.monotonic() + 0.05
+    for thread in threading.enumerate():
+        if (not thread.daemon and thread.is_alive() and thread.ident != threading.get_ident()
+                and thread is not threading.main_thread()
+                and not isinstance(thread, threading._DummyThread)):
+            thread.join(max(0.0, deadline - time.monotonic()))
+            if thread.is_alive():
+                result = True
+                break
 ";
 
 /// Joins every live thread of the current interpreter for at most a moment.
@@ -170,7 +246,7 @@ if threading is not None:
 
 /// Runs inside the interpreter being closed, on its initial thread state: gets it ready for
 /// `Py_EndInterpreter` or says why it is not.
-fn prepare_end(interp: InterpPtr, stray: StrayThreads) -> Result<(), CloseFailure> {
+fn prepare_end(interp: InterpPtr, stray: StrayThreads, join: Join) -> Result<(), CloseFailure> {
     let attempt = || -> PyResult<Result<(), CloseFailure>> {
         let live = eval_snippet(LIVE_THREADS)?;
         let mut threads = Vec::new();
@@ -185,9 +261,20 @@ fn prepare_end(interp: InterpPtr, stray: StrayThreads) -> Result<(), CloseFailur
                 if daemons > 0 {
                     return Ok(Err(CloseFailure::ThreadsAlive(daemons)));
                 }
-                eval_snippet(JOIN_THREADS)?;
+                // Threads may wait for these hooks (an idle ThreadPoolExecutor's workers do).
+                eval_snippet(RUN_THREADING_EXIT_HOOKS)?;
+                match join {
+                    Join::UntilDone => drop(eval_snippet(JOIN_THREADS)?),
+                    Join::InSlices => {
+                        if eval_snippet(JOIN_THREADS_SLICE)?.as_ref().is_truthy()? {
+                            return Ok(Err(CloseFailure::Joining));
+                        }
+                    }
+                }
             }
             StrayThreads::Interrupt | StrayThreads::Wait => {
+                // Before any SystemExit request: threads waiting for a hook then end cleanly.
+                eval_snippet(RUN_THREADING_EXIT_HOOKS)?;
                 if stray == StrayThreads::Interrupt {
                     threads.iter().for_each(|(ident, _)| raise_system_exit_in(*ident));
                 }

@@ -85,9 +85,10 @@ Internal: run subinterpreters._calls.invoke(spec) in the interpreter and return 
 Return True while the interpreter is running code (always True for the main interpreter).",
             noargs: is_running),
         py_method!(c"close", c"close($self, /)\n--\n\n\
-Destroy the interpreter: join its non-daemon threads, run its exit hooks, free it. Closing\n\
-again does nothing. RuntimeError for the main or the current interpreter, while it runs code,\n\
-or while daemon threads of a legacy interpreter are still alive (CPython cannot end it then).",
+Destroy the interpreter: run its threading exit hooks, join its non-daemon threads (Ctrl-C\n\
+interrupts that wait in the main thread), run its exit hooks, free it. Closing again does\n\
+nothing. RuntimeError for the main or the current interpreter, while it runs code, or while\n\
+daemon threads of a legacy interpreter are still alive (CPython cannot end it then).",
             noargs: close::close),
         py_method!(c"__enter__", c"__enter__($self, /)\n--\n\nReturn self.", noargs: enter),
         py_method!(c"__reduce__", c"__reduce__($self, /)\n--\n\n\

@@ -6,6 +6,7 @@ use subinterpreters_core::primitives::Barrier;
 
 use super::{optional_seconds, timeout_from_seconds, wait_for_grant, wait_timeout};
 use crate::errors::Error;
+use crate::exit_watch::Call;
 use crate::ffi::{
     bool_from, int_from_u64, none, py_getter, py_method, py_slot, Args, CompareOp,
     Owned, Param, ParamKind, PyResult, Ref, Signature, This, TypeDef,
@@ -78,7 +79,7 @@ fn wait(this: This<'_, BarrierObject>, args: Args<'_>) -> PyResult<Owned> {
     };
     if let Some(pending) = pending {
         // Not granted (broken), or timed out (which breaks the barrier for everyone).
-        if wait_for_grant(pending, timeout)? != Some(true) {
+        if wait_for_grant(pending, timeout, Call::BarrierWait)? != Some(true) {
             return broken();
         }
     }

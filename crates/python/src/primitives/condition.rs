@@ -8,6 +8,7 @@ use subinterpreters_core::primitives::{Condition, ConditionLock, Semaphore};
 use super::locks::{acquire_permit, acquire_rlock, LockObject, RLockObject};
 use super::{current_owner, lock_acquire_mode, wait_for_grant, wait_for_grant_uninterruptibly, wait_timeout, ACQUIRE_SIGNATURE};
 use crate::errors::Error;
+use crate::exit_watch::Call;
 use crate::ffi::{
     EXIT_SIGNATURE,
     bool_from, builtin, int_from_u64, none, py_method, py_slot, raise, Args, Builtin, CompareOp, Owned,
@@ -160,7 +161,7 @@ fn wait_notified(this: This<'_, ConditionObject>, timeout: Timeout) -> PyResult<
         }
         ConditionLock::RLock(rlock) => rlock.release_all(owner).expect("owned, checked above"),
     };
-    let notified = wait_for_grant(pending, timeout);
+    let notified = wait_for_grant(pending, timeout, Call::ConditionWait);
     let semaphore: &Arc<Semaphore> = match lock {
         ConditionLock::Lock(semaphore) => semaphore,
         ConditionLock::RLock(rlock) => rlock.semaphore(),

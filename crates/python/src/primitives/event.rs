@@ -5,6 +5,7 @@ use std::sync::Arc;
 use subinterpreters_core::primitives::Event;
 
 use super::{wait_for_grant, wait_timeout};
+use crate::exit_watch::Call;
 use crate::ffi::{
     bool_from, none, py_method, py_slot, Args, CompareOp, Owned, Param, ParamKind, PyResult, Ref, Signature,
     This, TypeDef,
@@ -60,7 +61,7 @@ fn wait(this: This<'_, EventObject>, args: Args<'_>) -> PyResult<Owned> {
     let timeout = wait_timeout(timeout)?;
     let set = match Event::start_wait(&this.value.0) {
         Ok(()) => true,
-        Err(pending) => wait_for_grant(pending, timeout)?.unwrap_or_else(|| this.value.0.is_set()),
+        Err(pending) => wait_for_grant(pending, timeout, Call::EventWait)?.unwrap_or_else(|| this.value.0.is_set()),
     };
     Ok(bool_from(set))
 }

@@ -6,6 +6,7 @@ use subinterpreters_core::primitives::{RLock, Semaphore};
 
 use super::{current_owner, lock_acquire_mode, semaphore_acquire_mode, wait_for_grant, ACQUIRE_SIGNATURE};
 use crate::errors::Error;
+use crate::exit_watch::Call;
 use crate::ffi::{
     EXIT_SIGNATURE,
     bool_from, none, py_method, py_slot, Args, CompareOp, Method, Owned,
@@ -30,7 +31,7 @@ pub(super) fn acquire_permit(semaphore: &Arc<Semaphore>, mode: Timeout) -> PyRes
     }
     match Semaphore::start_acquire(semaphore) {
         Ok(()) => Ok(true),
-        Err(pending) => Ok(wait_for_grant(pending, mode)?.unwrap_or(false)),
+        Err(pending) => Ok(wait_for_grant(pending, mode, Call::Acquire)?.unwrap_or(false)),
     }
 }
 

@@ -17,6 +17,7 @@ pub(crate) use event::{EventObject, EVENT};
 pub(crate) use locks::{LockObject, RLockObject, SemaphoreObject, BOUNDED_SEMAPHORE, LOCK, RLOCK, SEMAPHORE};
 
 use crate::blocking::{block_on, Parked};
+use crate::exit_watch::Call;
 use crate::ffi::{
     allow_threads, builtin, current_interpreter_id, raise, thread_ident, Builtin, Owned, Param, ParamKind,
     PyResult, Ref, Signature,
@@ -39,11 +40,11 @@ impl Parked for PendingGrant {
 }
 
 /// Waits for a grant with the GIL released (interruptible by Ctrl-C in the main thread):
-/// `Some(granted)`, or `None` if `timeout` expired first.
-fn wait_for_grant(pending: PendingGrant, timeout: Timeout) -> PyResult<Option<bool>> {
+/// `Some(granted)`, or `None` if `timeout` expired first. `call` names the wait.
+fn wait_for_grant(pending: PendingGrant, timeout: Timeout, call: Call) -> PyResult<Option<bool>> {
     match timeout {
         Timeout::TryOnce => Ok(pending.cancel()),
-        _ => block_on(pending, timeout.deadline()),
+        _ => block_on(pending, timeout.deadline(), call),
     }
 }
 
