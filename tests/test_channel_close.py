@@ -7,18 +7,14 @@ from __future__ import annotations
 import gc
 import os
 import sys
-import textwrap
 import time
 
 import pytest
 
 import subinterpreters as si
+from helpers import dedent
 
 SETTLE = 0.2
-
-
-def dedent(source: str) -> str:
-    return textwrap.dedent(source).strip("\n") + "\n"
 
 
 def listed_ids() -> list[int]:

@@ -6,28 +6,15 @@ from __future__ import annotations
 
 import collections
 import statistics
-import textwrap
 import threading
 import time
 
 import pytest
 
 import subinterpreters as si
+from helpers import dedent, drain_channel
 
 SETTLE = 0.2
-
-
-def dedent(source: str) -> str:
-    return textwrap.dedent(source).strip("\n") + "\n"
-
-
-def drain(recv: si.RecvChannel) -> list[object]:
-    """Everything currently ready on `recv`, without waiting."""
-    marker = object()
-    items = []
-    while (item := recv.recv_nowait(marker)) is not marker:
-        items.append(item)
-    return items
 
 
 # --- ends -----------------------------------------------------------------------------------------
@@ -446,7 +433,7 @@ def test_withdrawn_sends_race_with_receivers(channel, spawn) -> None:
                 got.append(recv.recv(timeout=0.001))
             except TimeoutError:
                 pass
-        got.extend(drain(recv))
+        got.extend(drain_channel(recv))
         return got
 
     receivers = [spawn(receiver), spawn(receiver)]

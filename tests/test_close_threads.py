@@ -11,8 +11,7 @@ from __future__ import annotations
 import pytest
 
 import subinterpreters as si
-
-from conftest import dedent
+from helpers import dedent
 
 
 def test_close_joins_non_daemon_threads(interp, channel):

@@ -28,6 +28,7 @@ import threading
 import pytest
 
 import subinterpreters as si
+from helpers import drain
 
 JOIN = 10.0  # bound for "this must finish"; only reached when the behaviour is missing
 HAS_CPYTHON_INTERPRETERS = sys.version_info >= (3, 14)
@@ -44,15 +45,6 @@ WHENCE_VALUES = {
     "cross-interpreter C-API",
     "_interpreters module",
 }
-
-
-def drain(q: si.Queue) -> list[object]:
-    items = []
-    while True:
-        try:
-            items.append(q.get_nowait())
-        except si.QueueEmpty:
-            return items
 
 
 @pytest.fixture

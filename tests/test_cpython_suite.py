@@ -15,17 +15,12 @@ test package is not installed (Debian/Ubuntu: libpython3.X-testsuite).
 
 from __future__ import annotations
 
-import os
 import sys
 from pathlib import Path
 
 import pytest
 
-TESTS_DIR = os.path.dirname(os.path.abspath(__file__))
-if TESTS_DIR not in sys.path:
-    sys.path.insert(0, TESTS_DIR)
-
-from cpython_suite import runner  # noqa: E402 - needs TESTS_DIR on sys.path
+from cpython_suite import runner
 
 # Each module's tests run in one child (resumed after a crash or a hang). The runner bounds a hang
 # (no progress) per test; this bounds the whole module, tests known to hang included.

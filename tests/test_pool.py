@@ -20,29 +20,17 @@ import inspect
 import operator
 import os
 import site
-import subprocess
-import sys
-import textwrap
 import threading
 import time
-from pathlib import Path
 
 import pytest
 
+import callee_module as callee
 import subinterpreters as si
-
-TESTS_DIR = os.path.dirname(os.path.abspath(__file__))
-if TESTS_DIR not in sys.path:
-    sys.path.insert(0, TESTS_DIR)
-
-import callee_module as callee  # noqa: E402 - needs TESTS_DIR on sys.path
+from helpers import TESTS_DIR, assert_clean_exit, details, run_script
 
 SETTLE = 0.2
 JOIN = 10.0
-
-
-def dedent(source: str) -> str:
-    return textwrap.dedent(source).strip("\n") + "\n"
 
 
 def make_pool(max_workers: int | None = 2, **kwargs) -> si.InterpreterPoolExecutor:
@@ -580,26 +568,6 @@ def test_futures_work_with_wait_first_completed(pool) -> None:
 
 
 # --- the caller's script and process exit ------------------------------------------------------------
-
-
-def run_script(tmp_path: Path, body: str, timeout: float = 60) -> subprocess.CompletedProcess[str]:
-    script = tmp_path / "script.py"
-    script.write_text(dedent(body), encoding="utf-8")
-    try:
-        return subprocess.run(
-            [sys.executable, str(script)], capture_output=True, text=True, timeout=timeout, cwd=tmp_path
-        )
-    except subprocess.TimeoutExpired as exc:
-        pytest.fail(f"script did not exit within {timeout} s; stdout={exc.stdout!r} stderr={exc.stderr!r}")
-
-
-def details(proc: subprocess.CompletedProcess[str]) -> str:
-    return f"rc={proc.returncode}\nstdout:\n{proc.stdout}\nstderr:\n{proc.stderr}"
-
-
-def assert_clean_exit(proc: subprocess.CompletedProcess[str], code: int) -> None:
-    assert "Fatal Python error" not in proc.stderr, details(proc)
-    assert proc.returncode == code, details(proc)
 
 
 def test_map_with_a_function_of_the_callers_script(tmp_path) -> None:

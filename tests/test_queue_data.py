@@ -14,40 +14,13 @@ import fractions
 import gc
 import signal
 import sys
-import textwrap
 import urllib.parse
 import uuid
 
 import pytest
 
 import subinterpreters as si
-
-
-def dedent(source: str) -> str:
-    return textwrap.dedent(source).strip("\n") + "\n"
-
-
-def evaluate(interp: si.Interpreter, expr: str, setup: str = "", **shared: object) -> object:
-    """Evaluate `expr` in `interp` after `setup`; the shared names are deleted afterwards."""
-    recv, send = si.create_channel()
-    names = ", ".join(["_out", *shared])
-    body = dedent(setup) + f"_out.send_nowait({expr})\n"
-    source = "try:\n" + textwrap.indent(body, "    ") + f"finally:\n    del {names}\n"
-    try:
-        interp.run(source, _out=send, **shared)
-        return recv.recv_nowait()
-    finally:
-        recv.close()
-        send.close()
-
-
-def drain(q: si.Queue) -> list[object]:
-    items = []
-    while True:
-        try:
-            items.append(q.get_nowait())
-        except si.QueueEmpty:
-            return items
+from helpers import dedent, drain, evaluate
 
 
 def _gen():

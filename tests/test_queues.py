@@ -13,47 +13,19 @@ import collections
 import gc
 import math
 import queue
-import textwrap
 import threading
 import time
 
 import pytest
 
 import subinterpreters as si
+from helpers import drain, evaluate
 
 SETTLE = 0.2
 
 
-def dedent(source: str) -> str:
-    return textwrap.dedent(source).strip("\n") + "\n"
-
-
-def evaluate(interp: si.Interpreter, expr: str, setup: str = "", **shared: object) -> object:
-    """Like the `ask` fixture, but the shared names are deleted from the interpreter afterwards
-    (even if the code fails), so a reused interpreter keeps no queue handle alive."""
-    recv, send = si.create_channel()
-    names = ", ".join(["_out", *shared])
-    body = dedent(setup) + f"_out.send_nowait({expr})\n"
-    source = "try:\n" + textwrap.indent(body, "    ") + f"finally:\n    del {names}\n"
-    try:
-        interp.run(source, _out=send, **shared)
-        return recv.recv_nowait()
-    finally:
-        recv.close()
-        send.close()
-
-
 def listed_queue_ids() -> list[int]:
     return [q.id for q in si.list_all_queues()]
-
-
-def drain(q: si.Queue) -> list[object]:
-    items = []
-    while True:
-        try:
-            items.append(q.get_nowait())
-        except si.QueueEmpty:
-            return items
 
 
 @pytest.fixture
@@ -622,7 +594,7 @@ def test_put_many_blocked_with_nothing_put_raises_closed_on_close(spawn) -> None
     assert not task.done
     q.close()
     assert isinstance(task.exception(), si.QueueClosedError)
-    assert drain_until_closed(q) == ["old"]
+    assert drain(q, stop=si.QueueClosedError) == ["old"]
 
 
 def test_get_many_returns_up_to_max_items_oldest_first(q) -> None:
@@ -838,7 +810,7 @@ def test_close_wakes_putter_blocked_in_subinterpreter(interp, spawn) -> None:
     assert not task.done
     q.close()
     assert task.result() == "closed"
-    assert drain_until_closed(q) == ["first"]
+    assert drain(q, stop=si.QueueClosedError) == ["first"]
 
 
 def test_close_in_subinterpreter_wakes_getter_blocked_in_main(q, interp, spawn) -> None:
@@ -846,15 +818,6 @@ def test_close_in_subinterpreter_wakes_getter_blocked_in_main(q, interp, spawn) 
     time.sleep(SETTLE)
     interp.run("q.close()\ndel q", q=q)
     assert isinstance(task.exception(), si.QueueClosedError)
-
-
-def drain_until_closed(q: si.Queue) -> list[object]:
-    items = []
-    while True:
-        try:
-            items.append(q.get_nowait())
-        except si.QueueClosedError:
-            return items
 
 
 # --- iteration ------------------------------------------------------------------------------------

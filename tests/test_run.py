@@ -3,18 +3,13 @@ GIL released, RunFailedError, SystemExit, RuntimeError cases, NotShareableError 
 
 from __future__ import annotations
 
-import textwrap
 import threading
 import time
 
 import pytest
 
 import subinterpreters as si
-
-
-def dedent(source: str) -> str:
-    return textwrap.dedent(source).strip("\n") + "\n"
-
+from helpers import dedent
 
 # --- where and how code runs ----------------------------------------------------------------------
 

@@ -21,53 +21,10 @@ import time
 import pytest
 
 import subinterpreters as si
+from helpers import ADDRESS_SOURCE, buffer_address, evaluate_body, needs_ctypes_in_isolated
 
 SETTLE = 0.2
 JOIN_TIMEOUT = 10.0
-
-# Reads the start address of any buffer (read-only or not, contiguous or not) through the C API.
-ADDRESS_SOURCE = """
-import ctypes
-
-class _Py_buffer(ctypes.Structure):
-    _fields_ = [
-        ("buf", ctypes.c_void_p),
-        ("obj", ctypes.c_void_p),
-        ("len", ctypes.c_ssize_t),
-        ("itemsize", ctypes.c_ssize_t),
-        ("readonly", ctypes.c_int),
-        ("ndim", ctypes.c_int),
-        ("format", ctypes.c_char_p),
-        ("shape", ctypes.c_void_p),
-        ("strides", ctypes.c_void_p),
-        ("suboffsets", ctypes.c_void_p),
-        ("internal", ctypes.c_void_p),
-    ]
-
-_get_buffer = ctypes.PYFUNCTYPE(
-    ctypes.c_int, ctypes.py_object, ctypes.POINTER(_Py_buffer), ctypes.c_int
-)(("PyObject_GetBuffer", ctypes.pythonapi))
-_release_buffer = ctypes.PYFUNCTYPE(None, ctypes.POINTER(_Py_buffer))(
-    ("PyBuffer_Release", ctypes.pythonapi)
-)
-
-def buffer_address(obj):
-    view = _Py_buffer()
-    _get_buffer(obj, ctypes.byref(view), 0x011C)  # PyBUF_FULL_RO
-    try:
-        return view.buf or 0
-    finally:
-        _release_buffer(ctypes.byref(view))
-"""
-_ns: dict[str, object] = {}
-exec(ADDRESS_SOURCE, _ns)
-buffer_address = _ns["buffer_address"]
-
-needs_ctypes_in_isolated = pytest.mark.skipif(
-    sys.version_info < (3, 13),
-    reason="CPython 3.12's _ctypes cannot be imported in isolated interpreters, so the address "
-    "cannot be read there",
-)
 
 # Exporters, as source evaluated in whichever interpreter sends them.
 EXPORTER_SETUP = "import array, mmap\nimport subinterpreters as si\n"
@@ -103,29 +60,6 @@ def expected_description(exporter: object) -> tuple:
 
 def describe(v: memoryview) -> tuple:
     return eval(DESCRIBE, {"v": v})
-
-
-def dedent(source: str) -> str:
-    return textwrap.dedent(source).strip("\n") + "\n"
-
-
-def evaluate(interp: si.Interpreter, body: str, **shared: object) -> object:
-    """Run `body` (which must assign `result`) in `interp` inside a function, so its locals (views)
-    are released when it returns, and return `result` through a channel. Shared names are deleted."""
-    recv, send = si.create_channel()
-    names = ", ".join(["_out", *shared])
-    source = (
-        "def _body():\n"
-        + textwrap.indent(dedent(body), "    ")
-        + "    return result\n"
-        + f"try:\n    _out.send_nowait(_body())\nfinally:\n    del _body, {names}\n"
-    )
-    try:
-        interp.run(source, _out=send, **shared)
-        return recv.recv_nowait()
-    finally:
-        recv.close()
-        send.close()
 
 
 def resizable(buf: bytearray) -> bool:
@@ -226,7 +160,7 @@ def test_main_to_isolated_interpreter(name, channel, shared_interp) -> None:
     recv, send = channel
     exporter = make(name)
     send.send_buffer_nowait(exporter)
-    got = evaluate(shared_interp, f"v = r.recv_nowait()\nresult = {DESCRIBE}", r=recv)
+    got = evaluate_body(shared_interp, f"v = r.recv_nowait()\nresult = {DESCRIBE}", r=recv)
     assert got == expected_description(exporter)
 
 
@@ -235,7 +169,7 @@ def test_isolated_receiver_sees_exporter_address(channel, shared_interp) -> None
     recv, send = channel
     ba = bytearray(4096)
     send.send_buffer_nowait(ba)
-    got = evaluate(
+    got = evaluate_body(
         shared_interp, ADDRESS_SOURCE + "v = r.recv_nowait()\nresult = buffer_address(v)\n", r=recv
     )
     assert got == ctypes.addressof(ctypes.c_char.from_buffer(ba))
@@ -252,7 +186,7 @@ def test_isolated_interpreter_to_main(name, channel, interp, wait_until) -> None
     try:
         assert describe(v) == expected_description(make(name))
         if sys.version_info >= (3, 13):
-            address = evaluate(interp, ADDRESS_SOURCE + "result = buffer_address(exporter)\n")
+            address = evaluate_body(interp, ADDRESS_SOURCE + "result = buffer_address(exporter)\n")
             assert address == buffer_address(v)
     finally:
         v.release()
@@ -276,7 +210,7 @@ def test_between_two_isolated_interpreters(wait_until) -> None:
         a.run("import array\nexp = array.array('i', [1, 2, 3])\ns.send_buffer_nowait(exp)", s=send)
         b.run("v = r.recv_nowait()", r=recv)
         a.exec("exp[1] = 20")
-        got = evaluate(b, "result = (v.format, v.readonly, tuple(v.tolist()))")
+        got = evaluate_body(b, "result = (v.format, v.readonly, tuple(v.tolist()))")
         assert got == ("i", True, (1, 20, 3))
         b.exec("v.release()\ndel v")
         assert close_eventually(a, wait_until)
@@ -362,7 +296,7 @@ def test_exporter_held_while_isolated_receiver_keeps_view(channel, shared_interp
     send.send_buffer_nowait(ba)
     shared_interp.run("v = r.recv_nowait()\ndel r", r=recv)
     try:
-        assert evaluate(shared_interp, "result = v.tobytes()") == b"held"
+        assert evaluate_body(shared_interp, "result = v.tobytes()") == b"held"
         with pytest.raises(BufferError):
             ba.append(0)
         shared_interp.exec("v.release()")
@@ -378,11 +312,11 @@ def test_isolated_exporter_held_while_main_keeps_view(channel, interp, wait_unti
         "try:\n    ba.append(0)\n    ba.pop()\n    result = True\n"
         "except BufferError:\n    result = False\n"
     )
-    assert evaluate(interp, probe) is False
+    assert evaluate_body(interp, probe) is False
     v = recv.recv_nowait()
-    assert evaluate(interp, probe) is False
+    assert evaluate_body(interp, probe) is False
     v.release()
-    assert wait_until(lambda: evaluate(interp, probe))
+    assert wait_until(lambda: evaluate_body(interp, probe))
 
 
 def test_exporter_released_in_its_own_interpreter_when_isolated_receiver_releases(
@@ -391,7 +325,7 @@ def test_exporter_released_in_its_own_interpreter_when_isolated_receiver_release
     recv, send = channel
     exporter = RecordingExporter(b"abc")
     send.send_buffer_nowait(exporter)
-    assert evaluate(shared_interp, "v = r.recv_nowait()\nresult = v.tobytes()", r=recv) == b"abc"
+    assert evaluate_body(shared_interp, "v = r.recv_nowait()\nresult = v.tobytes()", r=recv) == b"abc"
     assert wait_until(lambda: exporter.released)
     assert exporter.released == [si.get_main().id]
 
@@ -406,10 +340,10 @@ def test_exporter_released_in_its_own_interpreter_when_main_releases(
     )
     v = recv.recv_nowait()
     assert v.tobytes() == b"xyz"
-    assert evaluate(interp, "result = len(exp.released)") == 0
+    assert evaluate_body(interp, "result = len(exp.released)") == 0
     v.release()
-    assert wait_until(lambda: evaluate(interp, "result = len(exp.released)") == 1)
-    assert evaluate(interp, "result = tuple(exp.released)") == (interp.id,)
+    assert wait_until(lambda: evaluate_body(interp, "result = len(exp.released)") == 1)
+    assert evaluate_body(interp, "result = tuple(exp.released)") == (interp.id,)
 
 
 def test_exporter_released_when_receiving_end_closed(wait_until) -> None:
@@ -486,7 +420,7 @@ def test_non_buffer_gives_waiting_receiver_nothing(channel, spawn) -> None:
 
 def test_non_buffer_refused_inside_isolated_interpreter(channel, shared_interp) -> None:
     recv, send = channel
-    got = evaluate(
+    got = evaluate_body(
         shared_interp,
         """
         try:
@@ -516,7 +450,7 @@ def test_close_while_another_interpreter_views_its_buffer(wait_until) -> None:
         assert names_holder(str(info.value), holder), str(info.value)
         # Nothing was closed: both interpreters still work, the view still reads the memory.
         exporter.exec("ba[0] = ord('E')")
-        assert evaluate(holder, "result = v.tobytes()") == b"Exported"
+        assert evaluate_body(holder, "result = v.tobytes()") == b"Exported"
         holder.exec("v.release()\ndel v")
         assert close_eventually(exporter, wait_until)
     finally:
@@ -643,11 +577,11 @@ def test_strict_is_keyword_only() -> None:
 def test_strictness_travels_with_the_ends(shared_interp) -> None:
     recv, send = si.create_channel(strict=False)
     try:
-        got = evaluate(shared_interp, "result = (r.strict, s.strict)", r=recv, s=send)
+        got = evaluate_body(shared_interp, "result = (r.strict, s.strict)", r=recv, s=send)
         assert got == (False, False)
         recv2, send2 = si.create_channel()
         try:
-            got = evaluate(shared_interp, "result = (r.strict, s.strict)", r=recv2, s=send2)
+            got = evaluate_body(shared_interp, "result = (r.strict, s.strict)", r=recv2, s=send2)
             assert got == (True, True)
         finally:
             recv2.close()
@@ -696,7 +630,7 @@ def test_non_strict_blocking_send(loose_channel, spawn) -> None:
 def test_non_strict_channel_across_interpreters(loose_channel, shared_interp) -> None:
     recv, send = loose_channel
     send.send_nowait({"from": "main", "items": [1, 2]})
-    got = evaluate(
+    got = evaluate_body(
         shared_interp,
         """
         x = r.recv_nowait()
