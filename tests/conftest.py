@@ -38,6 +38,7 @@ from helpers import JOIN_TIMEOUT, dedent
 if signal.getsignal(signal.SIGINT) is signal.SIG_IGN:
     signal.signal(signal.SIGINT, signal.default_int_handler)
 
+
 class Task:
     """A daemon thread running ``fn(*args, **kwargs)`` whose outcome can be collected."""
 

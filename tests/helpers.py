@@ -93,9 +93,7 @@ def _run_sending_back(interp: si.Interpreter, source: str, shared: dict[str, obj
         send.close()
 
 
-def drain(
-    q: si.Queue, stop: type[Exception] | tuple[type[Exception], ...] = si.QueueEmpty
-) -> list[object]:
+def drain(q: si.Queue, stop: type[Exception] | tuple[type[Exception], ...] = si.QueueEmpty) -> list[object]:
     """Everything `q` gives without waiting, until get_nowait() raises `stop` (any other error
     propagates: e.g. ``stop=si.QueueClosedError`` insists that the queue ends closed)."""
     items = []
@@ -187,9 +185,7 @@ def run_python(
             [sys.executable, *args], capture_output=True, text=True, timeout=timeout, cwd=cwd
         )
     except subprocess.TimeoutExpired as exc:
-        pytest.fail(
-            f"{what} did not exit within {timeout} s; stdout={exc.stdout!r} stderr={exc.stderr!r}"
-        )
+        pytest.fail(f"{what} did not exit within {timeout} s; stdout={exc.stdout!r} stderr={exc.stderr!r}")
 
 
 def write_script(tmp_path: Path, body: str, name: str = "script.py") -> Path:
@@ -210,9 +206,7 @@ def details(proc: subprocess.CompletedProcess[str]) -> str:
     return f"rc={proc.returncode}\nstdout:\n{proc.stdout}\nstderr:\n{proc.stderr}"
 
 
-def assert_clean_exit(
-    proc: subprocess.CompletedProcess[str], code: int, *, ready: bool = False
-) -> None:
+def assert_clean_exit(proc: subprocess.CompletedProcess[str], code: int, *, ready: bool = False) -> None:
     """The process exited with `code` and no fatal error (and, with `ready`, printed "ready")."""
     if ready:
         assert "ready" in proc.stdout, details(proc)
@@ -285,9 +279,7 @@ def assert_interrupted_in_call(proc: subprocess.CompletedProcess[str]) -> None:
     """A child of `self_interrupt_script` exited 0 after a KeyboardInterrupt raised inside its call
     well within a second of the SIGINT, without a fatal error."""
     assert proc.returncode == 0, details(proc)
-    line = next(
-        (ln for ln in proc.stdout.splitlines() if ln.startswith("KeyboardInterrupt-in-call")), None
-    )
+    line = next((ln for ln in proc.stdout.splitlines() if ln.startswith("KeyboardInterrupt-in-call")), None)
     assert line is not None, f"no KeyboardInterrupt inside the call; stdout={proc.stdout!r}"
     delay = float(line.split()[1])
     assert delay < INTERRUPT_BOUND, f"KeyboardInterrupt came {delay:.3f} s after SIGINT"

@@ -489,7 +489,9 @@ def test_cancelled_put_async_does_not_deliver() -> None:
 # neither.
 
 
-async def complete_then_cancel(awaitable: Awaitable[object], complete: Callable[[], object]) -> tuple[str, object, object]:
+async def complete_then_cancel(
+    awaitable: Awaitable[object], complete: Callable[[], object]
+) -> tuple[str, object, object]:
     task = asyncio.ensure_future(awaitable)
     await asyncio.sleep(SETTLE)  # parked
     assert not task.done()

@@ -394,7 +394,11 @@ WRONG_ARGUMENTS: list[tuple[str, Callable[[Ctx], object], Any]] = [
     ("send_buffer-timeout-str", lambda c: c.send.send_buffer(b"x", timeout="1"), TypeError),
     ("send_buffer-timeout-list", lambda c: c.send.send_buffer(b"x", timeout=[1]), TypeError),
     ("send_buffer-exporter-raises", lambda c: c.send.send_buffer_nowait(ExporterRaises()), RuntimeError),
-    ("send_buffer-exporter-returns-junk", lambda c: c.send.send_buffer_nowait(ExporterReturnsJunk()), TypeError),
+    (
+        "send_buffer-exporter-returns-junk",
+        lambda c: c.send.send_buffer_nowait(ExporterReturnsJunk()),
+        TypeError,
+    ),
     ("send_buffer_nowait-two-positional", lambda c: c.send.send_buffer_nowait(b"x", 1), TypeError),
     ("send_async-no-object", lambda c: arun(lambda: c.send.send_async()), TypeError),
     ("send_async-timeout-str", lambda c: arun(lambda: c.send.send_async(1, timeout="1")), TypeError),
@@ -490,7 +494,11 @@ WRONG_ARGUMENTS: list[tuple[str, Callable[[Ctx], object], Any]] = [
     ("SharedBuffer-two-positional", lambda c: si.SharedBuffer(3, "d"), TypeError),
     ("SharedArray.readonly-argument", lambda c: si.SharedArray(3).readonly(1), TypeError),
     ("SharedArray.tolist-argument", lambda c: si.SharedArray(3).tolist(1), TypeError),
-    ("SharedArray.from_buffer-exporter-raises", lambda c: si.SharedArray.from_buffer(ExporterRaises()), RuntimeError),
+    (
+        "SharedArray.from_buffer-exporter-raises",
+        lambda c: si.SharedArray.from_buffer(ExporterRaises()),
+        RuntimeError,
+    ),
     (
         "SharedArray.from_buffer-exporter-returns-junk",
         lambda c: si.SharedArray.from_buffer(ExporterReturnsJunk()),
@@ -500,7 +508,11 @@ WRONG_ARGUMENTS: list[tuple[str, Callable[[Ctx], object], Any]] = [
     ("Pool-max_workers-str", lambda c: si.InterpreterPoolExecutor("2"), TypeError),
     ("Pool-max_workers-float", lambda c: si.InterpreterPoolExecutor(2.0), TypeError),
     ("Pool-max_workers-bool", lambda c: si.InterpreterPoolExecutor(True), TypeError),
-    ("Pool-initargs-not-iterable", lambda c: si.InterpreterPoolExecutor(1, initializer=abs, initargs=1), TypeError),
+    (
+        "Pool-initargs-not-iterable",
+        lambda c: si.InterpreterPoolExecutor(1, initializer=abs, initargs=1),
+        TypeError,
+    ),
     ("Pool-thread-name-prefix-not-str", lambda c: si.InterpreterPoolExecutor(1, 42), TypeError),
     ("Pool.submit-no-fn", lambda c: c.pool.submit(), TypeError),
     ("Pool.submit-fn-int", lambda c: c.pool.submit(1), TypeError),
@@ -835,11 +847,27 @@ CLOSED_CALLS: list[tuple[str, Callable[[Ctx], object], Any]] = [
     ("interpreter-call", lambda c: c.closed_interp.call(abs, 1), si.InterpreterNotFoundError),
     ("interpreter-call_in_thread", lambda c: c.closed_interp.call_in_thread(abs, 1).result(10), NOT_FOUND),
     ("interpreter-run_in_thread", lambda c: c.closed_interp.run_in_thread("x = 1").result(10), NOT_FOUND),
-    ("interpreter-call_async", lambda c: arun(lambda: c.closed_interp.call_async(abs, 1)), si.InterpreterNotFoundError),
-    ("interpreter-run_async", lambda c: arun(lambda: c.closed_interp.run_async("x = 1")), si.InterpreterNotFoundError),
+    (
+        "interpreter-call_async",
+        lambda c: arun(lambda: c.closed_interp.call_async(abs, 1)),
+        si.InterpreterNotFoundError,
+    ),
+    (
+        "interpreter-run_async",
+        lambda c: arun(lambda: c.closed_interp.run_async("x = 1")),
+        si.InterpreterNotFoundError,
+    ),
     ("interpreter-is_running", lambda c: c.closed_interp.is_running(), si.InterpreterNotFoundError),
-    ("interpreter-run-bad-source", lambda c: c.closed_interp.run(None), (TypeError, si.InterpreterNotFoundError)),
-    ("interpreter-run-unshareable", lambda c: c.closed_interp.run("x = 1", v=[1]), (NS, si.InterpreterNotFoundError)),
+    (
+        "interpreter-run-bad-source",
+        lambda c: c.closed_interp.run(None),
+        (TypeError, si.InterpreterNotFoundError),
+    ),
+    (
+        "interpreter-run-unshareable",
+        lambda c: c.closed_interp.run("x = 1", v=[1]),
+        (NS, si.InterpreterNotFoundError),
+    ),
     ("interpreter-with", lambda c: c.closed_interp.__enter__().run("x = 1"), si.InterpreterNotFoundError),
 ]
 
@@ -888,7 +916,11 @@ def test_closed_channel_and_queue_refuse_everything_and_change_nothing(module) -
     with pytest.raises(si.QueueClosedError):
         q.get_many(5)
     recv.close()
-    for call in (lambda: recv.recv(timeout=0), lambda: arun(lambda: recv.recv_async()), lambda: next(iter(recv))):
+    for call in (
+        lambda: recv.recv(timeout=0),
+        lambda: arun(lambda: recv.recv_async()),
+        lambda: next(iter(recv)),
+    ):
         with pytest.raises((si.ChannelClosedError, StopIteration)):
             call()
     other_recv.close()
@@ -1055,7 +1087,9 @@ def test_exception_class_with_a_surrogate_in_its_name_is_reported(module) -> Non
 
 def test_source_with_a_lone_surrogate_is_a_clear_error(module, ctx) -> None:
     # Plain CPython cannot compile it either (UnicodeEncodeError); here it must fail as clearly.
-    error = refused(module, ctx, lambda c: c.interp.run("x = '\ud800'"), (si.RunFailedError, UnicodeError, ValueError))
+    error = refused(
+        module, ctx, lambda c: c.interp.run("x = '\ud800'"), (si.RunFailedError, UnicodeError, ValueError)
+    )
     assert "surrogate" in str(error) or "utf-8" in str(error).lower()
 
 

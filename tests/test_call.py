@@ -210,7 +210,7 @@ def test_a_stateless_function_runs_the_callers_code(tmp_path) -> None:
         """,
     )
     assert proc.returncode == 0, details(proc)
-    assert "result: (\"caller's script\", 5)" in proc.stdout, details(proc)
+    assert 'result: ("caller\'s script", 5)' in proc.stdout, details(proc)
 
 
 def test_function_defined_in_the_targets_main_by_exec(fresh, monkeypatch) -> None:
@@ -222,13 +222,15 @@ def test_function_defined_in_the_targets_main_by_exec(fresh, monkeypatch) -> Non
     stand_in.__module__ = "__main__"
     stand_in.__qualname__ = stand_in.__name__ = "si_defined_by_exec"
     monkeypatch.setattr(sys.modules["__main__"], "si_defined_by_exec", stand_in, raising=False)
-    fresh.exec(dedent(
-        """
+    fresh.exec(
+        dedent(
+            """
         def si_defined_by_exec(x):
             import subinterpreters as si
             return ("target", x, si.get_current().id)
         """
-    ))
+        )
+    )
     assert fresh.call(stand_in, 3) == ("target", 3, fresh.id)
 
 

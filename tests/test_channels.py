@@ -115,9 +115,7 @@ def test_ends_sent_through_a_channel_refer_to_same_channel(shared_interp, ask) -
             end.close()
 
 
-def test_end_handles_seen_in_subinterpreter_equal_the_originals(
-    channel, shared_interp, ask
-) -> None:
+def test_end_handles_seen_in_subinterpreter_equal_the_originals(channel, shared_interp, ask) -> None:
     recv, send = channel
     assert ask(shared_interp, "(r, s, r.id == s.id, r == s)", r=recv, s=send) == (
         recv,
@@ -165,9 +163,7 @@ def test_each_blocked_sender_is_received_once(channel, spawn) -> None:
     assert recv.recv_nowait(None) is None
 
 
-def test_blocked_sender_in_subinterpreter_rendezvous_with_main(
-    channel, shared_interp, spawn
-) -> None:
+def test_blocked_sender_in_subinterpreter_rendezvous_with_main(channel, shared_interp, spawn) -> None:
     recv, send = channel
     task = spawn(shared_interp.run, "s.send(('from', 'sub'))\nsent = True", s=send)
     time.sleep(SETTLE)

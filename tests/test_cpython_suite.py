@@ -69,6 +69,5 @@ def test_cpython_module(module: str, suite: tuple[Path, dict]) -> None:
     problems = [row for row in rows if row.verdict in runner.PROBLEMS]
     assert not problems, (
         f"CPython {sys.version.split()[0]}'s {module} against subinterpreters: {len(problems)} mismatch(es) "
-        f"with tests/cpython_suite/expected.toml (child log: {log})\n"
-        + runner.format_table(module, rows)
+        f"with tests/cpython_suite/expected.toml (child log: {log})\n" + runner.format_table(module, rows)
     )

@@ -117,9 +117,7 @@ def test_from_buffer_of_any_numpy_layout(make) -> None:
     assert np.asarray(a).flags.c_contiguous
 
 
-def test_numpy_array_sent_with_send_buffer_is_typed_in_isolated_interpreter(
-    channel, shared_interp
-) -> None:
+def test_numpy_array_sent_with_send_buffer_is_typed_in_isolated_interpreter(channel, shared_interp) -> None:
     recv, send = channel
     src = np.arange(6, dtype=np.float64).reshape(2, 3) / 2
     send.send_buffer_nowait(src)

@@ -282,7 +282,11 @@ def test_default_max_workers_is_the_cpu_count() -> None:
 
 
 def test_a_raising_task_fails_only_its_future(pool) -> None:
-    futs = [pool.submit(callee.divide, 1, 1), pool.submit(callee.divide, 1, 0), pool.submit(callee.divide, 4, 2)]
+    futs = [
+        pool.submit(callee.divide, 1, 1),
+        pool.submit(callee.divide, 1, 0),
+        pool.submit(callee.divide, 4, 2),
+    ]
     assert futs[0].result(timeout=JOIN) == 1.0
     exc = futs[1].exception(timeout=JOIN)
     assert type(exc) is ZeroDivisionError
@@ -312,7 +316,9 @@ def test_a_result_that_cannot_go_back_fails_only_its_future(pool) -> None:
 # --- initializer ---------------------------------------------------------------------------------------
 
 
-INIT_SOURCE = "import sys\nsys.path.insert(0, tests_dir)\nimport callee_module\ncallee_module.init_worker(tag)\n"
+INIT_SOURCE = (
+    "import sys\nsys.path.insert(0, tests_dir)\nimport callee_module\ncallee_module.init_worker(tag)\n"
+)
 
 
 def test_initializer_runs_once_in_each_worker() -> None:

@@ -111,7 +111,9 @@ def test_method_parameters_match_threading(kind, method) -> None:
     assert params == EXPECTED_PARAMS[(kind, method)]
     try:
         threading_params = list(
-            inspect.signature(getattr(getattr(threading, kind)(*([2] if kind == "Barrier" else [])), method)).parameters
+            inspect.signature(
+                getattr(getattr(threading, kind)(*([2] if kind == "Barrier" else [])), method)
+            ).parameters
         )
     except ValueError:  # a C method without a text signature
         return

@@ -324,9 +324,7 @@ def test_event_set_in_main_wakes_waiters_in_every_interpreter(pool, spawn) -> No
     event = si.Event()
     out_r, out_s = si.create_channel()
     try:
-        tasks = [
-            spawn(interp.run, "out.send_nowait(e.wait(10))", e=event, out=out_s) for interp in pool
-        ]
+        tasks = [spawn(interp.run, "out.send_nowait(e.wait(10))", e=event, out=out_s) for interp in pool]
         time.sleep(SETTLE)
         assert not any(t.done for t in tasks)
         event.set()
@@ -360,9 +358,7 @@ def test_condition_between_interpreters(pool, spawn) -> None:
     )
     ready = si.create_queue()
     try:
-        tasks = [
-            spawn(i.run, waiter, c=cond, items=items, out=out_s, ready=ready) for i in pool[:3]
-        ]
+        tasks = [spawn(i.run, waiter, c=cond, items=items, out=out_s, ready=ready) for i in pool[:3]]
         assert wait_until(lambda: ready.qsize() == 3)
         # Notify from a fourth interpreter, one object and one waiter at a time.
         pool[3].run("with c:\n    items.put('a')\n    c.notify()", c=cond, items=items)
@@ -419,9 +415,7 @@ def test_barrier_between_interpreters(pool, spawn) -> None:
     out_r, out_s = si.create_channel()
     code = "out.send_nowait((k, tuple(b.wait(timeout=10) for _ in range(rounds))))"
     try:
-        tasks = [
-            spawn(i.run, code, b=barrier, k=k, out=out_s, rounds=rounds) for k, i in enumerate(pool)
-        ]
+        tasks = [spawn(i.run, code, b=barrier, k=k, out=out_s, rounds=rounds) for k, i in enumerate(pool)]
         mine = [barrier.wait(timeout=JOIN) for _ in range(rounds)]
         for task in tasks:
             task.result()

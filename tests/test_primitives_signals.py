@@ -275,5 +275,7 @@ def test_interrupted_acquire_gives_back_a_permit_handed_over_meanwhile(tmp_path,
     counts = next(ln for ln in proc.stdout.splitlines() if ln.startswith("interrupts")).split()
     interrupts, races, lost = int(counts[1]), int(counts[3]), int(counts[7])
     assert lost == 0, details(proc)
-    assert interrupts > 0, f"no KeyboardInterrupt was ever raised: the test exercised nothing\n{details(proc)}"
+    assert interrupts > 0, (
+        f"no KeyboardInterrupt was ever raised: the test exercised nothing\n{details(proc)}"
+    )
     assert races > 0, f"no interrupt coincided with a hand-over: the test exercised nothing\n{details(proc)}"

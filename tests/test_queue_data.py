@@ -613,7 +613,12 @@ def test_many_senders_closed_before_anything_is_read() -> None:
         with si.create() as sender:
             sender.run("q.put((k, 'native'))\nq.put({'k': k})\ndel q", q=q, k=k)
     assert drain(q) == [
-        (0, "native"), {"k": 0}, (1, "native"), {"k": 1}, (2, "native"), {"k": 2},
+        (0, "native"),
+        {"k": 0},
+        (1, "native"),
+        {"k": 1},
+        (2, "native"),
+        {"k": 2},
     ]
 
 

@@ -71,8 +71,16 @@ SELF_INTERRUPT = self_interrupt_script(
 )
 
 CALLS = [
-    "get", "get-timeout", "get_many", "put", "put-timeout", "put_many", "iterate",
-    "select", "select-timeout", "select-send",
+    "get",
+    "get-timeout",
+    "get_many",
+    "put",
+    "put-timeout",
+    "put_many",
+    "iterate",
+    "select",
+    "select-timeout",
+    "select-send",
 ]
 
 

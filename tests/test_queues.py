@@ -215,7 +215,18 @@ def test_put_object_is_positional_only(q) -> None:
 
 def test_objects_come_back_equal_and_with_their_types(q) -> None:
     items = [
-        None, True, False, 0, -1, 2**200, 1.5, -0.0, "text", "\ud800", b"\x00bytes", (1, ("a",)),
+        None,
+        True,
+        False,
+        0,
+        -1,
+        2**200,
+        1.5,
+        -0.0,
+        "text",
+        "\ud800",
+        b"\x00bytes",
+        (1, ("a",)),
     ]
     for item in items:
         q.put(item)
@@ -451,8 +462,14 @@ def test_get_timeout_in_subinterpreter_is_honoured(q, shared_interp) -> None:
     assert 0.24 <= elapsed < 0.95, elapsed
 
 
-BAD_TIMEOUTS = [(-1, ValueError), (-0.001, ValueError), (float("nan"), ValueError),
-                (float("-inf"), ValueError), ("1", TypeError), ([1], TypeError)]
+BAD_TIMEOUTS = [
+    (-1, ValueError),
+    (-0.001, ValueError),
+    (float("nan"), ValueError),
+    (float("-inf"), ValueError),
+    ("1", TypeError),
+    ([1], TypeError),
+]
 
 
 @pytest.mark.parametrize(("timeout", "error"), BAD_TIMEOUTS)
@@ -1102,8 +1119,7 @@ def test_queue_created_in_subinterpreter_outlives_it_if_main_holds_a_handle() ->
     out = si.create_queue()
     with si.create() as maker:
         maker.run(
-            "import subinterpreters as si\n"
-            "q = si.create_queue(3)\nq.put('made in sub')\nout.put(q)",
+            "import subinterpreters as si\nq = si.create_queue(3)\nq.put('made in sub')\nout.put(q)",
             out=out,
         )
     q = out.get_nowait()
@@ -1243,12 +1259,8 @@ def test_exactly_once_with_several_producers_and_consumers_in_several_interprete
     out = si.create_queue()
     interps = [si.create() for _ in range(producers + consumers)]
     try:
-        consumer_tasks = [
-            spawn(interps[producers + c].run, CONSUMER, q=q, out=out) for c in range(consumers)
-        ]
-        producer_tasks = [
-            spawn(interps[p].run, PRODUCER, q=q, pid=p, n=n) for p in range(producers)
-        ]
+        consumer_tasks = [spawn(interps[producers + c].run, CONSUMER, q=q, out=out) for c in range(consumers)]
+        producer_tasks = [spawn(interps[p].run, PRODUCER, q=q, pid=p, n=n) for p in range(producers)]
         # The main interpreter consumes too, in this thread.
         main_got = []
         deadline = time.monotonic() + 60

@@ -521,9 +521,7 @@ def test_select_in_main_woken_by_peer_in_subinterpreter(channel, shared_interp, 
     peer.result()
 
 
-def test_send_case_in_main_completes_with_receiver_in_subinterpreter(
-    channel, shared_interp, spawn
-) -> None:
+def test_send_case_in_main_completes_with_receiver_in_subinterpreter(channel, shared_interp, spawn) -> None:
     recv, send = channel
     task = spawn(evaluate, shared_interp, "r.recv(timeout=10)", r=recv)
     assert si.select([(send, "to sub")], timeout=10) == (0, None)
@@ -824,9 +822,7 @@ def test_select_is_woken_by_its_peer_not_by_a_timer(shared_interp, spawn) -> Non
     # trip; one woken by the put costs microseconds. The bound is far below a 10 ms period.
     n = 200
     idle, to_peer, back = si.create_queue(), si.create_queue(), si.create_queue()
-    task = spawn(
-        evaluate, shared_interp, "None", SELECT_ECHO, idle=idle, to_peer=to_peer, back=back, n=n
-    )
+    task = spawn(evaluate, shared_interp, "None", SELECT_ECHO, idle=idle, to_peer=to_peer, back=back, n=n)
     samples = []
     for i in range(n):
         start = time.perf_counter()

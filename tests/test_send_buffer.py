@@ -309,8 +309,7 @@ def test_isolated_exporter_held_while_main_keeps_view(channel, interp, wait_unti
     recv, send = channel
     interp.run("ba = bytearray(b'held')\ns.send_buffer_nowait(ba)\ndel s", s=send)
     probe = (
-        "try:\n    ba.append(0)\n    ba.pop()\n    result = True\n"
-        "except BufferError:\n    result = False\n"
+        "try:\n    ba.append(0)\n    ba.pop()\n    result = True\nexcept BufferError:\n    result = False\n"
     )
     assert evaluate_body(interp, probe) is False
     v = recv.recv_nowait()
@@ -330,9 +329,7 @@ def test_exporter_released_in_its_own_interpreter_when_isolated_receiver_release
     assert exporter.released == [si.get_main().id]
 
 
-def test_exporter_released_in_its_own_interpreter_when_main_releases(
-    channel, interp, wait_until
-) -> None:
+def test_exporter_released_in_its_own_interpreter_when_main_releases(channel, interp, wait_until) -> None:
     recv, send = channel
     interp.run(
         RECORDING_EXPORTER_SOURCE + "exp = RecordingExporter(b'xyz')\ns.send_buffer_nowait(exp)\n",
@@ -512,9 +509,7 @@ def test_closing_the_holder_releases_its_views(wait_until) -> None:
 
 def assert_exits_cleanly(code: str, cwd) -> None:
     """Run `code` in a fresh process: it must print "ready" and exit 0 without a fatal error."""
-    proc = subprocess.run(
-        [sys.executable, "-c", code], capture_output=True, text=True, timeout=60, cwd=cwd
-    )
+    proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60, cwd=cwd)
     details = f"rc={proc.returncode}\nstdout:\n{proc.stdout}\nstderr:\n{proc.stderr}"
     assert "ready" in proc.stdout, details
     assert "Fatal Python error" not in proc.stderr, details
@@ -650,7 +645,7 @@ def _gen():
 
 @pytest.mark.parametrize(
     "make_obj",
-    [lambda: (lambda: 0), lambda: _gen(), lambda: threading.Lock(), lambda: [1, _gen()]],
+    [lambda: lambda: 0, lambda: _gen(), lambda: threading.Lock(), lambda: [1, _gen()]],
     ids=["lambda", "generator", "lock", "list-holding-generator"],
 )
 def test_non_strict_refuses_unpicklable_and_sends_nothing(make_obj, loose_channel) -> None:
@@ -721,8 +716,6 @@ def test_process_exit_with_views_that_cannot_be_released_first(scenario, tmp_pat
     code = (
         "import subinterpreters as si\n"
         "r, s = si.create_channel()\n"
-        "exporter = si.create()\n"
-        + textwrap.dedent(setups[scenario])
-        + "print('ready', flush=True)\n"
+        "exporter = si.create()\n" + textwrap.dedent(setups[scenario]) + "print('ready', flush=True)\n"
     )
     assert_exits_cleanly(code, tmp_path)

@@ -26,8 +26,9 @@ def stress(*args: str, timeout: float = 90) -> subprocess.CompletedProcess[str]:
     return run_python(str(STRESS), "--quiet", *args, timeout=timeout, what=f"stress {args}")
 
 
-@pytest.mark.parametrize("seed", [FIXED_SEED, random.SystemRandom().randrange(1, 2**31)],
-                         ids=["fixed-seed", "random-seed"])
+@pytest.mark.parametrize(
+    "seed", [FIXED_SEED, random.SystemRandom().randrange(1, 2**31)], ids=["fixed-seed", "random-seed"]
+)
 def test_short_stress_accounts_for_every_item(seed: int) -> None:
     proc = stress("--items", str(ITEMS), "--seed", str(seed))
     assert proc.returncode == 0, f"seed {seed}: " + details(proc)
