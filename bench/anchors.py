@@ -22,7 +22,7 @@ from typing import Any
 
 from measure import Unavailable
 
-VERSION = "%d.%d" % sys.version_info[:2]
+VERSION = "{}.{}".format(*sys.version_info[:2])
 PUBLIC = sys.version_info >= (3, 14)  # concurrent.interpreters and its pool exist
 PREFIX = f"CPython {VERSION}"  # the start of every stdlib row's label
 

@@ -223,7 +223,7 @@ def stop_child(process: Any, say_goodbye: Callable[[], object], *closing: Any) -
 
 
 def load_text() -> str:
-    return "%.2f %.2f %.2f" % os.getloadavg() if hasattr(os, "getloadavg") else "n/a"
+    return " ".join(f"{x:.2f}" for x in os.getloadavg()) if hasattr(os, "getloadavg") else "n/a"
 
 
 class Bench:

@@ -178,7 +178,7 @@ def table_lines(section: Section) -> list[str]:
 
 @dataclass
 class Report:
-    started: datetime.datetime = field(default_factory=lambda: datetime.datetime.now(datetime.timezone.utc))
+    started: datetime.datetime = field(default_factory=lambda: datetime.datetime.now(datetime.UTC))
     load_start: tuple[float, float, float] | None = field(
         default_factory=lambda: os.getloadavg() if hasattr(os, "getloadavg") else None
     )
@@ -255,7 +255,7 @@ def package_version() -> str:
 
 
 def load_text(load: tuple[float, float, float] | None) -> str:
-    return "n/a" if load is None else "%.2f %.2f %.2f" % load
+    return "n/a" if load is None else " ".join(f"{x:.2f}" for x in load)
 
 
 def machine_lines(report: Report) -> list[tuple[str, str]]:
@@ -420,7 +420,7 @@ def chart(report: Report, path: str) -> str | None:
         layout="constrained",
     )
     ours_colour, other_colour = "#d9480f", "#868e96"
-    for ax, section in zip(axes[:, 0], sections):
+    for ax, section in zip(axes[:, 0], sections, strict=True):
         entries = section.entries
         labels = [" ".join(e.label.split()) for e in entries]
         values = [e.value for e in entries]
@@ -428,7 +428,7 @@ def chart(report: Report, path: str) -> str | None:
         positions = range(len(entries))
         bars = ax.barh(positions, plotted, color=[ours_colour if e.ours else other_colour for e in entries])
         ax.set_yticks(list(positions), labels, fontsize=8)
-        for tick, entry in zip(ax.get_yticklabels(), entries):
+        for tick, entry in zip(ax.get_yticklabels(), entries, strict=True):
             if entry.ours:
                 tick.set_fontweight("bold")
                 tick.set_color(ours_colour)
@@ -441,7 +441,7 @@ def chart(report: Report, path: str) -> str | None:
         ax.xaxis.set_major_locator(LogLocator(base=10))
         ax.xaxis.set_major_formatter(FuncFormatter(lambda x, _pos, kind=section.kind: tick_text(kind, x)))
         ax.xaxis.set_minor_formatter(NullFormatter())
-        for bar, entry, value in zip(bars, entries, values):
+        for bar, entry, value in zip(bars, entries, values, strict=True):
             text = value_text(section.kind, value)
             if value is None:
                 ax.text(

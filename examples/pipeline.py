@@ -204,7 +204,7 @@ def collect(
             if failures:
                 raise RuntimeError(f"a worker ({label}) failed:\n{failures[0]}") from failures[0]
             if not any(thread.is_alive() for thread in threads):
-                raise RuntimeError(f"the {label} workers stopped after {len(results)} results")
+                raise RuntimeError(f"the {label} workers stopped after {len(results)} results") from None
             progress.show(len(results))
             continue
         if index in results:

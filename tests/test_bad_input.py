@@ -22,6 +22,7 @@ from __future__ import annotations
 
 import asyncio
 import dataclasses
+import functools
 import gc
 import queue as stdlib_queue
 import re
@@ -435,7 +436,7 @@ WRONG_ARGUMENTS: list[tuple[str, Callable[[Ctx], object], Any]] = [
     ("select-unknown-keyword", lambda c: si.select([c.recv], block=False), TypeError),
     ("select-cases-None", lambda c: si.select(None), TypeError),
     ("select-cases-iterator-raises", lambda c: si.select(IterRaises()), KeyError),
-    ("select-cases-raise-midway", lambda c: si.select(((c.q, "x") for _ in raising_generator())), KeyError),
+    ("select-cases-raise-midway", lambda c: si.select((c.q, "x") for _ in raising_generator()), KeyError),
     ("select-stdlib-queue", lambda c: si.select([stdlib_queue.Queue()], default=0), TypeError),
     ("select-stdlib-queue-put", lambda c: si.select([(stdlib_queue.Queue(), 1)], default=0), TypeError),
     ("select-duck-typed-channel", lambda c: si.select([FakeRecvChannel()], default=0), TypeError),
@@ -755,7 +756,7 @@ def test_huge_int_payloads_round_trip_on_every_route(module) -> None:
             assert interp.call(abs, value) == abs(value)
         assert interp.call(tuple, [value]) == (value,)  # in natively, out natively
         assert interp.call(list, (value,)) == [value]  # out by pickle
-        assert arun(lambda: interp.call_async(tuple, [value])) == (value,)
+        assert arun(functools.partial(interp.call_async, tuple, [value])) == (value,)
     assert list(module.pool.map(abs, [HUGE, -HUGE, 10**5000])) == [HUGE, HUGE, 10**5000]
     assert module.pool.submit(list, [-HUGE]).result(timeout=30) == [-HUGE]
     loose_recv.close()
@@ -783,7 +784,7 @@ def test_nesting_limit_on_strict_queue_and_select(ctx, module) -> None:
         with pytest.raises(si.NotShareableError):
             si.select([(strict_q, deep)], default=None)
         with pytest.raises(si.NotShareableError):
-            arun(lambda: ctx.send.send_async(deep, timeout=0))
+            arun(functools.partial(ctx.send.send_async, deep, timeout=0))
         assert_nothing_changed(before, module)
         assert strict_q.qsize() == 0
         del deep
@@ -1035,7 +1036,7 @@ def test_lone_surrogates_round_trip_exactly_on_every_route(module) -> None:
             assert loose_recv.recv_nowait() == [text]
             assert interp.call(str.upper, text) == text.upper()
             assert interp.call(list, text) == list(text)
-            assert arun(lambda: interp.call_async(str, text)) == text
+            assert arun(functools.partial(interp.call_async, str, text)) == text
             interp.run("out.send_nowait((v, len(v), tuple(ord(ch) for ch in v[:3])))\n", v=text, out=out_send)
             assert out_recv.recv_nowait() == (text, len(text), tuple(ord(ch) for ch in text[:3]))
         interp.prepare_main(**{"\ud800name": 1})

@@ -168,7 +168,7 @@ def test_native_objects_cross_with_exact_types(strict) -> None:
         q.put(item)
     got = drain(q)
     assert len(got) == len(NATIVE)
-    for a, b in zip(got, NATIVE):
+    for a, b in zip(got, NATIVE, strict=True):
         assert type(a) is type(b) and a == b or (a != a and b != b)
 
 
@@ -274,7 +274,7 @@ def test_default_queue_pickles_other_objects_within_main() -> None:
         q.put(item)
     got = drain(q)
     assert len(got) == len(PICKLED)
-    for a, b in zip(got, PICKLED):
+    for a, b in zip(got, PICKLED, strict=True):
         assert same(a, b), (a, b)
 
 
@@ -311,7 +311,7 @@ def test_pickled_objects_from_subinterpreter_arrive_equal_in_main(shared_interp)
     evaluate(shared_interp, "None", PICKLED_SOURCE + "q.put_many(expected)\n", q=q)
     got = drain(q)
     assert len(got) == len(PICKLED)
-    for a, b in zip(got, PICKLED):
+    for a, b in zip(got, PICKLED, strict=True):
         assert same(a, b), (a, b)
 
 
@@ -554,7 +554,7 @@ def test_items_outlive_the_interpreter_that_put_them(data_module, channel, isola
     got = drain(q)
     expected = _expected_from_sender(mod, send)
     assert len(got) == len(expected)
-    for a, b in zip(got, expected):
+    for a, b in zip(got, expected, strict=True):
         assert same(a, b), (a, b)
     # The channel end put by the closed interpreter still works.
     got[8].send_nowait("still works")

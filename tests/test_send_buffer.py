@@ -604,7 +604,7 @@ def test_non_strict_channel_pickles_other_objects(loose_channel) -> None:
     got = [recv.recv_nowait() for _ in PICKLED]
     assert got == PICKLED
     assert [type(x) for x in got] == [type(x) for x in PICKLED]
-    assert all(g is not p for g, p in zip(got, PICKLED))
+    assert all(g is not p for g, p in zip(got, PICKLED, strict=True))
 
 
 def test_non_strict_send_is_a_snapshot(loose_channel) -> None:

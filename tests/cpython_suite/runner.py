@@ -424,14 +424,14 @@ def child_list(modules: list[str]) -> int:
             continue
         ids: list[str] = []
 
-        def walk(suite: Any) -> None:
+        def walk(suite: Any, ids: list[str]) -> None:
             for item in suite:
                 if isinstance(item, unittest.TestSuite):
-                    walk(item)
+                    walk(item, ids)
                 else:
                     ids.append(item.id())
 
-        walk(loader.loadTestsFromModule(module))
+        walk(loader.loadTestsFromModule(module), ids)
         if loader.errors:
             listing[name] = {"error": "\n".join(loader.errors)}
         else:
