@@ -10,7 +10,8 @@ all started together by one cross-interpreter ``si.Barrier``. Items go through 4
 4 queue lanes (bounded 1, 8, 64 and unbounded); each lane is a sequence of generations (one per
 25,000 items, at least 4), and every generation but the last is closed in mid-stream -- by the main
 interpreter or by a producer thread in some interpreter -- when the producers' progress (published
-in a ``si.SharedArray``) reaches a random point. Whoever meets a closed generation moves to the next (see stress/stress_worker.py).
+in a ``si.SharedArray``) reaches a random point. Whoever meets a closed generation moves to the next
+(see stress/stress_worker.py).
 Only send sides are closed mid-stream (channel send ends, queues), so receivers drain what entered.
 
 The check, once every producer has sent its quota and the main interpreter has closed the last

@@ -1052,7 +1052,8 @@ def test_lone_surrogates_round_trip_exactly_on_every_route(module) -> None:
     [
         pytest.param("raise ValueError('\\ud800 bad \\udfff')", id="message"),
         pytest.param(
-            "name = b'caf\\xe9.txt'.decode('utf-8', 'surrogateescape')\nraise LookupError('no entry ' + name)",
+            "name = b'caf\\xe9.txt'.decode('utf-8', 'surrogateescape')\n"
+            "raise LookupError('no entry ' + name)",
             id="undecodable-file-name",
         ),
     ],

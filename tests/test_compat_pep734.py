@@ -195,7 +195,8 @@ def test_list_all_returns_the_same_objects_as_create_and_get_main() -> None:
     try:
         listed = si.list_all()
         assert any(item is interp for item in listed), (
-            "there is only one Interpreter object per interpreter: list_all() returns the object create() returned"
+            "there is only one Interpreter object per interpreter: "
+            "list_all() returns the object create() returned"
         )
         assert any(item is si.get_main() for item in listed), (
             "list_all() returns get_main()'s object for the main one"
@@ -392,7 +393,7 @@ def test_prepare_main_unpicklable_value_raises_not_shareable(interp, ask) -> Non
     assert ask(interp, "'ok' in globals() or 'lock' in globals()") is False, "nothing was bound"
 
 
-# --- exec(code, /) -------------------------------------------------------------------------------------------
+# --- exec(code, /) --------------------------------------------------------------------------------
 
 
 def test_exec_runs_source_in_main_and_state_persists(interp, ask) -> None:
@@ -468,7 +469,7 @@ def test_execution_failed_is_an_interpreter_error(interp) -> None:
         interp.exec("1 / 0")
 
 
-# --- call(callable, /, *args, **kwargs) ----------------------------------------------------------------------
+# --- call(callable, /, *args, **kwargs) -----------------------------------------------------------
 
 
 def test_call_returns_the_result(interp) -> None:
@@ -567,7 +568,7 @@ def test_call_is_refused_for_the_main_interpreter() -> None:
         si.get_main().call(operator.add, 1, 2)
 
 
-# --- call_in_thread ------------------------------------------------------------------------------------------
+# --- call_in_thread -------------------------------------------------------------------------------
 
 
 def test_call_in_thread_returns_a_future_of_the_result(interp) -> None:
@@ -593,7 +594,7 @@ def test_call_in_thread_exception_is_on_the_future(interp) -> None:
     assert error.excinfo.type.__name__ == "ZeroDivisionError"
 
 
-# --- is_shareable and what crosses ----------------------------------------------------------------------------
+# --- is_shareable and what crosses ----------------------------------------------------------------
 
 
 @pytest.mark.parametrize(
@@ -645,7 +646,7 @@ def test_memoryview_as_call_argument(interp) -> None:
     assert bytes(buffer) == b"Spam", "the memoryview argument shares the caller's buffer"
 
 
-# --- create_queue(maxsize=0, *, unbounditems=UNBOUND) and the markers --------------------------------------------
+# --- create_queue(maxsize=0, *, unbounditems=UNBOUND) and the markers -----------------------------
 
 
 def test_create_queue_defaults() -> None:
@@ -749,7 +750,7 @@ def test_items_put_by_a_live_interpreter_are_unaffected(interp) -> None:
     assert q.get_nowait() == "still here"
 
 
-# --- Queue(id) and the queue.Queue API -------------------------------------------------------------------------
+# --- Queue(id) and the queue.Queue API ------------------------------------------------------------
 
 
 def test_queue_constructor_returns_the_same_object() -> None:
@@ -838,7 +839,7 @@ def test_queue_crossing_back_is_the_same_object(interp) -> None:
     assert interp.call(operator.itemgetter(0), (q,)) is q, "one Queue object per queue: it comes back as q"
 
 
-# --- pickling Interpreter and Queue ----------------------------------------------------------------------------
+# --- pickling Interpreter and Queue ---------------------------------------------------------------
 
 
 def test_pickle_queue_is_the_same_object() -> None:
@@ -864,7 +865,7 @@ def test_pool_submit_bound_queue_methods() -> None:
         assert pool.submit(q.get).result(timeout=JOIN) == "for a worker"
 
 
-# --- InterpreterPoolExecutor -------------------------------------------------------------------------------------
+# --- InterpreterPoolExecutor ----------------------------------------------------------------------
 
 
 def test_pool_is_a_thread_pool_executor() -> None:
@@ -989,7 +990,7 @@ def test_pool_as_asyncio_default_executor() -> None:
     assert asyncio.run(main()) == 42
 
 
-# --- interoperation with CPython's concurrent.interpreters (3.14+) ------------------------------------------------
+# --- interoperation with CPython's concurrent.interpreters (3.14+) --------------------------------
 
 
 @pytest.fixture

@@ -162,7 +162,7 @@ def test_ten_thousand_channels_and_queues_leave_no_trace(how, record_property) -
             interp.close()
 
 
-# --- messages ------------------------------------------------------------------------------------------------
+# --- messages -------------------------------------------------------------------------------------
 
 
 class Echo:

@@ -4,11 +4,11 @@ and wait, done callbacks); argument checks; workers created lazily up to max_wor
 CPU count) and reused, each an isolated interpreter on its own thread; a raising task fails only its
 future (with the task's own exception, its __cause__ the ExecutionFailed describing the remote
 traceback, as CPython 3.14's pool does; ExecutionFailed itself when the exception cannot be rebuilt);
-the pool is a ThreadPoolExecutor with CPython 3.14's constructor; initializer/initargs run once in each worker; a raising
-initializer breaks the pool (BrokenInterpreterPool, a BrokenExecutor, naming the initializer's
-error) for pending futures and later submits; submit after shutdown raises RuntimeError; functions of
-the caller's script work with map (its main block never re-runs in workers); a process exits cleanly
-with a live pool, its queued tasks finished.
+the pool is a ThreadPoolExecutor with CPython 3.14's constructor; initializer/initargs run once in
+each worker; a raising initializer breaks the pool (BrokenInterpreterPool, a BrokenExecutor, naming
+the initializer's error) for pending futures and later submits; submit after shutdown raises
+RuntimeError; functions of the caller's script work with map (its main block never re-runs in
+workers); a process exits cleanly with a live pool, its queued tasks finished.
 
 Not here: RSS growth over many tasks and latency/speedup targets (the benchmark, `make bench`)."""
 

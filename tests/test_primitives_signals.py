@@ -28,8 +28,8 @@ pytestmark = posix_signals_only
 
 # The child sets up a primitive so that the call blocks, a helper thread sends SIGINT after 0.5 s,
 # and the call must raise KeyboardInterrupt (helpers.self_interrupt_script). Then `after` checks
-# what the interrupted call left behind and prints "state ..." lines. `mod` is "si" or "threading" (the control for the
-# expectations taken from threading's behaviour).
+# what the interrupted call left behind and prints "state ..." lines. `mod` is "si" or "threading"
+# (the control for the expectations taken from threading's behaviour).
 SETUP = r"""
 call, modname = sys.argv[1], sys.argv[2]
 mod = si if modname == "si" else threading
@@ -264,7 +264,10 @@ for i in range(N):
     done.set()
 time.sleep(0.1)
 signal.signal(signal.SIGINT, signal.SIG_IGN)
-print("interrupts", interrupts, "races", races, "acquired", acquired, "lost", lost, "ignored", ignored, flush=True)
+print(
+    "interrupts", interrupts, "races", races, "acquired", acquired, "lost", lost, "ignored", ignored,
+    flush=True,
+)
 """
 
 

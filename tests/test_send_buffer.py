@@ -37,7 +37,9 @@ EXPORTERS = {
     "strided-rows": "memoryview(bytes(range(24))).cast('B', (6, 4))[::2]",
     "reversed": "memoryview(bytes(range(6)))[::-1]",
     "zero-dim": "memoryview(array.array('q', [-7])).cast('B').cast('q', ())",
-    "shared-array": "si.SharedArray.from_buffer(memoryview(array.array('h', range(6))).cast('B').cast('h', (3, 2)))",
+    "shared-array": (
+        "si.SharedArray.from_buffer(memoryview(array.array('h', range(6))).cast('B').cast('h', (3, 2)))"
+    ),
     "mmap": "mmap.mmap(-1, 16)",
 }
 

@@ -259,7 +259,8 @@ def build_suite(dest: Path) -> Path:
         shutil.rmtree(package)
     (package / "test_interpreters").mkdir(parents=True)
     (package / "__init__.py").write_text(
-        f'"""CPython {sys.version.split()[0]}\'s tests from {source_dir}, imports rewritten for subinterpreters."""\n'
+        f'"""CPython {sys.version.split()[0]}\'s tests from {source_dir}, '
+        'imports rewritten for subinterpreters."""\n'
     )
     (package / "queues_shim.py").write_text(SHIM_SOURCE)
     pairs = [(m.source, m.target) for m in MODULES.values()] + list(SUPPORT_FILES.items())
@@ -761,7 +762,8 @@ def compare(
                     "absent",
                     "STALE",
                     expected.reason,
-                    "listed in expected.toml but not in this CPython's tests (limit it with versions = [...]?)",
+                    "listed in expected.toml but not in this CPython's tests "
+                    "(limit it with versions = [...]?)",
                 )
             )
     return rows
@@ -813,16 +815,18 @@ PRIVATE_MODULES = [
 CLASSIFY_RULES: list[tuple[str, str]] = [
     (
         r"Future' object has no attribute 'join'",
-        "deliberate difference: interp.call_in_thread(fn) -> interp.call_in_thread(fn, ...): returns a concurrent.futures.Future",
+        "deliberate difference: interp.call_in_thread(fn) -> interp.call_in_thread(fn, ...): "
+        "returns a concurrent.futures.Future",
     ),
     (
         r"cannot create '[\w.]*Interpreter' instances|Interpreter\(\) takes no arguments",
-        "TODO: Interpreter(id) constructor (existing id -> the same object; unknown -> InterpreterNotFoundError; "
-        "bad -> TypeError/ValueError)",
+        "TODO: Interpreter(id) constructor (existing id -> the same object; "
+        "unknown -> InterpreterNotFoundError; bad -> TypeError/ValueError)",
     ),
     (
         r"Interpreter\(id=\d+\) is not Interpreter",
-        "TODO: one Interpreter object per interpreter (get_main(), get_current(), list_all() return the same objects)",
+        "TODO: one Interpreter object per interpreter "
+        "(get_main(), get_current(), list_all() return the same objects)",
     ),
     (
         r"cannot create '[\w.]*Queue' instances|has no attribute 'QueueNotFoundError'",
@@ -834,7 +838,8 @@ CLASSIFY_RULES: list[tuple[str, str]] = [
     ),
     (
         r"has no attribute 'excinfo'",
-        "TODO: ExecutionFailed.excinfo (type with __name__/__qualname__/__module__, msg, formatted, errdisplay)",
+        "TODO: ExecutionFailed.excinfo "
+        "(type with __name__/__qualname__/__module__, msg, formatted, errdisplay)",
     ),
     (r"has no attribute 'whence'", "TODO: Interpreter.whence"),
     (r"has no attribute '_id'", "uses CPython private API: Interpreter._id"),
@@ -911,7 +916,8 @@ def write_expected(path: Path, saved: list[Path], current: Path | None) -> None:
             groups.setdefault(key, {}).setdefault(outcome.id, set()).add(version)
     order = {"uses": 0, "unfixable": 1, "deliberate": 2, "TODO": 3}
     lines = [
-        "# Tests of CPython's suite (tests/cpython_suite/runner.py) expected NOT to pass with subinterpreters,",
+        "# Tests of CPython's suite (tests/cpython_suite/runner.py) expected NOT to pass with "
+        "subinterpreters,",
         "# grouped by reason. A test listed here that passes fails the run (UNEXPECTED PASS: delete it), so",
         "# does an unlisted test that fails (REGRESSION). Reasons start with one of:",
         '#   "uses CPython private module X" (with run = false: not run at all), "uses CPython private API",',
