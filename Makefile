@@ -40,6 +40,22 @@ python-test:  ## Build the package into a venv per CPython found (3.12-3.15); ch
 		$$venv_python -m pytest tests -m "not wheel"; \
 	done
 
+.PHONY: lint-python
+# ruff, pinned, installed into its own venv (.venv/tools) by the first CPython that
+# scripts/find-pythons.sh finds (python3 if none). python/subinterpreters/ follows the same
+# [tool.ruff] configuration (pyproject.toml) but is not checked here yet.
+RUFF_VERSION = 0.17.6
+PYTHON_LINT_PATHS = tests bench stress examples scripts
+lint-python:  ## ruff check and ruff format --check (ruff pinned, in .venv/tools) on the Python files of tests/, bench/, stress/, examples/, scripts/.
+	@set -e; ruff=.venv/tools/bin/ruff; \
+	if [ "$$($$ruff --version 2>/dev/null)" != "ruff $(RUFF_VERSION)" ]; then \
+		python=$$(scripts/find-pythons.sh 2>/dev/null | head -n 1 | cut -d' ' -f2); \
+		[ -x .venv/tools/bin/python ] || "$${python:-python3}" -m venv .venv/tools; \
+		.venv/tools/bin/python -m pip install -q --disable-pip-version-check ruff==$(RUFF_VERSION); \
+	fi; \
+	$$ruff check $(PYTHON_LINT_PATHS); \
+	$$ruff format --check $(PYTHON_LINT_PATHS)
+
 .PHONY: wheel-test
 # One wheel (a release build: about a minute on 2 cores), for the newest CPython found only:
 # tests/test_wheel.py runs with any CPython, e.g. inside newer-pythons: pytest -m wheel tests/test_wheel.py

@@ -22,7 +22,7 @@ from typing import Any
 
 from measure import Unavailable
 
-VERSION = "%d.%d" % sys.version_info[:2]
+VERSION = "{}.{}".format(*sys.version_info[:2])
 PUBLIC = sys.version_info >= (3, 14)  # concurrent.interpreters and its pool exist
 PREFIX = f"CPython {VERSION}"  # the start of every stdlib row's label
 
@@ -38,11 +38,15 @@ def description() -> str:
     """What this run compares with (the report's "Anchors" line)."""
     process = "ProcessPoolExecutor (forkserver), multiprocessing children (spawn), threading"
     if PUBLIC:
-        return (f"{PREFIX} concurrent.interpreters (queues; create/exec/close) and "
-                f"concurrent.futures.InterpreterPoolExecutor; {process}")
+        return (
+            f"{PREFIX} concurrent.interpreters (queues; create/exec/close) and "
+            f"concurrent.futures.InterpreterPoolExecutor; {process}"
+        )
     if VERSION == "3.13":
-        return (f"{PREFIX}'s private _interpreters/_interpqueues/_interpchannels (through "
-                f"test.support.interpreters), driven by threads for the pool rows; {process}")
+        return (
+            f"{PREFIX}'s private _interpreters/_interpqueues/_interpchannels (through "
+            f"test.support.interpreters), driven by threads for the pool rows; {process}"
+        )
     return f"no interpreters module in {PREFIX} (those rows are n/a); {process}"
 
 
@@ -54,8 +58,9 @@ def interpreters() -> Any:
         else:
             from test.support import interpreters as module
     except ImportError as exc:
-        raise Unavailable(f"{PREFIX} has no interpreters module (3.13's private one or "
-                          "3.14's concurrent.interpreters)") from exc
+        raise Unavailable(
+            f"{PREFIX} has no interpreters module (3.13's private one or 3.14's concurrent.interpreters)"
+        ) from exc
     return module
 
 
@@ -93,6 +98,9 @@ def channels() -> Any:
 
 def queue_sleeps() -> str:
     """A note for the tables whose anchor waits on a stdlib queue or channel."""
-    return (f"{PREFIX}'s queue get() and channel recv() poll: they sleep 10 ms between tries "
-            "when nothing is there" if not PUBLIC else
-            f"{PREFIX}'s queue get() polls: it sleeps 10 ms between tries when the queue is empty")
+    return (
+        f"{PREFIX}'s queue get() and channel recv() poll: they sleep 10 ms between tries "
+        "when nothing is there"
+        if not PUBLIC
+        else f"{PREFIX}'s queue get() polls: it sleeps 10 ms between tries when the queue is empty"
+    )

@@ -99,8 +99,7 @@ class HandOver(pingpong.Echo):
         """A run: `warmup` untimed rounds, then up to `rounds` timed ones (fewer once the run
         passes RUN_BUDGET_NS, never fewer than MIN_ROUNDS)."""
         self.select(self.loaded[nbytes])
-        return self.measure(rounds, warmup, self.payload, answer=self.mark,
-                            budget_ns=RUN_BUDGET_NS)
+        return self.measure(rounds, warmup, self.payload, answer=self.mark, budget_ns=RUN_BUDGET_NS)
 
     def close(self) -> None:
         self.select(None)
@@ -266,12 +265,14 @@ class MultiprocessingQueue(HandOver):
         context = multiprocessing.get_context("spawn")  # as the other workloads; start not timed
         self.requests = context.Queue()
         self.replies = context.Queue()
-        self.process = context.Process(
-            target=queue_reader, args=(self.requests, self.replies), daemon=True
-        )
+        self.process = context.Process(target=queue_reader, args=(self.requests, self.replies), daemon=True)
         self.process.start()
-        wait_ready(self.process, lambda timeout: self.replies.get(timeout=timeout), queue.Empty,
-                   "multiprocessing.Queue")
+        wait_ready(
+            self.process,
+            lambda timeout: self.replies.get(timeout=timeout),
+            queue.Empty,
+            "multiprocessing.Queue",
+        )
 
     def make(self, nbytes: int) -> Any:
         return bytes(nbytes - 1) + bytes([self.fixed])
@@ -372,22 +373,32 @@ def run(bench: Bench) -> None:
         for transport in made:
             wanted = max(MIN_ROUNDS, int(transport.rounds_for(nbytes) * scale))
             warmup = max(1, wanted // 10)
-            rows.append(Row(
-                transport, functools.partial(transport.hand_over, nbytes, wanted, warmup),
-                label=f"{size_text(nbytes)}: {transport.name}",
-                what=f"{warmup} + {wanted} rounds", skip=transport.skip_reason(nbytes),
-                setup=functools.partial(transport.load, nbytes)))
+            rows.append(
+                Row(
+                    transport,
+                    functools.partial(transport.hand_over, nbytes, wanted, warmup),
+                    label=f"{size_text(nbytes)}: {transport.name}",
+                    what=f"{warmup} + {wanted} rounds",
+                    skip=transport.skip_reason(nbytes),
+                    setup=functools.partial(transport.load, nbytes),
+                )
+            )
     elapsed = bench.measure("hand-over", rows)
     ours = {row.label.split(":")[0]: row for row in rows if row.workload.camp == "ours"}
     section = report.Section(
-        "Hand-over of a block of data to a worker (round trip)", "time", "ours (same size)",
+        "Hand-over of a block of data to a worker (round trip)",
+        "time",
+        "ours (same size)",
         short="Hand-over of 64 MiB, round trip",
-        notes=["the worker reads the last byte and answers with it; before each round (untimed) "
-               "the main thread writes a new last byte into the data it shares, and the answer "
-               "must be that byte (multiprocessing.Queue sends a copy: its last byte is fixed)",
-               f"the data of every size is made once, untimed; a run stops once it has taken "
-               f"{RUN_BUDGET_NS / 1e9:g} s (after at least {MIN_ROUNDS} rounds)",
-               anchors.queue_sleeps()])
+        notes=[
+            "the worker reads the last byte and answers with it; before each round (untimed) "
+            "the main thread writes a new last byte into the data it shares, and the answer "
+            "must be that byte (multiprocessing.Queue sends a copy: its last byte is fixed)",
+            f"the data of every size is made once, untimed; a run stops once it has taken "
+            f"{RUN_BUDGET_NS / 1e9:g} s (after at least {MIN_ROUNDS} rounds)",
+            anchors.queue_sleeps(),
+        ],
+    )
     for row in rows:
         size = row.label.split(":")[0]
         shown = report.entry(row, ours.get(size))
@@ -397,11 +408,17 @@ def run(bench: Bench) -> None:
     bench.publish(section, elapsed)
     bench.check_ours(rows)
     small, big = ours.get(size_text(SIZES[0])), ours.get(size_text(SIZES[-1]))
-    bench.targets("issue 4, hand-over", [
-        report.time_goal("ours 64 MiB hand-over, round trip", ours.get(size_text(64 * MiB)),
-                         HANDOVER_64MIB_TARGET_NS),
-        report.goal(f"ours {size_text(SIZES[-1])} / ours {size_text(SIZES[0])} hand-over, "
-                    "round trip", *report.ratio(big, small), HANDOVER_SCALING_TARGET,
-                    at_most=True),
-    ])
-
+    bench.targets(
+        "issue 4, hand-over",
+        [
+            report.time_goal(
+                "ours 64 MiB hand-over, round trip", ours.get(size_text(64 * MiB)), HANDOVER_64MIB_TARGET_NS
+            ),
+            report.goal(
+                f"ours {size_text(SIZES[-1])} / ours {size_text(SIZES[0])} hand-over, round trip",
+                *report.ratio(big, small),
+                HANDOVER_SCALING_TARGET,
+                at_most=True,
+            ),
+        ],
+    )

@@ -91,12 +91,12 @@ def time_rounds(
     return samples
 
 
-def time_once(one_run: Callable[[], object], check: Callable[[object], None] | None = None
-              ) -> list[int]:
+def time_once(one_run: Callable[[], object], check: Callable[[object], None] | None = None) -> list[int]:
     """A run of one timed round (one map, one batch of tasks): `[ns]`; `check(result)` after it,
     untimed."""
-    return time_rounds(lambda _i: one_run(), 1,
-                       check=None if check is None else lambda _i, result, _p: check(result))
+    return time_rounds(
+        lambda _i: one_run(), 1, check=None if check is None else lambda _i, result, _p: check(result)
+    )
 
 
 class Workload:
@@ -170,12 +170,13 @@ class Row:
             raise RuntimeError("a run took no timed round")
         ordered = sorted(samples)
         self.medians.append(statistics.median(ordered))
-        self.p90s.append(statistics.quantiles(ordered, n=10, method="inclusive")[-1]
-                         if len(ordered) > 1 else ordered[0])
+        self.p90s.append(
+            statistics.quantiles(ordered, n=10, method="inclusive")[-1] if len(ordered) > 1 else ordered[0]
+        )
         self.counts.append(len(ordered))
 
     def runs_text(self) -> str:
-        """"5 x 200": runs x timed rounds per run (a range where runs stopped early)."""
+        """ "5 x 200": runs x timed rounds per run (a range where runs stopped early)."""
         if not self.counts:
             return ""
         low, high = min(self.counts), max(self.counts)
@@ -222,7 +223,7 @@ def stop_child(process: Any, say_goodbye: Callable[[], object], *closing: Any) -
 
 
 def load_text() -> str:
-    return "%.2f %.2f %.2f" % os.getloadavg() if hasattr(os, "getloadavg") else "n/a"
+    return " ".join(f"{x:.2f}" for x in os.getloadavg()) if hasattr(os, "getloadavg") else "n/a"
 
 
 class Bench:
@@ -250,8 +251,7 @@ class Bench:
         self.errors.append(f"{what}: {type(exc).__name__}: {exc}")
         return f"failed: {exc}"
 
-    def measure(self, table: str, rows: list[Row], after: Callable[[], None] | None = None
-                ) -> float:
+    def measure(self, table: str, rows: list[Row], after: Callable[[], None] | None = None) -> float:
         """THE loop: open each workload of `rows` once, set up each row once, run every row once
         per repeat (interleaved), call `after()` (a measurement of its own, on the workloads still
         open), then close the workloads; return the seconds it took. Rows are
@@ -290,8 +290,11 @@ class Bench:
                     row.unavailable = self.error(row.label, exc)
             for repeat in range(1, self.repeats + 1):
                 for row in list(live):
-                    show(f"{table} run {repeat}/{self.repeats}: {row.label}"
-                         + (f", {row.what}" if row.what else "") + " ...")
+                    show(
+                        f"{table} run {repeat}/{self.repeats}: {row.label}"
+                        + (f", {row.what}" if row.what else "")
+                        + " ..."
+                    )
                     try:
                         row.add(row.run())
                     except Unavailable as exc:

@@ -47,9 +47,14 @@ class Echo(Workload):
     def stop(self, failed: bool) -> None:
         pass
 
-    def measure(self, rounds: int, warmup: int, payload: object = None,
-                answer: Callable[[int], object] | None = None, budget_ns: int | None = None
-                ) -> list[int]:
+    def measure(
+        self,
+        rounds: int,
+        warmup: int,
+        payload: object = None,
+        answer: Callable[[int], object] | None = None,
+        budget_ns: int | None = None,
+    ) -> list[int]:
         """A run: the rounds of the echo of `payload` (None: of the round's number, an int). The
         reply must be what was sent, or with `answer` what `answer(i)` (called untimed before
         round i) says."""
@@ -64,8 +69,9 @@ class Echo(Workload):
                 check = lambda _i, got, _p: _same(got, payload)  # noqa: E731
             else:
                 check = lambda _i, got, wanted: _same(got, wanted)  # noqa: E731
-            samples = time_rounds(one_round, rounds, warmup, reply=recv, prepare=answer,
-                                  check=check, budget_ns=budget_ns)
+            samples = time_rounds(
+                one_round, rounds, warmup, reply=recv, prepare=answer, check=check, budget_ns=budget_ns
+            )
             failed = False
             return samples
         finally:
@@ -325,8 +331,7 @@ def echoes() -> list[Echo]:
     stdlib: list[Echo] = [StdlibQueue()]
     if not anchors.PUBLIC:
         stdlib = [StdlibChannel("send"), StdlibChannel("send_nowait"), *stdlib]
-    return [OursChannel("send"), OursChannel("send_nowait"), OursQueue(), *stdlib, Pipe(),
-            ThreadQueue()]
+    return [OursChannel("send"), OursChannel("send_nowait"), OursQueue(), *stdlib, Pipe(), ThreadQueue()]
 
 
 def run(bench: Bench) -> None:
@@ -335,22 +340,31 @@ def run(bench: Bench) -> None:
     for echo in echoes():
         wanted = min(rounds, echo.max_rounds or rounds)
         warmup = max(3, wanted // 10)
-        rows.append(Row(echo, lambda echo=echo, n=wanted, w=warmup: echo.measure(n, w),
-                        what=f"{warmup} + {wanted} rounds"))
+        rows.append(
+            Row(
+                echo,
+                lambda echo=echo, n=wanted, w=warmup: echo.measure(n, w),
+                what=f"{warmup} + {wanted} rounds",
+            )
+        )
     elapsed = bench.measure("ping-pong", rows)
     ours = {row.workload.shape: row for row in rows if row.workload.camp == "ours"}
     section = report.Section(
-        "Round trip of a ping-pong, main thread and a peer", "time", "ours (same call)",
+        "Round trip of a ping-pong, main thread and a peer",
+        "time",
+        "ours (same call)",
         short="Round trip, echo of a small int",
-        notes=["a small int sent and echoed back; rows compare with ours of the same call "
-               "(the queue rows with our queue echo)",
-               "each run's timed rounds come after a tenth as many untimed",
-               anchors.queue_sleeps()])
+        notes=[
+            "a small int sent and echoed back; rows compare with ours of the same call "
+            "(the queue rows with our queue echo)",
+            "each run's timed rounds come after a tenth as many untimed",
+            anchors.queue_sleeps(),
+        ],
+    )
     for row in rows:
         shown = report.entry(row, ours.get(row.workload.shape))
         # The summary: our send() echo and the others of its shape; on 3.14+ also the queues.
-        shown.key = row.workload.shape == "send" or (
-            anchors.PUBLIC and row.workload.shape == "queue")
+        shown.key = row.workload.shape == "send" or (anchors.PUBLIC and row.workload.shape == "queue")
         if anchors.PUBLIC and row.workload.camp in ("ours", "stdlib"):
             shown.tag = "queue" if row.workload.shape == "queue" else "channel"
         section.entries.append(shown)
@@ -358,15 +372,31 @@ def run(bench: Bench) -> None:
     bench.check_ours(rows)
 
     by_key = {row.workload.key: row for row in rows}
-    lines = [report.goal("ours send() echo vs multiprocessing.Pipe, times faster",
-                         *report.ratio(by_key["pipe"], ours["send"]), PIPE_TARGET)]
+    lines = [
+        report.goal(
+            "ours send() echo vs multiprocessing.Pipe, times faster",
+            *report.ratio(by_key["pipe"], ours["send"]),
+            PIPE_TARGET,
+        )
+    ]
     for row in rows:
         if row.workload.camp == "stdlib":
             shape = row.workload.shape
-            lines.append(report.goal(f"ours vs {' '.join(row.label.split())}",
-                                     *report.ratio(row, ours[shape]), STDLIB_TARGET, strict=True))
-    lines += [report.goal(f"our queue ping-pong / our channel {shape}() echo, round trip",
-                          *report.ratio(ours["queue"], ours[shape]), QUEUE_PINGPONG_TARGET,
-                          at_most=True)
-              for shape in ("send_nowait", "send")]
+            lines.append(
+                report.goal(
+                    f"ours vs {' '.join(row.label.split())}",
+                    *report.ratio(row, ours[shape]),
+                    STDLIB_TARGET,
+                    strict=True,
+                )
+            )
+    lines += [
+        report.goal(
+            f"our queue ping-pong / our channel {shape}() echo, round trip",
+            *report.ratio(ours["queue"], ours[shape]),
+            QUEUE_PINGPONG_TARGET,
+            at_most=True,
+        )
+        for shape in ("send_nowait", "send")
+    ]
     bench.targets("issues 2 and 3, round trip", lines)

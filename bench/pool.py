@@ -102,14 +102,17 @@ class PoolWorkload(Workload):
         """A run: `warmup` untimed round trips of the trivial task, then `rounds` timed ones."""
         assert self.executor is not None
         submit, noop = self.executor.submit, pool_tasks.noop
-        return time_rounds(lambda _i: submit(noop).result(), rounds, warmup,
-                           check=functools.partial(expect, self.name, None))
+        return time_rounds(
+            lambda _i: submit(noop).result(), rounds, warmup, check=functools.partial(expect, self.name, None)
+        )
 
-    def map_time(self, fn: Callable[[Any], Any], items: list[Any], chunksize: int,
-                 expected: list[Any]) -> list[int]:
+    def map_time(
+        self, fn: Callable[[Any], Any], items: list[Any], chunksize: int, expected: list[Any]
+    ) -> list[int]:
         """A run: one map of `fn` over `items` into a list; its results are checked."""
-        return time_once(lambda: self.map(fn, items, chunksize),
-                         functools.partial(expect, self.name, expected, 0, p=None))
+        return time_once(
+            lambda: self.map(fn, items, chunksize), functools.partial(expect, self.name, expected, 0, p=None)
+        )
 
     def close(self) -> None:
         if self.executor is not None:
@@ -149,8 +152,7 @@ class Ours(PoolWorkload):
             raise Unavailable(f"subinterpreters {si.__version__} has no InterpreterPoolExecutor")
         import site
 
-        return si.InterpreterPoolExecutor(count, initializer=site.addsitedir,
-                                          initargs=(BENCH_DIR,))
+        return si.InterpreterPoolExecutor(count, initializer=site.addsitedir, initargs=(BENCH_DIR,))
 
     def rss_growth(self, tasks: int, warmup: int, batch: int) -> tuple[int, int, int]:
         """The main process's resident bytes before and after `tasks` trivial tasks (after
@@ -361,17 +363,37 @@ def run(bench: Bench) -> None:
     squared = [x * x for x in squares]
     every = executors(count)
     pools = every[:-1]
-    rows = [Row(w, functools.partial(w.latency, rounds, max(1, rounds // 10)), key=f"latency/{w.key}",
-                what=f"{rounds // 10} + {rounds} trivial round trips") for w in pools]
+    rows = [
+        Row(
+            w,
+            functools.partial(w.latency, rounds, max(1, rounds // 10)),
+            key=f"latency/{w.key}",
+            what=f"{rounds // 10} + {rounds} trivial round trips",
+        )
+        for w in pools
+    ]
     for chunks in (1, MAP_CHUNKSIZE):
-        rows += [Row(w, functools.partial(w.map_time, pool_tasks.square, squares, chunks, squared),
-                     label=f"{w.name}, chunksize {chunks}", key=f"map-{chunks}/{w.key}",
-                     what=f"map over {MAP_ITEMS} items, chunksize {chunks}")
-                 for w in pools if chunks == 1 or w.honours_chunksize]
-    rows += [Row(w, lambda w=w: w.map_time(pool_tasks.spin, [plan.spin_n] * tasks, 1,
-                                           [plan.spin_result] * tasks),
-                 key=f"cpu/{w.key}", what=f"CPU-bound map of {tasks} tasks",
-                 setup=plan.calibrate) for w in every]  # calibrated once the executors are open
+        rows += [
+            Row(
+                w,
+                functools.partial(w.map_time, pool_tasks.square, squares, chunks, squared),
+                label=f"{w.name}, chunksize {chunks}",
+                key=f"map-{chunks}/{w.key}",
+                what=f"map over {MAP_ITEMS} items, chunksize {chunks}",
+            )
+            for w in pools
+            if chunks == 1 or w.honours_chunksize
+        ]
+    rows += [
+        Row(
+            w,
+            lambda w=w: w.map_time(pool_tasks.spin, [plan.spin_n] * tasks, 1, [plan.spin_result] * tasks),
+            key=f"cpu/{w.key}",
+            what=f"CPU-bound map of {tasks} tasks",
+            setup=plan.calibrate,
+        )
+        for w in every
+    ]  # calibrated once the executors are open
     ours = every[0]
     assert isinstance(ours, Ours)
     rss: list[tuple[int, int, int]] = []
@@ -392,27 +414,48 @@ def run(bench: Bench) -> None:
     publish(bench, rows, plan, count, tasks, elapsed, rss[0] if rss else None, rss_why[0])
 
 
-def publish(bench: Bench, rows: list[Row], plan: Plan, count: int, tasks: int, elapsed: float,
-            rss: tuple[int, int, int] | None, rss_why: str) -> None:
+def publish(
+    bench: Bench,
+    rows: list[Row],
+    plan: Plan,
+    count: int,
+    tasks: int,
+    elapsed: float,
+    rss: tuple[int, int, int] | None,
+    rss_why: str,
+) -> None:
     """The three pool tables and the targets of issue 5."""
     get = bench.row
     latency = report.Section(
-        "Pool: trivial task, submit(noop).result() one at a time (round trip)", "time", "ours",
+        "Pool: trivial task, submit(noop).result() one at a time (round trip)",
+        "time",
+        "ours",
         short="Pool, trivial task round trip",
-        notes=[f"{count} workers in every pool, every worker started and the task module "
-               "imported before timing; each run's timed round trips come after a tenth as many "
-               "untimed"])
+        notes=[
+            f"{count} workers in every pool, every worker started and the task module "
+            "imported before timing; each run's timed round trips come after a tenth as many "
+            "untimed"
+        ],
+    )
     mapping = report.Section(
-        f"Pool: map(square, range({MAP_ITEMS})) into a list", "time", "ours (same chunksize)",
+        f"Pool: map(square, range({MAP_ITEMS})) into a list",
+        "time",
+        "ours (same chunksize)",
         short=f"Pool, map over {MAP_ITEMS:,} items (chunksize 1)",
-        notes=["time per map (call .. list complete); no chunked rows for the executors whose "
-               "map ignores chunksize"])
+        notes=[
+            "time per map (call .. list complete); no chunked rows for the executors whose "
+            "map ignores chunksize"
+        ],
+    )
     cpu = report.Section(
         f"Pool: CPU-bound map of {tasks} pure-Python tasks of about "
-        f"{report.value_text('time', plan.spin_ns)} each", "time", "ours",
+        f"{report.value_text('time', plan.spin_ns)} each",
+        "time",
+        "ours",
         extra_header="speedup vs serial",
         short=f"Pool, CPU-bound map ({tasks} tasks, {count} workers)",
-        notes=[f"time per map, {count} workers; speedup: the serial row's median / this row's"])
+        notes=[f"time per map, {count} workers; speedup: the serial row's median / this row's"],
+    )
     for row in rows:
         test, key = row.key.split("/")
         if test == "latency":
@@ -431,10 +474,12 @@ def publish(bench: Bench, rows: list[Row], plan: Plan, count: int, tasks: int, e
         cpu.notes.append(f"our pool's RSS over {RSS_TASKS:,} trivial tasks: n/a ({rss_why})")
     else:
         before, after, took = rss
-        cpu.notes.append(f"our pool's RSS growth over {RSS_TASKS:,} trivial tasks submitted "
-                         f"{RSS_BATCH} at a time (after {RSS_WARMUP:,} untimed ones; gc.collect() "
-                         f"before each reading; one measurement): {mib(after - before)} "
-                         f"({mib(before)} to {mib(after)}, in {took / 1e9:.2f} s)")
+        cpu.notes.append(
+            f"our pool's RSS growth over {RSS_TASKS:,} trivial tasks submitted "
+            f"{RSS_BATCH} at a time (after {RSS_WARMUP:,} untimed ones; gc.collect() "
+            f"before each reading; one measurement): {mib(after - before)} "
+            f"({mib(before)} to {mib(after)}, in {took / 1e9:.2f} s)"
+        )
     bench.publish(latency)
     bench.publish(mapping)
     bench.publish(cpu, elapsed)
@@ -449,14 +494,23 @@ def publish(bench: Bench, rows: list[Row], plan: Plan, count: int, tasks: int, e
         verdict = "met" if rss[1] - rss[0] < POOL_RSS_TARGET else "NOT met"
         rss_line = f"  {label:<68} need {need:<8} measured {mib(rss[1] - rss[0]):>10}   {verdict}"
     speedup, why = report.ratio(get("pool/cpu/serial"), get("pool/cpu/ours"))
-    bench.targets("issue 5, pool", [
-        report.goal("ProcessPoolExecutor / ours, trivial-task round trip",
-                    *report.ratio(get("pool/latency/process"), get("pool/latency/ours")),
-                    POOL_LATENCY_TARGET),
-        report.goal(f"ours CPU-bound speedup vs serial ({POOL_SPEEDUP_PER_CORE:g} x {count} "
-                    "cores)", speedup, why, round(POOL_SPEEDUP_PER_CORE * count, 2)),
-        rss_line,
-    ])
+    bench.targets(
+        "issue 5, pool",
+        [
+            report.goal(
+                "ProcessPoolExecutor / ours, trivial-task round trip",
+                *report.ratio(get("pool/latency/process"), get("pool/latency/ours")),
+                POOL_LATENCY_TARGET,
+            ),
+            report.goal(
+                f"ours CPU-bound speedup vs serial ({POOL_SPEEDUP_PER_CORE:g} x {count} cores)",
+                speedup,
+                why,
+                round(POOL_SPEEDUP_PER_CORE * count, 2),
+            ),
+            rss_line,
+        ],
+    )
 
 
 def mib(nbytes: float) -> str:

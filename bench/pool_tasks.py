@@ -54,8 +54,10 @@ def render(text: str) -> str:
 
 def make_records(n: int, start: int = 0) -> list[dict[str, object]]:
     """`n` records like a program's rows: {"id": 1, "name": "user1", "score": 0.5, "tags": [...]}."""
-    return [{"id": i, "name": f"user{i}", "score": (i % 100) / 100, "tags": ["a", "b"]}
-            for i in range(start, start + n)]
+    return [
+        {"id": i, "name": f"user{i}", "score": (i % 100) / 100, "tags": ["a", "b"]}
+        for i in range(start, start + n)
+    ]
 
 
 def sum_scores(records: list[dict[str, object]]) -> float:

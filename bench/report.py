@@ -82,8 +82,7 @@ def entry(row: Any, base: Any, kind: str = "time", label: str | None = None) -> 
         versus = "n/a (baseline not measured)"
     else:
         versus = versus_text(value, base.rate if kind == "rate" else base.median, kind)
-    return Entry(label, value, ours=ours, versus=versus, camp=camp, spread=spread,
-                 runs=row.runs_text())
+    return Entry(label, value, ours=ours, versus=versus, camp=camp, spread=spread, runs=row.runs_text())
 
 
 # --- target lines ---------------------------------------------------------------------------------
@@ -102,8 +101,9 @@ def ratio(numerator: Any, denominator: Any, kind: str = "time") -> tuple[float |
     return numerator.median / denominator.median, ""
 
 
-def goal(label: str, measured: float | None, why: str, target: float, at_most: bool = False,
-         strict: bool = False) -> str:
+def goal(
+    label: str, measured: float | None, why: str, target: float, at_most: bool = False, strict: bool = False
+) -> str:
     """A target on a ratio of medians: "need >= 4x measured 28.2x met" (None: `why` says what is
     missing)."""
     need = f"{'<=' if at_most else '>' if strict else '>='} {target:g}x"
@@ -123,8 +123,7 @@ def time_goal(label: str, row: Any, limit_ns: float) -> str:
     if row is None or row.median is None:
         return f"  {label:<68} need {need:<8} n/a ({row.why if row is not None else 'not run'})"
     verdict = "met" if row.median < limit_ns else "NOT met"
-    return (f"  {label:<68} need {need:<8} measured {value_text('time', row.median):>10}   "
-            f"{verdict}")
+    return f"  {label:<68} need {need:<8} measured {value_text('time', row.median):>10}   {verdict}"
 
 
 @dataclass
@@ -147,8 +146,10 @@ def table_lines(section: Section) -> list[str]:
     value_header = "median" if section.kind == "time" else "items/s"
     spread_header = "p90/worst" if section.kind == "time" else "worst run"
     width = max([40] + [len(e.label) for e in section.entries])
-    header = (f"{'workload':<{width}} {value_header:>10} {spread_header:>10} "
-              f"{'runs x rounds':>14}  vs {section.baseline}")
+    header = (
+        f"{'workload':<{width}} {value_header:>10} {spread_header:>10} "
+        f"{'runs x rounds':>14}  vs {section.baseline}"
+    )
     if section.extra_header:
         header += f"  | {section.extra_header}"
     lines = [f"{section.title} ({better})", header, "-" * len(header)]
@@ -156,24 +157,31 @@ def table_lines(section: Section) -> list[str]:
         if item.value is None:
             lines.append(f"{item.label:<{width}} {'n/a':>10} {'n/a':>10} {'':>14}  {item.note}")
             continue
-        line = (f"{item.label:<{width}} {value_text(section.kind, item.value):>10} "
-                f"{value_text(section.kind, item.spread):>10} {item.runs:>14}  {item.versus}")
+        line = (
+            f"{item.label:<{width}} {value_text(section.kind, item.value):>10} "
+            f"{value_text(section.kind, item.spread):>10} {item.runs:>14}  {item.versus}"
+        )
         if section.extra_header:
             line += f"  | {item.extra}"
         lines.append(line)
     lines += [f"  {note}" for note in section.notes]
-    lines.append("  median: of the runs' medians; " + (
-        "p90/worst: of the runs' 90th percentiles (the slowest run where a run is one round)"
-        if section.kind == "time" else "worst run: the slowest run's rate"))
+    lines.append(
+        "  median: of the runs' medians; "
+        + (
+            "p90/worst: of the runs' 90th percentiles (the slowest run where a run is one round)"
+            if section.kind == "time"
+            else "worst run: the slowest run's rate"
+        )
+    )
     return lines
 
 
 @dataclass
 class Report:
-    started: datetime.datetime = field(
-        default_factory=lambda: datetime.datetime.now(datetime.timezone.utc))
+    started: datetime.datetime = field(default_factory=lambda: datetime.datetime.now(datetime.UTC))
     load_start: tuple[float, float, float] | None = field(
-        default_factory=lambda: os.getloadavg() if hasattr(os, "getloadavg") else None)
+        default_factory=lambda: os.getloadavg() if hasattr(os, "getloadavg") else None
+    )
     load_end: tuple[float, float, float] | None = None
     seconds: float = 0.0
     repeats: int = 0
@@ -219,16 +227,19 @@ def ram_text() -> str:
 def git_commit() -> str:
     """`git rev-parse --short HEAD`, with "-dirty" if tracked files differ from it (the results
     folder aside); "unknown" outside a git work tree. Reads only (no optional index refresh)."""
+
     def git(*args: str) -> str:
         return subprocess.run(
             ["git", "--no-optional-locks", "-C", REPO_DIR, *args],
-            capture_output=True, text=True, check=True, timeout=30,
+            capture_output=True,
+            text=True,
+            check=True,
+            timeout=30,
         ).stdout.strip()
 
     try:
         commit = git("rev-parse", "--short", "HEAD")
-        changes = git("status", "--porcelain", "--untracked-files=no", "--", ".",
-                      ":(exclude)bench/results")
+        changes = git("status", "--porcelain", "--untracked-files=no", "--", ".", ":(exclude)bench/results")
     except (OSError, subprocess.SubprocessError):
         return "unknown (not a git work tree)"
     return commit + ("-dirty" if changes else "")
@@ -244,7 +255,7 @@ def package_version() -> str:
 
 
 def load_text(load: tuple[float, float, float] | None) -> str:
-    return "n/a" if load is None else "%.2f %.2f %.2f" % load
+    return "n/a" if load is None else " ".join(f"{x:.2f}" for x in load)
 
 
 def machine_lines(report: Report) -> list[tuple[str, str]]:
@@ -253,14 +264,19 @@ def machine_lines(report: Report) -> list[tuple[str, str]]:
         ("CPU", f"{cpu_model()}, {os.cpu_count()} logical cores ({usable} usable)"),
         ("RAM", ram_text()),
         ("Kernel", f"{platform.system()} {platform.release()} ({platform.machine()})"),
-        ("Load average (1, 5, 15 min)",
-         f"{load_text(report.load_start)} at start, {load_text(report.load_end)} at end"),
+        (
+            "Load average (1, 5, 15 min)",
+            f"{load_text(report.load_start)} at start, {load_text(report.load_end)} at end",
+        ),
         ("Python", f"{platform.python_implementation()} {platform.python_version()}"),
         ("Anchors", report.anchors or "n/a"),
         ("subinterpreters", f"{package_version()}, commit {git_commit()}"),
         ("Date", report.started.strftime("%Y-%m-%d %H:%M UTC")),
-        ("Run", f"{report.seconds:.0f} s, {report.repeats} interleaved runs of every row, "
-                "medians of the per-run medians" + (" (--quick)" if report.quick else "")),
+        (
+            "Run",
+            f"{report.seconds:.0f} s, {report.repeats} interleaved runs of every row, "
+            "medians of the per-run medians" + (" (--quick)" if report.quick else ""),
+        ),
     ]
 
 
@@ -287,8 +303,11 @@ def value_text(kind: str, value: float | None) -> str:
 
 def tick_text(kind: str, value: float) -> str:
     """A compact axis label: 10 µs, 1 ms, 100 k/s."""
-    units = ((1e6, "M/s"), (1e3, "k/s"), (1.0, "/s")) if kind == "rate" else (
-        (1e9, "s"), (1e6, "ms"), (1e3, "µs"), (1.0, "ns"))
+    units = (
+        ((1e6, "M/s"), (1e3, "k/s"), (1.0, "/s"))
+        if kind == "rate"
+        else ((1e9, "s"), (1e6, "ms"), (1e3, "µs"), (1.0, "ns"))
+    )
     for size, unit in units:
         if value >= size * 0.999:
             return f"{value / size:g} {unit}"
@@ -301,9 +320,11 @@ def cell(text: str) -> str:
 
 def markdown(report: Report, chart: str | None, skipped: str = "") -> str:
     out = ["# subinterpreters benchmark: latest run", ""]
-    out.append("Written by `make bench` (`bench/run.py`); medians over the interleaved runs, "
-               "ratios of medians. The full output, with p90s and the details of every "
-               "workload, is what `make bench` prints.")
+    out.append(
+        "Written by `make bench` (`bench/run.py`); medians over the interleaved runs, "
+        "ratios of medians. The full output, with p90s and the details of every "
+        "workload, is what `make bench` prints."
+    )
     out.append("")
     out += ["| machine | |", "| --- | --- |"]
     out += [f"| {name} | {cell(value)} |" for name, value in machine_lines(report)]
@@ -320,8 +341,11 @@ def markdown(report: Report, chart: str | None, skipped: str = "") -> str:
             out += [f"## {section.part}", ""]
         part = section.part
         out += [f"{'###' if part else '##'} {section.title}", ""]
-        header = ["workload", "median" if section.kind == "time" else "items/s (median)",
-                  f"vs {section.baseline}"]
+        header = [
+            "workload",
+            "median" if section.kind == "time" else "items/s (median)",
+            f"vs {section.baseline}",
+        ]
         if section.extra_header:
             header.append(section.extra_header)
         out.append("| " + " | ".join(header) + " |")
@@ -334,8 +358,7 @@ def markdown(report: Report, chart: str | None, skipped: str = "") -> str:
                 row.append(cell(entry.extra))
             out.append("| " + " | ".join(row) + " |")
         out.append("")
-        out.append(f"({better}; " + "; ".join(section.notes) + ")" if section.notes
-                   else f"({better})")
+        out.append(f"({better}; " + "; ".join(section.notes) + ")" if section.notes else f"({better})")
         out.append("")
     if report.targets:
         out += ["## Targets", "", "```"] + report.targets + ["```", ""]
@@ -347,9 +370,12 @@ def markdown(report: Report, chart: str | None, skipped: str = "") -> str:
 def summary(report: Report) -> list[str]:
     """The key rows: one line per workload, ours and the anchors side by side."""
     camps = list(report.camps)
-    out = ["## Summary", "",
-           "| workload | " + " | ".join(report.camps[c] for c in camps) + " |",
-           "| --- | " + " | ".join("---:" for _ in camps) + " |"]
+    out = [
+        "## Summary",
+        "",
+        "| workload | " + " | ".join(report.camps[c] for c in camps) + " |",
+        "| --- | " + " | ".join("---:" for _ in camps) + " |",
+    ]
     for section in report.sections:
         cells: dict[str, list[str]] = {c: [] for c in camps}
         for item in section.entries:
@@ -363,8 +389,7 @@ def summary(report: Report) -> list[str]:
                 text += f", {section.extra_header} {item.extra}"
             cells[where].append(f"{item.tag}: {text}" if item.tag else text)
         name = section.short or section.title
-        out.append(f"| {cell(name)} | "
-                   + " | ".join(cell("; ".join(cells[c])) or "–" for c in camps) + " |")
+        out.append(f"| {cell(name)} | " + " | ".join(cell("; ".join(cells[c])) or "–" for c in camps) + " |")
     out += ["", "(the anchors' ratios are to ours; every row of every workload is below)", ""]
     return out
 
@@ -387,19 +412,23 @@ def chart(report: Report, path: str) -> str | None:
         return "nothing was measured"
     heights = [max(2, len(s.entries)) for s in sections]
     figure, axes = plt.subplots(
-        len(sections), 1, figsize=(11, 1.0 * len(sections) + 0.3 * sum(heights)),
-        gridspec_kw={"height_ratios": heights}, squeeze=False, layout="constrained")
+        len(sections),
+        1,
+        figsize=(11, 1.0 * len(sections) + 0.3 * sum(heights)),
+        gridspec_kw={"height_ratios": heights},
+        squeeze=False,
+        layout="constrained",
+    )
     ours_colour, other_colour = "#d9480f", "#868e96"
-    for ax, section in zip(axes[:, 0], sections):
+    for ax, section in zip(axes[:, 0], sections, strict=True):
         entries = section.entries
         labels = [" ".join(e.label.split()) for e in entries]
         values = [e.value for e in entries]
         plotted = [v if v is not None else 0 for v in values]  # ns, or items/s
         positions = range(len(entries))
-        bars = ax.barh(positions, plotted,
-                       color=[ours_colour if e.ours else other_colour for e in entries])
+        bars = ax.barh(positions, plotted, color=[ours_colour if e.ours else other_colour for e in entries])
         ax.set_yticks(list(positions), labels, fontsize=8)
-        for tick, entry in zip(ax.get_yticklabels(), entries):
+        for tick, entry in zip(ax.get_yticklabels(), entries, strict=True):
             if entry.ours:
                 tick.set_fontweight("bold")
                 tick.set_color(ours_colour)
@@ -410,21 +439,25 @@ def chart(report: Report, path: str) -> str | None:
         # Room right of the longest bar for its text, and at least two decades for the ticks.
         ax.set_xlim(low, max(max(present) * 150, low * 100))
         ax.xaxis.set_major_locator(LogLocator(base=10))
-        ax.xaxis.set_major_formatter(
-            FuncFormatter(lambda x, _pos, kind=section.kind: tick_text(kind, x)))
+        ax.xaxis.set_major_formatter(FuncFormatter(lambda x, _pos, kind=section.kind: tick_text(kind, x)))
         ax.xaxis.set_minor_formatter(NullFormatter())
-        for bar, entry, value in zip(bars, entries, values):
+        for bar, entry, value in zip(bars, entries, values, strict=True):
             text = value_text(section.kind, value)
             if value is None:
-                ax.text(low * 1.1, bar.get_y() + bar.get_height() / 2, "n/a",
-                        va="center", fontsize=7, color="#495057")
+                ax.text(
+                    low * 1.1,
+                    bar.get_y() + bar.get_height() / 2,
+                    "n/a",
+                    va="center",
+                    fontsize=7,
+                    color="#495057",
+                )
                 continue
             if entry.versus and entry.versus != "baseline":
                 text += f"  ({entry.versus})"
             if entry.extra and section.extra_header:
                 text += f"  [{section.extra_header}: {entry.extra}]"
-            ax.text(bar.get_width() * 1.08, bar.get_y() + bar.get_height() / 2, text,
-                    va="center", fontsize=7)
+            ax.text(bar.get_width() * 1.08, bar.get_y() + bar.get_height() / 2, text, va="center", fontsize=7)
         better = "lower is better" if section.kind == "time" else "higher is better"
         unit = "items/s" if section.kind == "rate" else "time"
         title = f"Real programs: {section.title}" if section.part else section.title
@@ -436,7 +469,8 @@ def chart(report: Report, path: str) -> str | None:
         f"subinterpreters {package_version()} ({commit}), Python {platform.python_version()} "
         f"(anchor: {report.camps['stdlib']}), "
         f"{cpu_model()}, {os.cpu_count()} cores, {report.started:%Y-%m-%d}",
-        fontsize=10)
+        fontsize=10,
+    )
     try:
         figure.savefig(path, dpi=110)
     except Exception as exc:

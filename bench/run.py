@@ -90,28 +90,46 @@ class ProgressLine:
 
 def parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--rounds", type=int, default=None,
-                        help="timed round trips per ping-pong run (default 5000, 1000 with "
-                             "--quick); the stdlib's polling transports are capped at 30-500")
-    parser.add_argument("--items", type=int, default=None,
-                        help="items per throughput run (default 200000, 50000 with --quick); "
-                             "slower anchors run a share: CPython 3.13's pickling queue 1/2, "
-                             "multiprocessing.Queue 1/4")
-    parser.add_argument("--batch", type=int, default=1000,
-                        help="items per put_many() and most items per get_many() (default 1000)")
-    parser.add_argument("--repeats", type=int, default=None,
-                        help="runs of each row, interleaved (default 5, 3 with --quick)")
+    parser.add_argument(
+        "--rounds",
+        type=int,
+        default=None,
+        help="timed round trips per ping-pong run (default 5000, 1000 with "
+        "--quick); the stdlib's polling transports are capped at 30-500",
+    )
+    parser.add_argument(
+        "--items",
+        type=int,
+        default=None,
+        help="items per throughput run (default 200000, 50000 with --quick); "
+        "slower anchors run a share: CPython 3.13's pickling queue 1/2, "
+        "multiprocessing.Queue 1/4",
+    )
+    parser.add_argument(
+        "--batch",
+        type=int,
+        default=1000,
+        help="items per put_many() and most items per get_many() (default 1000)",
+    )
+    parser.add_argument(
+        "--repeats", type=int, default=None, help="runs of each row, interleaved (default 5, 3 with --quick)"
+    )
     parser.add_argument("--quick", action="store_true", help="fewer rounds and runs (a smoke run)")
-    parser.add_argument("--only", default="",
-                        help="run only these tables (comma-separated: " + ", ".join(TABLES)
-                             + "); writes no results")
+    parser.add_argument(
+        "--only",
+        default="",
+        help="run only these tables (comma-separated: " + ", ".join(TABLES) + "); writes no results",
+    )
     only = parser.add_mutually_exclusive_group()
     only.add_argument("--handover-only", action="store_true", help="the same as --only handover")
     only.add_argument("--startup-only", action="store_true", help="the same as --only startup")
     only.add_argument("--pool-only", action="store_true", help="the same as --only pool")
-    parser.add_argument("--no-results", action="store_true",
-                        help="do not write bench/results/latest.md, latest.png and the README "
-                             "table (a full run writes them; a partial run never does)")
+    parser.add_argument(
+        "--no-results",
+        action="store_true",
+        help="do not write bench/results/latest.md, latest.png and the README "
+        "table (a full run writes them; a partial run never does)",
+    )
     args = parser.parse_args(argv)
     args.rounds = args.rounds or (1000 if args.quick else 5000)
     args.repeats = args.repeats or (3 if args.quick else 5)
@@ -121,8 +139,7 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     if args.items < 1000 or args.batch < 1:
         parser.error("--items must be at least 1000 and --batch at least 1")
     chosen = [name.strip() for name in args.only.split(",") if name.strip()]
-    chosen += [name for name in ("handover", "startup", "pool")
-               if getattr(args, f"{name}_only")]
+    chosen += [name for name in ("handover", "startup", "pool") if getattr(args, f"{name}_only")]
     unknown = [name for name in chosen if name not in TABLES]
     if unknown:
         parser.error(f"unknown table {', '.join(unknown)}; the tables: {', '.join(TABLES)}")
@@ -135,8 +152,7 @@ def machine_facts() -> list[str]:
     usable = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count()
     return [
         f"CPUs:     {os.cpu_count()} ({usable} usable by this process), {report.cpu_model()}",
-        f"Python:   {platform.python_implementation()} {platform.python_version()} "
-        f"({sys.executable})",
+        f"Python:   {platform.python_implementation()} {platform.python_version()} ({sys.executable})",
         f"Anchors:  {anchors.description()}",
         f"Platform: {platform.platform()}",
         f"Package:  subinterpreters {report.package_version()}",
@@ -147,8 +163,7 @@ def machine_facts() -> list[str]:
 def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
     started = time.perf_counter()
-    results = report.Report(repeats=args.repeats, quick=args.quick,
-                            anchors=anchors.description())
+    results = report.Report(repeats=args.repeats, quick=args.quick, anchors=anchors.description())
     results.camps["stdlib"] = anchors.header()
     print(f"subinterpreters benchmark: {', '.join(args.tables)}; the anchor: {anchors.header()}")
     for fact in machine_facts():

@@ -53,8 +53,9 @@ class Interpreters(StartUp):
         self.ours = ours
         self.camp = "ours" if ours else "stdlib"
         self.key = self.camp
-        self.name = ("subinterpreters  create()/run()/close()" if ours
-                     else f"{anchors.PREFIX} create()/exec()/close()")
+        self.name = (
+            "subinterpreters  create()/run()/close()" if ours else f"{anchors.PREFIX} create()/exec()/close()"
+        )
 
     def open(self) -> None:
         if self.ours:
@@ -110,8 +111,13 @@ class Thread(StartUp):
 
 def starters() -> list[StartUp]:
     """Ours first (the baseline of the ratios), then the anchors."""
-    return [Interpreters(ours=True), Interpreters(ours=False), Process("spawn"),
-            Process("forkserver"), Thread()]
+    return [
+        Interpreters(ours=True),
+        Interpreters(ours=False),
+        Process("spawn"),
+        Process("forkserver"),
+        Thread(),
+    ]
 
 
 def run(bench: Bench) -> None:
@@ -119,18 +125,22 @@ def run(bench: Bench) -> None:
     rows = []
     for starter in starters():
         wanted = max(3, int(starter.max_rounds * scale))
-        rows.append(Row(starter, lambda s=starter, n=wanted: s.measure(n),
-                        what=f"1 + {wanted} rounds"))
+        rows.append(Row(starter, lambda s=starter, n=wanted: s.measure(n), what=f"1 + {wanted} rounds"))
     elapsed = bench.measure("start-up", rows)
     section = report.Section(
-        "Start-up: create a worker, run a trivial statement, close it", "time", "ours",
+        "Start-up: create a worker, run a trivial statement, close it",
+        "time",
+        "ours",
         short="Start-up: create, run a statement, close",
-        notes=[f"interpreters run {STATEMENT!r}; the processes and the thread run a function that "
-               "returns; each round timed from before the creation until close() or join() "
-               "returns (one untimed round per run first)",
-               f"a run stops once it has taken {RUN_BUDGET_NS / 1e9:g} s (after at least 3 "
-               "rounds); the spawned child imports the main script, as every spawned child does; "
-               "the forkserver (started once, untimed) forks each child"])
+        notes=[
+            f"interpreters run {STATEMENT!r}; the processes and the thread run a function that "
+            "returns; each round timed from before the creation until close() or join() "
+            "returns (one untimed round per run first)",
+            f"a run stops once it has taken {RUN_BUDGET_NS / 1e9:g} s (after at least 3 "
+            "rounds); the spawned child imports the main script, as every spawned child does; "
+            "the forkserver (started once, untimed) forks each child",
+        ],
+    )
     for row in rows:
         shown = report.entry(row, rows[0])
         if isinstance(row.workload, Process):

@@ -103,23 +103,27 @@ class Producer(Workload):
             if count != want or total != want * (want - 1) // 2:
                 raise RuntimeError(
                     f"{self.name.strip()}: the consumer got {count} items summing to {total}, "
-                    f"expected {want} items summing to {want * (want - 1) // 2}")
+                    f"expected {want} items summing to {want * (want - 1) // 2}"
+                )
 
         def timed(part: Pass) -> tuple[int, int]:
             part[0]()
             return part[1]()
 
         try:
-            samples = time_rounds(timed, 1, 1, prepare=lambda i: self.begin(sizes[i]),
-                                  check=check)
+            samples = time_rounds(timed, 1, 1, prepare=lambda i: self.begin(sizes[i]), check=check)
             failed = False
             return samples
         finally:
             if failed:
                 self.end(failed=True)
 
-    def thread_pass(self, run_producer: Callable[[], object], on_error: Callable[[], object],
-                         consume: Callable[[], tuple[int, int]]) -> Pass:
+    def thread_pass(
+        self,
+        run_producer: Callable[[], object],
+        on_error: Callable[[], object],
+        consume: Callable[[], tuple[int, int]],
+    ) -> Pass:
         """A pass whose producer runs on a thread (an interpreter's run or exec, or plain Python):
         on an error it calls `on_error` (so that the main thread is not left waiting) and
         re-raises."""
@@ -165,8 +169,7 @@ class Ours(Producer):
         else:
             consume = lambda: consume_items(q.get)  # noqa: E731
         # On an error, closing the queue wakes the main thread: its get() raises.
-        return self.thread_pass(
-            lambda: self.interp.run(source, q=q, n=n, batch=self.batch), q.close, consume)
+        return self.thread_pass(lambda: self.interp.run(source, q=q, n=n, batch=self.batch), q.close, consume)
 
     def end(self, failed: bool) -> None:
         self.q.close()
@@ -203,8 +206,9 @@ class Stdlib(Producer):
         q = anchors.create_queue(self.pickled)
         anchors.bind(self.interp, q=q, n=n)
         # On an error, a None ends the main thread's loop (the count check then fails).
-        return self.thread_pass(lambda: self.interp.exec(ITEM_SOURCE),
-                                     lambda: q.put_nowait(None), lambda: consume_items(q.get))
+        return self.thread_pass(
+            lambda: self.interp.exec(ITEM_SOURCE), lambda: q.put_nowait(None), lambda: consume_items(q.get)
+        )
 
     def close(self) -> None:
         if hasattr(self, "interp"):
@@ -241,9 +245,7 @@ class MultiprocessingQueue(Producer):
         context = multiprocessing.get_context("spawn")
         self.queue = context.Queue()
         self.conn, child_conn = context.Pipe()
-        self.process = context.Process(
-            target=mp_producer, args=(child_conn, self.queue), daemon=True
-        )
+        self.process = context.Process(target=mp_producer, args=(child_conn, self.queue), daemon=True)
         self.process.start()
         child_conn.close()
 
@@ -267,8 +269,7 @@ class ThreadQueue(Producer):
 
     def begin(self, n: int) -> Pass:
         q: queue.Queue[int | None] = queue.Queue()
-        return self.thread_pass(lambda: put_all(q.put, n), lambda: None,
-                                lambda: consume_items(q.get))
+        return self.thread_pass(lambda: put_all(q.put, n), lambda: None, lambda: consume_items(q.get))
 
 
 # --- the table ------------------------------------------------------------------------------------
@@ -277,8 +278,13 @@ class ThreadQueue(Producer):
 def producers(batch: int) -> list[Producer]:
     """Ours first (the baselines), then the anchors this Python has."""
     stdlib = [Stdlib()] if anchors.PUBLIC else [Stdlib(), Stdlib(pickled=True)]
-    return [Ours(batched=False, batch=batch), Ours(batched=True, batch=batch), *stdlib,
-            MultiprocessingQueue(), ThreadQueue()]
+    return [
+        Ours(batched=False, batch=batch),
+        Ours(batched=True, batch=batch),
+        *stdlib,
+        MultiprocessingQueue(),
+        ThreadQueue(),
+    ]
 
 
 def run(bench: Bench) -> None:
@@ -286,38 +292,59 @@ def run(bench: Bench) -> None:
     for producer in producers(bench.args.batch):
         n = producer.items_for(bench.args.items)
         warmup = max(1000, n // 10)
-        rows.append(Row(producer, lambda p=producer, n=n, w=warmup: p.measure(n, w),
-                        what=f"{warmup} + {n} items", per_round=n))
+        rows.append(
+            Row(
+                producer,
+                lambda p=producer, n=n, w=warmup: p.measure(n, w),
+                what=f"{warmup} + {n} items",
+                per_round=n,
+            )
+        )
     elapsed = bench.measure("throughput", rows)
     by_key = {row.workload.key: row for row in rows}
     item = by_key["ours-item"]
     section = report.Section(
-        "One-way throughput of small ints, producer to main thread", "rate", "ours item by item",
+        "One-way throughput of small ints, producer to main thread",
+        "rate",
+        "ours item by item",
         short="Throughput of small ints, item by item",
-        notes=[f"items/s: items / (first put started .. last get), median over the runs; every "
-               f"item counted and summed; batches of {bench.args.batch}",
-               "runs x rounds: one timed pass per run (after an untimed one of a tenth as many "
-               "items)",
-               anchors.queue_sleeps()])
+        notes=[
+            f"items/s: items / (first put started .. last get), median over the runs; every "
+            f"item counted and summed; batches of {bench.args.batch}",
+            "runs x rounds: one timed pass per run (after an untimed one of a tenth as many items)",
+            anchors.queue_sleeps(),
+        ],
+    )
     for row in rows:
         shown = report.entry(row, item, kind="rate")
         shown.key = row.workload.key not in ("ours-batch", "stdlib-pickled")
         section.entries.append(shown)
     bench.publish(section, elapsed)
     bench.check_ours(rows)
-    bench.targets("issue 3, throughput", [
-        stdlib_goal(bench),
-        report.goal("ours item by item / multiprocessing.Queue, rate",
-                    *report.ratio(item, by_key["mp"], "rate"), MP_QUEUE_TARGET),
-        report.goal("ours batched / ours item by item, rate",
-                    *report.ratio(by_key["ours-batch"], item, "rate"), BATCH_TARGET),
-    ])
+    bench.targets(
+        "issue 3, throughput",
+        [
+            stdlib_goal(bench),
+            report.goal(
+                "ours item by item / multiprocessing.Queue, rate",
+                *report.ratio(item, by_key["mp"], "rate"),
+                MP_QUEUE_TARGET,
+            ),
+            report.goal(
+                "ours batched / ours item by item, rate",
+                *report.ratio(by_key["ours-batch"], item, "rate"),
+                BATCH_TARGET,
+            ),
+        ],
+    )
 
 
 def stdlib_goal(bench: Bench, where: str = "") -> str:
     """Ours item by item against the stdlib's queues: 5x on 3.13, 10x on 3.14+ (also a target of
     the real-programs table)."""
     label = f"ours item by item / {anchors.PREFIX} queues, rate{where}"
-    return report.goal(label, *report.ratio(bench.row("throughput/ours-item"),
-                                            bench.row("throughput/stdlib"), "rate"),
-                       STDLIB_TARGET)
+    return report.goal(
+        label,
+        *report.ratio(bench.row("throughput/ours-item"), bench.row("throughput/stdlib"), "rate"),
+        STDLIB_TARGET,
+    )

@@ -60,10 +60,13 @@ def count_primes(lo, hi):
 
 # What each worker interpreter runs. `tasks`, `results` and `worker_id` are globals of the
 # interpreter's __main__, bound by `Interpreter.run(..., tasks=..., results=..., worker_id=...)`.
-WORKER_SOURCE = PRIME_SOURCE + """
+WORKER_SOURCE = (
+    PRIME_SOURCE
+    + """
 for index, lo, hi in tasks:          # ends when the producer has closed `tasks` and it is drained
     results.send((index, worker_id, count_primes(lo, hi)))
 """
+)
 
 Item = tuple[int, int, int]  # (index, lo, hi): count the primes in [lo, hi)
 Result = tuple[int, int, int]  # (index, worker_id, prime count)
@@ -162,9 +165,7 @@ def run_on_threads(items: list[Item], workers: int) -> dict[int, Result]:
             raise TimeoutError from None
 
     threads = [threading.Thread(target=produce, name="producer")]
-    threads += [
-        threading.Thread(target=work, args=(i,), name=f"worker-{i}") for i in range(workers)
-    ]
+    threads += [threading.Thread(target=work, args=(i,), name=f"worker-{i}") for i in range(workers)]
     try:
         for thread in threads:
             thread.start()
@@ -203,7 +204,7 @@ def collect(
             if failures:
                 raise RuntimeError(f"a worker ({label}) failed:\n{failures[0]}") from failures[0]
             if not any(thread.is_alive() for thread in threads):
-                raise RuntimeError(f"the {label} workers stopped after {len(results)} results")
+                raise RuntimeError(f"the {label} workers stopped after {len(results)} results") from None
             progress.show(len(results))
             continue
         if index in results:
@@ -293,13 +294,19 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
         return value
 
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--workers", type=positive, default=os.cpu_count() or 1,
-                        help="worker interpreters (and worker threads); default: the CPU count")
+    parser.add_argument(
+        "--workers",
+        type=positive,
+        default=os.cpu_count() or 1,
+        help="worker interpreters (and worker threads); default: the CPU count",
+    )
     parser.add_argument("--items", type=positive, default=48, help="work items (default: 48)")
-    parser.add_argument("--size", type=positive, default=12_000,
-                        help="numbers tested per item (default: 12000)")
-    parser.add_argument("--start", type=positive, default=10_000_000,
-                        help="first number tested (default: 10000000)")
+    parser.add_argument(
+        "--size", type=positive, default=12_000, help="numbers tested per item (default: 12000)"
+    )
+    parser.add_argument(
+        "--start", type=positive, default=10_000_000, help="first number tested (default: 10000000)"
+    )
     return parser.parse_args(argv)
 
 
@@ -350,8 +357,10 @@ def main(argv: list[str] | None = None) -> int:
         f"threads:      {threads_time:6.2f} s  "
         f"(items per worker: {per_worker(on_threads.values(), args.workers)})"
     )
-    print(f"speedup:      {threads_time / interpreters_time:6.2f}x  (interpreters vs threads, "
-          f"{plural(args.workers, 'worker')} on {plural(os.cpu_count() or 1, 'CPU')})")
+    print(
+        f"speedup:      {threads_time / interpreters_time:6.2f}x  (interpreters vs threads, "
+        f"{plural(args.workers, 'worker')} on {plural(os.cpu_count() or 1, 'CPU')})"
+    )
     return 1 if problems else 0
 
 

@@ -50,7 +50,9 @@ async def main() -> None:
     with si.InterpreterPoolExecutor(workers) as pool:
         tick_task = asyncio.create_task(ticker())
         report_task = asyncio.create_task(reporter())
-        counts = await asyncio.gather(*(loop.run_in_executor(pool, count_primes, n, progress) for n in limits))
+        counts = await asyncio.gather(
+            *(loop.run_in_executor(pool, count_primes, n, progress) for n in limits)
+        )
         await report_task
         tick_task.cancel()
     elapsed = time.perf_counter() - started

@@ -10,7 +10,8 @@ all started together by one cross-interpreter ``si.Barrier``. Items go through 4
 4 queue lanes (bounded 1, 8, 64 and unbounded); each lane is a sequence of generations (one per
 25,000 items, at least 4), and every generation but the last is closed in mid-stream -- by the main
 interpreter or by a producer thread in some interpreter -- when the producers' progress (published
-in a ``si.SharedArray``) reaches a random point. Whoever meets a closed generation moves to the next (see stress/stress_worker.py).
+in a ``si.SharedArray``) reaches a random point. Whoever meets a closed generation moves to the next
+(see stress/stress_worker.py).
 Only send sides are closed mid-stream (channel send ends, queues), so receivers drain what entered.
 
 The check, once every producer has sent its quota and the main interpreter has closed the last
@@ -42,8 +43,8 @@ from array import array
 from collections import Counter
 from collections.abc import Sequence
 from concurrent.futures import Future
-from typing import Any
 from pathlib import Path
+from typing import Any
 
 import subinterpreters as si
 
@@ -68,8 +69,9 @@ QUEUE_SIZES = (1, 8, 64, 0)
 
 
 def parse_args(argv: list[str] | None) -> argparse.Namespace:
-    p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0],
-                                formatter_class=argparse.RawDescriptionHelpFormatter)
+    p = argparse.ArgumentParser(
+        description=__doc__.split("\n\n")[0], formatter_class=argparse.RawDescriptionHelpFormatter
+    )
     p.add_argument("--items", type=int, default=1_000_000, help="items to move (successful sends)")
     p.add_argument("--seed", type=int, default=None, help="random seed (default: a random one)")
     p.add_argument("--interpreters", type=int, default=4)
@@ -77,12 +79,24 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     p.add_argument("--consumers", type=int, default=8)
     p.add_argument("--channel-lanes", type=int, default=4)
     p.add_argument("--queue-lanes", type=int, default=4)
-    p.add_argument("--closes-per-lane", type=int, default=None,
-                   help="mid-stream closes per lane (default: one per 25,000 items, at least 3)")
-    p.add_argument("--run-timeout", type=float, default=900.0,
-                   help="seconds the producers may take before the run counts as hung")
-    p.add_argument("--join-timeout", type=float, default=30.0,
-                   help="seconds every thread has to end after the last close")
+    p.add_argument(
+        "--closes-per-lane",
+        type=int,
+        default=None,
+        help="mid-stream closes per lane (default: one per 25,000 items, at least 3)",
+    )
+    p.add_argument(
+        "--run-timeout",
+        type=float,
+        default=900.0,
+        help="seconds the producers may take before the run counts as hung",
+    )
+    p.add_argument(
+        "--join-timeout",
+        type=float,
+        default=30.0,
+        help="seconds every thread has to end after the last close",
+    )
     p.add_argument("--inject-loss", action="store_true", help="consumer 0 forgets one item")
     p.add_argument("--inject-duplicate", action="store_true", help="consumer 0 records one twice")
     p.add_argument("--inject-hang", action="store_true", help="consumer 0 blocks for ever at the end")
@@ -126,10 +140,12 @@ class Run:
         self.quota = tuple(args.items // P + (1 if i < args.items % P else 0) for i in range(P))
         gens = args.closes_per_lane + 1
         self.chan_lanes = tuple(
-            tuple(si.create_channel() for _ in range(gens)) for _ in range(args.channel_lanes))
+            tuple(si.create_channel() for _ in range(gens)) for _ in range(args.channel_lanes)
+        )
         self.queue_lanes = tuple(
             tuple(si.create_queue(QUEUE_SIZES[j % len(QUEUE_SIZES)]) for _ in range(gens))
-            for j in range(args.queue_lanes))
+            for j in range(args.queue_lanes)
+        )
         self.results_recv, self.results_send = si.create_channel()
         self.progress = si.SharedArray((P,), "q")
         self.barrier = si.Barrier(P + C + 1)
@@ -158,26 +174,44 @@ class Run:
 
     def start(self) -> None:
         args = self.args
-        inject = ("loss" if args.inject_loss else "duplicate" if args.inject_duplicate
-                  else "hang" if args.inject_hang else "")
+        inject = (
+            "loss"
+            if args.inject_loss
+            else "duplicate"
+            if args.inject_duplicate
+            else "hang"
+            if args.inject_hang
+            else ""
+        )
         for index in range(args.interpreters):
-            roles = tuple(("producer", p) for p in range(args.producers)
-                          if p % args.interpreters == index)
-            roles += tuple(("consumer", c) for c in range(args.consumers)
-                           if c % args.interpreters == index)
+            roles = tuple(("producer", p) for p in range(args.producers) if p % args.interpreters == index)
+            roles += tuple(("consumer", c) for c in range(args.consumers) if c % args.interpreters == index)
             config = (
-                ("seed", args.seed), ("quota", self.quota), ("inject", inject),
-                ("interp_index", index), ("start_timeout", 60.0),
-                ("run_timeout", args.run_timeout), ("join_timeout", args.join_timeout),
+                ("seed", args.seed),
+                ("quota", self.quota),
+                ("inject", inject),
+                ("interp_index", index),
+                ("start_timeout", 60.0),
+                ("run_timeout", args.run_timeout),
+                ("join_timeout", args.join_timeout),
             )
             interp = si.create()
             self.interps.append(interp)
-            self.futures.append(interp.run_in_thread(
-                BOOT, stress_dir=STRESS_DIR, roles=roles, config=config,
-                chan_lanes=self.chan_lanes, queue_lanes=self.queue_lanes,
-                results=self.results_send, progress=self.progress, barrier=self.barrier,
-                closes=tuple((a, f, lane, gen) for a, f, lane, gen in self.closes if a >= 0),
-                finished=self.finished))
+            self.futures.append(
+                interp.run_in_thread(
+                    BOOT,
+                    stress_dir=STRESS_DIR,
+                    roles=roles,
+                    config=config,
+                    chan_lanes=self.chan_lanes,
+                    queue_lanes=self.queue_lanes,
+                    results=self.results_send,
+                    progress=self.progress,
+                    barrier=self.barrier,
+                    closes=tuple((a, f, lane, gen) for a, f, lane, gen in self.closes if a >= 0),
+                    finished=self.finished,
+                )
+            )
 
     # --- the control loop ------------------------------------------------------------------------
 
@@ -227,9 +261,11 @@ class Run:
         while len(self.status) < args.producers and not self.errors:
             now = time.monotonic()
             if now > deadline:
-                self.hang(f"producers did not finish within --run-timeout {args.run_timeout:g} s"
-                          f" (done: {sorted(self.status)}; progress: "
-                          f"{memoryview(self.progress).tolist()} of {list(self.quota)})")
+                self.hang(
+                    f"producers did not finish within --run-timeout {args.run_timeout:g} s"
+                    f" (done: {sorted(self.status)}; progress: "
+                    f"{memoryview(self.progress).tolist()} of {list(self.quota)})"
+                )
             if not args.quiet and now >= next_report:
                 sent = sum(memoryview(self.progress).tolist())
                 print(f"  [{now - t0:6.1f} s] {fmt(sent)} / {fmt(args.items)} sent", flush=True)
@@ -253,8 +289,9 @@ class Run:
                 self.hang(f"interpreters {missing} did not report within {args.join_timeout:g} s")
         if any(self.alive.values()):
             blocked = [name for names in self.alive.values() for name in names]
-            self.hang(f"threads still blocked {args.join_timeout:g} s after the last close: "
-                      + ", ".join(blocked))
+            self.hang(
+                f"threads still blocked {args.join_timeout:g} s after the last close: " + ", ".join(blocked)
+            )
         for future in self.futures:
             try:
                 future.result(timeout=max(0.0, deadline - time.monotonic()))
@@ -262,6 +299,7 @@ class Run:
                 self.hang("an interpreter's run did not return")
             except si.RunFailedError as exc:
                 self.errors.append(f"interpreter run failed:\n{exc.traceback}")
+
         def close_all() -> None:
             for interp in self.interps:
                 interp.close()
@@ -327,22 +365,24 @@ class Run:
                         (unattempted if code == 0 else refused_received).append((pid, seq, code))
 
         def sample(entries: Sequence[tuple[int, ...]], times: bool = False) -> str:
-            shown = [f"producer {e[0]} seq {e[1]}" + (f" x{e[2]}" if times else "")
-                     for e in entries[:5]]
+            shown = [f"producer {e[0]} seq {e[1]}" + (f" x{e[2]}" if times else "") for e in entries[:5]]
             return ", ".join(shown) + (", ..." if len(entries) > 5 else "")
 
         if lost:
             failures.append(f"{fmt(len(lost))} item(s) lost (sent, never received): {sample(lost)}")
         if duplicated:
-            failures.append(f"{fmt(len(duplicated))} item(s) duplicated (received more than once): "
-                            f"{sample(duplicated, times=True)}")
+            failures.append(
+                f"{fmt(len(duplicated))} item(s) duplicated (received more than once): "
+                f"{sample(duplicated, times=True)}"
+            )
         if refused_received:
             kinds = Counter(w.STATUS_NAMES.get(e[2], str(e[2])) for e in refused_received)
-            failures.append(f"{fmt(len(refused_received))} refused item(s) received anyway "
-                            f"({dict(kinds)}): {sample(refused_received)}")
+            failures.append(
+                f"{fmt(len(refused_received))} refused item(s) received anyway "
+                f"({dict(kinds)}): {sample(refused_received)}"
+            )
         if unattempted:
-            failures.append(f"{len(unattempted)} item(s) received but never sent: "
-                            f"{sample(unattempted)}")
+            failures.append(f"{len(unattempted)} item(s) received but never sent: {sample(unattempted)}")
         if bogus:
             failures.append(f"{len(bogus)} unknown item(s) received: {bogus[:5]}")
         for pid in range(P):
@@ -355,8 +395,7 @@ class Run:
         if missing:
             failures.append(f"consumers {missing} never reported")
         if self.disorder:
-            failures.append("items of one producer received out of order: "
-                            + "; ".join(self.disorder[:5]))
+            failures.append("items of one producer received out of order: " + "; ".join(self.disorder[:5]))
         self.statuses = statuses
         return failures
 
@@ -371,30 +410,44 @@ class Run:
         producer_closes = self.producer_counts["closes"]
         c, pc = self.counts, self.producer_counts
         threads = args.producers + args.consumers
-        print(f"stress: seed {args.seed}; {args.interpreters} isolated interpreters, "
-              f"{args.producers} producers + {args.consumers} consumers on their threads; "
-              f"{args.channel_lanes} channel lanes + {args.queue_lanes} queue lanes "
-              f"(sizes {', '.join(str(QUEUE_SIZES[j % 4]) for j in range(args.queue_lanes))})")
-        print(f"  moved     {fmt(moved)} items in {elapsed:.1f} s ({fmt(int(moved / elapsed))}/s):"
-              f" {fmt(c['via_channels'])} through channels, {fmt(c['via_queues'])} through queues")
-        print(f"  refused   {fmt(n_refused)} attempts: "
-              + ", ".join(f"{name} {fmt(n)}" for name, n in refused.items()))
-        print(f"  closes    {self.closes_done['main'] + producer_closes} mid-stream "
-              f"(main interpreter {self.closes_done['main']}, producer threads {producer_closes}; "
-              f"of {len(self.closes)} planned), then the last generation of each of "
-              f"{args.channel_lanes + args.queue_lanes} lanes")
-        print(f"  selects   {fmt(pc['select'] + c['select'])} calls (producers {fmt(pc['select'])},"
-              f" consumers {fmt(c['select'])}; {fmt(c['select_closed'])} saw CLOSED)")
-        print(f"  calls     send/put {fmt(pc['send'])}, *_nowait {fmt(pc['nowait'] + c['nowait'])}"
-              f", put_many {fmt(pc['put_many'])}, recv/get {fmt(c['recv'])},"
-              f" get_many {fmt(c['get_many'])}; empty receives {fmt(c['empty'])}")
+        print(
+            f"stress: seed {args.seed}; {args.interpreters} isolated interpreters, "
+            f"{args.producers} producers + {args.consumers} consumers on their threads; "
+            f"{args.channel_lanes} channel lanes + {args.queue_lanes} queue lanes "
+            f"(sizes {', '.join(str(QUEUE_SIZES[j % 4]) for j in range(args.queue_lanes))})"
+        )
+        print(
+            f"  moved     {fmt(moved)} items in {elapsed:.1f} s ({fmt(int(moved / elapsed))}/s):"
+            f" {fmt(c['via_channels'])} through channels, {fmt(c['via_queues'])} through queues"
+        )
+        print(
+            f"  refused   {fmt(n_refused)} attempts: "
+            + ", ".join(f"{name} {fmt(n)}" for name, n in refused.items())
+        )
+        print(
+            f"  closes    {self.closes_done['main'] + producer_closes} mid-stream "
+            f"(main interpreter {self.closes_done['main']}, producer threads {producer_closes}; "
+            f"of {len(self.closes)} planned), then the last generation of each of "
+            f"{args.channel_lanes + args.queue_lanes} lanes"
+        )
+        print(
+            f"  selects   {fmt(pc['select'] + c['select'])} calls (producers {fmt(pc['select'])},"
+            f" consumers {fmt(c['select'])}; {fmt(c['select_closed'])} saw CLOSED)"
+        )
+        print(
+            f"  calls     send/put {fmt(pc['send'])}, *_nowait {fmt(pc['nowait'] + c['nowait'])}"
+            f", put_many {fmt(pc['put_many'])}, recv/get {fmt(c['recv'])},"
+            f" get_many {fmt(c['get_many'])}; empty receives {fmt(c['empty'])}"
+        )
         if failures:
             print(f"FAIL (seed {args.seed}; rerun with --items {args.items} --seed {args.seed}):")
             for failure in failures:
                 print(f"  - {failure}")
         else:
-            print(f"  check     every sent item received exactly once, no refused item received, "
-                  f"per-producer order kept, all {threads} threads ended")
+            print(
+                f"  check     every sent item received exactly once, no refused item received, "
+                f"per-producer order kept, all {threads} threads ended"
+            )
             print("OK")
 
 

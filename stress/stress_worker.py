@@ -86,8 +86,9 @@ class Lanes:
 
     def final_closed(self) -> bool:
         """True if some lane's last generation is closed (the run is being wound up)."""
-        return any(self.current[k] == self.last(k) and self.send_end(k).is_closed
-                   for k in range(len(self.gens)))
+        return any(
+            self.current[k] == self.last(k) and self.send_end(k).is_closed for k in range(len(self.gens))
+        )
 
     def skip_closed_sends(self) -> None:
         """Producer side: move every lane past its closed generations (never past the last)."""
@@ -338,8 +339,15 @@ def consumer(cid: int, cfg: dict, lanes: Lanes, results, barrier) -> None:
 
 
 def interpreter_main(
-    roles: tuple, config: tuple, chan_lanes: tuple, queue_lanes: tuple, results, progress, barrier,
-    closes: tuple, finished,
+    roles: tuple,
+    config: tuple,
+    chan_lanes: tuple,
+    queue_lanes: tuple,
+    results,
+    progress,
+    barrier,
+    closes: tuple,
+    finished,
 ) -> None:
     """Run the given roles (("producer", id) / ("consumer", id)) on threads of this interpreter."""
     cfg = dict(config)

@@ -1,6 +1,6 @@
-"""Shared fixtures for the `subinterpreters` test suite.
-
-Helpers are exposed as fixtures (conftest modules are not meant to be imported):
+"""Shared fixtures for the `subinterpreters` test suite (plain helper functions and constants are in
+helpers.py, imported by the test modules as ``from helpers import ...``; conftest modules are not
+meant to be imported):
 
 - ``spawn(fn, *args, **kwargs) -> Task``: run ``fn`` on a daemon thread, capturing its result or
   exception. ``task.result()`` joins with a generous bound (so a missing wake-up fails instead of
@@ -12,20 +12,23 @@ Helpers are exposed as fixtures (conftest modules are not meant to be imported):
   leaks ~1.6 MiB per interpreter, so tests that do not need a fresh one reuse it).
 - ``interp`` / ``legacy_interp``: a fresh isolated / legacy interpreter, closed after the test.
 - ``channel``: a fresh ``(RecvChannel, SendChannel)`` pair, both ends closed after the test.
+- ``target`` / ``fresh``: an isolated interpreter that can import tests/callee_module.py, one per
+  test module / a fresh one per test.
 """
 
 from __future__ import annotations
 
 import signal
-import textwrap
 import threading
-import time
 from collections.abc import Callable, Iterator
 from typing import Any
 
 import pytest
 
+import callee_module
+import helpers
 import subinterpreters as si
+from helpers import JOIN_TIMEOUT, dedent
 
 # Tests that send SIGINT to a child process expect Python's default handler there. A process
 # started with SIGINT ignored (a shell's background job, some CI runners) passes "ignored" on to its
@@ -34,17 +37,6 @@ import subinterpreters as si
 # disposition (exec resets caught signals), however the suite itself was started.
 if signal.getsignal(signal.SIGINT) is signal.SIG_IGN:
     signal.signal(signal.SIGINT, signal.default_int_handler)
-
-# Upper bound for "this must finish": only ever reached when the behaviour under test is missing.
-JOIN_TIMEOUT = 10.0
-# How long to let a thread reach a blocking call before acting on it. If the machine is so slow
-# that the thread is not blocked yet, the tests still pass (the call then meets the new state
-# directly), they just exercise the wake-up path less.
-SETTLE = 0.2
-
-
-def dedent(source: str) -> str:
-    return textwrap.dedent(source).strip("\n") + "\n"
 
 
 class Task:
@@ -101,18 +93,9 @@ def spawn() -> Iterator[Callable[..., Task]]:
         task.thread.join(JOIN_TIMEOUT)
 
 
-def wait_until_impl(predicate: Callable[[], bool], timeout: float = JOIN_TIMEOUT) -> bool:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if predicate():
-            return True
-        time.sleep(0.005)
-    return predicate()
-
-
 @pytest.fixture
 def wait_until() -> Callable[..., bool]:
-    return wait_until_impl
+    return helpers.wait_until
 
 
 def ask_impl(interp: si.Interpreter, expr: str, setup: str = "", **shared: Any) -> Any:
@@ -158,3 +141,24 @@ def channel() -> Iterator[tuple[si.RecvChannel, si.SendChannel]]:
     yield recv, send
     recv.close()
     send.close()
+
+
+def callee_interp() -> si.Interpreter:
+    """A fresh isolated interpreter that can import callee_module."""
+    interp = si.create()
+    interp.exec(callee_module.add_tests_dir_source())
+    return interp
+
+
+@pytest.fixture(scope="module")
+def target() -> Iterator[si.Interpreter]:
+    interp = callee_interp()
+    yield interp
+    interp.close()
+
+
+@pytest.fixture
+def fresh() -> Iterator[si.Interpreter]:
+    interp = callee_interp()
+    yield interp
+    interp.close()

@@ -22,7 +22,6 @@ import logging
 import os
 import random
 import site
-import sys
 import threading
 import time
 from collections.abc import Awaitable, Callable, Coroutine, Iterator
@@ -30,13 +29,9 @@ from typing import Any
 
 import pytest
 
+import callee_module as callee
 import subinterpreters as si
-
-TESTS_DIR = os.path.dirname(os.path.abspath(__file__))
-if TESTS_DIR not in sys.path:
-    sys.path.insert(0, TESTS_DIR)
-
-import callee_module as callee  # noqa: E402 - needs TESTS_DIR on sys.path
+from helpers import TESTS_DIR, drain
 
 SETTLE = 0.2
 JOIN = 10.0
@@ -50,31 +45,6 @@ def arun(coro: Coroutine[Any, Any, Any], limit: float = 90) -> Any:
             return await coro
 
     return asyncio.run(bounded())
-
-
-@pytest.fixture(scope="module")
-def target():
-    interp = si.create()
-    interp.exec(callee.add_tests_dir_source())
-    yield interp
-    interp.close()
-
-
-@pytest.fixture
-def fresh():
-    interp = si.create()
-    interp.exec(callee.add_tests_dir_source())
-    yield interp
-    interp.close()
-
-
-def drain(q: si.Queue) -> list[object]:
-    items = []
-    while True:
-        try:
-            items.append(q.get_nowait())
-        except si.QueueEmpty:
-            return items
 
 
 def thread_counts() -> tuple[int, int | None]:
@@ -522,7 +492,9 @@ def test_cancelled_put_async_does_not_deliver() -> None:
 # neither.
 
 
-async def complete_then_cancel(awaitable: Awaitable[object], complete: Callable[[], object]) -> tuple[str, object, object]:
+async def complete_then_cancel(
+    awaitable: Awaitable[object], complete: Callable[[], object]
+) -> tuple[str, object, object]:
     task = asyncio.ensure_future(awaitable)
     await asyncio.sleep(SETTLE)  # parked
     assert not task.done()

@@ -22,6 +22,7 @@ from __future__ import annotations
 
 import asyncio
 import dataclasses
+import functools
 import gc
 import queue as stdlib_queue
 import re
@@ -394,7 +395,11 @@ WRONG_ARGUMENTS: list[tuple[str, Callable[[Ctx], object], Any]] = [
     ("send_buffer-timeout-str", lambda c: c.send.send_buffer(b"x", timeout="1"), TypeError),
     ("send_buffer-timeout-list", lambda c: c.send.send_buffer(b"x", timeout=[1]), TypeError),
     ("send_buffer-exporter-raises", lambda c: c.send.send_buffer_nowait(ExporterRaises()), RuntimeError),
-    ("send_buffer-exporter-returns-junk", lambda c: c.send.send_buffer_nowait(ExporterReturnsJunk()), TypeError),
+    (
+        "send_buffer-exporter-returns-junk",
+        lambda c: c.send.send_buffer_nowait(ExporterReturnsJunk()),
+        TypeError,
+    ),
     ("send_buffer_nowait-two-positional", lambda c: c.send.send_buffer_nowait(b"x", 1), TypeError),
     ("send_async-no-object", lambda c: arun(lambda: c.send.send_async()), TypeError),
     ("send_async-timeout-str", lambda c: arun(lambda: c.send.send_async(1, timeout="1")), TypeError),
@@ -431,7 +436,7 @@ WRONG_ARGUMENTS: list[tuple[str, Callable[[Ctx], object], Any]] = [
     ("select-unknown-keyword", lambda c: si.select([c.recv], block=False), TypeError),
     ("select-cases-None", lambda c: si.select(None), TypeError),
     ("select-cases-iterator-raises", lambda c: si.select(IterRaises()), KeyError),
-    ("select-cases-raise-midway", lambda c: si.select(((c.q, "x") for _ in raising_generator())), KeyError),
+    ("select-cases-raise-midway", lambda c: si.select((c.q, "x") for _ in raising_generator()), KeyError),
     ("select-stdlib-queue", lambda c: si.select([stdlib_queue.Queue()], default=0), TypeError),
     ("select-stdlib-queue-put", lambda c: si.select([(stdlib_queue.Queue(), 1)], default=0), TypeError),
     ("select-duck-typed-channel", lambda c: si.select([FakeRecvChannel()], default=0), TypeError),
@@ -490,7 +495,11 @@ WRONG_ARGUMENTS: list[tuple[str, Callable[[Ctx], object], Any]] = [
     ("SharedBuffer-two-positional", lambda c: si.SharedBuffer(3, "d"), TypeError),
     ("SharedArray.readonly-argument", lambda c: si.SharedArray(3).readonly(1), TypeError),
     ("SharedArray.tolist-argument", lambda c: si.SharedArray(3).tolist(1), TypeError),
-    ("SharedArray.from_buffer-exporter-raises", lambda c: si.SharedArray.from_buffer(ExporterRaises()), RuntimeError),
+    (
+        "SharedArray.from_buffer-exporter-raises",
+        lambda c: si.SharedArray.from_buffer(ExporterRaises()),
+        RuntimeError,
+    ),
     (
         "SharedArray.from_buffer-exporter-returns-junk",
         lambda c: si.SharedArray.from_buffer(ExporterReturnsJunk()),
@@ -500,7 +509,11 @@ WRONG_ARGUMENTS: list[tuple[str, Callable[[Ctx], object], Any]] = [
     ("Pool-max_workers-str", lambda c: si.InterpreterPoolExecutor("2"), TypeError),
     ("Pool-max_workers-float", lambda c: si.InterpreterPoolExecutor(2.0), TypeError),
     ("Pool-max_workers-bool", lambda c: si.InterpreterPoolExecutor(True), TypeError),
-    ("Pool-initargs-not-iterable", lambda c: si.InterpreterPoolExecutor(1, initializer=abs, initargs=1), TypeError),
+    (
+        "Pool-initargs-not-iterable",
+        lambda c: si.InterpreterPoolExecutor(1, initializer=abs, initargs=1),
+        TypeError,
+    ),
     ("Pool-thread-name-prefix-not-str", lambda c: si.InterpreterPoolExecutor(1, 42), TypeError),
     ("Pool.submit-no-fn", lambda c: c.pool.submit(), TypeError),
     ("Pool.submit-fn-int", lambda c: c.pool.submit(1), TypeError),
@@ -743,7 +756,7 @@ def test_huge_int_payloads_round_trip_on_every_route(module) -> None:
             assert interp.call(abs, value) == abs(value)
         assert interp.call(tuple, [value]) == (value,)  # in natively, out natively
         assert interp.call(list, (value,)) == [value]  # out by pickle
-        assert arun(lambda: interp.call_async(tuple, [value])) == (value,)
+        assert arun(functools.partial(interp.call_async, tuple, [value])) == (value,)
     assert list(module.pool.map(abs, [HUGE, -HUGE, 10**5000])) == [HUGE, HUGE, 10**5000]
     assert module.pool.submit(list, [-HUGE]).result(timeout=30) == [-HUGE]
     loose_recv.close()
@@ -771,7 +784,7 @@ def test_nesting_limit_on_strict_queue_and_select(ctx, module) -> None:
         with pytest.raises(si.NotShareableError):
             si.select([(strict_q, deep)], default=None)
         with pytest.raises(si.NotShareableError):
-            arun(lambda: ctx.send.send_async(deep, timeout=0))
+            arun(functools.partial(ctx.send.send_async, deep, timeout=0))
         assert_nothing_changed(before, module)
         assert strict_q.qsize() == 0
         del deep
@@ -835,11 +848,27 @@ CLOSED_CALLS: list[tuple[str, Callable[[Ctx], object], Any]] = [
     ("interpreter-call", lambda c: c.closed_interp.call(abs, 1), si.InterpreterNotFoundError),
     ("interpreter-call_in_thread", lambda c: c.closed_interp.call_in_thread(abs, 1).result(10), NOT_FOUND),
     ("interpreter-run_in_thread", lambda c: c.closed_interp.run_in_thread("x = 1").result(10), NOT_FOUND),
-    ("interpreter-call_async", lambda c: arun(lambda: c.closed_interp.call_async(abs, 1)), si.InterpreterNotFoundError),
-    ("interpreter-run_async", lambda c: arun(lambda: c.closed_interp.run_async("x = 1")), si.InterpreterNotFoundError),
+    (
+        "interpreter-call_async",
+        lambda c: arun(lambda: c.closed_interp.call_async(abs, 1)),
+        si.InterpreterNotFoundError,
+    ),
+    (
+        "interpreter-run_async",
+        lambda c: arun(lambda: c.closed_interp.run_async("x = 1")),
+        si.InterpreterNotFoundError,
+    ),
     ("interpreter-is_running", lambda c: c.closed_interp.is_running(), si.InterpreterNotFoundError),
-    ("interpreter-run-bad-source", lambda c: c.closed_interp.run(None), (TypeError, si.InterpreterNotFoundError)),
-    ("interpreter-run-unshareable", lambda c: c.closed_interp.run("x = 1", v=[1]), (NS, si.InterpreterNotFoundError)),
+    (
+        "interpreter-run-bad-source",
+        lambda c: c.closed_interp.run(None),
+        (TypeError, si.InterpreterNotFoundError),
+    ),
+    (
+        "interpreter-run-unshareable",
+        lambda c: c.closed_interp.run("x = 1", v=[1]),
+        (NS, si.InterpreterNotFoundError),
+    ),
     ("interpreter-with", lambda c: c.closed_interp.__enter__().run("x = 1"), si.InterpreterNotFoundError),
 ]
 
@@ -888,7 +917,11 @@ def test_closed_channel_and_queue_refuse_everything_and_change_nothing(module) -
     with pytest.raises(si.QueueClosedError):
         q.get_many(5)
     recv.close()
-    for call in (lambda: recv.recv(timeout=0), lambda: arun(lambda: recv.recv_async()), lambda: next(iter(recv))):
+    for call in (
+        lambda: recv.recv(timeout=0),
+        lambda: arun(lambda: recv.recv_async()),
+        lambda: next(iter(recv)),
+    ):
         with pytest.raises((si.ChannelClosedError, StopIteration)):
             call()
     other_recv.close()
@@ -1003,7 +1036,7 @@ def test_lone_surrogates_round_trip_exactly_on_every_route(module) -> None:
             assert loose_recv.recv_nowait() == [text]
             assert interp.call(str.upper, text) == text.upper()
             assert interp.call(list, text) == list(text)
-            assert arun(lambda: interp.call_async(str, text)) == text
+            assert arun(functools.partial(interp.call_async, str, text)) == text
             interp.run("out.send_nowait((v, len(v), tuple(ord(ch) for ch in v[:3])))\n", v=text, out=out_send)
             assert out_recv.recv_nowait() == (text, len(text), tuple(ord(ch) for ch in text[:3]))
         interp.prepare_main(**{"\ud800name": 1})
@@ -1019,7 +1052,8 @@ def test_lone_surrogates_round_trip_exactly_on_every_route(module) -> None:
     [
         pytest.param("raise ValueError('\\ud800 bad \\udfff')", id="message"),
         pytest.param(
-            "name = b'caf\\xe9.txt'.decode('utf-8', 'surrogateescape')\nraise LookupError('no entry ' + name)",
+            "name = b'caf\\xe9.txt'.decode('utf-8', 'surrogateescape')\n"
+            "raise LookupError('no entry ' + name)",
             id="undecodable-file-name",
         ),
     ],
@@ -1055,7 +1089,9 @@ def test_exception_class_with_a_surrogate_in_its_name_is_reported(module) -> Non
 
 def test_source_with_a_lone_surrogate_is_a_clear_error(module, ctx) -> None:
     # Plain CPython cannot compile it either (UnicodeEncodeError); here it must fail as clearly.
-    error = refused(module, ctx, lambda c: c.interp.run("x = '\ud800'"), (si.RunFailedError, UnicodeError, ValueError))
+    error = refused(
+        module, ctx, lambda c: c.interp.run("x = '\ud800'"), (si.RunFailedError, UnicodeError, ValueError)
+    )
     assert "surrogate" in str(error) or "utf-8" in str(error).lower()
 
 

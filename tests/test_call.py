@@ -13,60 +13,19 @@ from __future__ import annotations
 
 import concurrent.futures
 import json
-import os
-import subprocess
 import sys
 import textwrap
 import threading
 import time
-from pathlib import Path
 
 import pytest
 
+import callee_module as callee
 import subinterpreters as si
-
-TESTS_DIR = os.path.dirname(os.path.abspath(__file__))
-if TESTS_DIR not in sys.path:
-    sys.path.insert(0, TESTS_DIR)
-
-import callee_module as callee  # noqa: E402 - needs TESTS_DIR on sys.path
+from helpers import dedent, details, drain, run_script
 
 SETTLE = 0.2
 JOIN = 10.0
-
-
-def dedent(source: str) -> str:
-    return textwrap.dedent(source).strip("\n") + "\n"
-
-
-def make_target() -> si.Interpreter:
-    """A fresh isolated interpreter that can import callee_module."""
-    interp = si.create()
-    interp.exec(callee.add_tests_dir_source())
-    return interp
-
-
-@pytest.fixture(scope="module")
-def target():
-    interp = make_target()
-    yield interp
-    interp.close()
-
-
-@pytest.fixture
-def fresh():
-    interp = make_target()
-    yield interp
-    interp.close()
-
-
-def drain(q: si.Queue) -> list[object]:
-    items = []
-    while True:
-        try:
-            items.append(q.get_nowait())
-        except si.QueueEmpty:
-            return items
 
 
 # --- calling by reference -------------------------------------------------------------------------
@@ -152,25 +111,6 @@ def test_call_on_a_legacy_interpreter(legacy_interp) -> None:
 
 
 # --- functions of the caller's script and of the target's __main__ ---------------------------------
-
-
-def run_script(tmp_path: Path, body: str, timeout: float = 60) -> subprocess.CompletedProcess[str]:
-    script = tmp_path / "script.py"
-    script.write_text(dedent(body), encoding="utf-8")
-    try:
-        return subprocess.run(
-            [sys.executable, str(script)],
-            capture_output=True,
-            text=True,
-            timeout=timeout,
-            cwd=tmp_path,
-        )
-    except subprocess.TimeoutExpired as exc:
-        pytest.fail(f"script did not exit within {timeout} s; stdout={exc.stdout!r} stderr={exc.stderr!r}")
-
-
-def details(proc: subprocess.CompletedProcess[str]) -> str:
-    return f"rc={proc.returncode}\nstdout:\n{proc.stdout}\nstderr:\n{proc.stderr}"
 
 
 def test_call_with_a_function_of_the_callers_script(tmp_path) -> None:
@@ -270,7 +210,7 @@ def test_a_stateless_function_runs_the_callers_code(tmp_path) -> None:
         """,
     )
     assert proc.returncode == 0, details(proc)
-    assert "result: (\"caller's script\", 5)" in proc.stdout, details(proc)
+    assert 'result: ("caller\'s script", 5)' in proc.stdout, details(proc)
 
 
 def test_function_defined_in_the_targets_main_by_exec(fresh, monkeypatch) -> None:
@@ -282,13 +222,15 @@ def test_function_defined_in_the_targets_main_by_exec(fresh, monkeypatch) -> Non
     stand_in.__module__ = "__main__"
     stand_in.__qualname__ = stand_in.__name__ = "si_defined_by_exec"
     monkeypatch.setattr(sys.modules["__main__"], "si_defined_by_exec", stand_in, raising=False)
-    fresh.exec(dedent(
-        """
+    fresh.exec(
+        dedent(
+            """
         def si_defined_by_exec(x):
             import subinterpreters as si
             return ("target", x, si.get_current().id)
         """
-    ))
+        )
+    )
     assert fresh.call(stand_in, 3) == ("target", 3, fresh.id)
 
 

@@ -7,18 +7,14 @@ from __future__ import annotations
 import gc
 import os
 import sys
-import textwrap
 import time
 
 import pytest
 
 import subinterpreters as si
+from helpers import dedent
 
 SETTLE = 0.2
-
-
-def dedent(source: str) -> str:
-    return textwrap.dedent(source).strip("\n") + "\n"
 
 
 def listed_ids() -> list[int]:
@@ -333,9 +329,7 @@ def test_gc_of_cyclic_garbage_inside_subinterpreter_closes_end(interp, spawn) ->
     interp.prepare_main(s=send)
     del send
     # Automatic collection is off meanwhile, so only the explicit collect() below frees the cycle.
-    interp.exec(
-        "import gc\ngc.disable()\nclass Holder: pass\nh = Holder()\nh.me = h\nh.end = s\ndel s, h\n"
-    )
+    interp.exec("import gc\ngc.disable()\nclass Holder: pass\nh = Holder()\nh.me = h\nh.end = s\ndel s, h\n")
     task = spawn(recv.recv)
     time.sleep(SETTLE)
     assert not task.done, "still referenced by uncollected cyclic garbage"

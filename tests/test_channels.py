@@ -6,28 +6,15 @@ from __future__ import annotations
 
 import collections
 import statistics
-import textwrap
 import threading
 import time
 
 import pytest
 
 import subinterpreters as si
+from helpers import dedent, drain_channel
 
 SETTLE = 0.2
-
-
-def dedent(source: str) -> str:
-    return textwrap.dedent(source).strip("\n") + "\n"
-
-
-def drain(recv: si.RecvChannel) -> list[object]:
-    """Everything currently ready on `recv`, without waiting."""
-    marker = object()
-    items = []
-    while (item := recv.recv_nowait(marker)) is not marker:
-        items.append(item)
-    return items
 
 
 # --- ends -----------------------------------------------------------------------------------------
@@ -128,9 +115,7 @@ def test_ends_sent_through_a_channel_refer_to_same_channel(shared_interp, ask) -
             end.close()
 
 
-def test_end_handles_seen_in_subinterpreter_equal_the_originals(
-    channel, shared_interp, ask
-) -> None:
+def test_end_handles_seen_in_subinterpreter_equal_the_originals(channel, shared_interp, ask) -> None:
     recv, send = channel
     assert ask(shared_interp, "(r, s, r.id == s.id, r == s)", r=recv, s=send) == (
         recv,
@@ -178,9 +163,7 @@ def test_each_blocked_sender_is_received_once(channel, spawn) -> None:
     assert recv.recv_nowait(None) is None
 
 
-def test_blocked_sender_in_subinterpreter_rendezvous_with_main(
-    channel, shared_interp, spawn
-) -> None:
+def test_blocked_sender_in_subinterpreter_rendezvous_with_main(channel, shared_interp, spawn) -> None:
     recv, send = channel
     task = spawn(shared_interp.run, "s.send(('from', 'sub'))\nsent = True", s=send)
     time.sleep(SETTLE)
@@ -446,7 +429,7 @@ def test_withdrawn_sends_race_with_receivers(channel, spawn) -> None:
                 got.append(recv.recv(timeout=0.001))
             except TimeoutError:
                 pass
-        got.extend(drain(recv))
+        got.extend(drain_channel(recv))
         return got
 
     receivers = [spawn(receiver), spawn(receiver)]

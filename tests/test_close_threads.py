@@ -25,8 +25,7 @@ from pathlib import Path
 import pytest
 
 import subinterpreters as si
-
-from conftest import dedent
+from helpers import dedent
 
 
 def test_close_joins_non_daemon_threads(interp, channel):

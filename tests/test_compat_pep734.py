@@ -28,6 +28,7 @@ import threading
 import pytest
 
 import subinterpreters as si
+from helpers import drain
 
 JOIN = 10.0  # bound for "this must finish"; only reached when the behaviour is missing
 HAS_CPYTHON_INTERPRETERS = sys.version_info >= (3, 14)
@@ -44,15 +45,6 @@ WHENCE_VALUES = {
     "cross-interpreter C-API",
     "_interpreters module",
 }
-
-
-def drain(q: si.Queue) -> list[object]:
-    items = []
-    while True:
-        try:
-            items.append(q.get_nowait())
-        except si.QueueEmpty:
-            return items
 
 
 @pytest.fixture
@@ -87,16 +79,43 @@ def running(spawn, wait_until):
 # concurrent.interpreters.__all__ in 3.14, plus the names of its queue module that the docs and
 # Queue's docstrings use, plus concurrent.futures' two names.
 PEP734_NAMES = [
-    "create", "list_all", "get_current", "get_main", "Interpreter",
-    "InterpreterError", "InterpreterNotFoundError", "ExecutionFailed", "NotShareableError",
-    "is_shareable", "create_queue", "Queue", "QueueEmpty", "QueueFull",
-    "QueueError", "QueueNotFoundError", "UNBOUND", "UNBOUND_ERROR", "UNBOUND_REMOVE",
-    "InterpreterPoolExecutor", "BrokenInterpreterPool",
+    "create",
+    "list_all",
+    "get_current",
+    "get_main",
+    "Interpreter",
+    "InterpreterError",
+    "InterpreterNotFoundError",
+    "ExecutionFailed",
+    "NotShareableError",
+    "is_shareable",
+    "create_queue",
+    "Queue",
+    "QueueEmpty",
+    "QueueFull",
+    "QueueError",
+    "QueueNotFoundError",
+    "UNBOUND",
+    "UNBOUND_ERROR",
+    "UNBOUND_REMOVE",
+    "InterpreterPoolExecutor",
+    "BrokenInterpreterPool",
 ]
 CPYTHON_ALL = [
-    "get_current", "get_main", "create", "list_all", "is_shareable", "Interpreter",
-    "InterpreterError", "InterpreterNotFoundError", "ExecutionFailed", "NotShareableError",
-    "create_queue", "Queue", "QueueEmpty", "QueueFull",
+    "get_current",
+    "get_main",
+    "create",
+    "list_all",
+    "is_shareable",
+    "Interpreter",
+    "InterpreterError",
+    "InterpreterNotFoundError",
+    "ExecutionFailed",
+    "NotShareableError",
+    "create_queue",
+    "Queue",
+    "QueueEmpty",
+    "QueueFull",
 ]
 
 
@@ -118,7 +137,9 @@ def test_concurrent_interpreters_all_is_covered() -> None:
     from concurrent import interpreters as ci
 
     missing = sorted(set(ci.__all__) - set(si.__all__))
-    assert not missing, f"names of concurrent.interpreters.__all__ missing from subinterpreters.__all__: {missing}"
+    assert not missing, (
+        f"names of concurrent.interpreters.__all__ missing from subinterpreters.__all__: {missing}"
+    )
 
 
 # --- exceptions ---------------------------------------------------------------------------------------
@@ -174,9 +195,12 @@ def test_list_all_returns_the_same_objects_as_create_and_get_main() -> None:
     try:
         listed = si.list_all()
         assert any(item is interp for item in listed), (
-            "there is only one Interpreter object per interpreter: list_all() returns the object create() returned"
+            "there is only one Interpreter object per interpreter: "
+            "list_all() returns the object create() returned"
         )
-        assert any(item is si.get_main() for item in listed), "list_all() returns get_main()'s object for the main one"
+        assert any(item is si.get_main() for item in listed), (
+            "list_all() returns get_main()'s object for the main one"
+        )
     finally:
         interp.close()
 
@@ -191,7 +215,9 @@ def test_get_current_inside_an_interpreter_is_that_interpreter(interp) -> None:
 
 
 def test_interpreter_constructor_returns_the_existing_object(interp) -> None:
-    assert si.Interpreter(interp.id) is interp, "Interpreter(id) of an existing interpreter is the same object"
+    assert si.Interpreter(interp.id) is interp, (
+        "Interpreter(id) of an existing interpreter is the same object"
+    )
     assert si.Interpreter(0) is si.get_main(), "Interpreter(0) is get_main()"
 
 
@@ -238,7 +264,9 @@ def test_whence_of_main_is_runtime_init() -> None:
 
 def test_whence_of_created_is_a_documented_value(interp) -> None:
     assert isinstance(interp.whence, str), "Interpreter.whence: a string describing where it came from"
-    assert interp.whence in WHENCE_VALUES, f"whence {interp.whence!r} is not one of CPython's {sorted(WHENCE_VALUES)}"
+    assert interp.whence in WHENCE_VALUES, (
+        f"whence {interp.whence!r} is not one of CPython's {sorted(WHENCE_VALUES)}"
+    )
 
 
 def test_whence_is_read_only(interp) -> None:
@@ -365,7 +393,7 @@ def test_prepare_main_unpicklable_value_raises_not_shareable(interp, ask) -> Non
     assert ask(interp, "'ok' in globals() or 'lock' in globals()") is False, "nothing was bound"
 
 
-# --- exec(code, /) -------------------------------------------------------------------------------------------
+# --- exec(code, /) --------------------------------------------------------------------------------
 
 
 def test_exec_runs_source_in_main_and_state_persists(interp, ask) -> None:
@@ -382,7 +410,9 @@ def test_exec_a_function_runs_its_body_in_main(interp, ask) -> None:
         EXEC_FUNCTION_RAN = "yes"
 
     interp.exec(body)
-    assert ask(interp, "EXEC_FUNCTION_RAN") == "yes", "3.14: exec(function) runs the function's code in __main__"
+    assert ask(interp, "EXEC_FUNCTION_RAN") == "yes", (
+        "3.14: exec(function) runs the function's code in __main__"
+    )
 
 
 def test_exec_failure_raises_execution_failed(interp) -> None:
@@ -411,11 +441,15 @@ def test_execution_failed_excinfo_of_exec(interp) -> None:
         interp.exec("raise ValueError('boom')")
     excinfo = info.value.excinfo
     assert (excinfo.type.__name__, excinfo.type.__qualname__, excinfo.type.__module__) == (
-        "ValueError", "ValueError", "builtins",
+        "ValueError",
+        "ValueError",
+        "builtins",
     ), "excinfo.type carries the original class's __name__, __qualname__ and __module__"
     assert excinfo.msg == "boom", "excinfo.msg is str() of the original exception"
     assert excinfo.formatted == "ValueError: boom", "excinfo.formatted is the exception's last line"
-    assert "Traceback (most recent call last)" in excinfo.errdisplay, "excinfo.errdisplay is the error display"
+    assert "Traceback (most recent call last)" in excinfo.errdisplay, (
+        "excinfo.errdisplay is the error display"
+    )
     assert excinfo.errdisplay.rstrip().endswith("ValueError: boom")
     assert "ValueError: boom" in str(info.value), "str(ExecutionFailed) names the original error"
 
@@ -435,7 +469,7 @@ def test_execution_failed_is_an_interpreter_error(interp) -> None:
         interp.exec("1 / 0")
 
 
-# --- call(callable, /, *args, **kwargs) ----------------------------------------------------------------------
+# --- call(callable, /, *args, **kwargs) -----------------------------------------------------------
 
 
 def test_call_returns_the_result(interp) -> None:
@@ -534,14 +568,16 @@ def test_call_is_refused_for_the_main_interpreter() -> None:
         si.get_main().call(operator.add, 1, 2)
 
 
-# --- call_in_thread ------------------------------------------------------------------------------------------
+# --- call_in_thread -------------------------------------------------------------------------------
 
 
 def test_call_in_thread_returns_a_future_of_the_result(interp) -> None:
     # Deliberate difference (docs/guide.md, Migrating): CPython returns a started Thread and
     # discards the result; ours returns a concurrent.futures.Future of it.
     future = interp.call_in_thread(operator.mul, 6, 7)
-    assert isinstance(future, concurrent.futures.Future), "call_in_thread() returns a concurrent.futures.Future"
+    assert isinstance(future, concurrent.futures.Future), (
+        "call_in_thread() returns a concurrent.futures.Future"
+    )
     assert future.result(timeout=JOIN) == 42
 
 
@@ -558,7 +594,7 @@ def test_call_in_thread_exception_is_on_the_future(interp) -> None:
     assert error.excinfo.type.__name__ == "ZeroDivisionError"
 
 
-# --- is_shareable and what crosses ----------------------------------------------------------------------------
+# --- is_shareable and what crosses ----------------------------------------------------------------
 
 
 @pytest.mark.parametrize(
@@ -567,7 +603,9 @@ def test_call_in_thread_exception_is_on_the_future(interp) -> None:
     ids=["None", "True", "False", "int", "bigint", "float", "str", "bytes", "tuple"],
 )
 def test_is_shareable_true_for_documented_types(obj) -> None:
-    assert si.is_shareable(obj), f"{type(obj).__name__} is in the docs' list of shared/efficiently copied types"
+    assert si.is_shareable(obj), (
+        f"{type(obj).__name__} is in the docs' list of shared/efficiently copied types"
+    )
 
 
 def test_is_shareable_true_for_queue_and_memoryview() -> None:
@@ -608,7 +646,7 @@ def test_memoryview_as_call_argument(interp) -> None:
     assert bytes(buffer) == b"Spam", "the memoryview argument shares the caller's buffer"
 
 
-# --- create_queue(maxsize=0, *, unbounditems=UNBOUND) and the markers --------------------------------------------
+# --- create_queue(maxsize=0, *, unbounditems=UNBOUND) and the markers -----------------------------
 
 
 def test_create_queue_defaults() -> None:
@@ -712,7 +750,7 @@ def test_items_put_by_a_live_interpreter_are_unaffected(interp) -> None:
     assert q.get_nowait() == "still here"
 
 
-# --- Queue(id) and the queue.Queue API -------------------------------------------------------------------------
+# --- Queue(id) and the queue.Queue API ------------------------------------------------------------
 
 
 def test_queue_constructor_returns_the_same_object() -> None:
@@ -801,13 +839,15 @@ def test_queue_crossing_back_is_the_same_object(interp) -> None:
     assert interp.call(operator.itemgetter(0), (q,)) is q, "one Queue object per queue: it comes back as q"
 
 
-# --- pickling Interpreter and Queue ----------------------------------------------------------------------------
+# --- pickling Interpreter and Queue ---------------------------------------------------------------
 
 
 def test_pickle_queue_is_the_same_object() -> None:
     q = si.create_queue()
     for protocol in range(pickle.HIGHEST_PROTOCOL + 1):
-        assert pickle.loads(pickle.dumps(q, protocol)) is q, f"pickle round trip (protocol {protocol}) gives q"
+        assert pickle.loads(pickle.dumps(q, protocol)) is q, (
+            f"pickle round trip (protocol {protocol}) gives q"
+        )
 
 
 def test_pickle_interpreter_is_the_same_object(interp) -> None:
@@ -825,7 +865,7 @@ def test_pool_submit_bound_queue_methods() -> None:
         assert pool.submit(q.get).result(timeout=JOIN) == "for a worker"
 
 
-# --- InterpreterPoolExecutor -------------------------------------------------------------------------------------
+# --- InterpreterPoolExecutor ----------------------------------------------------------------------
 
 
 def test_pool_is_a_thread_pool_executor() -> None:
@@ -838,7 +878,9 @@ def test_pool_constructor_positional_arguments() -> None:
     # InterpreterPoolExecutor(max_workers=None, thread_name_prefix='', initializer=None, initargs=())
     with si.InterpreterPoolExecutor(2, "compat-pool", None, ()) as pool:
         assert pool.submit(operator.add, 1, 2).result(timeout=JOIN) == 3
-    with si.InterpreterPoolExecutor(max_workers=None, thread_name_prefix="", initializer=None, initargs=()) as pool:
+    with si.InterpreterPoolExecutor(
+        max_workers=None, thread_name_prefix="", initializer=None, initargs=()
+    ) as pool:
         assert list(pool.map(operator.neg, [1, 2, 3])) == [-1, -2, -3]
 
 
@@ -868,7 +910,9 @@ def test_pool_initializer_runs_in_each_worker() -> None:
         return __main__.COMPAT_INIT
 
     with si.InterpreterPoolExecutor(1, initializer=init, initargs=("initialized",)) as pool:
-        assert pool.submit(read).result(timeout=JOIN) == "initialized", "the initializer ran in the worker's interpreter"
+        assert pool.submit(read).result(timeout=JOIN) == "initialized", (
+            "the initializer ran in the worker's interpreter"
+        )
 
 
 def test_pool_tasks_run_in_other_interpreters() -> None:
@@ -883,7 +927,9 @@ def test_pool_future_carries_the_original_exception_with_execution_failed_cause(
     assert type(error) is json.JSONDecodeError, (
         f"the worker preserves the exception as-is (got {type(error).__name__})"
     )
-    assert isinstance(error.__cause__, si.ExecutionFailed), "its __cause__ is the corresponding ExecutionFailed"
+    assert isinstance(error.__cause__, si.ExecutionFailed), (
+        "its __cause__ is the corresponding ExecutionFailed"
+    )
     assert error.__cause__.excinfo.type.__name__ == "JSONDecodeError"
 
 
@@ -944,7 +990,7 @@ def test_pool_as_asyncio_default_executor() -> None:
     assert asyncio.run(main()) == 42
 
 
-# --- interoperation with CPython's concurrent.interpreters (3.14+) ------------------------------------------------
+# --- interoperation with CPython's concurrent.interpreters (3.14+) --------------------------------
 
 
 @pytest.fixture
@@ -994,7 +1040,9 @@ def test_interop_is_running_agrees(ci, interp, running) -> None:
     theirs = ci.Interpreter(interp.id)
     assert theirs.is_running() is False
     release = running(interp)
-    assert theirs.is_running() is True, "while our exec() runs, CPython also sees the interpreter running __main__"
+    assert theirs.is_running() is True, (
+        "while our exec() runs, CPython also sees the interpreter running __main__"
+    )
     release()
 
 
@@ -1053,7 +1101,9 @@ def test_interop_cpython_queue_usable_from_our_interpreter(ci, interp) -> None:
     theirs = ci.create_queue()
     interp.prepare_main(q=theirs)
     interp.exec("q.put('from subinterpreters')")
-    assert theirs.get(timeout=JOIN) == "from subinterpreters", "a CPython Queue (shareable in CPython) crosses"
+    assert theirs.get(timeout=JOIN) == "from subinterpreters", (
+        "a CPython Queue (shareable in CPython) crosses"
+    )
 
 
 # ExecutionFailed, QueueEmpty and QueueFull are Python classes of concurrent.interpreters itself:
@@ -1072,4 +1122,6 @@ def test_interop_exceptions_caught_by_cpython_handlers(ci, name: str) -> None:
     theirs = getattr(ci, name, None) or getattr(_queues, name)
     ours = getattr(si, name, None)
     assert ours is not None, f"subinterpreters.{name} is missing"
-    assert issubclass(ours, theirs), f"subinterpreters.{name} should derive from concurrent.interpreters' {name}"
+    assert issubclass(ours, theirs), (
+        f"subinterpreters.{name} should derive from concurrent.interpreters' {name}"
+    )

@@ -15,17 +15,12 @@ test package is not installed (Debian/Ubuntu: libpython3.X-testsuite).
 
 from __future__ import annotations
 
-import os
 import sys
 from pathlib import Path
 
 import pytest
 
-TESTS_DIR = os.path.dirname(os.path.abspath(__file__))
-if TESTS_DIR not in sys.path:
-    sys.path.insert(0, TESTS_DIR)
-
-from cpython_suite import runner  # noqa: E402 - needs TESTS_DIR on sys.path
+from cpython_suite import runner
 
 # Each module's tests run in one child (resumed after a crash or a hang). The runner bounds a hang
 # (no progress) per test; this bounds the whole module, tests known to hang included.
@@ -74,6 +69,5 @@ def test_cpython_module(module: str, suite: tuple[Path, dict]) -> None:
     problems = [row for row in rows if row.verdict in runner.PROBLEMS]
     assert not problems, (
         f"CPython {sys.version.split()[0]}'s {module} against subinterpreters: {len(problems)} mismatch(es) "
-        f"with tests/cpython_suite/expected.toml (child log: {log})\n"
-        + runner.format_table(module, rows)
+        f"with tests/cpython_suite/expected.toml (child log: {log})\n" + runner.format_table(module, rows)
     )

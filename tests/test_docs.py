@@ -34,7 +34,8 @@ EXIT_GRACE = 10.0
 # `make python-test`.
 TOLERATED_LOGS = [
     re.compile(
-        r"^[\d-]+ [\d:,]+ - distributed\.worker - ERROR - Failed to communicate with scheduler during heartbeat\.\n"
+        r"^[\d-]+ [\d:,]+ - distributed\.worker - ERROR - "
+        r"Failed to communicate with scheduler during heartbeat\.\n"
         r"(?:(?![\d-]+ [\d:,]+ - ).*\n)*?"  # its traceback: lines up to the exception's
         r"distributed\.comm\.core\.CommClosedError: in <TCP \(closed\) ConnectionPool\.heartbeat_worker .*: "
         r"Stream is closed(?:\n|\Z)",

@@ -19,6 +19,8 @@ from pathlib import Path
 
 import pytest
 
+import helpers
+
 PROLOGUE = textwrap.dedent(
     """
     import sys, threading, time
@@ -28,27 +30,13 @@ PROLOGUE = textwrap.dedent(
 
 
 def run_script(tmp_path: Path, body: str, timeout: float = 30) -> subprocess.CompletedProcess[str]:
-    script = tmp_path / "scenario.py"
-    script.write_text(PROLOGUE + textwrap.dedent(body), encoding="utf-8")
-    try:
-        return subprocess.run(
-            [sys.executable, str(script)],
-            capture_output=True,
-            text=True,
-            timeout=timeout,
-            cwd=tmp_path,
-        )
-    except subprocess.TimeoutExpired as exc:
-        pytest.fail(
-            f"process did not exit within {timeout} s; stdout={exc.stdout!r} stderr={exc.stderr!r}"
-        )
+    """Run PROLOGUE + `body` as a fresh process (tmp_path/scenario.py)."""
+    return helpers.run_script(tmp_path, PROLOGUE + textwrap.dedent(body), timeout, name="scenario.py")
 
 
 def assert_clean_exit(proc: subprocess.CompletedProcess[str], code: int) -> None:
-    details = f"rc={proc.returncode}\nstdout:\n{proc.stdout}\nstderr:\n{proc.stderr}"
-    assert "ready" in proc.stdout, details
-    assert "Fatal Python error" not in proc.stderr, details
-    assert proc.returncode == code, details
+    """The scenario printed "ready", then exited with `code` and no fatal error."""
+    helpers.assert_clean_exit(proc, code, ready=True)
 
 
 # --- live interpreters -------------------------------------------------------------------------------

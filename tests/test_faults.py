@@ -19,8 +19,7 @@ def test_channel_items_sent_by_a_closed_interpreter_are_still_delivered(isolated
     recv, send = si.create_channel()
     interp = si.create(isolated=isolated)
     interp.run(
-        "for i in range(100):\n    send.send_nowait(('item', i, 'x' * i))\n"
-        "send.send_nowait(list_holder)\n",
+        "for i in range(100):\n    send.send_nowait(('item', i, 'x' * i))\nsend.send_nowait(list_holder)\n",
         send=send,
         list_holder=("nested", (1.5, None, b"bytes")),
     )

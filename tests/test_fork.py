@@ -20,7 +20,9 @@ def fork() -> int:
     (threads left by other tests' pools or timers would trigger it; these children only touch
     the package's own state)."""
     with warnings.catch_warnings():
-        warnings.filterwarnings("ignore", message=".*fork\\(\\) may lead to deadlocks", category=DeprecationWarning)
+        warnings.filterwarnings(
+            "ignore", message=".*fork\\(\\) may lead to deadlocks", category=DeprecationWarning
+        )
         return os.fork()
 
 
@@ -99,5 +101,7 @@ def test_subprocess_is_not_affected_by_live_interpreters() -> None:
     import subprocess
 
     with si.create():
-        out = subprocess.run([sys.executable, "-c", "print('ok')"], capture_output=True, text=True, check=True)
+        out = subprocess.run(
+            [sys.executable, "-c", "print('ok')"], capture_output=True, text=True, check=True
+        )
     assert out.stdout.strip() == "ok"

@@ -3,9 +3,8 @@ is_running, close (twice, context manager), and Interpreter objects being sharea
 
 from __future__ import annotations
 
-import sys
-
 import gc
+import sys
 import textwrap
 
 import pytest
@@ -78,9 +77,7 @@ def test_explicit_isolated_true_refuses_single_phase_extension() -> None:
 
 @needs_single_phase
 def test_legacy_interpreter_imports_single_phase_extension(legacy_interp, ask) -> None:
-    assert ask(legacy_interp, f"{SINGLE_PHASE}.__name__", setup=f"import {SINGLE_PHASE}") == (
-        SINGLE_PHASE
-    )
+    assert ask(legacy_interp, f"{SINGLE_PHASE}.__name__", setup=f"import {SINGLE_PHASE}") == (SINGLE_PHASE)
 
 
 def test_isolated_interpreter_has_separate_modules(interp, ask) -> None:
@@ -257,9 +254,7 @@ def test_main_interpreter_counts_as_running() -> None:
 
 
 def test_is_running_inside_itself(interp, ask) -> None:
-    assert (
-        ask(interp, "si.get_current().is_running()", setup="import subinterpreters as si") is True
-    )
+    assert ask(interp, "si.get_current().is_running()", setup="import subinterpreters as si") is True
 
 
 # --- close ----------------------------------------------------------------------------------------

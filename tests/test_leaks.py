@@ -162,7 +162,7 @@ def test_ten_thousand_channels_and_queues_leave_no_trace(how, record_property) -
             interp.close()
 
 
-# --- messages ------------------------------------------------------------------------------------------------
+# --- messages -------------------------------------------------------------------------------------
 
 
 class Echo:
@@ -249,7 +249,9 @@ def move_messages(echo: Echo, pickled: bool, counter: list[int]) -> None:
 
 
 @pytest.mark.parametrize(
-    "echo", [pytest.param(True, id="native-bytes"), pytest.param(False, id="pickled-bytearray")], indirect=True
+    "echo",
+    [pytest.param(True, id="native-bytes"), pytest.param(False, id="pickled-bytearray")],
+    indirect=True,
 )
 def test_hundred_thousand_messages_leave_no_growth(echo, record_property) -> None:
     pickled = not echo.by_channel.strict

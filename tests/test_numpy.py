@@ -11,40 +11,17 @@ import ctypes
 import json
 import subprocess
 import sys
-import textwrap
 
 import pytest
 
 import subinterpreters as si
+from helpers import dedent, evaluate_body, run_python
 
 np = pytest.importorskip(
     "numpy", reason="numpy is not installed in this environment (make python-test installs it)"
 )
 
 CHILD_TIMEOUT = 100
-
-
-def dedent(source: str) -> str:
-    return textwrap.dedent(source).strip("\n") + "\n"
-
-
-def evaluate(interp: si.Interpreter, body: str, **shared: object) -> object:
-    """Run `body` (which must assign `result`) in `interp` inside a function, so its locals (views)
-    are released when it returns, and return `result` through a channel. Shared names are deleted."""
-    recv, send = si.create_channel()
-    names = ", ".join(["_out", *shared])
-    source = (
-        "def _body():\n"
-        + textwrap.indent(dedent(body), "    ")
-        + "    return result\n"
-        + f"try:\n    _out.send_nowait(_body())\nfinally:\n    del _body, {names}\n"
-    )
-    try:
-        interp.run(source, _out=send, **shared)
-        return recv.recv_nowait()
-    finally:
-        recv.close()
-        send.close()
 
 
 def data_pointer(arr) -> int:
@@ -56,16 +33,7 @@ def shared_address(a: si.SharedArray) -> int:
 
 
 def run_child(tmp_path, code: str) -> subprocess.CompletedProcess[str]:
-    try:
-        return subprocess.run(
-            [sys.executable, "-c", dedent(code)],
-            capture_output=True,
-            text=True,
-            timeout=CHILD_TIMEOUT,
-            cwd=tmp_path,
-        )
-    except subprocess.TimeoutExpired as exc:
-        pytest.fail(f"child did not exit within {CHILD_TIMEOUT} s; stdout={exc.stdout!r}")
+    return run_python("-c", dedent(code), timeout=CHILD_TIMEOUT, cwd=tmp_path, what="child")
 
 
 # --- the main interpreter -------------------------------------------------------------------------
@@ -149,13 +117,11 @@ def test_from_buffer_of_any_numpy_layout(make) -> None:
     assert np.asarray(a).flags.c_contiguous
 
 
-def test_numpy_array_sent_with_send_buffer_is_typed_in_isolated_interpreter(
-    channel, shared_interp
-) -> None:
+def test_numpy_array_sent_with_send_buffer_is_typed_in_isolated_interpreter(channel, shared_interp) -> None:
     recv, send = channel
     src = np.arange(6, dtype=np.float64).reshape(2, 3) / 2
     send.send_buffer_nowait(src)
-    got = evaluate(
+    got = evaluate_body(
         shared_interp,
         """
         v = r.recv_nowait()
@@ -170,7 +136,7 @@ def test_strided_numpy_array_keeps_strides_through_send_buffer(channel, shared_i
     recv, send = channel
     src = np.arange(24, dtype=np.int32).reshape(4, 6)[::2, ::3]
     send.send_buffer_nowait(src)
-    got = evaluate(
+    got = evaluate_body(
         shared_interp, "v = r.recv_nowait()\nresult = (v.shape, v.strides, repr(v.tolist()))", r=recv
     )
     assert got == ((2, 2), src.strides, repr(src.tolist()))
@@ -184,7 +150,7 @@ def test_send_buffer_of_numpy_array_is_zero_copy(channel, shared_interp) -> None
     recv, send = channel
     src = np.zeros(1024)
     send.send_buffer_nowait(src)
-    got = evaluate(
+    got = evaluate_body(
         shared_interp,
         """
         import ctypes
@@ -232,7 +198,7 @@ def test_shared_array_filled_by_isolated_worker_is_seen_by_numpy(shared_interp) 
 def test_numpy_writes_in_main_are_seen_by_isolated_worker(shared_interp) -> None:
     a = si.SharedArray.from_buffer(np.zeros((2, 2), dtype=np.int64))
     np.asarray(a)[1, 0] = 41
-    got = evaluate(shared_interp, "v = memoryview(grid)\nresult = (v.format, v[1, 0])", grid=a)
+    got = evaluate_body(shared_interp, "v = memoryview(grid)\nresult = (v.format, v[1, 0])", grid=a)
     assert got == (memoryview(np.zeros(1, dtype=np.int64)).format, 41)
 
 
@@ -256,7 +222,7 @@ def test_array_made_by_a_closed_worker_is_kept_alive_by_numpy(channel) -> None:
 def test_importing_numpy_in_isolated_interpreter_fails(interp) -> None:
     # numpy's extension modules are single-phase: isolated interpreters cannot load them (numpy
     # #24755). Workers use memoryview(shared_array) instead, which is typed and n-dimensional.
-    got = evaluate(
+    got = evaluate_body(
         interp,
         """
         try:

@@ -54,9 +54,7 @@ def test_all_names_resolve_and_cover_the_public_api() -> None:
     assert isinstance(si.__all__, list)
     for name in si.__all__:
         assert hasattr(si, name), name
-    for name in (
-        PUBLIC_FUNCTIONS + list(PUBLIC_METHODS) + ERRORS + ["ExecutionFailed", "__version__"]
-    ):
+    for name in PUBLIC_FUNCTIONS + list(PUBLIC_METHODS) + ERRORS + ["ExecutionFailed", "__version__"]:
         assert name in si.__all__, name
 
 
@@ -140,9 +138,7 @@ def test_public_method_has_docstring_and_signature(cls: str, method: str) -> Non
     assert next(iter(sig.parameters)) == "self"
 
 
-@pytest.mark.parametrize(
-    ("cls", "prop"), [(c, p) for c, props in PUBLIC_PROPERTIES.items() for p in props]
-)
+@pytest.mark.parametrize(("cls", "prop"), [(c, p) for c, props in PUBLIC_PROPERTIES.items() for p in props])
 def test_public_property_has_docstring(cls: str, prop: str) -> None:
     attr = inspect.getattr_static(getattr(si, cls), prop)
     assert attr.__doc__ and attr.__doc__.strip()
@@ -276,9 +272,7 @@ def test_errors_raised_in_a_subinterpreter_are_its_own_classes(ask, interp) -> N
 
 def test_package_imports_in_isolated_and_legacy_interpreters(ask, interp, legacy_interp) -> None:
     for target in (interp, legacy_interp):
-        assert ask(target, "subinterpreters.__name__", setup="import subinterpreters") == (
-            "subinterpreters"
-        )
+        assert ask(target, "subinterpreters.__name__", setup="import subinterpreters") == ("subinterpreters")
         same_all = ask(
             target,
             "sorted(subinterpreters.__all__) == sorted(names)",

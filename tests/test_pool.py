@@ -4,11 +4,11 @@ and wait, done callbacks); argument checks; workers created lazily up to max_wor
 CPU count) and reused, each an isolated interpreter on its own thread; a raising task fails only its
 future (with the task's own exception, its __cause__ the ExecutionFailed describing the remote
 traceback, as CPython 3.14's pool does; ExecutionFailed itself when the exception cannot be rebuilt);
-the pool is a ThreadPoolExecutor with CPython 3.14's constructor; initializer/initargs run once in each worker; a raising
-initializer breaks the pool (BrokenInterpreterPool, a BrokenExecutor, naming the initializer's
-error) for pending futures and later submits; submit after shutdown raises RuntimeError; functions of
-the caller's script work with map (its main block never re-runs in workers); a process exits cleanly
-with a live pool, its queued tasks finished.
+the pool is a ThreadPoolExecutor with CPython 3.14's constructor; initializer/initargs run once in
+each worker; a raising initializer breaks the pool (BrokenInterpreterPool, a BrokenExecutor, naming
+the initializer's error) for pending futures and later submits; submit after shutdown raises
+RuntimeError; functions of the caller's script work with map (its main block never re-runs in
+workers); a process exits cleanly with a live pool, its queued tasks finished.
 
 Not here: RSS growth over many tasks and latency/speedup targets (the benchmark, `make bench`)."""
 
@@ -20,29 +20,17 @@ import inspect
 import operator
 import os
 import site
-import subprocess
-import sys
-import textwrap
 import threading
 import time
-from pathlib import Path
 
 import pytest
 
+import callee_module as callee
 import subinterpreters as si
-
-TESTS_DIR = os.path.dirname(os.path.abspath(__file__))
-if TESTS_DIR not in sys.path:
-    sys.path.insert(0, TESTS_DIR)
-
-import callee_module as callee  # noqa: E402 - needs TESTS_DIR on sys.path
+from helpers import TESTS_DIR, assert_clean_exit, details, run_script
 
 SETTLE = 0.2
 JOIN = 10.0
-
-
-def dedent(source: str) -> str:
-    return textwrap.dedent(source).strip("\n") + "\n"
 
 
 def make_pool(max_workers: int | None = 2, **kwargs) -> si.InterpreterPoolExecutor:
@@ -294,7 +282,11 @@ def test_default_max_workers_is_the_cpu_count() -> None:
 
 
 def test_a_raising_task_fails_only_its_future(pool) -> None:
-    futs = [pool.submit(callee.divide, 1, 1), pool.submit(callee.divide, 1, 0), pool.submit(callee.divide, 4, 2)]
+    futs = [
+        pool.submit(callee.divide, 1, 1),
+        pool.submit(callee.divide, 1, 0),
+        pool.submit(callee.divide, 4, 2),
+    ]
     assert futs[0].result(timeout=JOIN) == 1.0
     exc = futs[1].exception(timeout=JOIN)
     assert type(exc) is ZeroDivisionError
@@ -324,7 +316,9 @@ def test_a_result_that_cannot_go_back_fails_only_its_future(pool) -> None:
 # --- initializer ---------------------------------------------------------------------------------------
 
 
-INIT_SOURCE = "import sys\nsys.path.insert(0, tests_dir)\nimport callee_module\ncallee_module.init_worker(tag)\n"
+INIT_SOURCE = (
+    "import sys\nsys.path.insert(0, tests_dir)\nimport callee_module\ncallee_module.init_worker(tag)\n"
+)
 
 
 def test_initializer_runs_once_in_each_worker() -> None:
@@ -580,26 +574,6 @@ def test_futures_work_with_wait_first_completed(pool) -> None:
 
 
 # --- the caller's script and process exit ------------------------------------------------------------
-
-
-def run_script(tmp_path: Path, body: str, timeout: float = 60) -> subprocess.CompletedProcess[str]:
-    script = tmp_path / "script.py"
-    script.write_text(dedent(body), encoding="utf-8")
-    try:
-        return subprocess.run(
-            [sys.executable, str(script)], capture_output=True, text=True, timeout=timeout, cwd=tmp_path
-        )
-    except subprocess.TimeoutExpired as exc:
-        pytest.fail(f"script did not exit within {timeout} s; stdout={exc.stdout!r} stderr={exc.stderr!r}")
-
-
-def details(proc: subprocess.CompletedProcess[str]) -> str:
-    return f"rc={proc.returncode}\nstdout:\n{proc.stdout}\nstderr:\n{proc.stderr}"
-
-
-def assert_clean_exit(proc: subprocess.CompletedProcess[str], code: int) -> None:
-    assert "Fatal Python error" not in proc.stderr, details(proc)
-    assert proc.returncode == code, details(proc)
 
 
 def test_map_with_a_function_of_the_callers_script(tmp_path) -> None:

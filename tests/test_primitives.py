@@ -18,6 +18,7 @@ import time
 import pytest
 
 import subinterpreters as si
+from helpers import wait_until
 
 SETTLE = 0.2
 JOIN = 10.0
@@ -110,7 +111,9 @@ def test_method_parameters_match_threading(kind, method) -> None:
     assert params == EXPECTED_PARAMS[(kind, method)]
     try:
         threading_params = list(
-            inspect.signature(getattr(getattr(threading, kind)(*([2] if kind == "Barrier" else [])), method)).parameters
+            inspect.signature(
+                getattr(getattr(threading, kind)(*([2] if kind == "Barrier" else [])), method)
+            ).parameters
         )
     except ValueError:  # a C method without a text signature
         return
@@ -284,7 +287,7 @@ def test_lock_context_manager(mod) -> None:
     assert lock.locked() is False
     with pytest.raises(ZeroDivisionError):
         with lock:
-            1 / 0
+            raise ZeroDivisionError
     assert lock.locked() is False
 
 
@@ -826,13 +829,13 @@ def test_condition_notify_n_wakes_at_most_n(mod, spawn) -> None:
             return woke
 
     tasks = [spawn(waiter) for _ in range(4)]
-    assert wait_for_state(lambda: state["ready"] == 4)
+    assert wait_until(lambda: state["ready"] == 4)
     with cond:  # every waiter is inside wait(): each released the lock there
         cond.notify()
-    assert wait_for_state(lambda: state["woken"] == 1)
+    assert wait_until(lambda: state["woken"] == 1)
     with cond:
         cond.notify(n=2)
-    assert wait_for_state(lambda: state["woken"] == 3)
+    assert wait_until(lambda: state["woken"] == 3)
     time.sleep(SETTLE)
     assert state["woken"] == 3
     with cond:
@@ -851,7 +854,7 @@ def test_condition_notify_all_wakes_every_waiter(mod, spawn) -> None:
             return cond.wait(timeout=JOIN)
 
     tasks = [spawn(waiter) for _ in range(5)]
-    assert wait_for_state(lambda: state["ready"] == 5)
+    assert wait_until(lambda: state["ready"] == 5)
     with cond:
         cond.notify_all()
     assert [t.result() for t in tasks] == [True] * 5
@@ -880,15 +883,6 @@ def test_condition_wait_for_wakes_when_predicate_becomes_true(spawn) -> None:
             items.append(i)
             cond.notify()
     assert task.result() == [0, 1, 2]
-
-
-def wait_for_state(predicate, timeout: float = JOIN) -> bool:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if predicate():
-            return True
-        time.sleep(0.005)
-    return predicate()
 
 
 # --- Barrier -------------------------------------------------------------------------------------
@@ -939,9 +933,9 @@ def test_barrier_indices_distinct_in_range_each_round(mod, spawn) -> None:
 def test_barrier_n_waiting_counts_parties_waiting(mod, spawn) -> None:
     b = mod.Barrier(3)
     first = spawn(b.wait, JOIN)
-    assert wait_for_state(lambda: b.n_waiting == 1)
+    assert wait_until(lambda: b.n_waiting == 1)
     second = spawn(b.wait, JOIN)
-    assert wait_for_state(lambda: b.n_waiting == 2)
+    assert wait_until(lambda: b.n_waiting == 2)
     assert not first.done and not second.done
     last = b.wait(timeout=JOIN)
     assert sorted([first.result(), second.result(), last]) == [0, 1, 2]
@@ -952,7 +946,7 @@ def test_barrier_n_waiting_counts_parties_waiting(mod, spawn) -> None:
 def test_barrier_abort_breaks_waiters_and_later_waits(mod, spawn) -> None:
     b = mod.Barrier(3)
     tasks = [spawn(b.wait, JOIN) for _ in range(2)]
-    assert wait_for_state(lambda: b.n_waiting == 2)
+    assert wait_until(lambda: b.n_waiting == 2)
     assert b.abort() is None
     for t in tasks:
         assert isinstance(t.exception(), threading.BrokenBarrierError)
@@ -971,7 +965,7 @@ def test_barrier_reset_restores_and_breaks_current_waiters(mod, spawn) -> None:
     assert b.broken is False
     # Reset while a party waits: it gets BrokenBarrierError; the barrier stays usable.
     task = spawn(b.wait, JOIN)
-    assert wait_for_state(lambda: b.n_waiting == 1)
+    assert wait_until(lambda: b.n_waiting == 1)
     b.reset()
     assert isinstance(task.exception(), threading.BrokenBarrierError)
     assert b.broken is False
@@ -984,7 +978,7 @@ def test_barrier_reset_restores_and_breaks_current_waiters(mod, spawn) -> None:
 def test_barrier_wait_timeout_breaks_the_barrier(mod, spawn) -> None:
     b = mod.Barrier(3)
     other = spawn(b.wait, JOIN)
-    assert wait_for_state(lambda: b.n_waiting == 1)
+    assert wait_until(lambda: b.n_waiting == 1)
     took = raises_after(threading.BrokenBarrierError, b.wait, timeout=0.1)
     assert 0.09 <= took < 5.0
     assert isinstance(other.exception(), threading.BrokenBarrierError)

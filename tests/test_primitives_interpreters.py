@@ -6,20 +6,16 @@ pair; cross-interpreter lock exclusion; waiting releases the GIL and never polls
 from __future__ import annotations
 
 import statistics
-import textwrap
 import threading
 import time
 
 import pytest
 
 import subinterpreters as si
+from helpers import dedent, wait_until
 
 SETTLE = 0.2
 JOIN = 10.0
-
-
-def dedent(source: str) -> str:
-    return textwrap.dedent(source).strip("\n") + "\n"
 
 
 KINDS = {
@@ -201,7 +197,7 @@ def test_barrier_is_shared(transport, shared_interp, ask, spawn) -> None:
     deliver(shared_interp, barrier, transport)
     assert ask(shared_interp, "(p.parties, p.n_waiting, p.broken)") == (2, 0, False)
     task = spawn(ask, shared_interp, "p.wait(timeout=10)")
-    assert wait_for_state(lambda: barrier.n_waiting == 1)
+    assert wait_until(lambda: barrier.n_waiting == 1)
     mine = barrier.wait(timeout=JOIN)
     assert sorted([mine, task.result()]) == [0, 1]
     barrier.abort()
@@ -328,9 +324,7 @@ def test_event_set_in_main_wakes_waiters_in_every_interpreter(pool, spawn) -> No
     event = si.Event()
     out_r, out_s = si.create_channel()
     try:
-        tasks = [
-            spawn(interp.run, "out.send_nowait(e.wait(10))", e=event, out=out_s) for interp in pool
-        ]
+        tasks = [spawn(interp.run, "out.send_nowait(e.wait(10))", e=event, out=out_s) for interp in pool]
         time.sleep(SETTLE)
         assert not any(t.done for t in tasks)
         event.set()
@@ -364,10 +358,8 @@ def test_condition_between_interpreters(pool, spawn) -> None:
     )
     ready = si.create_queue()
     try:
-        tasks = [
-            spawn(i.run, waiter, c=cond, items=items, out=out_s, ready=ready) for i in pool[:3]
-        ]
-        assert wait_for_state(lambda: ready.qsize() == 3)
+        tasks = [spawn(i.run, waiter, c=cond, items=items, out=out_s, ready=ready) for i in pool[:3]]
+        assert wait_until(lambda: ready.qsize() == 3)
         # Notify from a fourth interpreter, one object and one waiter at a time.
         pool[3].run("with c:\n    items.put('a')\n    c.notify()", c=cond, items=items)
         assert out_r.recv(timeout=JOIN) == "a"
@@ -423,9 +415,7 @@ def test_barrier_between_interpreters(pool, spawn) -> None:
     out_r, out_s = si.create_channel()
     code = "out.send_nowait((k, tuple(b.wait(timeout=10) for _ in range(rounds))))"
     try:
-        tasks = [
-            spawn(i.run, code, b=barrier, k=k, out=out_s, rounds=rounds) for k, i in enumerate(pool)
-        ]
+        tasks = [spawn(i.run, code, b=barrier, k=k, out=out_s, rounds=rounds) for k, i in enumerate(pool)]
         mine = [barrier.wait(timeout=JOIN) for _ in range(rounds)]
         for task in tasks:
             task.result()
@@ -451,7 +441,7 @@ def test_barrier_abort_in_main_breaks_waiters_in_interpreters(pool, spawn) -> No
     )
     try:
         tasks = [spawn(i.run, code, b=barrier, out=out_s) for i in pool[:2]]
-        assert wait_for_state(lambda: barrier.n_waiting == 2)
+        assert wait_until(lambda: barrier.n_waiting == 2)
         barrier.abort()
         for task in tasks:
             task.result()
@@ -465,19 +455,10 @@ def test_barrier_abort_in_main_breaks_waiters_in_interpreters(pool, spawn) -> No
 def test_barrier_reset_in_interpreter_breaks_waiter_in_main(shared_interp, spawn) -> None:
     barrier = si.Barrier(2)
     task = spawn(barrier.wait, JOIN)
-    assert wait_for_state(lambda: barrier.n_waiting == 1)
+    assert wait_until(lambda: barrier.n_waiting == 1)
     shared_interp.run("b.reset()", b=barrier)
     assert isinstance(task.exception(), threading.BrokenBarrierError)
     assert barrier.broken is False
-
-
-def wait_for_state(predicate, timeout: float = JOIN) -> bool:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if predicate():
-            return True
-        time.sleep(0.005)
-    return predicate()
 
 
 # --- RLock: the owner is the (interpreter, thread) pair ------------------------------------------
@@ -835,7 +816,7 @@ def test_parked_waiters_use_no_cpu(interp, shared_interp, spawn) -> None:
         ]
     tasks = [spawn(fn, *args, **kw) for fn, args, kw in calls]
     sub = spawn(shared_interp.run, "got = (e.wait(), l2.acquire(timeout=30))", e=event, l2=lock)
-    assert wait_for_state(lambda: cond_ready.qsize() == 2 and barrier.n_waiting == 2)
+    assert wait_until(lambda: cond_ready.qsize() == 2 and barrier.n_waiting == 2)
     time.sleep(SETTLE)
     cpu_start, wall_start = time.process_time(), time.monotonic()
     assert si.Event().wait(0.6) is False  # the main thread waits too

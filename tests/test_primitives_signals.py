@@ -9,58 +9,30 @@ Every scenario runs in a child process; the child prints markers that the parent
 
 from __future__ import annotations
 
-import signal
 import subprocess
-import sys
-import textwrap
-from pathlib import Path
 
 import pytest
 
-pytestmark = pytest.mark.skipif(
-    sys.platform == "win32", reason="delivers SIGINT with os.kill (POSIX signals)"
+from helpers import (
+    assert_ended_by_ctrl_c,
+    assert_interrupted_in_call,
+    details,
+    posix_signals_only,
+    run_child,
+    self_interrupt_script,
+    write_script,
 )
 
-INTERRUPT_BOUND = 1.0
-
-
-def write_script(tmp_path: Path, body: str) -> Path:
-    script = tmp_path / "child.py"
-    script.write_text(textwrap.dedent(body), encoding="utf-8")
-    return script
-
-
-def run_child(script: Path, *args: str, timeout: float = 60) -> subprocess.CompletedProcess[str]:
-    try:
-        return subprocess.run(
-            [sys.executable, str(script), *args],
-            capture_output=True,
-            text=True,
-            timeout=timeout,
-            cwd=script.parent,
-        )
-    except subprocess.TimeoutExpired as exc:
-        pytest.fail(
-            f"child hung (Ctrl-C did not interrupt?); stdout={exc.stdout!r} stderr={exc.stderr!r}"
-        )
+pytestmark = posix_signals_only
 
 
 # The child sets up a primitive so that the call blocks, a helper thread sends SIGINT after 0.5 s,
-# and the call must raise KeyboardInterrupt. Then `after` checks what the interrupted call left
-# behind and prints "state ..." lines. `mod` is "si" or "threading" (the control for the
-# expectations taken from threading's behaviour).
-SELF_INTERRUPT = r"""
-import os, signal, sys, threading, time
-import subinterpreters as si
-
+# and the call must raise KeyboardInterrupt (helpers.self_interrupt_script). Then `after` checks
+# what the interrupted call left behind and prints "state ..." lines. `mod` is "si" or "threading"
+# (the control for the expectations taken from threading's behaviour).
+SETUP = r"""
 call, modname = sys.argv[1], sys.argv[2]
 mod = si if modname == "si" else threading
-sent_at = []
-
-def interrupter():
-    time.sleep(0.5)
-    sent_at.append(time.monotonic())
-    os.kill(os.getpid(), signal.SIGINT)
 
 def other_thread(fn):
     out = []
@@ -146,20 +118,8 @@ elif call in ("barrier-wait", "barrier-wait-timeout"):
         print("state broken", barrier.broken, "n_waiting", barrier.n_waiting, flush=True)
 else:
     raise SystemExit(f"unknown call {call}")
-
-threading.Thread(target=interrupter, daemon=True).start()
-try:
-    blocked()
-except KeyboardInterrupt:
-    print(f"KeyboardInterrupt-in-call {time.monotonic() - sent_at[0]:.3f}", flush=True)
-    after()
-    sys.exit(0)
-except BaseException as exc:
-    print("wrong-exception", type(exc).__name__, exc, flush=True)
-    sys.exit(1)
-print("call-returned-without-interrupt", flush=True)
-sys.exit(1)
 """
+SELF_INTERRUPT = self_interrupt_script(SETUP, after="after()")
 
 # call -> the "state" lines the child must print after the interrupt.
 EXPECTED_STATE = {
@@ -181,22 +141,10 @@ EXPECTED_STATE = {
 }
 
 
-def _parse_interrupt_delay(stdout: str) -> float:
-    line = next(
-        (ln for ln in stdout.splitlines() if ln.startswith("KeyboardInterrupt-in-call")), None
-    )
-    assert line is not None, f"no KeyboardInterrupt inside the call; stdout={stdout!r}"
-    return float(line.split()[1])
-
-
 def _check(proc: subprocess.CompletedProcess[str], call: str) -> None:
-    details = f"rc={proc.returncode}\nstdout:\n{proc.stdout}\nstderr:\n{proc.stderr}"
-    assert proc.returncode == 0, details
-    delay = _parse_interrupt_delay(proc.stdout)
-    assert delay < INTERRUPT_BOUND, f"KeyboardInterrupt came {delay:.3f} s after SIGINT"
+    assert_interrupted_in_call(proc)
     states = [ln for ln in proc.stdout.splitlines() if ln.startswith("state")]
-    assert states == EXPECTED_STATE[call], details
-    assert "Fatal Python error" not in proc.stderr
+    assert states == EXPECTED_STATE[call], details(proc)
 
 
 @pytest.mark.parametrize("call", list(EXPECTED_STATE))
@@ -223,10 +171,7 @@ def test_uncaught_ctrl_c_in_blocked_acquire_ends_the_process_like_python(tmp_pat
         lock.acquire()
         """,
     )
-    proc = run_child(script)
-    assert "KeyboardInterrupt" in proc.stderr, proc.stderr
-    assert "Fatal Python error" not in proc.stderr, proc.stderr
-    assert proc.returncode in (-signal.SIGINT, 128 + signal.SIGINT, 1), proc.returncode
+    assert_ended_by_ctrl_c(run_child(script))
 
 
 # A permit handed over while the waiter is being interrupted is given back. Each round a helper
@@ -319,17 +264,21 @@ for i in range(N):
     done.set()
 time.sleep(0.1)
 signal.signal(signal.SIGINT, signal.SIG_IGN)
-print("interrupts", interrupts, "races", races, "acquired", acquired, "lost", lost, "ignored", ignored, flush=True)
+print(
+    "interrupts", interrupts, "races", races, "acquired", acquired, "lost", lost, "ignored", ignored,
+    flush=True,
+)
 """
 
 
 @pytest.mark.parametrize("kind", ["Lock", "RLock"])
 def test_interrupted_acquire_gives_back_a_permit_handed_over_meanwhile(tmp_path, kind) -> None:
     proc = run_child(write_script(tmp_path, HANDOVER), kind, "100", timeout=90)
-    details = f"rc={proc.returncode}\nstdout:\n{proc.stdout}\nstderr:\n{proc.stderr}"
-    assert proc.returncode == 0, details
+    assert proc.returncode == 0, details(proc)
     counts = next(ln for ln in proc.stdout.splitlines() if ln.startswith("interrupts")).split()
     interrupts, races, lost = int(counts[1]), int(counts[3]), int(counts[7])
-    assert lost == 0, details
-    assert interrupts > 0, f"no KeyboardInterrupt was ever raised: the test exercised nothing\n{details}"
-    assert races > 0, f"no interrupt coincided with a hand-over: the test exercised nothing\n{details}"
+    assert lost == 0, details(proc)
+    assert interrupts > 0, (
+        f"no KeyboardInterrupt was ever raised: the test exercised nothing\n{details(proc)}"
+    )
+    assert races > 0, f"no interrupt coincided with a hand-over: the test exercised nothing\n{details(proc)}"

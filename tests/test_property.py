@@ -54,7 +54,9 @@ _namespace: dict[str, Any] = {}
 exec(SIGNATURE_SOURCE, _namespace)
 signature = _namespace["signature"]
 
-WORKER_SOURCE = SIGNATURE_SOURCE + """
+WORKER_SOURCE = (
+    SIGNATURE_SOURCE
+    + """
 import subinterpreters as si
 while True:
     index, value = si.select([by_channel, by_queue])
@@ -65,6 +67,7 @@ while True:
     else:
         back_by_channel.send_nowait((value, signature(value)))
 """
+)
 
 LIMIT = 200  # the documented nesting limit; the worker adds one level when it answers
 

@@ -14,40 +14,13 @@ import fractions
 import gc
 import signal
 import sys
-import textwrap
 import urllib.parse
 import uuid
 
 import pytest
 
 import subinterpreters as si
-
-
-def dedent(source: str) -> str:
-    return textwrap.dedent(source).strip("\n") + "\n"
-
-
-def evaluate(interp: si.Interpreter, expr: str, setup: str = "", **shared: object) -> object:
-    """Evaluate `expr` in `interp` after `setup`; the shared names are deleted afterwards."""
-    recv, send = si.create_channel()
-    names = ", ".join(["_out", *shared])
-    body = dedent(setup) + f"_out.send_nowait({expr})\n"
-    source = "try:\n" + textwrap.indent(body, "    ") + f"finally:\n    del {names}\n"
-    try:
-        interp.run(source, _out=send, **shared)
-        return recv.recv_nowait()
-    finally:
-        recv.close()
-        send.close()
-
-
-def drain(q: si.Queue) -> list[object]:
-    items = []
-    while True:
-        try:
-            items.append(q.get_nowait())
-        except si.QueueEmpty:
-            return items
+from helpers import dedent, drain, evaluate
 
 
 def _gen():
@@ -195,7 +168,7 @@ def test_native_objects_cross_with_exact_types(strict) -> None:
         q.put(item)
     got = drain(q)
     assert len(got) == len(NATIVE)
-    for a, b in zip(got, NATIVE):
+    for a, b in zip(got, NATIVE, strict=True):
         assert type(a) is type(b) and a == b or (a != a and b != b)
 
 
@@ -301,7 +274,7 @@ def test_default_queue_pickles_other_objects_within_main() -> None:
         q.put(item)
     got = drain(q)
     assert len(got) == len(PICKLED)
-    for a, b in zip(got, PICKLED):
+    for a, b in zip(got, PICKLED, strict=True):
         assert same(a, b), (a, b)
 
 
@@ -338,7 +311,7 @@ def test_pickled_objects_from_subinterpreter_arrive_equal_in_main(shared_interp)
     evaluate(shared_interp, "None", PICKLED_SOURCE + "q.put_many(expected)\n", q=q)
     got = drain(q)
     assert len(got) == len(PICKLED)
-    for a, b in zip(got, PICKLED):
+    for a, b in zip(got, PICKLED, strict=True):
         assert same(a, b), (a, b)
 
 
@@ -581,7 +554,7 @@ def test_items_outlive_the_interpreter_that_put_them(data_module, channel, isola
     got = drain(q)
     expected = _expected_from_sender(mod, send)
     assert len(got) == len(expected)
-    for a, b in zip(got, expected):
+    for a, b in zip(got, expected, strict=True):
         assert same(a, b), (a, b)
     # The channel end put by the closed interpreter still works.
     got[8].send_nowait("still works")
@@ -640,7 +613,12 @@ def test_many_senders_closed_before_anything_is_read() -> None:
         with si.create() as sender:
             sender.run("q.put((k, 'native'))\nq.put({'k': k})\ndel q", q=q, k=k)
     assert drain(q) == [
-        (0, "native"), {"k": 0}, (1, "native"), {"k": 1}, (2, "native"), {"k": 2},
+        (0, "native"),
+        {"k": 0},
+        (1, "native"),
+        {"k": 1},
+        (2, "native"),
+        {"k": 2},
     ]
 
 

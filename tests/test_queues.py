@@ -13,47 +13,19 @@ import collections
 import gc
 import math
 import queue
-import textwrap
 import threading
 import time
 
 import pytest
 
 import subinterpreters as si
+from helpers import drain, evaluate
 
 SETTLE = 0.2
 
 
-def dedent(source: str) -> str:
-    return textwrap.dedent(source).strip("\n") + "\n"
-
-
-def evaluate(interp: si.Interpreter, expr: str, setup: str = "", **shared: object) -> object:
-    """Like the `ask` fixture, but the shared names are deleted from the interpreter afterwards
-    (even if the code fails), so a reused interpreter keeps no queue handle alive."""
-    recv, send = si.create_channel()
-    names = ", ".join(["_out", *shared])
-    body = dedent(setup) + f"_out.send_nowait({expr})\n"
-    source = "try:\n" + textwrap.indent(body, "    ") + f"finally:\n    del {names}\n"
-    try:
-        interp.run(source, _out=send, **shared)
-        return recv.recv_nowait()
-    finally:
-        recv.close()
-        send.close()
-
-
 def listed_queue_ids() -> list[int]:
     return [q.id for q in si.list_all_queues()]
-
-
-def drain(q: si.Queue) -> list[object]:
-    items = []
-    while True:
-        try:
-            items.append(q.get_nowait())
-        except si.QueueEmpty:
-            return items
 
 
 @pytest.fixture
@@ -243,7 +215,18 @@ def test_put_object_is_positional_only(q) -> None:
 
 def test_objects_come_back_equal_and_with_their_types(q) -> None:
     items = [
-        None, True, False, 0, -1, 2**200, 1.5, -0.0, "text", "\ud800", b"\x00bytes", (1, ("a",)),
+        None,
+        True,
+        False,
+        0,
+        -1,
+        2**200,
+        1.5,
+        -0.0,
+        "text",
+        "\ud800",
+        b"\x00bytes",
+        (1, ("a",)),
     ]
     for item in items:
         q.put(item)
@@ -479,8 +462,14 @@ def test_get_timeout_in_subinterpreter_is_honoured(q, shared_interp) -> None:
     assert 0.24 <= elapsed < 0.95, elapsed
 
 
-BAD_TIMEOUTS = [(-1, ValueError), (-0.001, ValueError), (float("nan"), ValueError),
-                (float("-inf"), ValueError), ("1", TypeError), ([1], TypeError)]
+BAD_TIMEOUTS = [
+    (-1, ValueError),
+    (-0.001, ValueError),
+    (float("nan"), ValueError),
+    (float("-inf"), ValueError),
+    ("1", TypeError),
+    ([1], TypeError),
+]
 
 
 @pytest.mark.parametrize(("timeout", "error"), BAD_TIMEOUTS)
@@ -622,7 +611,7 @@ def test_put_many_blocked_with_nothing_put_raises_closed_on_close(spawn) -> None
     assert not task.done
     q.close()
     assert isinstance(task.exception(), si.QueueClosedError)
-    assert drain_until_closed(q) == ["old"]
+    assert drain(q, stop=si.QueueClosedError) == ["old"]
 
 
 def test_get_many_returns_up_to_max_items_oldest_first(q) -> None:
@@ -838,7 +827,7 @@ def test_close_wakes_putter_blocked_in_subinterpreter(interp, spawn) -> None:
     assert not task.done
     q.close()
     assert task.result() == "closed"
-    assert drain_until_closed(q) == ["first"]
+    assert drain(q, stop=si.QueueClosedError) == ["first"]
 
 
 def test_close_in_subinterpreter_wakes_getter_blocked_in_main(q, interp, spawn) -> None:
@@ -846,15 +835,6 @@ def test_close_in_subinterpreter_wakes_getter_blocked_in_main(q, interp, spawn) 
     time.sleep(SETTLE)
     interp.run("q.close()\ndel q", q=q)
     assert isinstance(task.exception(), si.QueueClosedError)
-
-
-def drain_until_closed(q: si.Queue) -> list[object]:
-    items = []
-    while True:
-        try:
-            items.append(q.get_nowait())
-        except si.QueueClosedError:
-            return items
 
 
 # --- iteration ------------------------------------------------------------------------------------
@@ -1139,8 +1119,7 @@ def test_queue_created_in_subinterpreter_outlives_it_if_main_holds_a_handle() ->
     out = si.create_queue()
     with si.create() as maker:
         maker.run(
-            "import subinterpreters as si\n"
-            "q = si.create_queue(3)\nq.put('made in sub')\nout.put(q)",
+            "import subinterpreters as si\nq = si.create_queue(3)\nq.put('made in sub')\nout.put(q)",
             out=out,
         )
     q = out.get_nowait()
@@ -1280,12 +1259,8 @@ def test_exactly_once_with_several_producers_and_consumers_in_several_interprete
     out = si.create_queue()
     interps = [si.create() for _ in range(producers + consumers)]
     try:
-        consumer_tasks = [
-            spawn(interps[producers + c].run, CONSUMER, q=q, out=out) for c in range(consumers)
-        ]
-        producer_tasks = [
-            spawn(interps[p].run, PRODUCER, q=q, pid=p, n=n) for p in range(producers)
-        ]
+        consumer_tasks = [spawn(interps[producers + c].run, CONSUMER, q=q, out=out) for c in range(consumers)]
+        producer_tasks = [spawn(interps[p].run, PRODUCER, q=q, pid=p, n=n) for p in range(producers)]
         # The main interpreter consumes too, in this thread.
         main_got = []
         deadline = time.monotonic() + 60

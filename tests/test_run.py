@@ -3,18 +3,13 @@ GIL released, RunFailedError, SystemExit, RuntimeError cases, NotShareableError 
 
 from __future__ import annotations
 
-import textwrap
 import threading
 import time
 
 import pytest
 
 import subinterpreters as si
-
-
-def dedent(source: str) -> str:
-    return textwrap.dedent(source).strip("\n") + "\n"
-
+from helpers import dedent
 
 # --- where and how code runs ----------------------------------------------------------------------
 
@@ -31,9 +26,7 @@ def test_run_executes_on_the_calling_thread(interp, ask) -> None:
 
 def test_run_from_another_thread_runs_on_that_thread(interp, ask, spawn) -> None:
     def probe() -> tuple[int, int]:
-        return threading.get_native_id(), ask(
-            interp, "threading.get_native_id()", setup="import threading"
-        )
+        return threading.get_native_id(), ask(interp, "threading.get_native_id()", setup="import threading")
 
     caller, inside = spawn(probe).result()
     assert caller == inside
@@ -285,9 +278,7 @@ def test_run_current_interpreter_from_inside_raises_runtime_error(interp, ask) -
     assert ask(interp, "outcome", setup=setup) == "RuntimeError"
 
 
-def test_run_while_running_in_another_thread_raises_runtime_error(
-    interp, spawn, wait_until
-) -> None:
+def test_run_while_running_in_another_thread_raises_runtime_error(interp, spawn, wait_until) -> None:
     recv, send = si.create_channel()
     task = spawn(interp.run, "r.recv()\nfirst_done = True", r=recv)
     try:

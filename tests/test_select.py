@@ -7,49 +7,14 @@ polling, and argument errors (no case, bad case, bad timeout, NotShareableError,
 from __future__ import annotations
 
 import collections
-import textwrap
 import time
 
 import pytest
 
 import subinterpreters as si
+from helpers import drain, drain_channel, evaluate
 
 SETTLE = 0.2
-
-
-def dedent(source: str) -> str:
-    return textwrap.dedent(source).strip("\n") + "\n"
-
-
-def evaluate(interp: si.Interpreter, expr: str, setup: str = "", **shared: object) -> object:
-    """Evaluate `expr` in `interp` after `setup`; the shared names are deleted afterwards."""
-    recv, send = si.create_channel()
-    names = ", ".join(["_out", *shared])
-    body = dedent(setup) + f"_out.send_nowait({expr})\n"
-    source = "try:\n" + textwrap.indent(body, "    ") + f"finally:\n    del {names}\n"
-    try:
-        interp.run(source, _out=send, **shared)
-        return recv.recv_nowait()
-    finally:
-        recv.close()
-        send.close()
-
-
-def drain(q: si.Queue) -> list[object]:
-    items = []
-    while True:
-        try:
-            items.append(q.get_nowait())
-        except (si.QueueEmpty, si.QueueClosedError):
-            return items
-
-
-def drain_channel(recv: si.RecvChannel) -> list[object]:
-    marker = object()
-    items = []
-    while (item := recv.recv_nowait(marker)) is not marker:
-        items.append(item)
-    return items
 
 
 @pytest.fixture
@@ -468,7 +433,7 @@ def test_put_case_on_closed_queue_raises_queue_closed() -> None:
         si.select([(q, "x")])
     with pytest.raises(si.QueueClosedError):
         si.select([(q, "x")], default="d")
-    assert drain(q) == []
+    assert drain(q, stop=(si.QueueEmpty, si.QueueClosedError)) == []
 
 
 def test_blocked_receive_case_woken_by_close_yields_closed(channel, spawn) -> None:
@@ -507,7 +472,7 @@ def test_blocked_put_case_woken_by_close_raises_and_puts_nothing(spawn) -> None:
     time.sleep(SETTLE)
     q.close()
     assert isinstance(task.exception(), si.QueueClosedError)
-    assert drain(q) == ["old"]
+    assert drain(q, stop=(si.QueueEmpty, si.QueueClosedError)) == ["old"]
 
 
 # --- waking ---------------------------------------------------------------------------------------
@@ -556,9 +521,7 @@ def test_select_in_main_woken_by_peer_in_subinterpreter(channel, shared_interp, 
     peer.result()
 
 
-def test_send_case_in_main_completes_with_receiver_in_subinterpreter(
-    channel, shared_interp, spawn
-) -> None:
+def test_send_case_in_main_completes_with_receiver_in_subinterpreter(channel, shared_interp, spawn) -> None:
     recv, send = channel
     task = spawn(evaluate, shared_interp, "r.recv(timeout=10)", r=recv)
     assert si.select([(send, "to sub")], timeout=10) == (0, None)
@@ -859,9 +822,7 @@ def test_select_is_woken_by_its_peer_not_by_a_timer(shared_interp, spawn) -> Non
     # trip; one woken by the put costs microseconds. The bound is far below a 10 ms period.
     n = 200
     idle, to_peer, back = si.create_queue(), si.create_queue(), si.create_queue()
-    task = spawn(
-        evaluate, shared_interp, "None", SELECT_ECHO, idle=idle, to_peer=to_peer, back=back, n=n
-    )
+    task = spawn(evaluate, shared_interp, "None", SELECT_ECHO, idle=idle, to_peer=to_peer, back=back, n=n)
     samples = []
     for i in range(n):
         start = time.perf_counter()

@@ -21,53 +21,10 @@ import time
 import pytest
 
 import subinterpreters as si
+from helpers import ADDRESS_SOURCE, buffer_address, evaluate_body, needs_ctypes_in_isolated
 
 SETTLE = 0.2
 JOIN_TIMEOUT = 10.0
-
-# Reads the start address of any buffer (read-only or not, contiguous or not) through the C API.
-ADDRESS_SOURCE = """
-import ctypes
-
-class _Py_buffer(ctypes.Structure):
-    _fields_ = [
-        ("buf", ctypes.c_void_p),
-        ("obj", ctypes.c_void_p),
-        ("len", ctypes.c_ssize_t),
-        ("itemsize", ctypes.c_ssize_t),
-        ("readonly", ctypes.c_int),
-        ("ndim", ctypes.c_int),
-        ("format", ctypes.c_char_p),
-        ("shape", ctypes.c_void_p),
-        ("strides", ctypes.c_void_p),
-        ("suboffsets", ctypes.c_void_p),
-        ("internal", ctypes.c_void_p),
-    ]
-
-_get_buffer = ctypes.PYFUNCTYPE(
-    ctypes.c_int, ctypes.py_object, ctypes.POINTER(_Py_buffer), ctypes.c_int
-)(("PyObject_GetBuffer", ctypes.pythonapi))
-_release_buffer = ctypes.PYFUNCTYPE(None, ctypes.POINTER(_Py_buffer))(
-    ("PyBuffer_Release", ctypes.pythonapi)
-)
-
-def buffer_address(obj):
-    view = _Py_buffer()
-    _get_buffer(obj, ctypes.byref(view), 0x011C)  # PyBUF_FULL_RO
-    try:
-        return view.buf or 0
-    finally:
-        _release_buffer(ctypes.byref(view))
-"""
-_ns: dict[str, object] = {}
-exec(ADDRESS_SOURCE, _ns)
-buffer_address = _ns["buffer_address"]
-
-needs_ctypes_in_isolated = pytest.mark.skipif(
-    sys.version_info < (3, 13),
-    reason="CPython 3.12's _ctypes cannot be imported in isolated interpreters, so the address "
-    "cannot be read there",
-)
 
 # Exporters, as source evaluated in whichever interpreter sends them.
 EXPORTER_SETUP = "import array, mmap\nimport subinterpreters as si\n"
@@ -80,7 +37,9 @@ EXPORTERS = {
     "strided-rows": "memoryview(bytes(range(24))).cast('B', (6, 4))[::2]",
     "reversed": "memoryview(bytes(range(6)))[::-1]",
     "zero-dim": "memoryview(array.array('q', [-7])).cast('B').cast('q', ())",
-    "shared-array": "si.SharedArray.from_buffer(memoryview(array.array('h', range(6))).cast('B').cast('h', (3, 2)))",
+    "shared-array": (
+        "si.SharedArray.from_buffer(memoryview(array.array('h', range(6))).cast('B').cast('h', (3, 2)))"
+    ),
     "mmap": "mmap.mmap(-1, 16)",
 }
 
@@ -103,29 +62,6 @@ def expected_description(exporter: object) -> tuple:
 
 def describe(v: memoryview) -> tuple:
     return eval(DESCRIBE, {"v": v})
-
-
-def dedent(source: str) -> str:
-    return textwrap.dedent(source).strip("\n") + "\n"
-
-
-def evaluate(interp: si.Interpreter, body: str, **shared: object) -> object:
-    """Run `body` (which must assign `result`) in `interp` inside a function, so its locals (views)
-    are released when it returns, and return `result` through a channel. Shared names are deleted."""
-    recv, send = si.create_channel()
-    names = ", ".join(["_out", *shared])
-    source = (
-        "def _body():\n"
-        + textwrap.indent(dedent(body), "    ")
-        + "    return result\n"
-        + f"try:\n    _out.send_nowait(_body())\nfinally:\n    del _body, {names}\n"
-    )
-    try:
-        interp.run(source, _out=send, **shared)
-        return recv.recv_nowait()
-    finally:
-        recv.close()
-        send.close()
 
 
 def resizable(buf: bytearray) -> bool:
@@ -226,7 +162,7 @@ def test_main_to_isolated_interpreter(name, channel, shared_interp) -> None:
     recv, send = channel
     exporter = make(name)
     send.send_buffer_nowait(exporter)
-    got = evaluate(shared_interp, f"v = r.recv_nowait()\nresult = {DESCRIBE}", r=recv)
+    got = evaluate_body(shared_interp, f"v = r.recv_nowait()\nresult = {DESCRIBE}", r=recv)
     assert got == expected_description(exporter)
 
 
@@ -235,7 +171,7 @@ def test_isolated_receiver_sees_exporter_address(channel, shared_interp) -> None
     recv, send = channel
     ba = bytearray(4096)
     send.send_buffer_nowait(ba)
-    got = evaluate(
+    got = evaluate_body(
         shared_interp, ADDRESS_SOURCE + "v = r.recv_nowait()\nresult = buffer_address(v)\n", r=recv
     )
     assert got == ctypes.addressof(ctypes.c_char.from_buffer(ba))
@@ -252,7 +188,7 @@ def test_isolated_interpreter_to_main(name, channel, interp, wait_until) -> None
     try:
         assert describe(v) == expected_description(make(name))
         if sys.version_info >= (3, 13):
-            address = evaluate(interp, ADDRESS_SOURCE + "result = buffer_address(exporter)\n")
+            address = evaluate_body(interp, ADDRESS_SOURCE + "result = buffer_address(exporter)\n")
             assert address == buffer_address(v)
     finally:
         v.release()
@@ -276,7 +212,7 @@ def test_between_two_isolated_interpreters(wait_until) -> None:
         a.run("import array\nexp = array.array('i', [1, 2, 3])\ns.send_buffer_nowait(exp)", s=send)
         b.run("v = r.recv_nowait()", r=recv)
         a.exec("exp[1] = 20")
-        got = evaluate(b, "result = (v.format, v.readonly, tuple(v.tolist()))")
+        got = evaluate_body(b, "result = (v.format, v.readonly, tuple(v.tolist()))")
         assert got == ("i", True, (1, 20, 3))
         b.exec("v.release()\ndel v")
         assert close_eventually(a, wait_until)
@@ -362,7 +298,7 @@ def test_exporter_held_while_isolated_receiver_keeps_view(channel, shared_interp
     send.send_buffer_nowait(ba)
     shared_interp.run("v = r.recv_nowait()\ndel r", r=recv)
     try:
-        assert evaluate(shared_interp, "result = v.tobytes()") == b"held"
+        assert evaluate_body(shared_interp, "result = v.tobytes()") == b"held"
         with pytest.raises(BufferError):
             ba.append(0)
         shared_interp.exec("v.release()")
@@ -375,14 +311,13 @@ def test_isolated_exporter_held_while_main_keeps_view(channel, interp, wait_unti
     recv, send = channel
     interp.run("ba = bytearray(b'held')\ns.send_buffer_nowait(ba)\ndel s", s=send)
     probe = (
-        "try:\n    ba.append(0)\n    ba.pop()\n    result = True\n"
-        "except BufferError:\n    result = False\n"
+        "try:\n    ba.append(0)\n    ba.pop()\n    result = True\nexcept BufferError:\n    result = False\n"
     )
-    assert evaluate(interp, probe) is False
+    assert evaluate_body(interp, probe) is False
     v = recv.recv_nowait()
-    assert evaluate(interp, probe) is False
+    assert evaluate_body(interp, probe) is False
     v.release()
-    assert wait_until(lambda: evaluate(interp, probe))
+    assert wait_until(lambda: evaluate_body(interp, probe))
 
 
 def test_exporter_released_in_its_own_interpreter_when_isolated_receiver_releases(
@@ -391,14 +326,12 @@ def test_exporter_released_in_its_own_interpreter_when_isolated_receiver_release
     recv, send = channel
     exporter = RecordingExporter(b"abc")
     send.send_buffer_nowait(exporter)
-    assert evaluate(shared_interp, "v = r.recv_nowait()\nresult = v.tobytes()", r=recv) == b"abc"
+    assert evaluate_body(shared_interp, "v = r.recv_nowait()\nresult = v.tobytes()", r=recv) == b"abc"
     assert wait_until(lambda: exporter.released)
     assert exporter.released == [si.get_main().id]
 
 
-def test_exporter_released_in_its_own_interpreter_when_main_releases(
-    channel, interp, wait_until
-) -> None:
+def test_exporter_released_in_its_own_interpreter_when_main_releases(channel, interp, wait_until) -> None:
     recv, send = channel
     interp.run(
         RECORDING_EXPORTER_SOURCE + "exp = RecordingExporter(b'xyz')\ns.send_buffer_nowait(exp)\n",
@@ -406,10 +339,10 @@ def test_exporter_released_in_its_own_interpreter_when_main_releases(
     )
     v = recv.recv_nowait()
     assert v.tobytes() == b"xyz"
-    assert evaluate(interp, "result = len(exp.released)") == 0
+    assert evaluate_body(interp, "result = len(exp.released)") == 0
     v.release()
-    assert wait_until(lambda: evaluate(interp, "result = len(exp.released)") == 1)
-    assert evaluate(interp, "result = tuple(exp.released)") == (interp.id,)
+    assert wait_until(lambda: evaluate_body(interp, "result = len(exp.released)") == 1)
+    assert evaluate_body(interp, "result = tuple(exp.released)") == (interp.id,)
 
 
 def test_exporter_released_when_receiving_end_closed(wait_until) -> None:
@@ -486,7 +419,7 @@ def test_non_buffer_gives_waiting_receiver_nothing(channel, spawn) -> None:
 
 def test_non_buffer_refused_inside_isolated_interpreter(channel, shared_interp) -> None:
     recv, send = channel
-    got = evaluate(
+    got = evaluate_body(
         shared_interp,
         """
         try:
@@ -516,7 +449,7 @@ def test_close_while_another_interpreter_views_its_buffer(wait_until) -> None:
         assert names_holder(str(info.value), holder), str(info.value)
         # Nothing was closed: both interpreters still work, the view still reads the memory.
         exporter.exec("ba[0] = ord('E')")
-        assert evaluate(holder, "result = v.tobytes()") == b"Exported"
+        assert evaluate_body(holder, "result = v.tobytes()") == b"Exported"
         holder.exec("v.release()\ndel v")
         assert close_eventually(exporter, wait_until)
     finally:
@@ -578,9 +511,7 @@ def test_closing_the_holder_releases_its_views(wait_until) -> None:
 
 def assert_exits_cleanly(code: str, cwd) -> None:
     """Run `code` in a fresh process: it must print "ready" and exit 0 without a fatal error."""
-    proc = subprocess.run(
-        [sys.executable, "-c", code], capture_output=True, text=True, timeout=60, cwd=cwd
-    )
+    proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60, cwd=cwd)
     details = f"rc={proc.returncode}\nstdout:\n{proc.stdout}\nstderr:\n{proc.stderr}"
     assert "ready" in proc.stdout, details
     assert "Fatal Python error" not in proc.stderr, details
@@ -643,11 +574,11 @@ def test_strict_is_keyword_only() -> None:
 def test_strictness_travels_with_the_ends(shared_interp) -> None:
     recv, send = si.create_channel(strict=False)
     try:
-        got = evaluate(shared_interp, "result = (r.strict, s.strict)", r=recv, s=send)
+        got = evaluate_body(shared_interp, "result = (r.strict, s.strict)", r=recv, s=send)
         assert got == (False, False)
         recv2, send2 = si.create_channel()
         try:
-            got = evaluate(shared_interp, "result = (r.strict, s.strict)", r=recv2, s=send2)
+            got = evaluate_body(shared_interp, "result = (r.strict, s.strict)", r=recv2, s=send2)
             assert got == (True, True)
         finally:
             recv2.close()
@@ -675,7 +606,7 @@ def test_non_strict_channel_pickles_other_objects(loose_channel) -> None:
     got = [recv.recv_nowait() for _ in PICKLED]
     assert got == PICKLED
     assert [type(x) for x in got] == [type(x) for x in PICKLED]
-    assert all(g is not p for g, p in zip(got, PICKLED))
+    assert all(g is not p for g, p in zip(got, PICKLED, strict=True))
 
 
 def test_non_strict_send_is_a_snapshot(loose_channel) -> None:
@@ -696,7 +627,7 @@ def test_non_strict_blocking_send(loose_channel, spawn) -> None:
 def test_non_strict_channel_across_interpreters(loose_channel, shared_interp) -> None:
     recv, send = loose_channel
     send.send_nowait({"from": "main", "items": [1, 2]})
-    got = evaluate(
+    got = evaluate_body(
         shared_interp,
         """
         x = r.recv_nowait()
@@ -716,7 +647,7 @@ def _gen():
 
 @pytest.mark.parametrize(
     "make_obj",
-    [lambda: (lambda: 0), lambda: _gen(), lambda: threading.Lock(), lambda: [1, _gen()]],
+    [lambda: lambda: 0, lambda: _gen(), lambda: threading.Lock(), lambda: [1, _gen()]],
     ids=["lambda", "generator", "lock", "list-holding-generator"],
 )
 def test_non_strict_refuses_unpicklable_and_sends_nothing(make_obj, loose_channel) -> None:
@@ -787,8 +718,6 @@ def test_process_exit_with_views_that_cannot_be_released_first(scenario, tmp_pat
     code = (
         "import subinterpreters as si\n"
         "r, s = si.create_channel()\n"
-        "exporter = si.create()\n"
-        + textwrap.dedent(setups[scenario])
-        + "print('ready', flush=True)\n"
+        "exporter = si.create()\n" + textwrap.dedent(setups[scenario]) + "print('ready', flush=True)\n"
     )
     assert_exits_cleanly(code, tmp_path)

@@ -15,89 +15,23 @@ import os
 import struct
 import subprocess
 import sys
-import textwrap
 
 import pytest
 
 import subinterpreters as si
+from helpers import (
+    ADDRESS_SOURCE,
+    PyBUF_WRITABLE,
+    buffer_address,
+    dedent,
+    evaluate_body,
+    needs_ctypes_in_isolated,
+)
 
 JOIN_TIMEOUT = 10.0
 
 # The struct codes the contract supports, each also accepted with a '@' prefix.
 CODES = "bBhHiIlLqQnNfde?c"
-
-# Reads the start address of any buffer (read-only or not, contiguous or not) through the C API:
-# ctypes.c_char.from_buffer only takes writable buffers. Run in the main interpreter and, where
-# ctypes can be imported (CPython 3.13+ isolated interpreters, legacy ones), in other interpreters.
-ADDRESS_SOURCE = """
-import ctypes
-
-class _Py_buffer(ctypes.Structure):
-    _fields_ = [
-        ("buf", ctypes.c_void_p),
-        ("obj", ctypes.c_void_p),
-        ("len", ctypes.c_ssize_t),
-        ("itemsize", ctypes.c_ssize_t),
-        ("readonly", ctypes.c_int),
-        ("ndim", ctypes.c_int),
-        ("format", ctypes.c_char_p),
-        ("shape", ctypes.c_void_p),
-        ("strides", ctypes.c_void_p),
-        ("suboffsets", ctypes.c_void_p),
-        ("internal", ctypes.c_void_p),
-    ]
-
-_get_buffer = ctypes.PYFUNCTYPE(
-    ctypes.c_int, ctypes.py_object, ctypes.POINTER(_Py_buffer), ctypes.c_int
-)(("PyObject_GetBuffer", ctypes.pythonapi))
-_release_buffer = ctypes.PYFUNCTYPE(None, ctypes.POINTER(_Py_buffer))(
-    ("PyBuffer_Release", ctypes.pythonapi)
-)
-PyBUF_WRITABLE = 0x0001
-PyBUF_FULL_RO = 0x011C
-
-def buffer_address(obj, flags=PyBUF_FULL_RO):
-    view = _Py_buffer()
-    _get_buffer(obj, ctypes.byref(view), flags)  # raises the exporter's error (pythonapi)
-    try:
-        return view.buf or 0
-    finally:
-        _release_buffer(ctypes.byref(view))
-"""
-_ns: dict[str, object] = {}
-exec(ADDRESS_SOURCE, _ns)
-buffer_address = _ns["buffer_address"]
-PyBUF_WRITABLE = _ns["PyBUF_WRITABLE"]
-
-needs_ctypes_in_isolated = pytest.mark.skipif(
-    sys.version_info < (3, 13),
-    reason="CPython 3.12's _ctypes cannot be imported in isolated interpreters, so the address "
-    "cannot be read there (write visibility is tested separately)",
-)
-
-
-def dedent(source: str) -> str:
-    return textwrap.dedent(source).strip("\n") + "\n"
-
-
-def evaluate(interp: si.Interpreter, body: str, **shared: object) -> object:
-    """Run `body` (which must assign `result`) in `interp` inside a function, so that its locals
-    (views, arrays) are gone when it returns, and return `result` through a channel. The shared
-    names are deleted afterwards; globals bound earlier (e.g. by `deliver`) stay readable."""
-    recv, send = si.create_channel()
-    names = ", ".join(["_out", *shared])
-    source = (
-        "def _body():\n"
-        + textwrap.indent(dedent(body), "    ")
-        + "    return result\n"
-        + f"try:\n    _out.send_nowait(_body())\nfinally:\n    del _body, {names}\n"
-    )
-    try:
-        interp.run(source, _out=send, **shared)
-        return recv.recv_nowait()
-    finally:
-        recv.close()
-        send.close()
 
 
 def fill(a: si.SharedArray, values) -> None:
@@ -108,7 +42,7 @@ def fill(a: si.SharedArray, values) -> None:
 
 
 def address(a: object) -> int:
-    return buffer_address(a)  # type: ignore[operator]
+    return buffer_address(a)
 
 
 def rss_bytes() -> int:
@@ -256,12 +190,12 @@ def test_shape_of_wrong_type_is_type_error(shape) -> None:
         si.SharedArray(shape)
 
 
-@pytest.mark.parametrize("shape", [-1, (-1,), (2, -3), (0, -1), (-2**70,)])
+@pytest.mark.parametrize("shape", [-1, (-1,), (2, -3), (0, -1), (-(2**70),)])
 def test_negative_dimension_is_value_error(shape) -> None:
     with pytest.raises((ValueError, OverflowError)) as info:
         si.SharedArray(shape)
     # -2**70 cannot even be a Py_ssize_t; every other negative dimension is a ValueError.
-    if shape != (-2**70,):
+    if shape != (-(2**70),):
         assert info.type is ValueError
 
 
@@ -437,7 +371,7 @@ def test_readonly_shares_memory_and_refuses_writes() -> None:
 def test_writable_buffer_request_on_read_only_is_buffer_error() -> None:
     r = si.SharedArray(8).readonly()
     with pytest.raises(BufferError):
-        buffer_address(r, PyBUF_WRITABLE)  # type: ignore[operator]
+        buffer_address(r, PyBUF_WRITABLE)
     # Python-level writers convert the refusal into their own TypeError.
     with pytest.raises(TypeError):
         struct.pack_into("B", r, 0, 1)
@@ -609,7 +543,7 @@ def test_writes_are_seen_both_ways_across_interpreters(route, shared_interp) -> 
         mv = memoryview(a)
         mv[1, 2] = 12345
         mv[3, 7] = -1
-        got = evaluate(
+        got = evaluate_body(
             shared_interp,
             """
             import subinterpreters as si
@@ -623,18 +557,18 @@ def test_writes_are_seen_both_ways_across_interpreters(route, shared_interp) -> 
         assert mv[0, 0] == 777 and mv[2, 5] == -42
         # Later writes keep being seen: the memory is shared, not a snapshot.
         mv[1, 2] = 6
-        assert evaluate(shared_interp, "result = memoryview(x)[1, 2]") == 6
+        assert evaluate_body(shared_interp, "result = memoryview(x)[1, 2]") == 6
     finally:
         shared_interp.exec("del x")
 
 
-@needs_ctypes_in_isolated
+@needs_ctypes_in_isolated  # write visibility on 3.12 is tested separately
 @pytest.mark.parametrize("route", ROUTES)
 def test_receiver_sees_the_same_address(route, shared_interp) -> None:
     a = si.SharedArray(1024, "d")
     deliver(route, shared_interp, a)
     try:
-        got = evaluate(shared_interp, ADDRESS_SOURCE + "result = buffer_address(x)\n")
+        got = evaluate_body(shared_interp, ADDRESS_SOURCE + "result = buffer_address(x)\n")
         assert got == address(a)
     finally:
         shared_interp.exec("del x")
@@ -643,14 +577,14 @@ def test_receiver_sees_the_same_address(route, shared_interp) -> None:
 def test_receiver_sees_the_same_address_in_legacy_interpreter(legacy_interp) -> None:
     a = si.SharedArray((16, 16), "i")
     deliver("channel", legacy_interp, a)
-    assert evaluate(legacy_interp, ADDRESS_SOURCE + "result = buffer_address(x)\n") == address(a)
+    assert evaluate_body(legacy_interp, ADDRESS_SOURCE + "result = buffer_address(x)\n") == address(a)
 
 
 def test_array_inside_a_tuple_crosses(channel, shared_interp) -> None:
     recv, send = channel
     a = si.SharedArray(3, "i")
     send.send_nowait(("frame", 7, a))
-    got = evaluate(
+    got = evaluate_body(
         shared_interp,
         """
         tag, n, arr = r.recv_nowait()
@@ -693,11 +627,9 @@ def test_array_made_in_isolated_interpreter_is_shared_with_main(via, interp) -> 
         interp.exec("memoryview(mine)[2, 0] = -3")
         assert mv[2, 0] == -3
         mv[0, 2] = 8
-        assert evaluate(interp, "result = memoryview(mine)[0, 2]") == 8
+        assert evaluate_body(interp, "result = memoryview(mine)[0, 2]") == 8
         if sys.version_info >= (3, 13):
-            assert evaluate(interp, ADDRESS_SOURCE + "result = buffer_address(mine)\n") == address(
-                got
-            )
+            assert evaluate_body(interp, ADDRESS_SOURCE + "result = buffer_address(mine)\n") == address(got)
     finally:
         recv.close()
         send.close()
@@ -709,9 +641,9 @@ def test_array_shared_between_two_isolated_interpreters() -> None:
     with si.create() as a, si.create() as b:
         a.run("import subinterpreters as si\nmine = si.SharedArray(4, 'd')\nq.put(mine)", q=q)
         b.run("theirs = q.get_nowait()\nmemoryview(theirs)[2] = 2.5", q=q)
-        assert evaluate(a, "result = memoryview(mine)[2]") == 2.5
+        assert evaluate_body(a, "result = memoryview(mine)[2]") == 2.5
         a.exec("memoryview(mine)[0] = -1.0")
-        assert evaluate(b, "result = tuple(memoryview(theirs).tolist())") == (-1.0, 0.0, 2.5, 0.0)
+        assert evaluate_body(b, "result = tuple(memoryview(theirs).tolist())") == (-1.0, 0.0, 2.5, 0.0)
 
 
 def test_typed_n_dimensional_memoryviews_in_isolated_interpreter(shared_interp) -> None:
@@ -719,7 +651,7 @@ def test_typed_n_dimensional_memoryviews_in_isolated_interpreter(shared_interp) 
     fill(a, [i / 4 for i in range(24)])
     deliver("channel", shared_interp, a)
     try:
-        got = evaluate(
+        got = evaluate_body(
             shared_interp,
             """
             v = memoryview(x)
@@ -741,7 +673,7 @@ def test_typed_n_dimensional_memoryviews_in_isolated_interpreter(shared_interp) 
 
 
 def test_every_format_is_typed_inside_isolated_interpreter(shared_interp) -> None:
-    got = evaluate(
+    got = evaluate_body(
         shared_interp,
         f"""
         import struct
@@ -764,7 +696,7 @@ def test_read_only_stays_read_only_after_crossing(route, shared_interp) -> None:
     deliver(route, shared_interp, a.readonly())
     try:
         memoryview(a)[1] = 9
-        got = evaluate(
+        got = evaluate_body(
             shared_interp,
             """
             v = memoryview(x)
@@ -786,9 +718,7 @@ def test_read_only_stays_read_only_after_crossing(route, shared_interp) -> None:
 def test_read_only_comes_back_read_only(channel, shared_interp) -> None:
     recv, send = channel
     shared_interp.run(
-        "import subinterpreters as si\n"
-        "s.send_nowait(si.SharedArray(2, 'q').readonly())\n"
-        "del s",
+        "import subinterpreters as si\ns.send_nowait(si.SharedArray(2, 'q').readonly())\ndel s",
         s=send,
     )
     got = recv.recv_nowait()
@@ -803,7 +733,7 @@ def test_shared_buffer_crosses_as_shared_buffer(channel, shared_interp) -> None:
     memoryview(b)[0] = 200
     deliver("channel", shared_interp, b)
     try:
-        got = evaluate(
+        got = evaluate_body(
             shared_interp,
             """
             import subinterpreters as si
@@ -865,13 +795,12 @@ def test_array_kept_by_an_interpreter_outlives_the_creator_interpreter() -> None
     with si.create() as keeper:
         with si.create() as maker:
             maker.run(
-                "import subinterpreters as si\na = si.SharedArray(3, 'i')\n"
-                "memoryview(a)[0] = 5\nq.put(a)",
+                "import subinterpreters as si\na = si.SharedArray(3, 'i')\nmemoryview(a)[0] = 5\nq.put(a)",
                 q=q,
             )
             keeper.run("kept = q.get_nowait()", q=q)
         keeper.exec("memoryview(kept)[1] = 6")
-        assert evaluate(keeper, "result = tuple(kept.tolist())") == (5, 6, 0)
+        assert evaluate_body(keeper, "result = tuple(kept.tolist())") == (5, 6, 0)
 
 
 CYCLES = 10_000

@@ -11,10 +11,11 @@ from __future__ import annotations
 
 import random
 import subprocess
-import sys
 from pathlib import Path
 
 import pytest
+
+from helpers import details, run_python
 
 STRESS = Path(__file__).resolve().parent.parent / "stress" / "run.py"
 ITEMS = 20_000
@@ -22,23 +23,12 @@ FIXED_SEED = 20240611
 
 
 def stress(*args: str, timeout: float = 90) -> subprocess.CompletedProcess[str]:
-    try:
-        return subprocess.run(
-            [sys.executable, str(STRESS), "--quiet", *args],
-            capture_output=True,
-            text=True,
-            timeout=timeout,
-        )
-    except subprocess.TimeoutExpired as exc:
-        pytest.fail(f"stress {args} did not end within {timeout} s; stdout={exc.stdout!r}")
+    return run_python(str(STRESS), "--quiet", *args, timeout=timeout, what=f"stress {args}")
 
 
-def details(proc: subprocess.CompletedProcess[str]) -> str:
-    return f"rc={proc.returncode}\nstdout:\n{proc.stdout}\nstderr:\n{proc.stderr}"
-
-
-@pytest.mark.parametrize("seed", [FIXED_SEED, random.SystemRandom().randrange(1, 2**31)],
-                         ids=["fixed-seed", "random-seed"])
+@pytest.mark.parametrize(
+    "seed", [FIXED_SEED, random.SystemRandom().randrange(1, 2**31)], ids=["fixed-seed", "random-seed"]
+)
 def test_short_stress_accounts_for_every_item(seed: int) -> None:
     proc = stress("--items", str(ITEMS), "--seed", str(seed))
     assert proc.returncode == 0, f"seed {seed}: " + details(proc)

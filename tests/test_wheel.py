@@ -48,10 +48,26 @@ CP = f"cp{sys.version_info.major}{sys.version_info.minor}"
 EXPECTED_TAGS = {f"{CP}-{CP}-manylinux2014_x86_64", f"{CP}-{CP}-manylinux_2_17_x86_64"}
 # manylinux2014's libraries (PEP 599) that an extension may need, and the dynamic loader.
 ALLOWED_LIBRARIES = {
-    "libgcc_s.so.1", "libstdc++.so.6", "libm.so.6", "libdl.so.2", "librt.so.1", "libc.so.6",
-    "libnsl.so.1", "libutil.so.1", "libpthread.so.0", "libresolv.so.2", "libX11.so.6",
-    "libXext.so.6", "libXrender.so.1", "libICE.so.6", "libSM.so.6", "libGL.so.1",
-    "libgobject-2.0.so.0", "libgthread-2.0.so.0", "libglib-2.0.so.0", "ld-linux-x86-64.so.2",
+    "libgcc_s.so.1",
+    "libstdc++.so.6",
+    "libm.so.6",
+    "libdl.so.2",
+    "librt.so.1",
+    "libc.so.6",
+    "libnsl.so.1",
+    "libutil.so.1",
+    "libpthread.so.0",
+    "libresolv.so.2",
+    "libX11.so.6",
+    "libXext.so.6",
+    "libXrender.so.1",
+    "libICE.so.6",
+    "libSM.so.6",
+    "libGL.so.1",
+    "libgobject-2.0.so.0",
+    "libgthread-2.0.so.0",
+    "libglib-2.0.so.0",
+    "ld-linux-x86-64.so.2",
 }
 RUST_TOOLS = ("cargo", "rustc", "rustup")
 
@@ -93,7 +109,9 @@ def wheel(tmp_path_factory: pytest.TempPathFactory) -> Path:
     out = tmp_path_factory.mktemp("wheels")
     proc = subprocess.run(
         [str(ROOT / "scripts" / "wheels.sh"), "-o", str(out), VERSION],
-        cwd=ROOT, capture_output=True, text=True,
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
     )
     assert proc.returncode == 0, f"scripts/wheels.sh failed (rc={proc.returncode}):\n{proc.stderr[-6000:]}"
     wheels = sorted(out.glob("*.whl"))
@@ -136,11 +154,15 @@ def test_extension_needs_only_glibc_2_17_and_manylinux2014_libraries(wheel: Path
                 for verneed, auxiliaries in section.iter_versions():
                     versions.setdefault(verneed.name, set()).update(aux.name for aux in auxiliaries)
     assert needed, "the extension needs no library at all: not the ELF file expected"
-    assert needed <= ALLOWED_LIBRARIES, f"libraries manylinux2014 does not allow: {needed - ALLOWED_LIBRARIES}"
+    assert needed <= ALLOWED_LIBRARIES, (
+        f"libraries manylinux2014 does not allow: {needed - ALLOWED_LIBRARIES}"
+    )
     glibc = {v for names in versions.values() for v in names if v.startswith("GLIBC_")}
     assert "GLIBC_2.2.5" in glibc, versions  # x86_64's base version: the section was read
     assert "GLIBC_PRIVATE" not in glibc, versions
-    newest = max(tuple(int(x) for x in v.removeprefix("GLIBC_").split(".")) for v in glibc - {"GLIBC_PRIVATE"})
+    newest = max(
+        tuple(int(x) for x in v.removeprefix("GLIBC_").split(".")) for v in glibc - {"GLIBC_PRIVATE"}
+    )
     assert newest <= (2, 17), f"needs glibc {'.'.join(map(str, newest))} symbols: {sorted(glibc)}"
 
 
@@ -167,14 +189,29 @@ def test_wheel_installs_and_runs_without_rust(wheel: Path, tmp_path: Path) -> No
     python = venv / "bin" / "python"
     env["PATH"] = os.pathsep.join([str(venv / "bin"), env["PATH"]])
     install = subprocess.run(
-        [str(python), "-m", "pip", "install", "--no-index", "--no-deps", "--only-binary=:all:",
-         "--disable-pip-version-check", str(wheel)],
-        env=env, capture_output=True, text=True,
+        [
+            str(python),
+            "-m",
+            "pip",
+            "install",
+            "--no-index",
+            "--no-deps",
+            "--only-binary=:all:",
+            "--disable-pip-version-check",
+            str(wheel),
+        ],
+        env=env,
+        capture_output=True,
+        text=True,
     )
     assert install.returncode == 0, install.stdout + install.stderr
     proc = subprocess.run(
-        [str(python), "-W", "error", "-c", SMOKE], env=env, capture_output=True, text=True,
-        cwd=tmp_path, timeout=120,
+        [str(python), "-W", "error", "-c", SMOKE],
+        env=env,
+        capture_output=True,
+        text=True,
+        cwd=tmp_path,
+        timeout=120,
     )
     assert proc.returncode == 0, f"smoke program failed (rc={proc.returncode}):\n{proc.stderr}"
     assert proc.stderr == "", proc.stderr

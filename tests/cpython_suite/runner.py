@@ -92,16 +92,36 @@ class Module:
 MODULES = {
     m.name: m
     for m in (
-        Module("test_api", "test_interpreters/test_api.py", "test_interpreters/test_api.py",
-               f"{PACKAGE}.test_interpreters.test_api"),
-        Module("test_queues", "test_interpreters/test_queues.py", "test_interpreters/test_queues.py",
-               f"{PACKAGE}.test_interpreters.test_queues"),
-        Module("test_lifecycle", "test_interpreters/test_lifecycle.py", "test_interpreters/test_lifecycle.py",
-               f"{PACKAGE}.test_interpreters.test_lifecycle"),
-        Module("test_stress", "test_interpreters/test_stress.py", "test_interpreters/test_stress.py",
-               f"{PACKAGE}.test_interpreters.test_stress"),
-        Module("test_interpreter_pool", "test_concurrent_futures/test_interpreter_pool.py",
-               "test_interpreter_pool.py", f"{PACKAGE}.test_interpreter_pool"),
+        Module(
+            "test_api",
+            "test_interpreters/test_api.py",
+            "test_interpreters/test_api.py",
+            f"{PACKAGE}.test_interpreters.test_api",
+        ),
+        Module(
+            "test_queues",
+            "test_interpreters/test_queues.py",
+            "test_interpreters/test_queues.py",
+            f"{PACKAGE}.test_interpreters.test_queues",
+        ),
+        Module(
+            "test_lifecycle",
+            "test_interpreters/test_lifecycle.py",
+            "test_interpreters/test_lifecycle.py",
+            f"{PACKAGE}.test_interpreters.test_lifecycle",
+        ),
+        Module(
+            "test_stress",
+            "test_interpreters/test_stress.py",
+            "test_interpreters/test_stress.py",
+            f"{PACKAGE}.test_interpreters.test_stress",
+        ),
+        Module(
+            "test_interpreter_pool",
+            "test_concurrent_futures/test_interpreter_pool.py",
+            "test_interpreter_pool.py",
+            f"{PACKAGE}.test_interpreter_pool",
+        ),
     )
 }
 # Files the test modules import relatively, rewritten the same way.
@@ -166,18 +186,32 @@ _POOL_MIXIN = (
 
 # (pattern for a whole line, replacement). Applied to every line, inside strings too.
 REWRITES: list[tuple[re.Pattern[str], str]] = [
-    (re.compile(r"^(\s*)from concurrent import interpreters\s*$"), r"\1import subinterpreters as interpreters"),
-    (re.compile(r"^(\s*)from concurrent\.interpreters import _queues as queues, _crossinterp\s*$"),
-     rf"\1import {SHIM} as queues; from concurrent.interpreters import _crossinterp"),
-    (re.compile(r"^(\s*)from concurrent\.interpreters import _queues as queues\s*$"), rf"\1import {SHIM} as queues"),
+    (
+        re.compile(r"^(\s*)from concurrent import interpreters\s*$"),
+        r"\1import subinterpreters as interpreters",
+    ),
+    (
+        re.compile(r"^(\s*)from concurrent\.interpreters import _queues as queues, _crossinterp\s*$"),
+        rf"\1import {SHIM} as queues; from concurrent.interpreters import _crossinterp",
+    ),
+    (
+        re.compile(r"^(\s*)from concurrent\.interpreters import _queues as queues\s*$"),
+        rf"\1import {SHIM} as queues",
+    ),
     (re.compile(r"^(\s*)from concurrent\.interpreters import (?!_)"), r"\1from subinterpreters import "),
-    (re.compile(r"^(\s*)from concurrent\.futures\.interpreter import BrokenInterpreterPool\s*$"),
-     r"\1from subinterpreters import BrokenInterpreterPool"),
-    (re.compile(r"^(\s*)from concurrent\.futures import InterpreterPoolExecutor\s*$"),
-     r"\1from subinterpreters import InterpreterPoolExecutor"),
+    (
+        re.compile(r"^(\s*)from concurrent\.futures\.interpreter import BrokenInterpreterPool\s*$"),
+        r"\1from subinterpreters import BrokenInterpreterPool",
+    ),
+    (
+        re.compile(r"^(\s*)from concurrent\.futures import InterpreterPoolExecutor\s*$"),
+        r"\1from subinterpreters import InterpreterPoolExecutor",
+    ),
     (re.compile(r"^(\s*)from \.executor import "), r"\1from test.test_concurrent_futures.executor import "),
-    (re.compile(r"^(\s*)from \.util import BaseTestCase, InterpreterPoolMixin, setup_module\s*$"),
-     r"\1" + _POOL_MIXIN.replace("\\", "\\\\")),
+    (
+        re.compile(r"^(\s*)from \.util import BaseTestCase, InterpreterPoolMixin, setup_module\s*$"),
+        r"\1" + _POOL_MIXIN.replace("\\", "\\\\"),
+    ),
 ]
 # What may still mention CPython's modules after the rewrite: its private parts (left as they
 # are, on purpose) and the one test about importing concurrent.futures without _interpreters.
@@ -205,7 +239,7 @@ def rewrite_source(text: str, origin: str) -> str:
     out = []
     for number, line in enumerate(text.splitlines(keepends=True), 1):
         body = line.rstrip("\r\n")
-        ending = line[len(body):]
+        ending = line[len(body) :]
         for pattern, replacement in REWRITES:
             new = pattern.sub(replacement, body, count=1)
             if new != body:
@@ -225,13 +259,16 @@ def build_suite(dest: Path) -> Path:
         shutil.rmtree(package)
     (package / "test_interpreters").mkdir(parents=True)
     (package / "__init__.py").write_text(
-        f'"""CPython {sys.version.split()[0]}\'s tests from {source_dir}, imports rewritten for subinterpreters."""\n'
+        f'"""CPython {sys.version.split()[0]}\'s tests from {source_dir}, '
+        'imports rewritten for subinterpreters."""\n'
     )
     (package / "queues_shim.py").write_text(SHIM_SOURCE)
     pairs = [(m.source, m.target) for m in MODULES.values()] + list(SUPPORT_FILES.items())
     for source, target in pairs:
         path = source_dir / source
-        (package / target).write_text(rewrite_source(path.read_text(encoding="utf-8"), str(path)), encoding="utf-8")
+        (package / target).write_text(
+            rewrite_source(path.read_text(encoding="utf-8"), str(path)), encoding="utf-8"
+        )
     return dest
 
 
@@ -243,7 +280,7 @@ def full_id(short: str) -> str:
 def short_id(full: str) -> str:
     for module in MODULES.values():
         if full.startswith(module.dotted + "."):
-            return module.name + full[len(module.dotted):]
+            return module.name + full[len(module.dotted) :]
     return full.replace(f"{PACKAGE}.test_interpreters.", "").replace(f"{PACKAGE}.", "")
 
 
@@ -265,8 +302,13 @@ def _describe(err: Any, suite_dir: str) -> dict[str, str]:
         last = frames[-1]
         raised = f"{last.filename}:{last.lineno}"
     suite_lines = [(f.line or "").strip() for f in frames if f.filename.startswith(suite_dir)]
-    return {"detail": detail[:300], "where": where[:300], "raised": raised, "tb": text,
-            "suite_lines": suite_lines}
+    return {
+        "detail": detail[:300],
+        "where": where[:300],
+        "raised": raised,
+        "tb": text,
+        "suite_lines": suite_lines,
+    }
 
 
 def _child_recorder(stream: Any, suite_dir: str) -> Any:
@@ -293,7 +335,9 @@ def _child_recorder(stream: Any, suite_dir: str) -> Any:
             info["kind"] = kind
             if label:
                 info["detail"] = f"[{label}] {info['detail']}"[:300]
-            if self.state is None or (test is not self.current and not isinstance(test, unittest.case._SubTest)):
+            if self.state is None or (
+                test is not self.current and not isinstance(test, unittest.case._SubTest)
+            ):
                 # setUpClass / setUpModule / tearDown* of a class or module (an _ErrorHolder)
                 self.emit({"event": "fixture", "id": str(test.id()), "outcome": kind, **info})
                 return
@@ -340,9 +384,13 @@ def _child_recorder(stream: Any, suite_dir: str) -> Any:
                 record["outcome"] = "error" if any(p["kind"] == "error" for p in problems) else "fail"
                 first = problems[0]
                 more = f" (+{len(problems) - 1} more)" if len(problems) > 1 else ""
-                record.update(detail=first["detail"] + more, where=first["where"], raised=first["raised"],
-                              tb="\n".join(p["tb"] for p in problems),
-                              suite_lines=[line for p in problems for line in p["suite_lines"]])
+                record.update(
+                    detail=first["detail"] + more,
+                    where=first["where"],
+                    raised=first["raised"],
+                    tb="\n".join(p["tb"] for p in problems),
+                    suite_lines=[line for p in problems for line in p["suite_lines"]],
+                )
             elif state["upass"]:
                 record.update(outcome="upass", detail="unexpected success: CPython marks it expectedFailure")
             elif state["xfail"]:
@@ -377,14 +425,14 @@ def child_list(modules: list[str]) -> int:
             continue
         ids: list[str] = []
 
-        def walk(suite: Any) -> None:
+        def walk(suite: Any, ids: list[str]) -> None:
             for item in suite:
                 if isinstance(item, unittest.TestSuite):
-                    walk(item)
+                    walk(item, ids)
                 else:
                     ids.append(item.id())
 
-        walk(loader.loadTestsFromModule(module))
+        walk(loader.loadTestsFromModule(module), ids)
         if loader.errors:
             listing[name] = {"error": "\n".join(loader.errors)}
         else:
@@ -438,7 +486,11 @@ def child_env(workdir: Path) -> dict[str, str]:
 def list_tests(workdir: Path, modules: list[str]) -> dict[str, Any]:
     proc = subprocess.run(
         [sys.executable, str(Path(__file__).resolve()), "--child-list", *modules],
-        cwd=workdir, env=child_env(workdir), capture_output=True, text=True, timeout=600,
+        cwd=workdir,
+        env=child_env(workdir),
+        capture_output=True,
+        text=True,
+        timeout=600,
     )
     if proc.returncode != 0:
         raise RuntimeError(f"listing CPython's tests failed (exit {proc.returncode}):\n{proc.stderr[-4000:]}")
@@ -466,8 +518,9 @@ def _kill_group(pgid: int, sig: int) -> None:
         pass
 
 
-def _run_child(workdir: Path, ids: list[str], log: Path, test_timeout: float,
-               timeouts: dict[str, float]) -> tuple[list[dict[str, Any]], int, bool]:
+def _run_child(
+    workdir: Path, ids: list[str], log: Path, test_timeout: float, timeouts: dict[str, float]
+) -> tuple[list[dict[str, Any]], int, bool]:
     """One child on ``ids`` (full ids): its records, exit status, and whether it was killed for a
     hang (no progress for ``test_timeout`` s, or ``timeouts[short id]`` for the test in flight)."""
     scratch = Path(tempfile.mkdtemp(prefix="run-", dir=workdir))
@@ -480,8 +533,12 @@ def _run_child(workdir: Path, ids: list[str], log: Path, test_timeout: float,
         log_stream.flush()
         proc = subprocess.Popen(
             [sys.executable, str(Path(__file__).resolve()), "--child-run", str(ids_file), str(results_file)],
-            cwd=scratch, env=child_env(workdir), stdout=log_stream, stderr=subprocess.STDOUT,
-            stdin=subprocess.DEVNULL, start_new_session=True,
+            cwd=scratch,
+            env=child_env(workdir),
+            stdout=log_stream,
+            stderr=subprocess.STDOUT,
+            stdin=subprocess.DEVNULL,
+            start_new_session=True,
         )
         last_size, last_progress, in_flight = 0, time.monotonic(), ""
         while True:
@@ -537,9 +594,14 @@ def _outcome(record: dict[str, Any], **override: Any) -> Outcome:
     return Outcome(**data)
 
 
-def run_tests(workdir: Path, ids: list[str], log: Path, test_timeout: float = DEFAULT_TEST_TIMEOUT,
-              isolate: bool = False, timeouts: dict[str, float] | None = None,
-              ) -> tuple[dict[str, Outcome], list[Outcome]]:
+def run_tests(
+    workdir: Path,
+    ids: list[str],
+    log: Path,
+    test_timeout: float = DEFAULT_TEST_TIMEOUT,
+    isolate: bool = False,
+    timeouts: dict[str, float] | None = None,
+) -> tuple[dict[str, Outcome], list[Outcome]]:
     """Run full ids; return (outcome per short id, problems outside any test: fixtures, exit).
     ``timeouts`` (short id -> seconds) shortens the hang bound of tests known to hang."""
     timeouts = timeouts or {}
@@ -566,15 +628,23 @@ def run_tests(workdir: Path, ids: list[str], log: Path, test_timeout: float = DE
         if in_flight is not None:
             what = "timeout" if hung else "crash"
             bound = timeouts.get(short_id(in_flight), test_timeout)
-            why = (f"hung: no progress for {bound:.0f} s (killed; stacks in the log)" if hung
-                   else f"the process died ({_status(status)}): {_log_tail(log)}")
+            why = (
+                f"hung: no progress for {bound:.0f} s (killed; stacks in the log)"
+                if hung
+                else f"the process died ({_status(status)}): {_log_tail(log)}"
+            )
             outcomes[short_id(in_flight)] = Outcome(short_id(in_flight), what, why)
         elif died:
             # Died between tests (a class or module fixture) or at exit.
             done = all(short_id(i) in outcomes for i in batch)
             label = "<process exit>" if done else "<between tests>"
-            extra.append(Outcome(f"{label} after {short_id(batch[-1])}", "timeout" if hung else "crash",
-                                 f"{_status(status)}: {_log_tail(log)}"))
+            extra.append(
+                Outcome(
+                    f"{label} after {short_id(batch[-1])}",
+                    "timeout" if hung else "crash",
+                    f"{_status(status)}: {_log_tail(log)}",
+                )
+            )
         leftover = [i for i in batch if short_id(i) not in outcomes]
         if not died or len(leftover) == len(batch):
             # The child ended normally (unittest did not run these: a class or module fixture
@@ -616,7 +686,9 @@ def load_expectations(path: Path, version: str) -> dict[str, Expectation]:
     for number, group in enumerate(data.get("group", []), 1):
         reason = group.get("reason", "")
         if not reason.startswith(REASON_PREFIXES):
-            raise ValueError(f"{path}: group {number}: reason must start with one of {REASON_PREFIXES}: {reason!r}")
+            raise ValueError(
+                f"{path}: group {number}: reason must start with one of {REASON_PREFIXES}: {reason!r}"
+            )
         unknown = set(group) - {"reason", "run", "versions", "tests", "timeout"}
         if unknown:
             raise ValueError(f"{path}: group {number}: unknown keys {sorted(unknown)}")
@@ -627,8 +699,9 @@ def load_expectations(path: Path, version: str) -> dict[str, Expectation]:
             if test in expectations:
                 raise ValueError(f"{path}: {test} is listed twice for CPython {version}")
             timeout = group.get("timeout")
-            expectations[test] = Expectation(reason, bool(group.get("run", True)),
-                                             float(timeout) if timeout is not None else None)
+            expectations[test] = Expectation(
+                reason, bool(group.get("run", True)), float(timeout) if timeout is not None else None
+            )
     return expectations
 
 
@@ -644,8 +717,13 @@ class Row:
 PROBLEMS = ("REGRESSION", "UNEXPECTED PASS", "STALE")
 
 
-def compare(module: str, ids: list[str], outcomes: dict[str, Outcome], extra: list[Outcome],
-            expectations: dict[str, Expectation]) -> list[Row]:
+def compare(
+    module: str,
+    ids: list[str],
+    outcomes: dict[str, Outcome],
+    extra: list[Outcome],
+    expectations: dict[str, Expectation],
+) -> list[Row]:
     rows = []
     listed = set()
     for test_id in ids:
@@ -667,12 +745,27 @@ def compare(module: str, ids: list[str], outcomes: dict[str, Outcome], extra: li
     for item in extra:
         expected = expectations.get(item.id)
         if item.outcome in BAD:
-            rows.append(Row(item.id, item.outcome, "expected" if expected else "REGRESSION",
-                            expected.reason if expected else "", item.detail))
+            rows.append(
+                Row(
+                    item.id,
+                    item.outcome,
+                    "expected" if expected else "REGRESSION",
+                    expected.reason if expected else "",
+                    item.detail,
+                )
+            )
     for test_id, expected in expectations.items():
         if test_id.split(".", 1)[0] == module and test_id not in listed and not test_id.startswith("<"):
-            rows.append(Row(test_id, "absent", "STALE", expected.reason,
-                            "listed in expected.toml but not in this CPython's tests (limit it with versions = [...]?)"))
+            rows.append(
+                Row(
+                    test_id,
+                    "absent",
+                    "STALE",
+                    expected.reason,
+                    "listed in expected.toml but not in this CPython's tests "
+                    "(limit it with versions = [...]?)",
+                )
+            )
     return rows
 
 
@@ -684,9 +777,12 @@ def format_table(module: str, rows: list[Row], *, show_all: bool = False) -> str
     tally = counts(rows)
     verdicts = Counter(row.verdict for row in rows)
     lines = [
-        f"{module}: " + ", ".join(f"{k} {tally[k]}" for k in
-                                  ("pass", "fail", "error", "crash", "timeout", "skip", "xfail", "upass", "not run")
-                                  if tally[k]),
+        f"{module}: "
+        + ", ".join(
+            f"{k} {tally[k]}"
+            for k in ("pass", "fail", "error", "crash", "timeout", "skip", "xfail", "upass", "not run")
+            if tally[k]
+        ),
         "  verdicts: " + ", ".join(f"{k} {v}" for k, v in sorted(verdicts.items())),
     ]
     shown = [r for r in rows if show_all or r.verdict in PROBLEMS]
@@ -694,7 +790,9 @@ def format_table(module: str, rows: list[Row], *, show_all: bool = False) -> str
         width = min(max(len(r.id) for r in shown), 80)
         lines.append(f"  {'test':<{width}}  {'outcome':<8}  {'verdict':<15}  reason / detail")
         for row in shown:
-            note = row.reason if row.verdict in ("expected", "expected skip", "UNEXPECTED PASS") else row.detail
+            note = (
+                row.reason if row.verdict in ("expected", "expected skip", "UNEXPECTED PASS") else row.detail
+            )
             if row.verdict == "REGRESSION" and row.detail:
                 note = row.detail + (f"   [{row.reason}]" if row.reason else "")
             lines.append(f"  {row.id:<{width}}  {row.outcome:<8}  {row.verdict:<15}  {note}")
@@ -715,34 +813,62 @@ PRIVATE_MODULES = [
 # (pattern searched in the detail and traceback, reason). First match wins; a first guess, to be
 # reviewed by hand. The reasons are those of expected.toml, so drafts group with the existing ones.
 CLASSIFY_RULES: list[tuple[str, str]] = [
-    (r"Future' object has no attribute 'join'",
-     "deliberate difference: interp.call_in_thread(fn) -> interp.call_in_thread(fn, ...): returns a concurrent.futures.Future"),
-    (r"cannot create '[\w.]*Interpreter' instances|Interpreter\(\) takes no arguments",
-     "TODO: Interpreter(id) constructor (existing id -> the same object; unknown -> InterpreterNotFoundError; "
-     "bad -> TypeError/ValueError)"),
-    (r"Interpreter\(id=\d+\) is not Interpreter",
-     "TODO: one Interpreter object per interpreter (get_main(), get_current(), list_all() return the same objects)"),
-    (r"cannot create '[\w.]*Queue' instances|has no attribute 'QueueNotFoundError'",
-     "TODO: Queue(id) constructor and QueueNotFoundError"),
-    (r"has no attribute 'UNBOUND|unbounditems|has no attribute 'ItemInterpreterDestroyed'",
-     "TODO: unbounditems: UNBOUND, UNBOUND_ERROR, UNBOUND_REMOVE for items of a destroyed interpreter"),
-    (r"has no attribute 'excinfo'",
-     "TODO: ExecutionFailed.excinfo (type with __name__/__qualname__/__module__, msg, formatted, errdisplay)"),
+    (
+        r"Future' object has no attribute 'join'",
+        "deliberate difference: interp.call_in_thread(fn) -> interp.call_in_thread(fn, ...): "
+        "returns a concurrent.futures.Future",
+    ),
+    (
+        r"cannot create '[\w.]*Interpreter' instances|Interpreter\(\) takes no arguments",
+        "TODO: Interpreter(id) constructor (existing id -> the same object; "
+        "unknown -> InterpreterNotFoundError; bad -> TypeError/ValueError)",
+    ),
+    (
+        r"Interpreter\(id=\d+\) is not Interpreter",
+        "TODO: one Interpreter object per interpreter "
+        "(get_main(), get_current(), list_all() return the same objects)",
+    ),
+    (
+        r"cannot create '[\w.]*Queue' instances|has no attribute 'QueueNotFoundError'",
+        "TODO: Queue(id) constructor and QueueNotFoundError",
+    ),
+    (
+        r"has no attribute 'UNBOUND|unbounditems|has no attribute 'ItemInterpreterDestroyed'",
+        "TODO: unbounditems: UNBOUND, UNBOUND_ERROR, UNBOUND_REMOVE for items of a destroyed interpreter",
+    ),
+    (
+        r"has no attribute 'excinfo'",
+        "TODO: ExecutionFailed.excinfo "
+        "(type with __name__/__qualname__/__module__, msg, formatted, errdisplay)",
+    ),
     (r"has no attribute 'whence'", "TODO: Interpreter.whence"),
     (r"has no attribute '_id'", "uses CPython private API: Interpreter._id"),
-    (r"cannot pickle '[\w.]*(Interpreter|Queue)'|object\.__new__\([\w.]*(Interpreter|Queue)\) is not safe",
-     "TODO: pickling Interpreter and Queue (pickle.loads(pickle.dumps(x)) is x)"),
-    (r"prepare_main\(\) takes", "TODO: prepare_main(ns=None, /, **kwargs): a dict positionally (ValueError when given nothing)"),
-    (r"has no attribute '_threads'|has no attribute '_thread_name_prefix'|has no attribute '_max_workers'|"
-     r"buffersize|executor must be ThreadPoolExecutor",
-     "TODO: InterpreterPoolExecutor as a ThreadPoolExecutor subclass (asyncio default executor, _threads, "
-     "_max_workers, _thread_name_prefix, map(buffersize=))"),
-    (r"RunFailedError'> is not <class|^RunFailedError: \w+(Error|Exception): ",
-     "TODO: pool futures carry the original exception, with ExecutionFailed as __cause__"),
-    (r"Can't pickle local|Can't get local",
-     "TODO: stateless functions (no closure, no globals) called by value, wherever they are defined"),
-    (r"RuntimeError: cannot (close|run|call)|is running code",
-     "TODO: InterpreterError (not RuntimeError) for the main, current or running interpreter"),
+    (
+        r"cannot pickle '[\w.]*(Interpreter|Queue)'|object\.__new__\([\w.]*(Interpreter|Queue)\) is not safe",
+        "TODO: pickling Interpreter and Queue (pickle.loads(pickle.dumps(x)) is x)",
+    ),
+    (
+        r"prepare_main\(\) takes",
+        "TODO: prepare_main(ns=None, /, **kwargs): a dict positionally (ValueError when given nothing)",
+    ),
+    (
+        r"has no attribute '_threads'|has no attribute '_thread_name_prefix'|has no attribute '_max_workers'|"
+        r"buffersize|executor must be ThreadPoolExecutor",
+        "TODO: InterpreterPoolExecutor as a ThreadPoolExecutor subclass (asyncio default executor, _threads, "
+        "_max_workers, _thread_name_prefix, map(buffersize=))",
+    ),
+    (
+        r"RunFailedError'> is not <class|^RunFailedError: \w+(Error|Exception): ",
+        "TODO: pool futures carry the original exception, with ExecutionFailed as __cause__",
+    ),
+    (
+        r"Can't pickle local|Can't get local",
+        "TODO: stateless functions (no closure, no globals) called by value, wherever they are defined",
+    ),
+    (
+        r"RuntimeError: cannot (close|run|call)|is running code",
+        "TODO: InterpreterError (not RuntimeError) for the main, current or running interpreter",
+    ),
 ]
 
 
@@ -790,17 +916,19 @@ def write_expected(path: Path, saved: list[Path], current: Path | None) -> None:
             groups.setdefault(key, {}).setdefault(outcome.id, set()).add(version)
     order = {"uses": 0, "unfixable": 1, "deliberate": 2, "TODO": 3}
     lines = [
-        "# Tests of CPython's suite (tests/cpython_suite/runner.py) expected NOT to pass with subinterpreters,",
+        "# Tests of CPython's suite (tests/cpython_suite/runner.py) expected NOT to pass with "
+        "subinterpreters,",
         "# grouped by reason. A test listed here that passes fails the run (UNEXPECTED PASS: delete it), so",
         "# does an unlisted test that fails (REGRESSION). Reasons start with one of:",
-        "#   \"uses CPython private module X\" (with run = false: not run at all), \"uses CPython private API\",",
-        "#   \"unfixable for a library:\", \"deliberate difference: <migration-table line>\", \"TODO: <cause>\".",
+        '#   "uses CPython private module X" (with run = false: not run at all), "uses CPython private API",',
+        '#   "unfixable for a library:", "deliberate difference: <migration-table line>", "TODO: <cause>".',
         "# versions = [...] limits a group to those CPython versions; timeout = N shortens the hang bound",
         "# of tests known to hang until fixed. Ids: <module>.<class>.<test>.",
         "",
     ]
     for (reason, run, timeout), tests in sorted(
-        groups.items(), key=lambda kv: (order.get(kv[0][0].split()[0].rstrip(":"), 9), kv[0][0], kv[0][2] or 0)
+        groups.items(),
+        key=lambda kv: (order.get(kv[0][0].split()[0].rstrip(":"), 9), kv[0][0], kv[0][2] or 0),
     ):
         by_versions: dict[tuple[str, ...], list[str]] = {}
         for test, where in tests.items():
@@ -828,9 +956,17 @@ def version() -> str:
     return f"{sys.version_info[0]}.{sys.version_info[1]}"
 
 
-def run_modules(modules: list[str], *, workdir: Path, expected: Path, keyword: str = "",
-                isolate: bool = False, run_all: bool = False, test_timeout: float = DEFAULT_TEST_TIMEOUT,
-                log_dir: Path | None = None) -> dict[str, tuple[list[Row], dict[str, Outcome]]]:
+def run_modules(
+    modules: list[str],
+    *,
+    workdir: Path,
+    expected: Path,
+    keyword: str = "",
+    isolate: bool = False,
+    run_all: bool = False,
+    test_timeout: float = DEFAULT_TEST_TIMEOUT,
+    log_dir: Path | None = None,
+) -> dict[str, tuple[list[Row], dict[str, Outcome]]]:
     build_suite(workdir)
     expectations = load_expectations(expected, version()) if expected.exists() else {}
     listing = list_tests(workdir, modules)
@@ -846,9 +982,16 @@ def run_modules(modules: list[str], *, workdir: Path, expected: Path, keyword: s
         to_run = [full_id(i) for i in ids if run_all or expectations.get(i, Expectation("", True)).run]
         log = log_dir / f"{module}.log"
         timeouts = {k: v.timeout for k, v in expectations.items() if v.timeout is not None}
-        outcomes, extra = run_tests(workdir, to_run, log, test_timeout, isolate, timeouts) if to_run else ({}, [])
-        rows = compare(module, ids, outcomes, extra, expectations if not keyword else
-                       {k: v for k, v in expectations.items() if keyword in k})
+        outcomes, extra = (
+            run_tests(workdir, to_run, log, test_timeout, isolate, timeouts) if to_run else ({}, [])
+        )
+        rows = compare(
+            module,
+            ids,
+            outcomes,
+            extra,
+            expectations if not keyword else {k: v for k, v in expectations.items() if keyword in k},
+        )
         results[module] = (rows, outcomes)
     return results
 
@@ -859,21 +1002,37 @@ def main(argv: list[str] | None = None) -> int:
         return child_list(argv[1:])
     if argv[:1] == ["--child-run"]:
         return child_run(argv[1], argv[2])
-    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0],
-                                     formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("-m", "--module", action="append", choices=sorted(MODULES),
-                        help="run only this module (repeatable); default: all")
+    parser = argparse.ArgumentParser(
+        description=__doc__.split("\n\n")[0], formatter_class=argparse.RawDescriptionHelpFormatter
+    )
+    parser.add_argument(
+        "-m",
+        "--module",
+        action="append",
+        choices=sorted(MODULES),
+        help="run only this module (repeatable); default: all",
+    )
     parser.add_argument("-k", "--keyword", default="", help="run only the tests whose id contains this text")
     parser.add_argument("--isolate", action="store_true", help="one child process per test (slow)")
-    parser.add_argument("--all", action="store_true", help="also run the tests of run = false groups (never judged)")
+    parser.add_argument(
+        "--all", action="store_true", help="also run the tests of run = false groups (never judged)"
+    )
     parser.add_argument("--verbose", "-v", action="store_true", help="list every test, not only the problems")
     parser.add_argument("--expected", type=Path, default=EXPECTED_FILE)
-    parser.add_argument("--test-timeout", type=float, default=DEFAULT_TEST_TIMEOUT,
-                        help="seconds without progress before a test counts as hung")
+    parser.add_argument(
+        "--test-timeout",
+        type=float,
+        default=DEFAULT_TEST_TIMEOUT,
+        help="seconds without progress before a test counts as hung",
+    )
     parser.add_argument("--save", type=Path, help="write the outcomes (JSON) for --write-expected")
     parser.add_argument("--log-dir", type=Path, help="keep the child logs here (default: a scratch folder)")
-    parser.add_argument("--write-expected", type=Path, metavar="TOML",
-                        help="draft an expectations file from the saved outcome files given as arguments")
+    parser.add_argument(
+        "--write-expected",
+        type=Path,
+        metavar="TOML",
+        help="draft an expectations file from the saved outcome files given as arguments",
+    )
     parser.add_argument("saved", nargs="*", type=Path, help="outcome files for --write-expected")
     args = parser.parse_args(argv)
 
@@ -886,9 +1045,16 @@ def main(argv: list[str] | None = None) -> int:
     if args.log_dir:
         args.log_dir.mkdir(parents=True, exist_ok=True)
     try:
-        results = run_modules(modules, workdir=workdir, expected=args.expected, keyword=args.keyword,
-                              isolate=args.isolate, run_all=args.all, test_timeout=args.test_timeout,
-                              log_dir=args.log_dir.resolve() if args.log_dir else None)
+        results = run_modules(
+            modules,
+            workdir=workdir,
+            expected=args.expected,
+            keyword=args.keyword,
+            isolate=args.isolate,
+            run_all=args.all,
+            test_timeout=args.test_timeout,
+            log_dir=args.log_dir.resolve() if args.log_dir else None,
+        )
     except Unavailable as exc:
         shutil.rmtree(workdir, ignore_errors=True)
         print(f"skipped: {exc}")
@@ -904,12 +1070,23 @@ def main(argv: list[str] | None = None) -> int:
     total.pop("absent", None)
     print("total: " + ", ".join(f"{k} {v}" for k, v in sorted(total.items())))
     if args.save:
-        args.save.write_text(json.dumps({
-            "version": version(),
-            "outcomes": [dataclasses.asdict(o) for _, outcomes in results.values() for o in outcomes.values()]
-                        + [{"id": r.id, "outcome": "not run"} for rows, _ in results.values() for r in rows
-                           if r.outcome == "not run"],
-        }, indent=1))
+        args.save.write_text(
+            json.dumps(
+                {
+                    "version": version(),
+                    "outcomes": [
+                        dataclasses.asdict(o) for _, outcomes in results.values() for o in outcomes.values()
+                    ]
+                    + [
+                        {"id": r.id, "outcome": "not run"}
+                        for rows, _ in results.values()
+                        for r in rows
+                        if r.outcome == "not run"
+                    ],
+                },
+                indent=1,
+            )
+        )
     if args.log_dir or problems:
         print(f"child logs: {args.log_dir or workdir}")
     if not args.log_dir and problems == 0:
