@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import builtins
 import dis
+import functools
 import importlib
 import importlib.util
 import io
@@ -125,7 +126,8 @@ _NAME_OPS = frozenset({"LOAD_NAME", "STORE_NAME", "DELETE_NAME"})
 _CO_OPTIMIZED = 0x0001
 
 
-def _global_names(code: types.CodeType) -> set[str]:
+@functools.lru_cache(maxsize=1024)
+def _global_names(code: types.CodeType) -> frozenset[str]:
     """Every global name the code (and the code nested in it) reads, writes or deletes. In a
     class body (not optimized) a name it binds itself is its own, and ``__name__`` is the
     implicit ``__module__ = __name__`` every class body starts with."""
@@ -137,7 +139,7 @@ def _global_names(code: types.CodeType) -> set[str]:
     for const in code.co_consts:
         if isinstance(const, types.CodeType):
             names |= _global_names(const)
-    return names
+    return frozenset(names)
 
 
 def stateless_code(fn: object) -> types.CodeType | None:
@@ -256,7 +258,32 @@ def prepare(fn: object, args: tuple[Any, ...], kwargs: dict[str, Any], keep_resu
     )
 
 
+# What a function becomes when it crosses, per function object: a call in a loop (a pool's
+# tasks) sends the same one again and again. Bounded: emptied when full.
+_SPECS: dict[object, tuple[int, object]] = {}
+_CACHE_MAX = 512
+_CACHEABLE = (types.FunctionType, types.BuiltinFunctionType, type)
+
+
 def _function_spec(fn: object) -> tuple[int, object]:
+    if type(fn) not in _CACHEABLE and not isinstance(fn, type):
+        return _new_function_spec(fn)
+    # A function's code may be replaced: it is part of the key.
+    key = (fn, fn.__code__) if type(fn) is types.FunctionType else fn  # type: ignore[attr-defined]
+    try:
+        return _SPECS[key]
+    except KeyError:
+        pass
+    except TypeError:  # a class whose metaclass makes it unhashable
+        return _new_function_spec(fn)
+    spec = _new_function_spec(fn)
+    if len(_SPECS) >= _CACHE_MAX:
+        _SPECS.clear()
+    _SPECS[key] = spec
+    return spec
+
+
+def _new_function_spec(fn: object) -> tuple[int, object]:
     # A stateless function of the caller's __main__ (or one pickle cannot find: a lambda, a
     # nested function) crosses by value; anything else by reference.
     by_value = _by_value(fn)
@@ -282,12 +309,30 @@ def resolve(spec: tuple[Any, ...]) -> tuple[Any, tuple[Any, ...], dict[str, Any]
     """The target's half, before the call: the function, the arguments, the keyword arguments.
     (The call itself is made by the caller of this function, with no Python frame around it.)"""
     function, args, kwargs, _ = spec
-    fn = unwrap(function)
+    fn = _resolve_function(function)
     positional = tuple(unwrap(arg) for arg in args)
     keywords = {name: unwrap(value) for name, value in kwargs}
     if sys.version_info < (3, 14):
         return _with_main_namespace(fn, positional, keywords)
     return fn, positional, keywords
+
+
+# Functions resolved here, per spec, for the same reason as _SPECS. References to the caller's
+# __main__ are not kept: the target's __main__ is searched first, and it may change.
+_FUNCTIONS: dict[object, Any] = {}
+
+
+def _resolve_function(function: tuple[int, Any]) -> Any:
+    try:
+        return _FUNCTIONS[function]
+    except (KeyError, TypeError):
+        pass
+    fn = unwrap(function)
+    if function[0] == _FUNCTION_BY_VALUE or b"_main_object" not in function[1]:
+        if len(_FUNCTIONS) >= _CACHE_MAX:
+            _FUNCTIONS.clear()
+        _FUNCTIONS[function] = fn
+    return fn
 
 
 def _identity(value: object) -> object:
