@@ -685,6 +685,22 @@ fn speed_of_records() {
     };
     let s = encode_records();
     let graph = decode(&s).unwrap();
+    // STRUCTURED_BENCH=encode|decode: only that, many times (for `perf stat`).
+    if let Ok(phase) = std::env::var("STRUCTURED_BENCH") {
+        let runs = std::env::var("STRUCTURED_BENCH_RUNS").map_or(100, |n| n.parse().unwrap());
+        for _ in 0..runs {
+            match phase.as_str() {
+                "encode" => drop(black_box(encode_records())),
+                _ => {
+                    let mut d = s.decoder();
+                    while !d.is_complete() {
+                        black_box(d.next().unwrap());
+                    }
+                }
+            }
+        }
+        return;
+    }
     let runs = 15;
     let median = |f: &mut dyn FnMut()| {
         let mut times: Vec<f64> = (0..runs)
