@@ -13,7 +13,7 @@
 //! | `0x00`        | `None`                 |                                                  |
 //! | `0x01`/`0x02` | `False` / `True`       |                                                  |
 //! | `0x03`        | int (64 bits)          | zigzag varint (only outside the small-int range) |
-//! | `0x04`        | big int                | varint length, hex literal (`-0x1f`), ASCII      |
+//! | `0x04`        | big int                | varint length, hex literal (`-0x1f`) in UTF-8    |
 //! | `0x05`        | float                  | 8 bytes, little-endian IEEE 754 bits             |
 //! | `0x06`        | complex                | real, imaginary: 8 bytes each as a float         |
 //! | `0x07`        | str                    | varint length, UTF-8                             |
@@ -39,6 +39,39 @@
 //! remaining bytes (so nothing huge gets allocated), ids refer to items already seen, nesting stays
 //! within [`Payload::MAX_DEPTH`], no item follows the value. What it does not check: that `str`
 //! bytes are valid UTF-8 (the receiver's decoding does), that dict keys and set items are hashable.
+//!
+//! # Writing (the sender's walk)
+//!
+//! - Every container call (tuples too) is followed by exactly `len` items (a dict's: `2 * len`,
+//!   key then value), then [`Encoder::end`]. If a Python container changes size during the walk
+//!   (pickling an attachment runs Python code), [`Encoder::is_complete`] turns false: check it
+//!   before [`Encoder::finish`] and drop the encoder rather than send the value.
+//! - A container call that would nest deeper than [`Payload::MAX_DEPTH`] returns
+//!   [`DepthExceeded`] and writes nothing: the value is not shareable; drop the encoder.
+//! - Lists, dicts, sets and frozensets get a [`MemoId`] at their call, before their items: map
+//!   the object's address to it at once (the sender keeps the objects alive), so a second visit
+//!   (or one from inside it: a cycle) becomes [`Encoder::memo_ref`].
+//! - Kept strings are optional deduplication, e.g. of dict keys by object address or of short
+//!   strings by content: [`Encoder::str_kept`] once, [`Encoder::str_ref`] after. Only strict UTF-8
+//!   may be kept; a string with lone surrogates goes as [`Encoder::str_surrogates`] each time.
+//! - Tuples have no identity here: a tuple reached twice is written (and built) twice.
+//!
+//! # Reading (the receiver's walk)
+//!
+//! - A container's item says how many items follow for it; read them recursively (at most
+//!   [`Payload::MAX_DEPTH`] levels) and it is done: no end item. After the value's last item,
+//!   [`Decoder::is_complete`] is true.
+//! - Each `List`/`Dict`/`Set`/`FrozenSet` item carries the next [`MemoId`] (0, 1, 2... in item
+//!   order): push the container onto a list of built containers when its item arrives, before its
+//!   items are read, and look up `MemoRef(id)` there by [`MemoId::index`] (always in range). A
+//!   list or dict may be referred to while its items are still being read (a cycle): create it
+//!   empty first. A set or frozenset never is, so a frozenset can be made from its built items and
+//!   put into its slot afterwards.
+//! - `StrKept(text, id)`: `id` is the number of kept strings before it: push the built `str`;
+//!   `StrRef(id)` is that object again.
+//! - `Attachment(payload)`: the next of [`Structured::attachments`], in order; build it as any
+//!   payload (a handle may need the receiving interpreter's module state).
+//! - Lengths never exceed the bytes left, so preallocating a container of `len` items is safe.
 
 use std::fmt;
 
@@ -411,7 +444,8 @@ impl Encoder {
     }
 
     /// A `str` as valid UTF-8, remembered: [`str_ref`](Self::str_ref) with the id returned stands
-    /// for the same object later in this value (dict keys, repeated short strings).
+    /// for the same object later in this value (dict keys, repeated short strings). (Ids are
+    /// `u32`: a value cannot hold 2^32 kept strings or containers; it would take 8 GiB or more.)
     #[inline]
     pub fn str_kept(&mut self, utf8: &[u8]) -> StrId {
         self.tag_data(STR_KEPT, utf8);
