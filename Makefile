@@ -106,6 +106,11 @@ fuzz:  ## Random operation sequences on the core's queues, channel and select vs
 	cargo build --release --manifest-path fuzz/Cargo.toml --bin fuzz-driver --target-dir target/fuzz
 	target/fuzz/release/fuzz-driver --seconds $${FUZZ_SECONDS:-60} $${FUZZ_SEED:+--seed $$FUZZ_SEED} $$(test -d fuzz/corpus/core_ops && echo fuzz/corpus/core_ops)
 
+.PHONY: fuzz-structured
+fuzz-structured:  ## The structured data format: garbage and mutated buffers into the decoder, random values round-tripped (stable driver; FUZZ_SECONDS=60, FUZZ_SEED=clock).
+	cargo build --release --manifest-path fuzz/Cargo.toml --bin fuzz-driver --target-dir target/fuzz
+	target/fuzz/release/fuzz-driver --target structured --seconds $${FUZZ_SECONDS:-60} $${FUZZ_SEED:+--seed $$FUZZ_SEED} $$(test -d fuzz/corpus/structured && echo fuzz/corpus/structured)
+
 .PHONY: clean
 clean:  ## Remove build output and virtual environments.
 	cargo clean

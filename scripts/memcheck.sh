@@ -6,9 +6,10 @@
 #    models, which only compile under --cfg loom), built into target/memcheck, each run under
 #      valgrind --error-exitcode=1 --leak-check=full
 #    with scripts/memcheck.supp (allocations the Rust test harness keeps for the life of the
-#    process), then the fuzz driver (fuzz/) for MEMCHECK_FUZZ_ITERATIONS random operation
-#    sequences (default 3000; 0 skips it). Invalid reads and writes, uses of uninitialised memory,
-#    double frees and leaks fail the run.
+#    process), then the fuzz driver (fuzz/) for MEMCHECK_FUZZ_ITERATIONS random inputs of each
+#    target (queue/channel operation sequences, structured-format buffers and values; default
+#    3000; 0 skips it). Invalid reads and writes, uses of uninitialised memory, double frees and
+#    leaks fail the run.
 # 2. The binding: for each CPython of MEMCHECK_PYTHON_VERSIONS (default "3.13"; "3.12 3.13" for
 #    both, 0 or an empty list skips this part), the package is built with debug info into .venv/memcheck-py<version>
 #    and a selection of the Python suite (MEMCHECK_PYTEST, below) runs under valgrind with
@@ -78,15 +79,17 @@ iterations=${MEMCHECK_FUZZ_ITERATIONS:-3000}
 if [ "$iterations" -gt 0 ]; then
     echo ">> building the fuzz driver into target/fuzz"
     cargo build --release --manifest-path fuzz/Cargo.toml --bin fuzz-driver --target-dir target/fuzz --quiet
-    printf '>> valgrind fuzz-driver --iterations %s ' "$iterations"
-    log=target/memcheck/valgrind-fuzz-driver.log
-    if valgrind $valgrind_flags target/fuzz/release/fuzz-driver --iterations "$iterations" --seed 1 >"$log" 2>&1; then
-        echo "ok: $(tail -n 1 "$log" | sed 's/^fuzz-driver: //')"
-    else
-        echo "FAILED, see $log"
-        grep -E '^==[0-9]+==|FAILED|failure' "$log" | head -n 40 >&2 || true
-        exit 1
-    fi
+    for target in core_ops structured; do
+        printf '>> valgrind fuzz-driver --target %s --iterations %s ' "$target" "$iterations"
+        log=target/memcheck/valgrind-fuzz-driver-$target.log
+        if valgrind $valgrind_flags target/fuzz/release/fuzz-driver --target "$target" --iterations "$iterations" --seed 1 >"$log" 2>&1; then
+            echo "ok: $(tail -n 1 "$log" | sed 's/^fuzz-driver: //')"
+        else
+            echo "FAILED, see $log"
+            grep -E '^==[0-9]+==|FAILED|failure' "$log" | head -n 40 >&2 || true
+            exit 1
+        fi
+    done
 fi
 
 # ---- the binding: the Python suite under valgrind ------------------------------------------------

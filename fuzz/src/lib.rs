@@ -18,6 +18,7 @@
 //! (`fuzz_targets/core_ops.rs`) both call it.
 
 pub mod model;
+pub mod structured;
 
 use std::cell::RefCell;
 use std::collections::VecDeque;

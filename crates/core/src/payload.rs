@@ -11,6 +11,7 @@ use crate::channel::{Receiver, Sender};
 use crate::primitives::SharedPrimitive;
 use crate::queue::QueueHandle;
 use crate::shared_memory::SharedArray;
+use crate::structured::Structured;
 
 /// An interpreter-independent value.
 #[derive(Debug)]
@@ -51,6 +52,9 @@ pub enum Payload {
     /// reference runs the owner's release, which takes that interpreter's GIL: never drop a
     /// payload while holding a core lock (the core already drops items outside its locks).
     Buffer(Arc<BufferLease>),
+    /// Lists, dicts, sets, tuples and scalars nested in any combination, with shared references,
+    /// cycles and attached payloads: one byte buffer written in one walk (see [`crate::structured`]).
+    Structured(Box<Structured>),
 }
 
 impl Payload {
@@ -78,6 +82,7 @@ impl PartialEq for Payload {
             (Primitive(a), Primitive(b)) => a.identity() == b.identity(),
             (Array(a), Array(b)) => a.same_memory(b) && a.layout() == b.layout() && a.readonly() == b.readonly(),
             (Buffer(a), Buffer(b)) => Arc::ptr_eq(a, b),
+            (Structured(a), Structured(b)) => a == b,
             _ => false,
         }
     }

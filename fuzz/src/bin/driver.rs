@@ -1,9 +1,10 @@
-//! Stable-Rust driver for the fuzz harness (no libFuzzer, no nightly): feeds
-//! `subinterpreters_fuzz::run` random byte strings from a seeded RNG, and/or every file of
-//! corpus directories, and reports the first input that fails, shrunk to fewer operations.
+//! Stable-Rust driver for the fuzz harnesses (no libFuzzer, no nightly): feeds
+//! `subinterpreters_fuzz::run` (`--target core_ops`, the default) or
+//! `subinterpreters_fuzz::structured::run` (`--target structured`) random inputs from a seeded
+//! RNG, and/or every file of corpus directories, and reports the first input that fails, shrunk.
 //!
 //! ```text
-//! fuzz-driver [--seconds S] [--iterations N] [--seed X] [--max-ops M] [--artifacts DIR] [CORPUS_DIR|FILE]...
+//! fuzz-driver [--target T] [--seconds S] [--iterations N] [--seed X] [--max-ops M] [--artifacts DIR] [CORPUS_DIR|FILE]...
 //! ```
 //! Defaults: 60 s, unlimited iterations, a seed from the clock (printed, to replay a run), up to
 //! 64 operations per input, failing inputs written to `fuzz/artifacts/`. With corpus paths only
@@ -13,7 +14,8 @@ use std::panic;
 use std::path::PathBuf;
 use std::time::{Duration, Instant, SystemTime};
 
-use subinterpreters_fuzz::{decode, run, OP_BYTES};
+use subinterpreters_fuzz::structured::model::{encode, generate, Shape, XorShift};
+use subinterpreters_fuzz::{decode, run, structured, OP_BYTES};
 
 /// splitmix64: small, good enough, and the same everywhere.
 struct Rng(u64);
@@ -32,7 +34,17 @@ impl Rng {
     }
 }
 
+/// Which harness.
+#[derive(Clone, Copy, PartialEq)]
+enum Target {
+    /// Queues, channel and select against the reference model (`run`).
+    CoreOps,
+    /// The structured format's decoder and round trips (`structured::run`).
+    Structured,
+}
+
 struct Args {
+    target: Target,
     seconds: Option<f64>,
     iterations: Option<u64>,
     seed: u64,
@@ -43,6 +55,7 @@ struct Args {
 
 fn parse_args() -> Args {
     let mut args = Args {
+        target: Target::CoreOps,
         seconds: None,
         iterations: None,
         seed: SystemTime::now().duration_since(SystemTime::UNIX_EPOCH).map_or(1, |d| d.as_nanos() as u64),
@@ -54,13 +67,20 @@ fn parse_args() -> Args {
     while let Some(arg) = it.next() {
         let mut value = |name: &str| it.next().unwrap_or_else(|| panic!("{name} needs a value"));
         match arg.as_str() {
+            "--target" => {
+                args.target = match value("--target").as_str() {
+                    "core_ops" => Target::CoreOps,
+                    "structured" => Target::Structured,
+                    other => panic!("--target: core_ops or structured, not {other}"),
+                }
+            }
             "--seconds" => args.seconds = Some(value("--seconds").parse().expect("--seconds: a number")),
             "--iterations" => args.iterations = Some(value("--iterations").parse().expect("--iterations: an integer")),
             "--seed" => args.seed = value("--seed").parse().expect("--seed: an integer"),
             "--max-ops" => args.max_ops = value("--max-ops").parse().expect("--max-ops: an integer"),
             "--artifacts" => args.artifacts = PathBuf::from(value("--artifacts")),
             "-h" | "--help" => {
-                println!("{}", include_str!("driver.rs").lines().take(11).collect::<Vec<_>>().join("\n"));
+                println!("{}", include_str!("driver.rs").lines().take(12).collect::<Vec<_>>().join("\n"));
                 std::process::exit(0);
             }
             path => args.corpus.push(PathBuf::from(path)),
@@ -72,15 +92,55 @@ fn parse_args() -> Args {
     args
 }
 
-/// Runs `data`, catching the harness's panic: `Err(message)` if it failed.
-fn check(data: &[u8]) -> Result<(), String> {
-    panic::catch_unwind(|| run(data)).map_err(|payload| {
+/// Runs `data` on `target`, catching the harness's panic: `Err(message)` if it failed.
+fn check(target: Target, data: &[u8]) -> Result<(), String> {
+    panic::catch_unwind(|| match target {
+        Target::CoreOps => run(data),
+        Target::Structured => structured::run(data),
+    })
+    .map_err(|payload| {
         payload
             .downcast_ref::<String>()
             .cloned()
             .or_else(|| payload.downcast_ref::<&str>().map(|s| s.to_string()))
             .unwrap_or_else(|| "(non-string panic)".into())
     })
+}
+
+/// Removes bytes (after the first, the mode), in chunks then one at a time, and lowers bytes,
+/// while the structured input still fails.
+fn shrink_bytes(data: &[u8]) -> Vec<u8> {
+    let mut best = data.to_vec();
+    let mut chunk = (best.len() / 2).max(1);
+    loop {
+        let mut start = 1;
+        while start < best.len() {
+            let end = (start + chunk).min(best.len());
+            let mut candidate = best[..start].to_vec();
+            candidate.extend_from_slice(&best[end..]);
+            if check(Target::Structured, &candidate).is_err() {
+                best = candidate;
+            } else {
+                start += chunk;
+            }
+        }
+        if chunk == 1 {
+            break;
+        }
+        chunk /= 2;
+    }
+    for at in 1..best.len() {
+        for smaller in [0, best[at] / 2, best[at].saturating_sub(1)] {
+            if smaller < best[at] {
+                let mut candidate = best.clone();
+                candidate[at] = smaller;
+                if check(Target::Structured, &candidate).is_err() {
+                    best = candidate;
+                }
+            }
+        }
+    }
+    best
 }
 
 /// Removes operations (whole chunks, then single ones) while the input still fails.
@@ -98,7 +158,7 @@ fn shrink(data: &[u8]) -> Vec<u8> {
             let end = (start + chunk).min(ops);
             let mut candidate = best[..head + start * OP_BYTES].to_vec();
             candidate.extend_from_slice(&best[head + end * OP_BYTES..]);
-            if check(&candidate).is_err() {
+            if check(Target::CoreOps, &candidate).is_err() {
                 best = candidate;
             } else {
                 start += chunk;
@@ -112,14 +172,28 @@ fn shrink(data: &[u8]) -> Vec<u8> {
     best
 }
 
-fn report(data: &[u8], message: &str, artifacts: &PathBuf) -> ! {
+fn report(target: Target, data: &[u8], message: &str, artifacts: &PathBuf) -> ! {
     eprintln!("\nFAILED: {message}");
-    let small = shrink(data);
-    let message = check(&small).err().unwrap_or_default();
-    let (cap_a, cap_b, ops) = decode(&small);
-    eprintln!("shrunk to {} operations (queue A maxsize {cap_a}, queue B maxsize {cap_b}; 0 = unbounded):", ops.len());
-    for (i, op) in ops.iter().enumerate() {
-        eprintln!("  {i:3}: {op:?}");
+    let small = match target {
+        Target::CoreOps => shrink(data),
+        Target::Structured => shrink_bytes(data),
+    };
+    let message = check(target, &small).err().unwrap_or_default();
+    match target {
+        Target::CoreOps => {
+            let (cap_a, cap_b, ops) = decode(&small);
+            eprintln!(
+                "shrunk to {} operations (queue A maxsize {cap_a}, queue B maxsize {cap_b}; 0 = unbounded):",
+                ops.len()
+            );
+            for (i, op) in ops.iter().enumerate() {
+                eprintln!("  {i:3}: {op:?}");
+            }
+        }
+        Target::Structured => {
+            let mode = small.first().map_or("empty", |m| if m & 1 == 0 { "bytes" } else { "value" });
+            eprintln!("shrunk to {} bytes ({mode} mode): {:02x?}", small.len(), small);
+        }
     }
     eprintln!("failure: {message}");
     let hash = small.iter().fold(0xcbf2_9ce4_8422_2325u64, |h, b| (h ^ *b as u64).wrapping_mul(0x100_0000_01b3));
@@ -164,9 +238,9 @@ fn main() {
     let mut ops_run = 0u64;
     for path in files(&args.corpus) {
         let data = std::fs::read(&path).expect("readable input");
-        if let Err(message) = check(&data) {
+        if let Err(message) = check(args.target, &data) {
             eprintln!("corpus file {} fails", path.display());
-            report(&data, &message, &args.artifacts);
+            report(args.target, &data, &message, &args.artifacts);
         }
         inputs += 1;
         ops_run += (data.len().saturating_sub(2) / OP_BYTES) as u64;
@@ -183,6 +257,15 @@ fn main() {
                 break;
             }
             iteration += 1;
+            if args.target == Target::Structured {
+                structured_input(&mut rng, &mut data);
+                if let Err(message) = check(args.target, &data) {
+                    eprintln!("iteration {iteration} (seed {}) fails", args.seed);
+                    report(args.target, &data, &message, &args.artifacts);
+                }
+                inputs += 1;
+                continue;
+            }
             // Inputs of 0..=max_ops operations; opcodes drawn over a small alphabet half the
             // time, so that short runs of the same kind of operation (fill, drain) are common.
             let ops = rng.below(args.max_ops as u64 + 1) as usize;
@@ -199,22 +282,83 @@ fn main() {
                     data[at] = ((focus >> 8) as u8).wrapping_add((rng.below(4) * 5) as u8 + data[at] % 3);
                 }
             }
-            if let Err(message) = check(&data) {
+            if let Err(message) = check(args.target, &data) {
                 eprintln!("iteration {iteration} (seed {}) fails", args.seed);
-                report(&data, &message, &args.artifacts);
+                report(args.target, &data, &message, &args.artifacts);
             }
             inputs += 1;
             ops_run += ops as u64;
         }
     }
-    let stats: Vec<String> = subinterpreters_fuzz::model::STATS
+    let (counts, names) = match args.target {
+        Target::CoreOps => (&subinterpreters_fuzz::model::STATS[..], &subinterpreters_fuzz::model::STAT_NAMES[..]),
+        Target::Structured => (&structured::STATS[..], &structured::STAT_NAMES[..]),
+    };
+    let stats: Vec<String> = counts
         .iter()
-        .zip(subinterpreters_fuzz::model::STAT_NAMES)
+        .zip(names)
         .map(|(n, name)| format!("{name} {}", n.load(std::sync::atomic::Ordering::Relaxed)))
         .collect();
     println!("fuzz-driver: exercised {}", stats.join(", "));
+    if args.target == Target::Structured {
+        println!(
+            "fuzz-driver: {inputs} inputs decoded, or round-tripped through the structured format, in {:.1?}: no difference",
+            start.elapsed()
+        );
+        return;
+    }
     println!(
         "fuzz-driver: {inputs} inputs, {ops_run} operations checked against the model in {:.1?}: no difference",
         start.elapsed()
     );
+}
+
+/// An input for the structured harness, into `data`: half the time the choices of a random value
+/// (random bytes after an odd first byte); else a buffer for the decoder (after an even first
+/// byte giving the number of attachments), mostly a random value's encoding with a few mutations
+/// (bytes changed, inserted, removed, duplicated; a cut), so that most inputs get deep into the
+/// decoder before they go wrong, and some do not go wrong at all.
+fn structured_input(rng: &mut Rng, data: &mut Vec<u8>) {
+    data.clear();
+    if rng.below(2) == 0 {
+        data.push(rng.next() as u8 | 1);
+        let len = if rng.below(8) == 0 { rng.below(4096) } else { rng.below(256) };
+        data.extend((0..len).map(|_| rng.next() as u8));
+        return;
+    }
+    if rng.below(8) == 0 {
+        data.push((rng.below(4) as u8) << 1);
+        let len = rng.below(48);
+        // Raw bytes, over the tags' alphabet more often than not.
+        data.extend((0..len).map(|_| if rng.below(2) == 0 { rng.below(0x16) as u8 } else { rng.next() as u8 }));
+        return;
+    }
+    let shape = Shape { max_items: 1 + rng.below(80) as usize, max_depth: 1 + rng.below(10) as usize };
+    let graph = generate(&mut XorShift::new(rng.next()), shape);
+    let Ok(value) = encode(&graph) else { return structured_input(rng, data) };
+    let mut bytes = value.bytes().to_vec();
+    for _ in 0..rng.below(4) {
+        let at = rng.below(bytes.len() as u64 + 1) as usize;
+        match rng.below(6) {
+            0 | 1 if at < bytes.len() => bytes[at] = rng.next() as u8,
+            2 if at < bytes.len() => bytes[at] ^= 1 << rng.below(8),
+            3 => bytes.insert(at, if rng.below(2) == 0 { rng.below(0x16) as u8 } else { rng.next() as u8 }),
+            4 => {
+                let end = (at + 1 + rng.below(8) as usize).min(bytes.len());
+                bytes.drain(at..end);
+            }
+            _ => {
+                let end = (at + 1 + rng.below(8) as usize).min(bytes.len());
+                let copy = bytes[at..end].to_vec();
+                let to = rng.below(bytes.len() as u64 + 1) as usize;
+                bytes.splice(to..to, copy);
+            }
+        }
+    }
+    if rng.below(8) == 0 {
+        bytes.truncate(rng.below(bytes.len() as u64 + 1) as usize);
+    }
+    let attachments = value.attachments().len() as u64 + rng.below(3);
+    data.push((attachments.min(127) as u8) << 1);
+    data.extend_from_slice(&bytes);
 }
