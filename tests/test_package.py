@@ -248,7 +248,7 @@ def test_errors_raised_in_a_subinterpreter_are_its_own_classes(ask, interp) -> N
         except si.ChannelEmptyError:
             caught.append("empty")
         try:
-            s.send_nowait([1])
+            s.send_nowait([object()])
         except si.NotShareableError:
             caught.append("notshareable")
         r.close()

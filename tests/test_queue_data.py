@@ -407,7 +407,21 @@ def test_get_many_returns_the_items_before_one_failing_to_unpickle(data_module, 
 # --- strict=True ----------------------------------------------------------------------------------
 
 
-@pytest.mark.parametrize("item", PICKLED, ids=lambda x: type(x).__name__)
+# What crosses natively since the native-data round (exact list, dict, set, frozenset, bytearray,
+# complex, and tuples holding them); the rest of PICKLED needs pickle.
+NATIVE_CONTAINERS = [item for item in PICKLED if type(item) in (list, dict, set, frozenset, bytearray, complex, tuple)]
+NEEDS_PICKLE = [item for item in PICKLED if type(item) not in (list, dict, set, frozenset, bytearray, complex, tuple)]
+
+
+@pytest.mark.parametrize("item", NATIVE_CONTAINERS, ids=lambda x: type(x).__name__)
+def test_strict_queue_carries_native_containers(item) -> None:
+    q = si.create_queue(strict=True)
+    q.put(item)
+    got = q.get_nowait()
+    assert got == item and type(got) is type(item)
+
+
+@pytest.mark.parametrize("item", NEEDS_PICKLE, ids=lambda x: type(x).__name__)
 def test_strict_queue_refuses_non_shareable_objects(item) -> None:
     q = si.create_queue(strict=True)
     with pytest.raises(si.NotShareableError):
@@ -422,16 +436,16 @@ def test_strict_queue_refuses_non_shareable_objects(item) -> None:
 def test_strict_queue_refusal_is_also_value_and_type_error() -> None:
     q = si.create_queue(strict=True)
     with pytest.raises(ValueError):
-        q.put([1])
+        q.put([1, object()])
     with pytest.raises(TypeError):
-        q.put({})
+        q.put({"a": object()})
     assert q.empty()
 
 
 def test_strict_put_many_with_one_bad_item_puts_nothing() -> None:
     q = si.create_queue(strict=True)
     with pytest.raises(si.NotShareableError):
-        q.put_many([1, 2, [3], 4])
+        q.put_many([1, 2, [3, object()], 4])
     assert q.empty()
 
 
@@ -440,7 +454,7 @@ def test_strict_refusal_in_subinterpreter(shared_interp) -> None:
     setup = """
         import subinterpreters as si
         try:
-            q.put({"a": 1})
+            q.put({"a": object()})
             outcome = "put"
         except si.NotShareableError:
             outcome = "refused"
@@ -453,7 +467,7 @@ def test_strict_full_queue_refuses_before_waiting() -> None:
     q = si.create_queue(1, strict=True)
     q.put(1)
     with pytest.raises(si.NotShareableError):
-        q.put([2], timeout=5)
+        q.put([2, object()], timeout=5)
     assert drain(q) == [1]
 
 
@@ -629,7 +643,8 @@ def test_is_shareable_agrees_with_queues() -> None:
     q = si.create_queue()
     assert si.is_shareable(q) is True
     assert si.is_shareable((1, q, (q,))) is True
-    assert si.is_shareable([q]) is False  # a list still is not
+    assert si.is_shareable([q]) is True  # a list holding it crosses natively too
+    assert si.is_shareable([q, object()]) is False
 
 
 def test_queue_bound_by_run_and_returned_through_queue_is_equal(shared_interp) -> None:

@@ -301,7 +301,7 @@ def test_run_while_running_in_another_thread_raises_runtime_error(interp, spawn,
 def test_unshareable_shared_value_binds_nothing_and_runs_nothing(interp, ask, channel) -> None:
     recv, send = channel
     with pytest.raises(si.NotShareableError):
-        interp.run("out.send_nowait('ran')", out=send, good=1, bad=[1, 2])
+        interp.run("out.send_nowait('ran')", out=send, good=1, bad=[1, object()])
     assert recv.recv_nowait(None) is None
     assert ask(interp, "('out' in globals(), 'good' in globals(), 'bad' in globals())") == (
         False,
@@ -312,7 +312,7 @@ def test_unshareable_shared_value_binds_nothing_and_runs_nothing(interp, ask, ch
 
 def test_unshareable_value_in_prepare_main_binds_nothing(interp, ask) -> None:
     with pytest.raises(si.NotShareableError) as info:
-        interp.prepare_main(first=1, bad={"a": 1}, last=2)
+        interp.prepare_main(first=1, bad={"a": object()}, last=2)
     assert isinstance(info.value, ValueError) and isinstance(info.value, TypeError)
     assert ask(interp, "[n in globals() for n in ('first', 'bad', 'last')] == [False] * 3") is True
 

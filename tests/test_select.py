@@ -740,7 +740,7 @@ def test_not_shareable_send_object_on_channel_sends_nothing(channel, spawn) -> N
     task = spawn(recv.recv, timeout=1.0)
     time.sleep(SETTLE)
     with pytest.raises(si.NotShareableError):
-        si.select([(send, ["lists are not shareable"])])
+        si.select([(send, ["an object() is not shareable", object()])])
     # The waiting receiver got nothing.
     assert isinstance(task.exception(), TimeoutError)
 
@@ -761,7 +761,7 @@ def test_not_shareable_object_in_any_case_sends_nothing(channel, spawn) -> None:
 def test_strict_queue_put_case_refuses_non_shareable() -> None:
     strict = si.create_queue(strict=True)
     with pytest.raises(si.NotShareableError):
-        si.select([(strict, {"a": 1})])
+        si.select([(strict, {"a": object()})])
     assert strict.empty()
 
 
@@ -777,7 +777,7 @@ def test_channel_send_case_is_strict_even_with_a_pickling_queue_case(channel) ->
     q = si.create_queue(1)
     q.put("full")
     with pytest.raises(si.NotShareableError):
-        si.select([(q, [1]), (send, [1])], default="d")
+        si.select([(q, [1, object()]), (send, [1, object()])], default="d")
     assert drain(q) == ["full"]
     assert recv.recv_nowait("nothing") == "nothing"
 

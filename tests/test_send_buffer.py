@@ -544,9 +544,9 @@ def test_channels_are_strict_by_default() -> None:
     try:
         assert recv.strict is True and send.strict is True
         with pytest.raises(si.NotShareableError):
-            send.send_nowait([1, 2])
+            send.send_nowait([1, object()])
         with pytest.raises(si.NotShareableError):
-            send.send([1, 2], timeout=0.05)
+            send.send([1, object()], timeout=0.05)
         assert recv.recv_nowait(None) is None
     finally:
         recv.close()

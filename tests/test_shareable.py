@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import collections
 import enum
+import functools
 import math
 from collections.abc import Callable, Iterator
 from typing import Any, NamedTuple
@@ -104,10 +105,27 @@ SHAREABLE: dict[str, Callable[[Ctx], object]] = {
     "interpreter": lambda c: c.interp,
     "main-interpreter": lambda c: si.get_main(),
     "tuple-of-handles": lambda c: (c.recv, (c.send, c.interp), 1),
+    # Structured data crosses natively too (the native-data round): exact types only.
+    "list": lambda c: [1, 2],
+    "empty-list": lambda c: [],
+    "dict": lambda c: {"a": 1, 2: [3.5, None]},
+    "empty-dict": lambda c: {},
+    "set": lambda c: {1, "two", (3,)},
+    "frozenset": lambda c: frozenset({1, frozenset({2})}),
+    "bytearray": lambda c: bytearray(b"x\x00y"),
+    "complex": lambda c: complex(1.5, -2.0),
+    "tuple-holding-list": lambda c: (1, [2]),
+    "tuple-holding-dict-deep": lambda c: ((1, (2, (3, {4: 5}))),),
+    "channel-ends-pair-in-list": lambda c: [c.recv, c.send],
+    "records": lambda c: [{"id": i, "name": f"user{i}", "tags": ["a", "b"]} for i in range(1000)],
 }
 
 
 class MyInt(int):
+    pass
+
+
+class MyList(list):
     pass
 
 
@@ -143,12 +161,12 @@ class Record(NamedTuple):
 
 
 UNSHAREABLE: dict[str, Callable[[Ctx], object]] = {
-    "list": lambda c: [1, 2],
-    "empty-list": lambda c: [],
-    "dict": lambda c: {"a": 1},
-    "set": lambda c: {1},
-    "frozenset": lambda c: frozenset({1}),
-    "bytearray": lambda c: bytearray(b"x"),
+    "list-holding-object": lambda c: [1, object()],
+    "dict-holding-function": lambda c: {"a": lambda: 0},
+    "dict-subclass": lambda c: collections.OrderedDict(a=1),
+    "defaultdict": lambda c: collections.defaultdict(int),
+    "list-subclass": lambda c: MyList([1]),
+    "set-holding-subclass": lambda c: {MyInt(1)},
     "object": lambda c: object(),
     "function": lambda c: lambda: 0,
     "builtin-function": lambda c: len,
@@ -157,8 +175,7 @@ UNSHAREABLE: dict[str, Callable[[Ctx], object]] = {
     "exception": lambda c: ValueError("x"),
     "range": lambda c: range(3),
     "ellipsis": lambda c: ...,
-    "tuple-holding-list": lambda c: (1, [2]),
-    "tuple-holding-dict-deep": lambda c: ((1, (2, (3, {4: 5}))),),
+    "tuple-holding-dict-holding-object": lambda c: ((1, (2, (3, {4: object()}))),),
     "int-subclass": lambda c: MyInt(1),
     "float-subclass": lambda c: MyFloat(1.0),
     "str-subclass": lambda c: MyStr("s"),
@@ -170,7 +187,7 @@ UNSHAREABLE: dict[str, Callable[[Ctx], object]] = {
     "typing-namedtuple": lambda c: Record(1),
     "tuple-holding-subclass": lambda c: (1, MyInt(2)),
     "very-deep-tuple": lambda c: nest(100_000),
-    "channel-ends-pair-in-list": lambda c: [c.recv, c.send],
+    "very-deep-list": lambda c: functools.reduce(lambda inner, _: [inner], range(300), []),
 }
 
 
@@ -301,9 +318,9 @@ def test_failed_send_gives_waiting_receiver_nothing(channel, spawn) -> None:
     recv, send = channel
     task = spawn(recv.recv, timeout=1.0)
     with pytest.raises(si.NotShareableError):
-        send.send([1, 2], timeout=5)
+        send.send([1, object()], timeout=5)
     with pytest.raises(si.NotShareableError):
-        send.send_nowait({"a": 1})
+        send.send_nowait({"a": object()})
     assert isinstance(task.exception(), TimeoutError)
 
 
@@ -312,7 +329,7 @@ def test_not_shareable_error_inside_subinterpreter(ctx, ask) -> None:
 import subinterpreters as si
 try:
     r2, s2 = si.create_channel()
-    s2.send_nowait([1])
+    s2.send_nowait([object()])
 except si.NotShareableError as exc:
     outcome = (isinstance(exc, ValueError), isinstance(exc, TypeError))
 """
@@ -364,7 +381,8 @@ def test_is_shareable_agrees_exactly_with_run_shared(ctx) -> None:
 def test_is_shareable_inside_subinterpreter(ctx, ask) -> None:
     setup = "import subinterpreters as si"
     assert ask(ctx.interp, "si.is_shareable((1, 'a', b'b', None, 2.5, (True,)))", setup=setup)
-    assert ask(ctx.interp, "si.is_shareable((1, [2]))", setup=setup) is False
+    assert ask(ctx.interp, "si.is_shareable((1, [2], {3: {4}}))", setup=setup) is True
+    assert ask(ctx.interp, "si.is_shareable((1, [object()]))", setup=setup) is False
     assert ask(ctx.interp, "si.is_shareable(si.get_current())", setup=setup) is True
 
 

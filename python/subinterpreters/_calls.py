@@ -34,7 +34,7 @@ import types
 from concurrent.futures import Future
 from typing import Any
 
-from ._core import NotShareableError, RunFailedError, is_shareable
+from ._core import NotShareableError, RunFailedError, _native_depth
 
 MAIN_ALIAS = "__si_main__"
 _MAIN_MODULES = ("__main__", MAIN_ALIAS)
@@ -184,18 +184,9 @@ def script_code(obj: object) -> bytes:
 # --- values: native or pickled --------------------------------------------------------------------
 
 
-# A value travels inside a spec or an outcome a few tuples deep; the native conversion refuses
-# more than 200 levels in all, so values nested close to that go by pickle instead.
+# A value travels inside a spec or an outcome a few containers deep; the native conversion
+# refuses more than 200 levels in all, so values nested close to that go by pickle instead.
 _NATIVE_DEPTH = 195
-
-
-def _tuple_depth(value: object, limit: int) -> int:
-    """How deep ``value`` nests tuples, counting up to ``limit`` at most."""
-    depth, level = 0, [value]
-    while level and depth <= limit:
-        level = [item for outer in level if isinstance(outer, tuple) for item in outer]
-        depth += 1
-    return depth
 
 
 _NATIVE = 0
@@ -208,7 +199,8 @@ def wrap(value: object, what: str) -> tuple[int, object]:
     ``__main__`` (or one pickle cannot find) as its code, ``(_FUNCTION_BY_VALUE, (code, name,
     qualname))``, as CPython 3.14 shares such functions; else ``(_PICKLED, pickled)``.
     NotShareableError if none of these can carry it."""
-    if is_shareable(value) and (not isinstance(value, tuple) or _tuple_depth(value, _NATIVE_DEPTH) < _NATIVE_DEPTH):
+    depth = _native_depth(value)
+    if depth is not None and depth < _NATIVE_DEPTH:
         return _NATIVE, value
     by_value = _by_value(value)
     if by_value is not None:

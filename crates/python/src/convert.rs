@@ -12,6 +12,7 @@ use crate::ffi::{
     str_from_utf8_surrogatepass, tuple, Builtin, ObjKind, Owned, PyResult, Raised, Ref,
 };
 use crate::module::State;
+use crate::structured;
 
 /// Why an object could not become a payload.
 pub(crate) enum ToPayloadError {
@@ -40,13 +41,13 @@ impl ToPayloadError {
 /// Converts `obj` (of the current interpreter, whose module state is `state`) into a payload,
 /// natively only.
 pub(crate) fn to_payload(state: &State, obj: Ref<'_>) -> Result<Payload, ToPayloadError> {
-    convert(state, obj, 0)
+    convert(state, obj)
 }
 
 /// As [`to_payload`], but an object that cannot cross natively is pickled instead (the whole
 /// object); one that pickle refuses too is not shareable.
 pub(crate) fn to_payload_or_pickle(state: &State, obj: Ref<'_>) -> Result<Payload, ToPayloadError> {
-    let reason = match convert(state, obj, 0) {
+    let reason = match convert(state, obj) {
         Err(ToPayloadError::NotShareable(reason)) => reason,
         converted => return converted,
     };
@@ -70,7 +71,7 @@ pub(crate) fn to_payload_or_pickle(state: &State, obj: Ref<'_>) -> Result<Payloa
 /// `concurrent.interpreters` queue) that the package does not know crosses by pickle, which CPython's shareable objects support: what `run(**shared)` and
 /// `prepare_main` bind, so CPython's objects can be handed to our interpreters too.
 pub(crate) fn to_payload_or_cpython_shareable(state: &State, obj: Ref<'_>) -> Result<Payload, ToPayloadError> {
-    match convert(state, obj, 0) {
+    match convert(state, obj) {
         Err(ToPayloadError::NotShareable(reason)) if cpython_shares(obj)? => {
             to_payload_or_pickle(state, obj).map_err(|error| match error {
                 ToPayloadError::NotShareable(_) => ToPayloadError::NotShareable(reason),
@@ -102,8 +103,9 @@ fn cpython_shares(obj: Ref<'_>) -> PyResult<bool> {
     }
 }
 
-fn convert(state: &State, obj: Ref<'_>, depth: usize) -> Result<Payload, ToPayloadError> {
-    Ok(match obj.kind() {
+fn convert(state: &State, obj: Ref<'_>) -> Result<Payload, ToPayloadError> {
+    let kind = obj.kind();
+    Ok(match kind {
         ObjKind::None => Payload::None,
         ObjKind::Bool => Payload::Bool(obj.bool_value()),
         ObjKind::Int => match obj.int_as_i64()? {
@@ -113,50 +115,40 @@ fn convert(state: &State, obj: Ref<'_>, depth: usize) -> Result<Payload, ToPaylo
         ObjKind::Float => Payload::Float(obj.float_value()?),
         ObjKind::Str => Payload::Str(obj.str_utf8_surrogatepass()?.into_owned().into_boxed_slice()),
         ObjKind::Bytes => Payload::Bytes(obj.bytes_data().into()),
-        ObjKind::Tuple => {
-            if depth >= Payload::MAX_DEPTH {
-                return Err(ToPayloadError::NotShareable(format!(
-                    "tuple nested more than {} levels deep is not shareable",
-                    Payload::MAX_DEPTH
-                )));
-            }
-            let mut items = Vec::with_capacity(obj.tuple_items().len());
-            for (index, item) in obj.tuple_items().enumerate() {
-                match convert(state, item, depth + 1) {
-                    Ok(payload) => items.push(payload),
-                    Err(ToPayloadError::NotShareable(reason)) if depth == 0 => {
-                        return Err(ToPayloadError::NotShareable(format!("tuple item {index}: {reason}")));
-                    }
-                    Err(error) => return Err(error),
-                }
-            }
-            Payload::Tuple(items.into_boxed_slice())
+        // Containers (and what they hold, handles included) go as one structured value, so that
+        // identity within it is kept and the receiver builds it in one walk.
+        _ if structured::is_structured(kind) => {
+            Payload::Structured(Box::new(structured::encode(state, obj, &handle_payload)?))
         }
-        ObjKind::Other => {
-            if let Some(handle) = state.recv_type.downcast(obj) {
-                Payload::RecvEnd(handle.0.clone())
-            } else if let Some(handle) = state.send_type.downcast(obj) {
-                Payload::SendEnd(handle.0.clone())
-            } else if let Some(interp) = state.interpreter_type.downcast(obj) {
-                Payload::Interpreter(interp.0)
-            } else if let Some(queue) = state.queue_type.downcast(obj) {
-                Payload::Queue(queue.handle.clone())
-            } else if let Some(primitive) = crate::primitives::to_shared(state, obj) {
-                Payload::Primitive(primitive)
-            } else if let Some(array) = state.shared_array_type.downcast_sub(obj) {
-                Payload::Array(array.array.clone())
-            } else if obj.is_memoryview() {
-                // As in CPython 3.14: the receiver's memoryview shares this one's memory.
-                return crate::lent_buffer::lend(state, obj, true).map_err(ToPayloadError::Raised);
-            } else {
-                return Err(ToPayloadError::NotShareable(format!(
-                    "object of type '{}' is not shareable between interpreters (shareable: None, bool, \
-                     int, float, str, bytes, tuples of shareable objects, memoryview, channel ends, \
-                     queues, Interpreter, locks and the other subinterpreters primitives, SharedArray)",
-                    obj.type_qualname()
-                )));
-            }
-        }
+        _ => handle_payload(state, obj)?,
+    })
+}
+
+/// A payload for one of the package's objects (a handle on something shared), or a memoryview.
+fn handle_payload(state: &State, obj: Ref<'_>) -> Result<Payload, ToPayloadError> {
+    Ok(if let Some(handle) = state.recv_type.downcast(obj) {
+        Payload::RecvEnd(handle.0.clone())
+    } else if let Some(handle) = state.send_type.downcast(obj) {
+        Payload::SendEnd(handle.0.clone())
+    } else if let Some(interp) = state.interpreter_type.downcast(obj) {
+        Payload::Interpreter(interp.0)
+    } else if let Some(queue) = state.queue_type.downcast(obj) {
+        Payload::Queue(queue.handle.clone())
+    } else if let Some(primitive) = crate::primitives::to_shared(state, obj) {
+        Payload::Primitive(primitive)
+    } else if let Some(array) = state.shared_array_type.downcast_sub(obj) {
+        Payload::Array(array.array.clone())
+    } else if obj.is_memoryview() {
+        // As in CPython 3.14: the receiver's memoryview shares this one's memory.
+        return crate::lent_buffer::lend(state, obj, true).map_err(ToPayloadError::Raised);
+    } else {
+        return Err(ToPayloadError::NotShareable(format!(
+            "object of type '{}' is not shareable between interpreters (shareable: None, bool, int, \
+             float, complex, str, bytes, bytearray, tuple, list, dict, set and frozenset of shareable \
+             objects (exact types only), memoryview, channel ends, queues, Interpreter, locks and the \
+             other subinterpreters primitives, SharedArray)",
+            obj.type_qualname()
+        )));
     })
 }
 
@@ -167,6 +159,22 @@ pub(crate) fn object_id(id: Ref<'_>) -> PyResult<Option<i64>> {
         return Err(raise(builtin(Builtin::TypeError), &format!("id must be an int, got {}", id.repr_lossy())));
     }
     id.int_as_i64()
+}
+
+/// How deep containers nest in `obj` if it converts to a payload natively (0 for a value that is
+/// not a container), `None` if it does not; a Python error during the attempt propagates.
+pub(crate) fn native_depth(state: &State, obj: Ref<'_>) -> PyResult<Option<usize>> {
+    let kind = obj.kind();
+    let converted = if structured::is_structured(kind) {
+        structured::encode_measured(state, obj, &handle_payload).map(|(_, depth)| depth)
+    } else {
+        convert(state, obj).map(|_| 0)
+    };
+    match converted {
+        Ok(depth) => Ok(Some(depth)),
+        Err(ToPayloadError::NotShareable(_)) => Ok(None),
+        Err(ToPayloadError::Raised(raised)) => Err(raised),
+    }
 }
 
 /// True if `obj` converts to a payload; a Python error during the attempt propagates.
@@ -203,6 +211,7 @@ fn build(state: Option<&State>, payload: &Payload) -> PyResult<Owned> {
             let objects = items.iter().map(|item| build(state, item)).collect::<PyResult<Vec<_>>>()?;
             tuple(objects)
         }
+        Payload::Structured(value) => structured::decode(value, &|attachment| build(state, attachment)),
         handle => {
             let Some(state) = state else {
                 return Err(raise(builtin(Builtin::SystemError), "a channel end or interpreter needs the module state"));
@@ -244,6 +253,7 @@ pub(crate) fn needs_module_state(payload: &Payload) -> bool {
         | Payload::Array(_)
         | Payload::Buffer(_) => true,
         Payload::Tuple(items) => items.iter().any(needs_module_state),
+        Payload::Structured(value) => value.attachments().iter().any(needs_module_state),
         _ => false,
     }
 }

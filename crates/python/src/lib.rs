@@ -25,5 +25,6 @@ mod queue;
 mod select;
 mod shared_array;
 mod shutdown;
+mod structured;
 mod timeout;
 mod unbound;

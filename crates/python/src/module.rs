@@ -259,6 +259,8 @@ it is closed and drained); a pair (SendChannel or Queue, obj) sends (value: None
 channel or queue raises ChannelClosedError or QueueClosedError). When several cases are ready,\n\
 one is chosen uniformly at random. With default given and no case ready, returns\n\
 (None, default) at once. On timeout (seconds) raises TimeoutError; nothing was sent or taken.", select::select),
+    py_function!(c"_native_depth", c"_native_depth($module, obj, /)\n--\n\n\
+Internal: how deep containers nest in obj if it crosses natively, else None.", channel::native_depth),
     py_function!(c"_revive", c"_revive($module, pid, kind, id, /)\n--\n\n\
 Internal: what unpickles a channel end, shared array or primitive (see their __reduce__).",
         crate::pickling::revive),

@@ -12,6 +12,7 @@
 
 mod args;
 mod buffer;
+mod containers;
 mod error;
 mod gil;
 mod identity;
@@ -24,6 +25,7 @@ mod private_api;
 mod typeobj;
 mod values;
 
+pub(crate) use containers::{bytearray_from, complex_from, new_dict, new_set, set_add, str_from_utf8, Filling, GcPaused};
 pub(crate) use buffer::{memoryview_of, BufferView, Export};
 pub(crate) use args::{Args, Param, ParamKind, Signature, EXIT_SIGNATURE};
 pub(crate) use error::{

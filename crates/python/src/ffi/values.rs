@@ -1,5 +1,6 @@
 //! Building and reading the value types that cross interpreters: None, bool, int, float, str,
-//! bytes, tuple; plus the few containers the binding returns (list, dict).
+//! bytes, tuple; plus the few containers the binding returns (list, dict). The containers of
+//! structured data, item by item, are in `containers`.
 
 use std::borrow::Cow;
 use std::ffi::CStr;
@@ -19,6 +20,12 @@ pub(crate) enum ObjKind {
     Str,
     Bytes,
     Tuple,
+    List,
+    Dict,
+    Set,
+    FrozenSet,
+    ByteArray,
+    Complex,
     Other,
 }
 
@@ -42,6 +49,18 @@ impl<'a> Ref<'a> {
                 ObjKind::Bytes
             } else if ty == std::ptr::addr_of_mut!(sys::PyTuple_Type).cast() {
                 ObjKind::Tuple
+            } else if ty == std::ptr::addr_of_mut!(sys::PyList_Type).cast() {
+                ObjKind::List
+            } else if ty == std::ptr::addr_of_mut!(sys::PyDict_Type).cast() {
+                ObjKind::Dict
+            } else if ty == std::ptr::addr_of_mut!(sys::PySet_Type).cast() {
+                ObjKind::Set
+            } else if ty == std::ptr::addr_of_mut!(sys::PyFrozenSet_Type).cast() {
+                ObjKind::FrozenSet
+            } else if ty == std::ptr::addr_of_mut!(sys::PyByteArray_Type).cast() {
+                ObjKind::ByteArray
+            } else if ty == std::ptr::addr_of_mut!(sys::PyComplex_Type).cast() {
+                ObjKind::Complex
             } else {
                 ObjKind::Other
             }
