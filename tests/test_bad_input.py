@@ -90,7 +90,7 @@ def refusing_objects() -> dict[str, object]:
         "generator": (x for x in ()),
         "thread-lock": threading.Lock(),
         "list-holding-reduce-raises": [1, ReduceRaises()],
-        "tuple-holding-lambda": (1, (2, lambda: 3)),
+        "tuple-holding-closure": (1, (2, lambda: captured)),
     }
 
 

@@ -378,6 +378,34 @@ def test_stateless_lambda_and_nested_function_cross_by_value(target) -> None:
     assert target.call(nested, 1) == [1, 2]
 
 
+def test_stateless_functions_cross_by_value_inside_arguments_and_results(target) -> None:
+    # Wherever one sits in a value that has to be pickled (here inside a list, next to an
+    # object that only pickle carries), and on the way back too.
+    def make_pair():
+        return [lambda x: x + 1, lambda x: x * 3]
+
+    def apply_all(functions, point, value):
+        return [f(value) for f in functions], point
+
+    functions, point = target.call(apply_all, [lambda x: -x, abs], callee.Point(1, 2), -4)
+    assert functions == [4, 4] and point == callee.Point(1, 2)
+    add_one, triple = target.call(make_pair)
+    assert (add_one(1), triple(2)) == (2, 6)
+
+
+def test_a_prepared_call_runs_once_and_cannot_be_made_by_hand(target) -> None:
+    from subinterpreters import _calls, _core
+
+    prepared = _calls.prepare(len, ([1, 2],), {})
+    assert target._invoke(prepared) == 2
+    with pytest.raises(RuntimeError, match="run already"):
+        target._invoke(prepared)
+    with pytest.raises(TypeError, match="_prepare_call"):
+        target._invoke((len, ([1],), {}))
+    with pytest.raises(TypeError):
+        _core._PreparedCall()
+
+
 def test_closures_and_functions_using_globals_that_pickle_cannot_find_are_refused(target) -> None:
     captured = 5
 

@@ -34,7 +34,7 @@ import types
 from concurrent.futures import Future
 from typing import Any
 
-from ._core import NotShareableError, RunFailedError, _native_depth
+from ._core import NotShareableError, _prepare_call
 
 MAIN_ALIAS = "__si_main__"
 _MAIN_MODULES = ("__main__", MAIN_ALIAS)
@@ -46,6 +46,10 @@ _main_lock = threading.Lock()
 
 class _Pickler(pickle.Pickler):
     def reducer_override(self, obj: Any) -> Any:
+        if type(obj) is types.FunctionType:
+            by_value = _by_value(obj)
+            if by_value is not None:
+                return _function_from_code, by_value
         module_name = getattr(obj, "__module__", None)
         if isinstance(obj, (types.FunctionType, type)) and module_name in _MAIN_MODULES:
             qualname = obj.__qualname__
@@ -181,54 +185,33 @@ def script_code(obj: object) -> bytes:
     return marshal.dumps(code)
 
 
-# --- values: native or pickled --------------------------------------------------------------------
+# --- functions crossing: by value or by reference ----------------------------------------------------
 
-
-# A value travels inside a spec or an outcome a few containers deep; the native conversion
-# refuses more than 200 levels in all, so values nested close to that go by pickle instead.
-_NATIVE_DEPTH = 195
-
-
-_NATIVE = 0
 _PICKLED = 1
 _FUNCTION_BY_VALUE = 2
 
 
-def wrap(value: object, what: str) -> tuple[int, object]:
-    """``(_NATIVE, value)`` if it crosses natively; a stateless function of the caller's
-    ``__main__`` (or one pickle cannot find) as its code, ``(_FUNCTION_BY_VALUE, (code, name,
-    qualname))``, as CPython 3.14 shares such functions; else ``(_PICKLED, pickled)``.
-    NotShareableError if none of these can carry it."""
-    depth = _native_depth(value)
-    if depth is not None and depth < _NATIVE_DEPTH:
-        return _NATIVE, value
-    by_value = _by_value(value)
-    if by_value is not None:
-        return _FUNCTION_BY_VALUE, by_value
-    try:
-        return _PICKLED, dumps(value)
-    except Exception as exc:
-        raise NotShareableError(
-            f"{what} of type {type(value).__qualname__!r} cannot cross to another interpreter: it is "
-            f"not shareable and pickle refused it ({type(exc).__name__}: {exc})"
-        ) from None
-
-
 def unwrap(wrapped: tuple[int, object]) -> Any:
+    """A function from its spec (see ``_function_spec``)."""
     how, value = wrapped
-    if how == _NATIVE:
-        return value
     if how == _FUNCTION_BY_VALUE:
-        code, name, qualname = value  # type: ignore[misc]
-        fn = types.FunctionType(marshal.loads(code), vars(sys.modules["__main__"]), name)
-        fn.__qualname__ = qualname
-        return fn
+        return _function_from_code(*value)  # type: ignore[misc]
     return pickle.loads(value)  # type: ignore[arg-type]
+
+
+def _function_from_code(code: bytes, name: str, qualname: str) -> types.FunctionType:
+    """A stateless function sent by value (see ``_by_value``), built on this interpreter's
+    ``__main__``."""
+    fn = types.FunctionType(marshal.loads(code), vars(sys.modules["__main__"]), name)
+    fn.__qualname__ = qualname
+    return fn
 
 
 def _by_value(fn: object) -> tuple[bytes, str, str] | None:
     """``fn`` as its code (marshalled), name and qualname, if it is a stateless function that
-    should cross by value (see ``wrap``); None otherwise."""
+    should cross by value (one of the caller's ``__main__``, or one pickle cannot find: a lambda,
+    a nested function), as CPython 3.14 shares such functions; None otherwise. The pickler
+    sends such functions this way wherever they appear (an argument, a result, inside a list)."""
     code = stateless_code(fn)
     if code is None or not (getattr(fn, "__module__", None) in _MAIN_MODULES or not _findable(fn)):
         return None
@@ -237,17 +220,13 @@ def _by_value(fn: object) -> tuple[bytes, str, str] | None:
 
 # --- the call itself --------------------------------------------------------------------------------
 
-def prepare(fn: object, args: tuple[Any, ...], kwargs: dict[str, Any], keep_result: bool = True) -> tuple[Any, ...]:
-    """The caller's half: a shareable spec of ``fn(*args, **kwargs)``. Without ``keep_result``
-    the result is dropped in the target (an initializer's), not carried back."""
+def prepare(fn: object, args: tuple[Any, ...], kwargs: dict[str, Any], keep_result: bool = True) -> Any:
+    """The caller's half: ``fn(*args, **kwargs)`` converted for crossing, once (a
+    ``_PreparedCall``: arguments natively, or each one pickled when it must be). Without
+    ``keep_result`` the result is dropped in the target (an initializer's), not carried back."""
     if not callable(fn):
         raise TypeError(f"fn must be callable, not {type(fn).__qualname__!r}")
-    return (
-        _function_spec(fn),
-        tuple(wrap(arg, f"argument {index}") for index, arg in enumerate(args)),
-        tuple((name, wrap(value, f"argument {name!r}")) for name, value in kwargs.items()),
-        keep_result,
-    )
+    return _prepare_call(_function_spec(fn), args, kwargs, keep_result)
 
 
 # What a function becomes when it crosses, per function object: a call in a loop (a pool's
@@ -297,16 +276,17 @@ def _findable(fn: object) -> bool:
     return "<" not in qualname and module is not None and _lookup(module, qualname) is fn
 
 
-def resolve(spec: tuple[Any, ...]) -> tuple[Any, tuple[Any, ...], dict[str, Any]]:
-    """The target's half, before the call: the function, the arguments, the keyword arguments.
-    (The call itself is made by the caller of this function, with no Python frame around it.)"""
-    function, args, kwargs, _ = spec
+def resolve(spec: tuple[Any, ...]) -> tuple[Any, tuple[Any, ...], dict[str, Any], bool]:
+    """The target's half, before the call: the function, the arguments, the keyword arguments
+    and whether the result is wanted. (The call itself is made by the caller of this function,
+    with no Python frame around it.)"""
+    function, (args, kwargs), keep_result = spec
     fn = _resolve_function(function)
-    positional = tuple(unwrap(arg) for arg in args)
-    keywords = {name: unwrap(value) for name, value in kwargs}
+    if type(kwargs) is not dict:  # (name, value) pairs, when some had to be pickled
+        kwargs = dict(kwargs)
     if sys.version_info < (3, 14):
-        return _with_main_namespace(fn, positional, keywords)
-    return fn, positional, keywords
+        fn, args, kwargs = _with_main_namespace(fn, args, kwargs)
+    return fn, args, kwargs, keep_result
 
 
 # Functions resolved here, per spec, for the same reason as _SPECS. References to the caller's
@@ -349,12 +329,6 @@ def _with_main_namespace(
     return fn, args, kwargs
 
 
-def wrap_result(spec: tuple[Any, ...], result: object) -> tuple[int, object]:
-    """The target's half, after the call: the result made shareable (NotShareableError if it
-    cannot cross), or None if the spec says the result is not wanted."""
-    return wrap(result if spec[3] else None, "the result")
-
-
 def describe(exc: BaseException) -> tuple[str, str, str, str, bytes | None]:
     """Type qualname, type module, message, traceback text and (if pickle can) the exception
     itself. Never raises, even for an exception whose ``__str__`` does."""
@@ -373,22 +347,9 @@ def describe(exc: BaseException) -> tuple[str, str, str, str, bytes | None]:
     return type(exc).__qualname__, str(type(exc).__module__), message, text, pickled
 
 
-def rebuild_result(wrapped: tuple[int, object]) -> Any:
-    """The caller's half again: the result, rebuilt here."""
-    try:
-        return unwrap(wrapped)
-    except Exception as exc:
-        error = RunFailedError(
-            f"the call returned, but its result cannot be rebuilt here ({type(exc).__qualname__}: {exc})"
-        )
-        error.type_name, error.msg = type(exc).__qualname__, str(exc)
-        error.traceback = "".join(traceback.format_exception(exc))
-        raise error from exc
-
-
 def call(interp: Any, fn: object, /, *args: object, **kwargs: object) -> Any:
     """``Interpreter.call``: see its docstring."""
-    return rebuild_result(interp._invoke(prepare(fn, args, kwargs)))
+    return interp._invoke(prepare(fn, args, kwargs))
 
 
 # --- futures ----------------------------------------------------------------------------------------
@@ -440,7 +401,7 @@ def call_in_thread(interp: Any, fn: object, /, *args: object, **kwargs: object) 
         failed = ThreadFuture()
         failed.set_exception(exc)
         return failed
-    return _in_thread(lambda: rebuild_result(interp._invoke(spec)), f"subinterpreters-call-{interp.id}")
+    return _in_thread(lambda: interp._invoke(spec), f"subinterpreters-call-{interp.id}")
 
 
 def run_in_thread(interp: Any, source: str, /, **shared: object) -> ThreadFuture:

@@ -116,7 +116,7 @@ class Interpreter:
     async def run_async(self, source: str, /, **shared: object) -> None:
         """Awaitable run(): the event loop keeps running meanwhile."""
 
-    def _invoke(self, spec: tuple[Any, ...], /) -> tuple[Any, ...]: ...
+    def _invoke(self, call: _PreparedCall, /) -> Any: ...
     def __reduce__(self) -> tuple[Any, ...]: ...
     def is_running(self) -> bool:
         """True while the interpreter runs code."""
@@ -400,6 +400,10 @@ def list_all_queues() -> list[Queue]:
 # --- select --------------------------------------------------------------------------------------
 
 @final
+class _PreparedCall:
+    """A call converted for crossing (see _prepare_call); Interpreter._invoke runs it, once."""
+
+@final
 class _ClosedType:
     """The type of ``CLOSED``."""
 
@@ -550,7 +554,7 @@ class Barrier:
     def __eq__(self, other: object, /) -> bool: ...
     def __hash__(self) -> int: ...
 
-def _native_depth(obj: object, /) -> int | None: ...
+def _prepare_call(function: object, args: tuple[Any, ...], kwargs: dict[str, Any], keep_result: bool, /) -> _PreparedCall: ...
 def _revive(pid: int, kind: int, id: int, /) -> Any: ...
 def _shutdown() -> None:
     """Release blocked calls and close every interpreter (registered with atexit)."""

@@ -51,7 +51,7 @@ class _Task:
         if not self.future.set_running_or_notify_cancel():
             return
         try:
-            result = _calls.rebuild_result(interp._invoke(self.spec))
+            result = interp._invoke(self.spec)
         except RunFailedError as failed:
             self.future.set_exception(_original(failed))
         except BaseException as exc:  # noqa: BLE001 - the future carries it
@@ -76,12 +76,13 @@ def _original(failed: RunFailedError) -> BaseException:
 def _worker(
     executor_reference: weakref.ref[InterpreterPoolExecutor],
     work_queue: queue.SimpleQueue[_Task | None],
-    init: tuple[Any, ...] | BaseException | None,
+    init: Callable[[], Any] | BaseException | None,
 ) -> None:
     """A worker thread: create an interpreter, run the initializer there, then run tasks in it
-    until told to stop (the loop of ``concurrent.futures.thread._worker``). ``init`` is the
-    prepared initializer, or why it could not be prepared (it then breaks the pool here, when a
-    worker starts, as in CPython 3.14)."""
+    until told to stop (the loop of ``concurrent.futures.thread._worker``). ``init`` prepares
+    the initializer's call (a prepared call runs once, so each worker prepares its own), or is
+    why it could not be prepared (it then breaks the pool here, when a worker starts, as in
+    CPython 3.14)."""
     interp = None
     try:
         try:
@@ -89,7 +90,7 @@ def _worker(
                 raise init
             interp = create()
             if init is not None:
-                interp._invoke(init)
+                interp._invoke(init())
         except BaseException as exc:  # noqa: BLE001 - the pool reports it through the futures
             # ThreadPoolExecutor's report of a failed initializer (on stderr by default).
             _base.LOGGER.critical("Exception in initializer:", exc_info=exc)
@@ -122,16 +123,14 @@ def _worker(
 
 def _process_chunk(fn: Callable[..., Any], chunk: tuple[tuple[Any, ...], ...]) -> list[Any]:
     """Runs in a worker: one task per chunk of ``map`` (as ProcessPoolExecutor does)."""
-    return [fn(*[_calls.unwrap(arg) for arg in args]) for args in chunk]
+    return [fn(*args) for args in chunk]
 
 
 def _chunks(chunksize: int, iterables: tuple[Iterable[Any], ...]) -> Iterator[tuple[tuple[Any, ...], ...]]:
-    # Each argument is wrapped on its own (native when shareable, else pickled), as for submit.
+    # A chunk crosses as one argument: natively when all its items can, else pickled.
     items = zip(*iterables)
     while chunk := tuple(itertools.islice(items, chunksize)):
-        yield tuple(
-            tuple(_calls.wrap(arg, f"argument {index}") for index, arg in enumerate(args)) for args in chunk
-        )
+        yield chunk
 
 
 class InterpreterPoolExecutor(_thread.ThreadPoolExecutor):
@@ -167,12 +166,16 @@ class InterpreterPoolExecutor(_thread.ThreadPoolExecutor):
             raise TypeError("initializer must be a callable")
         if not isinstance(thread_name_prefix, str):
             raise TypeError(f"thread_name_prefix must be a str, not {type(thread_name_prefix).__qualname__}")
-        self._init: tuple[Any, ...] | BaseException | None = None
+        self._init: Callable[[], Any] | BaseException | None = None
         if initializer is not None:
+            initargs = tuple(initargs)
             try:
-                self._init = _calls.prepare(initializer, tuple(initargs), {}, keep_result=False)
+                # Checked now, so that an initializer that cannot cross breaks the pool early.
+                _calls.prepare(initializer, initargs, {}, keep_result=False)
             except NotShareableError as exc:
                 self._init = exc
+            else:
+                self._init = functools.partial(_calls.prepare, initializer, initargs, {}, keep_result=False)
         super().__init__(max_workers, thread_name_prefix or f"InterpreterPoolExecutor-{self._counter()}")
 
     def submit(self, fn: Callable[..., Any], /, *args: Any, **kwargs: Any) -> Future[Any]:

@@ -418,19 +418,3 @@ pub(crate) fn is_shareable(module: Ref<'_>, args: Args<'_>) -> PyResult<Owned> {
     let state = state_of_module(module)?;
     Ok(bool_from(payload_is_shareable(state, obj.expect("required"))?))
 }
-
-static NATIVE_DEPTH_SIGNATURE: Signature<1> = Signature {
-    function: "_native_depth",
-    params: [Param { name: c"obj", kind: ParamKind::PositionalOnly, required: true }],
-    var_keyword: false,
-};
-
-/// `_native_depth(obj)`: how deep containers nest in `obj` if it crosses natively, else None.
-pub(crate) fn native_depth(module: Ref<'_>, args: Args<'_>) -> PyResult<Owned> {
-    let [obj] = args.parse(&NATIVE_DEPTH_SIGNATURE)?;
-    let state = state_of_module(module)?;
-    match crate::convert::native_depth(state, obj.expect("required"))? {
-        Some(depth) => crate::ffi::int_from_u64(depth as u64),
-        None => Ok(none()),
-    }
-}

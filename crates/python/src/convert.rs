@@ -161,22 +161,6 @@ pub(crate) fn object_id(id: Ref<'_>) -> PyResult<Option<i64>> {
     id.int_as_i64()
 }
 
-/// How deep containers nest in `obj` if it converts to a payload natively (0 for a value that is
-/// not a container), `None` if it does not; a Python error during the attempt propagates.
-pub(crate) fn native_depth(state: &State, obj: Ref<'_>) -> PyResult<Option<usize>> {
-    let kind = obj.kind();
-    let converted = if structured::is_structured(kind) {
-        structured::encode_measured(state, obj, &handle_payload).map(|(_, depth)| depth)
-    } else {
-        convert(state, obj).map(|_| 0)
-    };
-    match converted {
-        Ok(depth) => Ok(Some(depth)),
-        Err(ToPayloadError::NotShareable(_)) => Ok(None),
-        Err(ToPayloadError::Raised(raised)) => Err(raised),
-    }
-}
-
 /// True if `obj` converts to a payload; a Python error during the attempt propagates.
 pub(crate) fn is_shareable(state: &State, obj: Ref<'_>) -> PyResult<bool> {
     match to_payload(state, obj) {

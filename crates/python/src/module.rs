@@ -23,7 +23,7 @@ use crate::ffi::{
     IdentityCache, add_module_object, builtin, import_module, py_function, raise, str_from, Builtin, HeapType,
     Method, ModuleDef, ModuleFunctions, Owned, PyResult, Raised, Ref, StateObjects,
 };
-use crate::interpreter::{InterpreterId, INTERPRETER};
+use crate::interpreter::{InterpreterId, PreparedCall, INTERPRETER, PREPARED_CALL};
 use crate::{channel, exit_watch, interpreter, queue, select, shutdown};
 
 /// Everything Python that one interpreter's copy of the module owns.
@@ -44,6 +44,7 @@ pub(crate) struct State {
     pub(crate) lent_buffer_type: HeapType<LentBufferObject>,
     pub(crate) async_notifier_type: HeapType<NotifierObject>,
     pub(crate) pending_op_type: HeapType<PendingOpObject>,
+    pub(crate) prepared_call_type: HeapType<PreparedCall>,
     /// `si.CLOSED`: what a select's receive case yields from a closed, drained channel or queue.
     pub(crate) closed: Owned,
     closed_type: HeapType<ClosedSentinel>,
@@ -116,6 +117,7 @@ impl StateObjects for State {
         let lent_buffer_type = LENT_BUFFER.create(module)?;
         let async_notifier_type = ASYNC_NOTIFIER.create(module)?;
         let pending_op_type = PENDING_OP.create(module)?;
+        let prepared_call_type = PREPARED_CALL.create(module)?;
         // Held by the state through `closed`: a type without a reference to the module (see
         // `create_unbound`), or the module would never be freed.
         let closed_type = CLOSED_TYPE.create_unbound()?;
@@ -147,6 +149,7 @@ impl StateObjects for State {
         add_module_object(module, c"_AsyncNotifier", async_notifier_type.as_ref())?;
         add_module_object(module, c"CLOSED", closed.as_ref())?;
         add_module_object(module, c"_ClosedType", closed_type.as_ref())?;
+        add_module_object(module, c"_PreparedCall", prepared_call_type.as_ref())?;
         add_module_object(module, c"__version__", str_from(env!("CARGO_PKG_VERSION"))?.as_ref())?;
         let errors = ErrorClasses::create(module)?;
         Ok(State {
@@ -166,6 +169,7 @@ impl StateObjects for State {
             lent_buffer_type,
             async_notifier_type,
             pending_op_type,
+            prepared_call_type,
             closed,
             closed_type,
             unbound_marker_type,
@@ -196,6 +200,7 @@ impl StateObjects for State {
             self.lent_buffer_type.as_ref(),
             self.async_notifier_type.as_ref(),
             self.pending_op_type.as_ref(),
+            self.prepared_call_type.as_ref(),
             self.closed.as_ref(),
             self.closed_type.as_ref(),
             self.unbound_marker_type.as_ref(),
@@ -259,8 +264,9 @@ it is closed and drained); a pair (SendChannel or Queue, obj) sends (value: None
 channel or queue raises ChannelClosedError or QueueClosedError). When several cases are ready,\n\
 one is chosen uniformly at random. With default given and no case ready, returns\n\
 (None, default) at once. On timeout (seconds) raises TimeoutError; nothing was sent or taken.", select::select),
-    py_function!(c"_native_depth", c"_native_depth($module, obj, /)\n--\n\n\
-Internal: how deep containers nest in obj if it crosses natively, else None.", channel::native_depth),
+    py_function!(c"_prepare_call", c"_prepare_call($module, function, args, kwargs, keep_result, /)\n--\n\n\
+Internal: a call converted for crossing, for Interpreter._invoke (see subinterpreters._calls).",
+        interpreter::prepare_call),
     py_function!(c"_revive", c"_revive($module, pid, kind, id, /)\n--\n\n\
 Internal: what unpickles a channel end, shared array or primitive (see their __reduce__).",
         crate::pickling::revive),

@@ -10,11 +10,13 @@ use std::ffi::CStr;
 use subinterpreters_core::Payload;
 
 use super::enter::run_as_main;
-use super::run::{describe_raised, RemoteError, RemoteText};
+use super::run::{describe_raised, describe_raised_from, RemoteError, RemoteText};
 use super::InterpreterId;
-use crate::convert::{from_payload, to_payload, ToPayloadError};
+use crate::convert::from_payload;
 use crate::errors::Error;
-use crate::ffi::{import_module, take_raised, Args, Owned, Param, ParamKind, PyResult, Ref, Signature, This};
+use crate::ffi::{
+    builtin, import_module, raise, take_raised, Args, Builtin, Owned, Param, ParamKind, PyResult, Ref, Signature, This,
+};
 use crate::module::{state_of, with_imported_state, State};
 
 /// The Python half.
@@ -30,54 +32,71 @@ crate::python_half::forwarders!(CALLS_MODULE, InterpreterId:
 
 static INVOKE_SIGNATURE: Signature<1> = Signature {
     function: "_invoke",
-    params: [Param { name: c"spec", kind: ParamKind::PositionalOnly, required: true }],
+    params: [Param { name: c"call", kind: ParamKind::PositionalOnly, required: true }],
     var_keyword: false,
 };
 
 /// How a call ended, as plain data that can cross back.
 enum Outcome {
-    /// The result, made shareable by `_calls.wrap_result`.
+    /// The result, natively or pickled (or None when the call does not keep it).
     Returned(Payload),
     /// The result cannot cross (the reason).
     NotShareable(String),
 }
 
-/// `Interpreter._invoke(spec)`: makes the call `spec` describes (see `_calls.prepare`) in the
-/// interpreter and returns its wrapped result; raises RunFailedError if the function raised,
-/// NotShareableError if its result cannot cross.
+/// `Interpreter._invoke(call)`: makes the call prepared by `_core._prepare_call` in the
+/// interpreter and returns its result; raises ExecutionFailed if the function raised (or if
+/// its result cannot be rebuilt here), NotShareableError if the result cannot cross.
 pub(super) fn invoke(this: This<'_, InterpreterId>, args: Args<'_>) -> PyResult<Owned> {
-    let [spec] = args.parse(&INVOKE_SIGNATURE)?;
+    let [call] = args.parse(&INVOKE_SIGNATURE)?;
     let state = state_of(this.obj)?;
-    let spec = to_payload(state, spec.expect("required")).map_err(|error| error.raise(state))?;
-    let outcome = run_as_main(state, this.value.0, "call a function in", move || invoke_inside(spec))?;
+    let Some(prepared) = state.prepared_call_type.downcast(call.expect("required")) else {
+        return Err(raise(builtin(Builtin::TypeError), "_invoke() takes a call made by _prepare_call()"));
+    };
+    let Some(payload) = prepared.0.borrow_mut().take() else {
+        return Err(raise(builtin(Builtin::RuntimeError), "this prepared call has run already"));
+    };
+    let outcome = run_as_main(state, this.value.0, "call a function in", move || invoke_inside(payload))?;
     match outcome {
-        Ok(Outcome::Returned(payload)) => from_payload(state, &payload),
+        Ok(Outcome::Returned(payload)) => from_payload(state, &payload).map_err(|_| result_not_rebuilt(state)),
         Ok(Outcome::NotShareable(reason)) => Err(state.fail(Error::NotShareable(reason))),
         Err(remote) => Err(state.fail(Error::RunFailed(remote))),
     }
 }
 
+/// The result came back but cannot be built here (it fails to unpickle): ExecutionFailed, with
+/// the error that prevented it as `__cause__`.
+fn result_not_rebuilt(state: &State) -> crate::ffi::Raised {
+    let cause = take_raised();
+    let mut remote = describe_raised_from(cause.as_ref().map(Owned::as_ref));
+    let mut message = b"the call returned, but its result cannot be rebuilt here: ".to_vec();
+    message.extend_from_slice(&remote.message.0);
+    remote.message = RemoteText(message);
+    let raised = state.fail(Error::RunFailed(remote));
+    if let (Some(cause), Some(error)) = (cause, take_raised()) {
+        error.as_ref().set_cause(cause);
+        return crate::ffi::raise_instance(error);
+    }
+    raised
+}
+
 /// The part of a call that happens inside the target. Returns plain data only.
-fn invoke_inside(spec: Payload) -> Result<Outcome, RemoteError> {
+fn invoke_inside(payload: Payload) -> Result<Outcome, RemoteError> {
     let mut remote = None;
     let outcome = with_imported_state(|state| {
         let calls = import_module(CALLS_MODULE)?;
-        let spec = from_payload(state, &spec)?;
-        let result = match call_resolved(calls.as_ref(), spec.as_ref()) {
+        let result = match call_resolved(state, calls.as_ref(), &payload) {
             Ok(result) => result,
             Err(_) => {
                 remote = Some(describe_call_failure(calls.as_ref()));
                 return Ok(None);
             }
         };
-        let wrapped = match calls.as_ref().getattr(c"wrap_result")?.as_ref().call(&[spec.as_ref(), result.as_ref()]) {
-            Ok(wrapped) => wrapped,
-            Err(raised) => return not_shareable(state, raised).map(Some),
-        };
-        match to_payload(state, wrapped.as_ref()) {
+        let Some(result) = result else { return Ok(Some(Outcome::Returned(Payload::None))) };
+        let dumps = calls.as_ref().getattr(c"dumps")?;
+        match super::prepared::native_or_pickled(state, dumps.as_ref(), result.as_ref(), "the result") {
             Ok(payload) => Ok(Some(Outcome::Returned(payload))),
-            Err(ToPayloadError::NotShareable(reason)) => Ok(Some(Outcome::NotShareable(reason))),
-            Err(ToPayloadError::Raised(raised)) => Err(raised),
+            Err(raised) => not_shareable(state, raised).map(Some),
         }
     });
     match (outcome, remote) {
@@ -87,14 +106,18 @@ fn invoke_inside(spec: Payload) -> Result<Outcome, RemoteError> {
     }
 }
 
-/// `fn(*args, **kwargs)` from `_calls.resolve(spec)`, called from here: no Python frame of ours
-/// is around the call.
-fn call_resolved(calls: Ref<'_>, spec: Ref<'_>) -> PyResult<Owned> {
-    let resolved = calls.getattr(c"resolve")?.as_ref().call(&[spec])?;
+/// Builds the call here, resolves it (`_calls.resolve`) and makes it, from here: no Python
+/// frame of ours is around the function. `None` when the result is not wanted.
+fn call_resolved(state: &State, calls: Ref<'_>, payload: &Payload) -> PyResult<Option<Owned>> {
+    let spec = from_payload(state, payload)?;
+    let resolved = calls.getattr(c"resolve")?.as_ref().call(&[spec.as_ref()])?;
     let mut parts = resolved.as_ref().tuple_items();
-    match (parts.next(), parts.next(), parts.next()) {
-        (Some(function), Some(args), Some(kwargs)) => function.call_with(args, kwargs),
-        _ => Err(crate::ffi::raise(crate::ffi::builtin(crate::ffi::Builtin::SystemError), "bad resolved call")),
+    match (parts.next(), parts.next(), parts.next(), parts.next()) {
+        (Some(function), Some(args), Some(kwargs), Some(keep)) => {
+            let result = function.call_with(args, kwargs)?;
+            Ok(if keep.is_truthy()? { Some(result) } else { None })
+        }
+        _ => Err(raise(builtin(Builtin::SystemError), "bad resolved call")),
     }
 }
 

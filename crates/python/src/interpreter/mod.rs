@@ -5,9 +5,11 @@
 mod call;
 mod close;
 mod enter;
+mod prepared;
 mod run;
 
 pub(crate) use close::{try_close, CloseFailure, StrayThreads};
+pub(crate) use prepared::{prepare_call, PreparedCall, PREPARED_CALL};
 pub(crate) use run::RemoteError;
 
 use subinterpreters_core::TableError;
@@ -78,8 +80,8 @@ Awaitable call(): the event loop keeps running while fn runs in the interpreter.
         py_method!(c"run_async", c"run_async($self, source, /, **shared)\n--\n\n\
 Awaitable run(): the event loop keeps running while source runs in the interpreter.",
             fastcall: call::run_async),
-        py_method!(c"_invoke", c"_invoke($self, spec, /)\n--\n\n\
-Internal: run subinterpreters._calls.invoke(spec) in the interpreter and return its outcome.",
+        py_method!(c"_invoke", c"_invoke($self, call, /)\n--\n\n\
+Internal: make a call prepared by _prepare_call() in the interpreter and return its result.",
             fastcall: call::invoke),
         py_method!(c"is_running", c"is_running($self, /)\n--\n\n\
 Return True while the interpreter is running code (always True for the main interpreter).",

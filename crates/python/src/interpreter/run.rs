@@ -216,7 +216,13 @@ fn bind_shared(shared: &[(Vec<u8>, Payload)]) -> PyResult<()> {
 
 /// Turns the exception set in the current interpreter into text (type, message, traceback).
 pub(super) fn describe_raised() -> RemoteError {
-    let Some(exc) = take_raised() else {
+    let exc = take_raised();
+    describe_raised_from(exc.as_ref().map(Owned::as_ref))
+}
+
+/// Describes exception `exc` (or a SystemError when there is none) as text.
+pub(super) fn describe_raised_from(exc: Option<Ref<'_>>) -> RemoteError {
+    let Some(exc) = exc else {
         return RemoteError {
             type_name: "SystemError".into(),
             type_module: "builtins".into(),
@@ -225,9 +231,8 @@ pub(super) fn describe_raised() -> RemoteError {
             pickled: None,
         };
     };
-    let type_name = RemoteText(exc.as_ref().type_qualname_exact());
+    let type_name = RemoteText(exc.type_qualname_exact());
     let type_module = exc
-        .as_ref()
         .type_of()
         .getattr(c"__module__")
         .and_then(|module| Ok(RemoteText(module.as_ref().str_utf8_surrogatepass()?.into_owned())))
@@ -235,8 +240,8 @@ pub(super) fn describe_raised() -> RemoteError {
             clear_error();
             RemoteText::default()
         });
-    let message = RemoteText(exc.as_ref().str_exact());
-    let traceback = format_exception(exc.as_ref()).unwrap_or_else(|_| {
+    let message = RemoteText(exc.str_exact());
+    let traceback = format_exception(exc).unwrap_or_else(|_| {
         clear_error();
         let mut text = type_name.0.clone();
         if !message.is_empty() {

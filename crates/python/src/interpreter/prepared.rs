@@ -1,0 +1,113 @@
+//! A call converted for crossing, once, where it is made (`_core._prepare_call`): the function's
+//! spec (`_calls._function_spec`: by reference or by value), the arguments and the keyword
+//! arguments, natively in one structured value when they can all cross natively (so identity
+//! between arguments is kept), else each one natively or pickled on its own. Preparing at
+//! submission is what makes a pool task's arguments a snapshot of that moment and lets an
+//! argument that cannot cross fail at once; the conversion is the only one the call pays.
+
+use std::cell::RefCell;
+
+use subinterpreters_core::Payload;
+
+use crate::convert::{to_payload, ToPayloadError};
+use crate::errors::Error;
+use crate::ffi::{import_module, Args, ObjKind, Owned, Param, ParamKind, PyResult, Ref, Signature, TypeDef};
+use crate::module::{state_of_module, State};
+
+/// What a `_PreparedCall` carries: the call's payload until a run takes it (once).
+pub(crate) struct PreparedCall(pub(crate) RefCell<Option<Payload>>);
+
+pub(crate) static PREPARED_CALL: TypeDef<PreparedCall> = TypeDef::new(
+    c"subinterpreters._PreparedCall",
+    c"A call converted for crossing (see _prepare_call); Interpreter._invoke runs it, once.",
+    &[],
+    &[],
+    &[],
+);
+
+static PREPARE_SIGNATURE: Signature<4> = Signature {
+    function: "_prepare_call",
+    params: [
+        Param { name: c"function", kind: ParamKind::PositionalOnly, required: true },
+        Param { name: c"args", kind: ParamKind::PositionalOnly, required: true },
+        Param { name: c"kwargs", kind: ParamKind::PositionalOnly, required: true },
+        Param { name: c"keep_result", kind: ParamKind::PositionalOnly, required: true },
+    ],
+    var_keyword: false,
+};
+
+/// `_prepare_call(function, args, kwargs, keep_result)`: see the module docs. `function` is a
+/// spec from `_calls._function_spec`; `args` a tuple; `kwargs` a dict.
+pub(crate) fn prepare_call(module: Ref<'_>, args: Args<'_>) -> PyResult<Owned> {
+    let [function, call_args, call_kwargs, keep_result] = args.parse(&PREPARE_SIGNATURE)?;
+    let state = state_of_module(module)?;
+    let (function, call_args, call_kwargs) =
+        (function.expect("required"), call_args.expect("required"), call_kwargs.expect("required"));
+    if call_args.kind() != ObjKind::Tuple || call_kwargs.kind() != ObjKind::Dict {
+        return Err(crate::ffi::raise(
+            crate::ffi::builtin(crate::ffi::Builtin::TypeError),
+            "_prepare_call needs a tuple of arguments and a dict of keyword arguments",
+        ));
+    }
+    let function = to_payload(state, function).map_err(|error| error.raise(state))?;
+    let arguments = match to_payload(state, crate::ffi::tuple(vec![call_args.to_owned(), call_kwargs.to_owned()])?.as_ref()) {
+        Ok(payload) => payload,
+        Err(ToPayloadError::NotShareable(_)) => one_by_one(state, call_args, call_kwargs)?,
+        Err(ToPayloadError::Raised(raised)) => return Err(raised),
+    };
+    let keep = keep_result.expect("required").is_truthy()?;
+    let payload = Payload::Tuple(Box::new([function, arguments, Payload::Bool(keep)]));
+    state.prepared_call_type.instance(PreparedCall(RefCell::new(Some(payload))))
+}
+
+/// `(args, kwargs)` when they cannot all cross natively: each one natively if it can, else
+/// pickled (by `_calls.dumps`, which knows the caller's `__main__`); keyword arguments as
+/// `(name, value)` pairs. NotShareableError names the first that neither can carry.
+fn one_by_one(state: &State, call_args: Ref<'_>, call_kwargs: Ref<'_>) -> PyResult<Payload> {
+    let dumps = import_module(c"subinterpreters._calls")?.as_ref().getattr(c"dumps")?;
+    let mut positional = Vec::with_capacity(call_args.tuple_len());
+    for index in 0..call_args.tuple_len() {
+        let value = call_args.tuple_item(index);
+        positional.push(native_or_pickled(state, dumps.as_ref(), value, &format!("argument {index}"))?);
+    }
+    let mut keywords = Vec::with_capacity(call_kwargs.dict_len());
+    for (name, value) in call_kwargs.dict_pairs() {
+        let what = format!("argument {}", name.repr_lossy());
+        let name = to_payload(state, name).map_err(|error| error.raise(state))?;
+        let value = native_or_pickled(state, dumps.as_ref(), value, &what)?;
+        keywords.push(Payload::Tuple(Box::new([name, value])));
+    }
+    Ok(Payload::Tuple(Box::new([
+        Payload::Tuple(positional.into_boxed_slice()),
+        Payload::Tuple(keywords.into_boxed_slice()),
+    ])))
+}
+
+/// `value` natively, or pickled by `dumps`; NotShareableError (naming `what`) if neither can.
+pub(crate) fn native_or_pickled(state: &State, dumps: Ref<'_>, value: Ref<'_>, what: &str) -> PyResult<Payload> {
+    let reason = match to_payload(state, value) {
+        Ok(payload) => return Ok(payload),
+        Err(ToPayloadError::NotShareable(reason)) => reason,
+        Err(ToPayloadError::Raised(raised)) => return Err(raised),
+    };
+    match dumps.call(&[value]) {
+        Ok(pickled) if pickled.as_ref().kind() == ObjKind::Bytes => {
+            Ok(Payload::Pickled(pickled.as_ref().bytes_data().into()))
+        }
+        Ok(_) => Err(state.fail(Error::NotShareable(format!("{what}: {reason}")))),
+        Err(raised) => {
+            let Some(exc) = crate::ffi::take_raised() else { return Err(raised) };
+            // KeyboardInterrupt and the like are not pickle refusing the object: they go on.
+            if !exc.as_ref().type_of().is_subtype_of(crate::ffi::builtin(crate::ffi::Builtin::Exception)) {
+                return Err(crate::ffi::raise_instance(exc));
+            }
+            Err(state.fail(Error::NotShareable(format!(
+                "{what} of type {} cannot cross to another interpreter: it is not shareable and pickle \
+                 refused it ({}: {})",
+                value.type_qualname(),
+                exc.as_ref().type_qualname(),
+                exc.as_ref().str_lossy()
+            ))))
+        }
+    }
+}
