@@ -18,9 +18,7 @@
 use std::sync::atomic::{AtomicUsize, Ordering};
 
 use loom::thread;
-use subinterpreters_core::{
-    channel, Receiver, RecvError, RecvStart, SendError, SendStart, Sender, TryRecvError,
-};
+use subinterpreters_core::{channel, Receiver, RecvError, RecvStart, SendError, SendStart, Sender, TryRecvError};
 
 /// Models with two threads (the test's own plus one) are explored exhaustively: they finish in
 /// well under a second each.
@@ -660,8 +658,7 @@ fn loom_catches_a_lost_wake_up_in_a_broken_hand_off() {
         // unwinding must not run loom destructors (an `Arc` drop would panic again and abort the
         // whole test binary instead of failing this one test).
         type Shared = (Mutex<()>, Condvar, AtomicBool);
-        let state: &'static Shared =
-            Box::leak(Box::new((Mutex::new(()), Condvar::new(), AtomicBool::new(false))));
+        let state: &'static Shared = Box::leak(Box::new((Mutex::new(()), Condvar::new(), AtomicBool::new(false))));
         let notifier = thread::spawn(move || {
             state.2.store(true, Ordering::SeqCst); // BUG: not under the lock
             state.1.notify_one();
@@ -823,9 +820,9 @@ fn queue_put_cancelled_racing_a_get_and_a_second_put() {
         if let Some(pending) = parked {
             match pending.cancel() {
                 Ok(()) => {} // admitted by a take: its item is in `all`
-                Err(SendError::Withdrawn(3)) => panic!(
-                    "a parked put was never let in although the queue had room (first put: {quit:?})"
-                ),
+                Err(SendError::Withdrawn(3)) => {
+                    panic!("a parked put was never let in although the queue had room (first put: {quit:?})")
+                }
                 Err(other) => panic!("nothing closed the queue: {other:?}"),
             }
         }
@@ -847,7 +844,7 @@ fn select_on_two_queues_woken_by_puts_racing_on_both() {
             let b = b.clone();
             thread::spawn(move || b.put_nowait(2).unwrap())
         };
-        let selected = select_blocking(vec![Case::Get(&a), Case::Get(&b)], &[0, 1]);
+        let selected = select_blocking(vec![a.get_case(), b.get_case()], &[0, 1]);
         put_a.join().unwrap();
         put_b.join().unwrap();
         let (left_a, left_b) = (drain_queue(&a), drain_queue(&b));
@@ -872,7 +869,7 @@ fn select_on_two_queues_woken_by_one_peer_putting_on_both() {
                 high.put_nowait(2).unwrap();
             })
         };
-        let selected = select_blocking(vec![Case::Get(&high), Case::Get(&low)], &[0, 1]);
+        let selected = select_blocking(vec![high.get_case(), low.get_case()], &[0, 1]);
         peer.join().unwrap();
         let (left_low, left_high) = (drain_queue(&low), drain_queue(&high));
         match (selected, left_low.as_slice(), left_high.as_slice()) {
@@ -892,7 +889,7 @@ fn select_with_a_send_and_a_receive_case_racing_peers() {
         // Blocks until it gets the select's item or the select drops A's only sender.
         let receiver = thread::spawn(move || a_rx.recv(None));
         let sender = thread::spawn(move || b_tx.send_nowait(2).unwrap());
-        let selected = select_blocking(vec![Case::Send(&a_tx, 1), Case::Recv(&b_rx)], &[0, 1]);
+        let selected = select_blocking(vec![a_tx.send_case(1), b_rx.recv_case()], &[0, 1]);
         drop(a_tx);
         let received = receiver.join().unwrap();
         sender.join().unwrap();
@@ -920,7 +917,7 @@ fn select_with_a_put_and_a_get_case_racing_peers() {
             let empty = empty.clone();
             thread::spawn(move || empty.put_nowait(20).unwrap())
         };
-        let selected = select_blocking(vec![Case::Put(&full, 11), Case::Get(&empty)], &[0, 1]);
+        let selected = select_blocking(vec![full.put_case(11), empty.get_case()], &[0, 1]);
         assert_eq!(getter.join().unwrap(), Ok(10));
         putter.join().unwrap();
         let (left_full, left_empty) = (drain_queue(&full), drain_queue(&empty));
@@ -943,7 +940,7 @@ fn select_cancel_racing_a_peer_completion() {
             let taken = out_rx.try_recv().ok();
             (taken, in_tx, out_rx)
         });
-        let outcome = match start_select(vec![Case::Recv(&in_rx), Case::Send(&out_tx, 7)], &[0, 1], true) {
+        let outcome = match start_select(vec![in_rx.recv_case(), out_tx.send_case(7)], &[0, 1], true) {
             SelectStart::Ready(selected) => Some(selected),
             SelectStart::Pending(pending) => pending.cancel(),
             SelectStart::NotReady => unreachable!("asked to wait"),
@@ -975,7 +972,7 @@ fn select_cancel_and_requeue_racing_a_peer_completion() {
                 assert_eq!(full.try_get(), Ok(10), "the filler comes first");
             })
         };
-        let ready = match start_select(vec![Case::Get(&source), Case::Put(&full, 7)], &[0, 1], true) {
+        let ready = match start_select(vec![source.get_case(), full.put_case(7)], &[0, 1], true) {
             SelectStart::Ready(selected) => Some(selected),
             SelectStart::Pending(pending) => {
                 pending.cancel_and_requeue();
@@ -1299,7 +1296,8 @@ fn barrier_trip_racing_a_timed_out_party_passes_all_parties_or_none() {
         let passed = barrier_wait(&barrier);
         let other_passed = quitter.join().unwrap();
         assert_eq!(
-            passed, other_passed,
+            passed,
+            other_passed,
             "one party passed a round the other timed out of (broken: {})",
             barrier.broken()
         );
@@ -1482,7 +1480,7 @@ fn select_parked_on_two_queues_racing_a_close_and_a_put() {
             let b = b.clone();
             thread::spawn(move || b.put_nowait(2).unwrap())
         };
-        let selected = select_blocking(vec![Case::Get(&a), Case::Get(&b)], &[0, 1]);
+        let selected = select_blocking(vec![a.get_case(), b.get_case()], &[0, 1]);
         closer.join().unwrap();
         putter.join().unwrap();
         let left_b = drain_queue(&b);
@@ -1501,7 +1499,7 @@ fn select_send_case_racing_a_close_of_its_receive_end_gets_the_item_back() {
     model("select send vs close_recv", || {
         let ((a_tx, a_rx), (_b_tx, b_rx)) = two_channels();
         let closer = thread::spawn(move || a_rx.close());
-        let selected = select_blocking(vec![Case::Send(&a_tx, 1), Case::Recv(&b_rx)], &[0, 1]);
+        let selected = select_blocking(vec![a_tx.send_case(1), b_rx.recv_case()], &[0, 1]);
         closer.join().unwrap();
         assert_eq!(selected, Selected::SendClosed(0, 1));
         assert!(a_tx.channel().is_empty() && b_rx.channel().is_empty(), "no entry left listed");
