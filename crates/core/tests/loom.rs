@@ -1,10 +1,12 @@
 //! `loom` model tests of the core's blocking structures (channels, queues, select, the notified
-//! waiter path, close racing waiters, and the sync primitives: Lock/Semaphore, RLock, Event,
-//! Condition, Barrier): every interleaving (up to a preemption bound) of a few threads is explored, with the core's mutexes, condvars and atomics replaced by loom's
-//! (`src/sync.rs`). A blocked call that is never woken shows up as loom's "deadlock" panic; an
-//! `Arc` (channel or waiter) still alive at the end of an execution as a leak. Note: when a model
-//! deadlocks, loom's own `Arc` destructors panic again while unwinding, so the whole test binary
-//! aborts (SIGABRT); the first "deadlock; threads = ..." message names the failing test.
+//! waiter path, close racing waiters, the sync primitives: Lock/Semaphore, RLock, Event,
+//! Condition, Barrier; and the registries and buffer leases): every interleaving (up to a
+//! preemption bound) of a few threads is explored, with the core's mutexes, condvars and atomics
+//! replaced by loom's (`src/sync.rs`). A blocked call that is never woken shows up as loom's
+//! "deadlock" panic; an `Arc` (channel, waiter, registry list) still alive at the end of an
+//! execution as a leak. Note: when a model deadlocks, loom's own `Arc` destructors panic again
+//! while unwinding, so the whole test binary aborts (SIGABRT); the first "deadlock; threads = ..."
+//! message names the failing test.
 //!
 //! Run: `RUSTFLAGS="--cfg loom" cargo test -p subinterpreters-core --release --test loom`.
 //! `LOOM_MAX_PREEMPTIONS=n` overrides the default bound below.
@@ -1563,4 +1565,199 @@ fn loom_catches_a_lost_notification_in_a_broken_condition() {
             state = second.wake.wait(state).unwrap();
         }
     });
+}
+
+// ---------------------------------------------------------------------------------------------
+// Registries and buffer leases: the lists that learn of a last close, and the releases of lent
+// buffers. A registry's hook holds the list until the last close runs it, so a hook that never
+// ran shows up as loom's "Arc leaked" at the end of the execution.
+
+use subinterpreters_core::{ArrayLayout, ChannelRegistry, LeaseHolder, LeaseTable, QueueRegistry};
+
+#[test]
+fn last_queue_handle_dropped_racing_a_registry_get_never_revives_a_freed_queue() {
+    // `get` either finds the queue before its last handle went (a live queue, still listed) or
+    // finds nothing; never a handle on a queue whose items were dropped and whose hook ran.
+    model("last QueueHandle drop vs registry get", || {
+        let registry = QueueRegistry::<u32>::new();
+        let q = registry.create(1, false);
+        let id = q.id();
+        let dropper = thread::spawn(move || drop(q));
+        match registry.get(id) {
+            Some(revived) => {
+                assert!(!revived.is_closed(), "revived a freed queue");
+                revived.put_nowait(7).unwrap();
+                assert_eq!(revived.try_get(), Ok(7));
+                dropper.join().unwrap();
+                assert_eq!(registry.len(), 1, "a revived queue stays listed");
+                drop(revived);
+            }
+            None => dropper.join().unwrap(),
+        }
+        assert!(registry.is_empty(), "the last handle unlists the queue");
+    });
+}
+
+#[test]
+fn last_queue_handle_dropped_racing_list_and_close_all_unlists_it_once() {
+    // The exit hook's `close_all` and a `list_all_queues()` race the last handle's drop: the
+    // listed handles are live handles (dropping them frees the queue, once), and nothing stays
+    // listed or alive at the end.
+    model_bounded("last QueueHandle drop vs list vs close_all", 6, || {
+        let registry = LoomArc::new(QueueRegistry::<u32>::new());
+        let q = registry.create(1, false);
+        q.put_nowait(1).unwrap();
+        let dropper = thread::spawn(move || drop(q));
+        let lister = {
+            let registry = registry.clone();
+            thread::spawn(move || {
+                for listed in registry.list() {
+                    // A listed queue is open unless `close_all` got there: a closed queue still
+                    // drains, and its item is either here or was dropped with the queue.
+                    assert!(matches!(listed.try_get(), Ok(1) | Err(TryRecvError::Empty | TryRecvError::Closed)));
+                }
+            })
+        };
+        registry.close_all();
+        dropper.join().unwrap();
+        lister.join().unwrap();
+        assert!(registry.is_empty(), "the last handle unlists the queue");
+    });
+}
+
+#[test]
+fn last_channel_ends_dropped_racing_list_and_close_all_unlist_it_once() {
+    // Both ends' last handles go in one thread while another lists the channel and the exit
+    // hook closes everything: handles made from the list keep closed ends closed, and the
+    // channel leaves the registry exactly when both ends are closed.
+    model_bounded("last channel handles drop vs list vs close_all", 5, || {
+        let registry = LoomArc::new(ChannelRegistry::<u32>::new());
+        let (tx, rx) = registry.create();
+        let dropper = thread::spawn(move || {
+            drop(tx);
+            drop(rx);
+        });
+        let lister = {
+            let registry = registry.clone();
+            thread::spawn(move || {
+                for (tx, rx) in registry.list() {
+                    // Either end may be closed (by the drops or by `close_all`) at any point here; an
+                    // item sent is received unless the receive end closed meanwhile.
+                    match tx.send_nowait(1) {
+                        Ok(_) => assert!(matches!(rx.try_recv(), Ok(1) | Err(TryRecvError::Closed))),
+                        Err(SendError::Closed(1)) => {}
+                        Err(other) => panic!("unexpected {other:?}"),
+                    }
+                }
+            })
+        };
+        registry.close_all();
+        dropper.join().unwrap();
+        lister.join().unwrap();
+        assert!(registry.is_empty(), "a channel with both ends closed is unlisted");
+    });
+}
+
+/// A one-byte layout for the lease models (the table never looks at it).
+fn byte_layout() -> ArrayLayout {
+    ArrayLayout::c_contiguous("B", &[1]).unwrap()
+}
+
+/// A release that counts its runs (in a `std` atomic: an abandoned release is forgotten, never
+/// dropped, and loom would report a forgotten loom `Arc` as a leak).
+fn counting_release(runs: &std::sync::Arc<AtomicUsize>) -> Box<dyn FnOnce() + Send> {
+    let runs = runs.clone();
+    Box::new(move || {
+        runs.fetch_add(1, Ordering::SeqCst);
+    })
+}
+
+#[test]
+fn lease_release_racing_abandon_runs_once_or_is_abandoned_never_both() {
+    // Interpreter 2 shows the lease as a view, lets it go and drops the last reference (the
+    // release runs) while the exit hook abandons interpreter 1's releases.
+    model("lease release vs hold/unhold vs abandon", || {
+        let table = LoomArc::new(LeaseTable::new());
+        let runs = std::sync::Arc::new(AtomicUsize::new(0));
+        let lease = table.lend(1, 0x1000, byte_layout(), false, counting_release(&runs));
+        let holder = {
+            let table = table.clone();
+            thread::spawn(move || {
+                table.hold(&lease, 2);
+                table.unhold(&lease, 2);
+                drop(lease);
+            })
+        };
+        let abandoned = table.abandon_all_of(1);
+        holder.join().unwrap();
+        assert_eq!(runs.load(Ordering::SeqCst) + abandoned, 1, "released once or abandoned, never both");
+        assert!(table.is_empty(), "nothing stays listed");
+    });
+}
+
+#[test]
+fn lease_views_in_two_interpreters_racing_abandon_release_once_or_never() {
+    // Two interpreters hold views of one lease and let them go in either order; whichever drops
+    // the last reference runs the release, unless the exit hook abandoned it first.
+    model("lease views in two threads vs abandon", || {
+        let table = LoomArc::new(LeaseTable::new());
+        let runs = std::sync::Arc::new(AtomicUsize::new(0));
+        let lease = table.lend(1, 0x1000, byte_layout(), false, counting_release(&runs));
+        let view = |holder: i64, lease: LoomArc<subinterpreters_core::BufferLease>| {
+            let table = table.clone();
+            thread::spawn(move || {
+                table.hold(&lease, holder);
+                table.unhold(&lease, holder);
+            })
+        };
+        let first = view(2, lease.clone());
+        let second = view(3, lease);
+        let abandoned = table.abandon_all_of(1);
+        first.join().unwrap();
+        second.join().unwrap();
+        assert_eq!(runs.load(Ordering::SeqCst) + abandoned, 1, "released once or abandoned, never both");
+        assert!(table.is_empty(), "nothing stays listed");
+    });
+}
+
+#[test]
+fn a_close_that_finds_no_lease_of_its_interpreter_never_precedes_a_release() {
+    // Interpreter 2 lets its view of interpreter 1's buffer go (the last reference: the release
+    // enters interpreter 1) while interpreter 1's close asks whether anything blocks it (first
+    // abandoning its releases, as the exit hook does, or not). Once the answer is "nothing", no
+    // release of interpreter 1 may still be to come.
+    for abandon_first in [false, true] {
+        let name = if abandon_first {
+            "lease release vs abandon, blocking_close_of"
+        } else {
+            "lease release vs blocking_close_of"
+        };
+        model(name, move || {
+            let table = LoomArc::new(LeaseTable::new());
+            let closed = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
+            let release = {
+                let closed = closed.clone();
+                Box::new(move || assert!(!closed.load(Ordering::SeqCst), "released into a closed interpreter"))
+            };
+            let lease = table.lend(1, 0x1000, byte_layout(), false, release);
+            table.hold(&lease, 2);
+            let viewer = {
+                let table = table.clone();
+                thread::spawn(move || {
+                    table.unhold(&lease, 2);
+                    drop(lease);
+                })
+            };
+            if abandon_first {
+                table.abandon_all_of(1);
+            }
+            match table.blocking_close_of(1) {
+                None => closed.store(true, Ordering::SeqCst),
+                Some(LeaseHolder::Interpreter(2) | LeaseHolder::InFlight) => {}
+                Some(other) => panic!("unexpected holder {other:?}"),
+            }
+            viewer.join().unwrap();
+            assert_eq!(table.blocking_close_of(1), None, "released (or abandoned) and unlisted");
+        });
+    }
 }
