@@ -1663,13 +1663,17 @@ fn byte_layout() -> ArrayLayout {
     ArrayLayout::c_contiguous("B", &[1]).unwrap()
 }
 
-/// A release that counts its runs (in a `std` atomic: an abandoned release is forgotten, never
-/// dropped, and loom would report a forgotten loom `Arc` as a leak).
-fn counting_release(runs: &std::sync::Arc<AtomicUsize>) -> Box<dyn FnOnce() + Send> {
-    let runs = runs.clone();
-    Box::new(move || {
-        runs.fetch_add(1, Ordering::SeqCst);
-    })
+/// A release that counts its runs. The counter is a loom atomic, so that loom may switch threads
+/// inside a release; leaked rather than in a loom `Arc`, because an abandoned release is
+/// forgotten, never dropped, and loom would report a forgotten `Arc` as a leak.
+fn counting_release() -> (&'static LoomUsize, Box<dyn FnOnce() + Send>) {
+    let runs: &'static LoomUsize = Box::leak(Box::new(LoomUsize::new(0)));
+    (
+        runs,
+        Box::new(move || {
+            runs.fetch_add(1, Ordering::SeqCst);
+        }),
+    )
 }
 
 #[test]
@@ -1678,8 +1682,8 @@ fn lease_release_racing_abandon_runs_once_or_is_abandoned_never_both() {
     // release runs) while the exit hook abandons interpreter 1's releases.
     model("lease release vs hold/unhold vs abandon", || {
         let table = LoomArc::new(LeaseTable::new());
-        let runs = std::sync::Arc::new(AtomicUsize::new(0));
-        let lease = table.lend(1, 0x1000, byte_layout(), false, counting_release(&runs));
+        let (runs, release) = counting_release();
+        let lease = table.lend(1, 0x1000, byte_layout(), false, release);
         let holder = {
             let table = table.clone();
             thread::spawn(move || {
@@ -1701,8 +1705,8 @@ fn lease_views_in_two_interpreters_racing_abandon_release_once_or_never() {
     // the last reference runs the release, unless the exit hook abandoned it first.
     model("lease views in two threads vs abandon", || {
         let table = LoomArc::new(LeaseTable::new());
-        let runs = std::sync::Arc::new(AtomicUsize::new(0));
-        let lease = table.lend(1, 0x1000, byte_layout(), false, counting_release(&runs));
+        let (runs, release) = counting_release();
+        let lease = table.lend(1, 0x1000, byte_layout(), false, release);
         let view = |holder: i64, lease: LoomArc<subinterpreters_core::BufferLease>| {
             let table = table.clone();
             thread::spawn(move || {
@@ -1734,11 +1738,11 @@ fn a_close_that_finds_no_lease_of_its_interpreter_never_precedes_a_release() {
         };
         model(name, move || {
             let table = LoomArc::new(LeaseTable::new());
-            let closed = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
-            let release = {
-                let closed = closed.clone();
-                Box::new(move || assert!(!closed.load(Ordering::SeqCst), "released into a closed interpreter"))
-            };
+            // A loom atomic, so that loom may switch threads between the release's start and its
+            // check; leaked, since an abandoned release is forgotten (see `counting_release`).
+            let closed: &'static LoomBool = Box::leak(Box::new(LoomBool::new(false)));
+            let release =
+                Box::new(move || assert!(!closed.load(Ordering::SeqCst), "released into a closed interpreter"));
             let lease = table.lend(1, 0x1000, byte_layout(), false, release);
             table.hold(&lease, 2);
             let viewer = {
