@@ -689,30 +689,25 @@ fn drain_queue<T>(q: &QueueHandle<T>) -> Vec<T> {
     got
 }
 
-/// `start_select` locks its channels and queues in address order, and heap addresses change
-/// from one loom execution to the next (the allocator reuses what the previous execution freed,
-/// in another order): a model whose two exchanges swapped places between executions would not be
-/// deterministic, and loom then fails with "expected to be able to acquire lock" or "Is the model
-/// fully deterministic?". So the select models hand out roles by address: the first of a pair is
-/// always the one at the lower address, and every execution behaves the same way in roles.
-fn ordered<E>(x: E, y: E, address: impl Fn(&E) -> usize) -> (E, E) {
-    if address(&x) < address(&y) {
-        (x, y)
-    } else {
-        (y, x)
-    }
-}
-
-/// Two queues of capacity `maxsize`, the first at the lower address (see [`ordered`]).
+/// `start_select` locks its channels and queues in creation order, which is the same in every
+/// loom execution, while heap addresses are not (the allocator reuses what the previous
+/// execution freed, in another order). A model whose roles followed addresses would not be
+/// deterministic, and loom then fails with "expected to be able to acquire lock" or "Is the
+/// model fully deterministic?". So the select models hand out roles by creation order: the first
+/// of a pair is always the one created (and locked) first.
 fn two_queues(maxsize: usize) -> (QueueHandle<u32>, QueueHandle<u32>) {
-    ordered(queue(maxsize), queue(maxsize), |q| &**q.queue() as *const _ as usize)
+    let first = queue(maxsize);
+    let second = queue(maxsize);
+    (first, second)
 }
 
 type Ends = (Sender<u32>, Receiver<u32>);
 
-/// Two channels, the first at the lower address (see [`ordered`]).
+/// Two channels, the first created (and locked) first (see [`two_queues`]).
 fn two_channels() -> (Ends, Ends) {
-    ordered(channel(), channel(), |(tx, _)| &**tx.channel() as *const _ as usize)
+    let first = channel();
+    let second = channel();
+    (first, second)
 }
 
 /// Starts a select in the given order and, if it parks, waits for it (no deadline).
@@ -861,7 +856,7 @@ fn select_on_two_queues_woken_by_puts_racing_on_both() {
 #[test]
 fn select_on_two_queues_woken_by_one_peer_putting_on_both() {
     // Two threads: explored exhaustively, including the select parking between the two puts.
-    // The cases are listed higher address first, so the case order differs from the lock order.
+    // The cases are listed later-created first, so the case order differs from the lock order.
     model("select on two queues vs puts on both", || {
         let (low, high) = two_queues(1);
         let peer = {
