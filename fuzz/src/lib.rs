@@ -28,7 +28,7 @@ use std::time::Instant;
 
 use model::{End, Kind, Model, Offered, OpId, Sel, Status, Taken, A, B, C};
 use subinterpreters_core::{
-    channel, queue, start_select, Case, PendingRecv, PendingSelect, PendingSend, QueueHandle, Receiver, RecvError,
+    channel, queue, start_select, PendingRecv, PendingSelect, PendingSend, QueueHandle, Receiver, RecvError,
     RecvStart, SelectStart, Selected, SendError, SendStart, Sender, TryRecvError,
 };
 
@@ -469,16 +469,16 @@ impl Harness {
         for (index, (end, _)) in cases.into_iter().enumerate() {
             if let Some((tok, id)) = toks[index].take() {
                 core_cases.push(match end {
-                    C => Case::Send(&self.tx, tok),
-                    A => Case::Put(&self.a, tok),
-                    _ => Case::Put(&self.b, tok),
+                    C => self.tx.send_case(tok),
+                    A => self.a.put_case(tok),
+                    _ => self.b.put_case(tok),
                 });
                 model_cases.push((end, Some(id)));
             } else {
                 core_cases.push(match end {
-                    C => Case::Recv(&self.rx),
-                    A => Case::Get(&self.a),
-                    _ => Case::Get(&self.b),
+                    C => self.rx.recv_case(),
+                    A => self.a.get_case(),
+                    _ => self.b.get_case(),
                 });
                 model_cases.push((end, None));
             }

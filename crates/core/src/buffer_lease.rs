@@ -9,13 +9,15 @@
 //!
 //! The [`LeaseTable`] lists live leases with their owners and holders, so that closing an
 //! interpreter whose memory another interpreter still views is refused instead of leaving that
-//! view dangling.
+//! view dangling. The table keeps each lease's `release` too, so that the exit hook can abandon
+//! the releases of an interpreter about to end without reaching the leases themselves: a release
+//! is taken from the table exactly once, to be run (by the lease's last reference) or forgotten
+//! (by [`LeaseTable::abandon_all_of`]), under the table's lock.
 
 use std::collections::BTreeMap;
-use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::{Arc, Mutex, MutexGuard, Weak};
 
 use crate::shared_memory::ArrayLayout;
+use crate::sync::{lock, Arc, Mutex};
 
 /// Gives a lent buffer back to its owner; run once, from whatever thread drops the last
 /// reference (the binding switches to the owner's interpreter itself).
@@ -30,8 +32,9 @@ pub struct BufferLease {
     /// Whether holders may write through their views (a lent writable memoryview); otherwise
     /// they are read-only.
     writable: bool,
-    release: Mutex<Option<ReleaseFn>>,
-    table: Weak<TableInner>,
+    /// The table that holds the lease's release and lists it until released (strong: the table
+    /// never points back at a lease, so no cycle).
+    table: Arc<TableInner>,
 }
 
 impl BufferLease {
@@ -58,14 +61,13 @@ impl BufferLease {
 
 impl Drop for BufferLease {
     fn drop(&mut self) {
-        let release = self.release.get_mut().unwrap_or_else(|poisoned| poisoned.into_inner()).take();
+        // Taken, not removed: the entry stays listed (as a release in progress) while it runs.
+        let release = lock(&self.table).entries.get_mut(&self.id).and_then(|entry| entry.release.take());
         if let Some(release) = release {
             release();
         }
         // Unlisted only once released: a close that sees no lease of its interpreter can go on.
-        if let Some(table) = self.table.upgrade() {
-            table.lock_entries().remove(&self.id);
-        }
+        lock(&self.table).entries.remove(&self.id);
     }
 }
 
@@ -90,17 +92,23 @@ pub enum LeaseHolder {
 
 struct Entry {
     owner: i64,
-    lease: Weak<BufferLease>,
+    /// The lease's release action, until it is taken to be run (the lease's last reference went:
+    /// the release is in progress) or forgotten (abandoned, with the entry).
+    release: Option<ReleaseFn>,
     /// Interpreters holding a view now (one entry per view object).
     holders: Vec<i64>,
 }
 
-type TableInner = Mutex<BTreeMap<u64, Entry>>;
+struct Leases {
+    next_id: u64,
+    entries: BTreeMap<u64, Entry>,
+}
+
+type TableInner = Mutex<Leases>;
 
 /// Every live lease, by id.
 pub struct LeaseTable {
     inner: Arc<TableInner>,
-    next_id: AtomicU64,
 }
 
 impl Default for LeaseTable {
@@ -112,7 +120,7 @@ impl Default for LeaseTable {
 impl LeaseTable {
     /// An empty table.
     pub fn new() -> Self {
-        LeaseTable { inner: Arc::new(Mutex::new(BTreeMap::new())), next_id: AtomicU64::new(1) }
+        LeaseTable { inner: Arc::new(Mutex::new(Leases { next_id: 1, entries: BTreeMap::new() })) }
     }
 
     /// Lists a new lease of the buffer at `address` owned by interpreter `owner` (`writable`:
@@ -125,18 +133,12 @@ impl LeaseTable {
         writable: bool,
         release: ReleaseFn,
     ) -> Arc<BufferLease> {
-        let id = self.next_id.fetch_add(1, Ordering::Relaxed);
-        let lease = Arc::new(BufferLease {
-            id,
-            owner,
-            address,
-            layout,
-            writable,
-            release: Mutex::new(Some(release)),
-            table: Arc::downgrade(&self.inner),
-        });
-        self.inner.lock_entries().insert(id, Entry { owner, lease: Arc::downgrade(&lease), holders: Vec::new() });
-        lease
+        let mut leases = lock(&self.inner);
+        let id = leases.next_id;
+        leases.next_id += 1;
+        leases.entries.insert(id, Entry { owner, release: Some(release), holders: Vec::new() });
+        drop(leases);
+        Arc::new(BufferLease { id, owner, address, layout, writable, table: self.inner.clone() })
     }
 
     /// Gives up on releasing the live leases of interpreter `owner`, which is about to end
@@ -144,37 +146,37 @@ impl LeaseTable {
     /// forgotten, never run, since the interpreter they would enter will be gone. Returns how
     /// many there were.
     pub fn abandon_all_of(&self, owner: i64) -> usize {
-        let leases: Vec<Arc<BufferLease>> = self
-            .inner
-            .lock_entries()
-            .values()
-            .filter(|entry| entry.owner == owner)
-            .filter_map(|entry| entry.lease.upgrade())
-            .collect();
-        for lease in &leases {
-            let release = lease.release.lock().unwrap_or_else(|poisoned| poisoned.into_inner()).take();
-            std::mem::forget(release);
-        }
-        let count = leases.len();
-        // Dropped outside the table's lock: a last reference unlists its lease.
-        drop(leases);
-        // Entries whose lease is already gone are releases in progress (run by another thread,
-        // about to enter `owner`): they stay listed until done, so `owner` is not ended under them.
-        let mut entries = self.inner.lock_entries();
-        entries.retain(|_, entry| entry.owner != owner || entry.lease.strong_count() == 0);
+        let mut leases = lock(&self.inner);
+        let mut count = 0;
+        // Entries whose release was taken already are releases in progress (run by another
+        // thread, about to enter `owner`): they stay listed until done, so `owner` is not ended
+        // under them. The others go, their releases forgotten.
+        leases.entries.retain(|_, entry| {
+            if entry.owner != owner {
+                return true;
+            }
+            match entry.release.take() {
+                Some(release) => {
+                    std::mem::forget(release);
+                    count += 1;
+                    false
+                }
+                None => true,
+            }
+        });
         count
     }
 
     /// Interpreter `holder` now shows `lease` as a view.
     pub fn hold(&self, lease: &BufferLease, holder: i64) {
-        if let Some(entry) = self.inner.lock_entries().get_mut(&lease.id) {
+        if let Some(entry) = lock(&self.inner).entries.get_mut(&lease.id) {
             entry.holders.push(holder);
         }
     }
 
     /// Interpreter `holder` no longer shows `lease` (one view of it went).
     pub fn unhold(&self, lease: &BufferLease, holder: i64) {
-        if let Some(entry) = self.inner.lock_entries().get_mut(&lease.id) {
+        if let Some(entry) = lock(&self.inner).entries.get_mut(&lease.id) {
             if let Some(position) = entry.holders.iter().position(|&h| h == holder) {
                 entry.holders.swap_remove(position);
             }
@@ -185,9 +187,9 @@ impl LeaseTable {
     /// one of its buffers, or one of its buffers still in a channel. Views held by `owner`
     /// itself do not count: they go with it.
     pub fn blocking_close_of(&self, owner: i64) -> Option<LeaseHolder> {
-        let entries = self.inner.lock_entries();
+        let leases = lock(&self.inner);
         let mut in_flight = false;
-        for entry in entries.values().filter(|entry| entry.owner == owner) {
+        for entry in leases.entries.values().filter(|entry| entry.owner == owner) {
             if let Some(&other) = entry.holders.iter().find(|&&holder| holder != owner) {
                 return Some(LeaseHolder::Interpreter(other));
             }
@@ -198,21 +200,11 @@ impl LeaseTable {
 
     /// Number of live leases.
     pub fn len(&self) -> usize {
-        self.inner.lock_entries().len()
+        lock(&self.inner).entries.len()
     }
 
     /// True when no lease is live.
     pub fn is_empty(&self) -> bool {
         self.len() == 0
-    }
-}
-
-trait LockEntries {
-    fn lock_entries(&self) -> MutexGuard<'_, BTreeMap<u64, Entry>>;
-}
-
-impl LockEntries for TableInner {
-    fn lock_entries(&self) -> MutexGuard<'_, BTreeMap<u64, Entry>> {
-        self.lock().unwrap_or_else(|poisoned| poisoned.into_inner())
     }
 }

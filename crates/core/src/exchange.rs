@@ -12,7 +12,12 @@
 //! of Go's `hchan` sudog queues and crossbeam-channel's `flavors/zero.rs` and `array.rs`.
 //!
 //! The operations take the locked [`State`], so that `select` can hold the locks of all its
-//! exchanges at once (in address order) while it looks for a ready case and registers.
+//! exchanges at once (in creation order) while it looks for a ready case and registers.
+//!
+//! An exchange is shared (`Arc<Exchange>`) by its channel or queue and by every operation parked
+//! on it, so that pending operations and `select` hold what they wait on and know nothing of
+//! channels and queues. Whoever lists a channel or queue (a registry) hears of its end through
+//! the exchange's [`OnLastClose`] hook, not through a pointer back into the list.
 
 use std::collections::VecDeque;
 
@@ -24,6 +29,11 @@ use crate::waiter::{Outcome, Waiter};
 
 /// Ticket of an item put back with [`State::requeue`] at the very front.
 pub(crate) const FRONT_TICKET: u64 = 0;
+
+/// Run once, outside the lock, by the close that closes an exchange's last open side (offers
+/// and takes both closed: nothing will pass through it again). A registry lists a channel or
+/// queue until then; this is how it hears that the entry may go.
+pub(crate) type OnLastClose = Box<dyn FnOnce() + Send>;
 
 /// A channel's or queue's lock and state.
 pub(crate) struct Exchange<T> {
@@ -83,6 +93,8 @@ pub(crate) struct State<T> {
     offers_closed: bool,
     /// No more takes: the buffer was dropped; everyone fails.
     takes_closed: bool,
+    /// Taken (and run, after unlocking) by the close that closes the last open side.
+    on_last_close: Option<OnLastClose>,
 }
 
 struct Queued<T> {
@@ -137,7 +149,9 @@ pub(crate) enum Taken<T> {
 }
 
 impl<T> Exchange<T> {
-    pub(crate) fn new(capacity: Option<usize>) -> Self {
+    /// An open exchange whose buffer takes `capacity` items from buffered offers (`None`:
+    /// unbounded); `on_last_close` runs once both sides are closed.
+    pub(crate) fn new(capacity: Option<usize>, on_last_close: Option<OnLastClose>) -> Self {
         Exchange {
             order: NEXT_ORDER.fetch_add(1, std::sync::atomic::Ordering::Relaxed),
             state: Mutex::new(State {
@@ -148,6 +162,7 @@ impl<T> Exchange<T> {
                 capacity,
                 offers_closed: false,
                 takes_closed: false,
+                on_last_close,
             }),
             ready: StdAtomicBool::new(false),
         }
@@ -189,28 +204,34 @@ impl<T> Exchange<T> {
     }
 
     /// Closes offers: blocked producers get their items back, takers drain the buffer and then
-    /// fail. Returns true if this call closed the last open side (offers and takes both closed).
-    pub(crate) fn close_offers(&self) -> bool {
+    /// fail. Runs the [`OnLastClose`] hook if takes were closed already.
+    pub(crate) fn close_offers(&self) {
         let mut state = self.lock();
         if state.offers_closed {
-            return false;
+            return;
         }
         state.close_offers();
-        state.takes_closed
+        let last_close = state.last_close();
+        drop(state);
+        if let Some(on_last_close) = last_close {
+            on_last_close();
+        }
     }
 
-    /// Closes takes: the buffer is dropped (outside the lock) and every blocked call fails.
-    /// Returns true if this call closed the last open side (offers and takes both closed).
-    pub(crate) fn close_takes(&self) -> bool {
+    /// Closes takes: the buffer is dropped (outside the lock) and every blocked call fails. Runs
+    /// the [`OnLastClose`] hook if offers were closed already.
+    pub(crate) fn close_takes(&self) {
         let mut state = self.lock();
         if state.takes_closed {
-            return false;
+            return;
         }
         let dropped = state.close_takes();
-        let both = state.offers_closed;
+        let last_close = state.last_close();
         drop(state);
         drop(dropped);
-        both
+        if let Some(on_last_close) = last_close {
+            on_last_close();
+        }
     }
 }
 
@@ -496,6 +517,15 @@ impl<T> State<T> {
     /// True once both sides were closed explicitly.
     pub(crate) fn both_closed(&self) -> bool {
         self.offers_closed && self.takes_closed
+    }
+
+    /// The [`OnLastClose`] hook, the first time this is asked once both sides are closed.
+    fn last_close(&mut self) -> Option<OnLastClose> {
+        if self.both_closed() {
+            self.on_last_close.take()
+        } else {
+            None
+        }
     }
 
     /// Returns the dropped buffer, for the caller to drop outside the lock.

@@ -11,7 +11,7 @@
 use std::collections::BTreeMap;
 use std::time::Instant;
 
-use crate::sync::{lock, Condvar, Mutex, MutexGuard};
+use crate::sync::{lock, wait_timeout, Condvar, Mutex, MutexGuard};
 
 /// Why the table refused an operation.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -207,9 +207,7 @@ impl<H: Copy> InterpreterTable<H> {
     /// Waits until no interpreter runs code and no creation is in flight, or `deadline` passes.
     /// Returns true if so.
     pub fn wait_until_idle(&self, deadline: Instant) -> bool {
-        self.wait_until(deadline, |inner| {
-            inner.creating == 0 && inner.records.values().all(|r| r.runner.is_none())
-        })
+        self.wait_until(deadline, |inner| inner.creating == 0 && inner.records.values().all(|r| r.runner.is_none()))
     }
 
     /// Waits until no close is in flight, or `deadline` passes. Returns true if so.
@@ -227,10 +225,7 @@ impl<H: Copy> InterpreterTable<H> {
             if now >= deadline {
                 return false;
             }
-            inner = match self.changed.wait_timeout(inner, deadline - now) {
-                Ok((guard, _)) => guard,
-                Err(poisoned) => poisoned.into_inner().0,
-            };
+            inner = wait_timeout(&self.changed, inner, deadline - now);
         }
     }
 

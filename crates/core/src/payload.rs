@@ -4,14 +4,13 @@
 //! equal object of the same type in the receiver's. Channel ends travel as live handles, so an end
 //! in flight keeps its channel open.
 
-use std::sync::Arc;
-
 use crate::buffer_lease::BufferLease;
 use crate::channel::{Receiver, Sender};
 use crate::primitives::SharedPrimitive;
 use crate::queue::QueueHandle;
 use crate::shared_memory::SharedArray;
 use crate::structured::Structured;
+use crate::sync::Arc;
 
 /// An interpreter-independent value.
 #[derive(Debug)]

@@ -1,48 +1,26 @@
 //! Operations parked on a channel or a queue. The caller decides how to wait (with the GIL
 //! released, in slices so that signals are seen) and may cancel at any time; cancelling never
 //! loses an item.
+//!
+//! A parked operation holds the [`Exchange`] it waits on (shared with its channel or queue), so
+//! this module serves both without knowing either: channels and queues start operations here,
+//! never the other way round.
 
 use std::time::Instant;
 
-use crate::channel::Channel;
 use crate::error::{RecvError, SendError};
 use crate::exchange::{Exchange, OfferKind, Offered, Registration, Taken};
-use crate::queue::Queue;
 use crate::sync::Arc;
 use crate::waiter::{spin_briefly, Completion, Notify, Outcome, Waiter};
 
-/// A channel or a queue, as the place an operation is parked on.
-pub(crate) enum Endpoint<T> {
-    Channel(Arc<Channel<T>>),
-    Queue(Arc<Queue<T>>),
-}
-
-impl<T> Endpoint<T> {
-    pub(crate) fn exchange(&self) -> &Exchange<T> {
-        match self {
-            Endpoint::Channel(chan) => &chan.exchange,
-            Endpoint::Queue(queue) => &queue.exchange,
-        }
-    }
-}
-
-impl<T> Clone for Endpoint<T> {
-    fn clone(&self) -> Self {
-        match self {
-            Endpoint::Channel(chan) => Endpoint::Channel(chan.clone()),
-            Endpoint::Queue(queue) => Endpoint::Queue(queue.clone()),
-        }
-    }
-}
-
-/// Offers `item` on `endpoint`: done at once, or parked until taken (or let in).
+/// Offers `item` on `exchange`: done at once, or parked until taken (or let in).
 pub(crate) fn start_offer<T>(
-    endpoint: Endpoint<T>,
+    exchange: &Arc<Exchange<T>>,
     item: T,
     kind: OfferKind,
     notify: Option<Notify>,
 ) -> Result<SendStart<T>, SendError<T>> {
-    let mut state = endpoint.exchange().lock();
+    let mut state = exchange.lock();
     let item = match state.offer(item, kind) {
         Offered::Delivered | Offered::Buffered => return Ok(SendStart::Delivered),
         Offered::Closed(item) => return Err(SendError::Closed(item)),
@@ -51,18 +29,17 @@ pub(crate) fn start_offer<T>(
     let waiter = Arc::new(Waiter::notifying(notify));
     state.register_offer(Registration { waiter: waiter.clone(), case: 0 }, item, kind);
     drop(state);
-    Ok(SendStart::Pending(PendingSend::new(endpoint, waiter)))
+    Ok(SendStart::Pending(PendingSend::new(exchange.clone(), waiter)))
 }
 
-/// Takes from `endpoint`: an item at once, or parked until one comes.
-pub(crate) fn start_take<T>(endpoint: Endpoint<T>, notify: Option<Notify>) -> Result<RecvStart<T>, RecvError> {
+/// Takes from `exchange`: an item at once, or parked until one comes.
+pub(crate) fn start_take<T>(exchange: &Arc<Exchange<T>>, notify: Option<Notify>) -> Result<RecvStart<T>, RecvError> {
     // A producer about to put is met more cheaply here than by registering and being handed the
     // item: spin briefly (without the lock) on the exchange's hint first.
-    let exchange = endpoint.exchange();
     if !exchange.looks_ready() {
         spin_briefly(|| exchange.looks_ready());
     }
-    let mut state = endpoint.exchange().lock();
+    let mut state = exchange.lock();
     match state.take() {
         Taken::Item(item) => return Ok(RecvStart::Ready(item)),
         Taken::Closed => return Err(RecvError::Closed),
@@ -71,7 +48,7 @@ pub(crate) fn start_take<T>(endpoint: Endpoint<T>, notify: Option<Notify>) -> Re
     let waiter = Arc::new(Waiter::notifying(notify));
     state.register_taker(Registration { waiter: waiter.clone(), case: 0 });
     drop(state);
-    Ok(RecvStart::Pending(PendingRecv::new(endpoint, waiter)))
+    Ok(RecvStart::Pending(PendingRecv::new(exchange.clone(), waiter)))
 }
 
 /// Completes a started offer, waiting until `deadline` (`None`: for ever); withdrawn on expiry.
@@ -124,14 +101,15 @@ pub struct PendingRecv<T> {
     spun: bool,
 }
 
+/// Where an operation is parked, and the waiter it parked on.
 struct Parked<T> {
-    endpoint: Endpoint<T>,
+    exchange: Arc<Exchange<T>>,
     waiter: Arc<Waiter<T>>,
 }
 
 impl<T> PendingSend<T> {
-    pub(crate) fn new(endpoint: Endpoint<T>, waiter: Arc<Waiter<T>>) -> Self {
-        PendingSend { parked: Some(Parked { endpoint, waiter }), spun: false }
+    fn new(exchange: Arc<Exchange<T>>, waiter: Arc<Waiter<T>>) -> Self {
+        PendingSend { parked: Some(Parked { exchange, waiter }), spun: false }
     }
 
     /// Waits until the item is taken (or enters the queue) or `deadline` passes (`None`: for
@@ -163,15 +141,12 @@ impl<T> PendingSend<T> {
     }
 
     fn cancel_in_place(&mut self) -> Option<Result<(), SendError<T>>> {
-        let Parked { endpoint, waiter } = self.parked.take()?;
+        let Parked { exchange, waiter } = self.parked.take()?;
         Some(match waiter.abort() {
             Some(completion) => send_result(completion),
             None => {
-                let item = endpoint
-                    .exchange()
-                    .withdraw(&waiter)
-                    .pop()
-                    .expect("an aborted producer stays listed until it withdraws");
+                let item =
+                    exchange.withdraw(&waiter).pop().expect("an aborted producer stays listed until it withdraws");
                 Err(SendError::Withdrawn(item))
             }
         })
@@ -179,8 +154,8 @@ impl<T> PendingSend<T> {
 }
 
 impl<T> PendingRecv<T> {
-    pub(crate) fn new(endpoint: Endpoint<T>, waiter: Arc<Waiter<T>>) -> Self {
-        PendingRecv { parked: Some(Parked { endpoint, waiter }), spun: false }
+    fn new(exchange: Arc<Exchange<T>>, waiter: Arc<Waiter<T>>) -> Self {
+        PendingRecv { parked: Some(Parked { exchange, waiter }), spun: false }
     }
 
     /// Waits for an item until `deadline` (`None`: for ever). Returns `None` if the deadline
@@ -216,22 +191,20 @@ impl<T> PendingRecv<T> {
     }
 
     fn requeue_in_place(&mut self) {
-        let Some(Parked { endpoint, waiter }) = self.parked.take() else { return };
+        let Some(Parked { exchange, waiter }) = self.parked.take() else { return };
         match waiter.abort() {
-            None => drop(endpoint.exchange().withdraw(&waiter)),
-            Some(Completion { outcome: Outcome::Received { ticket, item }, .. }) => {
-                endpoint.exchange().requeue(ticket, item)
-            }
+            None => drop(exchange.withdraw(&waiter)),
+            Some(Completion { outcome: Outcome::Received { ticket, item }, .. }) => exchange.requeue(ticket, item),
             Some(_) => {}
         }
     }
 
     fn cancel_in_place(&mut self) -> Option<Result<T, RecvError>> {
-        let Parked { endpoint, waiter } = self.parked.take()?;
+        let Parked { exchange, waiter } = self.parked.take()?;
         Some(match waiter.abort() {
             Some(completion) => recv_result(completion),
             None => {
-                drop(endpoint.exchange().withdraw(&waiter));
+                drop(exchange.withdraw(&waiter));
                 Err(RecvError::Withdrawn)
             }
         })

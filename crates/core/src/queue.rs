@@ -3,19 +3,19 @@
 //! A queue is an [`Exchange`](crate::exchange) with a capacity (`maxsize`, 0 for unbounded):
 //! `put` buffers its item, or — when the queue is full — parks until there is room; `get` takes
 //! the oldest item or parks until one arrives. `close` stops puts; gets drain what is queued and
-//! then fail. Each [`QueueHandle`] counts toward the queue: when the last one is gone the queue
-//! leaves its registry and its items are dropped.
+//! then fail. Each [`QueueHandle`] counts toward the queue: when the last one is gone the queue's
+//! items are dropped and the exchange tells whoever listed the queue (its `OnLastClose` hook).
 
 use std::collections::VecDeque;
 use std::fmt;
 use std::time::Instant;
 
-use crate::waiter::Notify;
 use crate::error::{RecvError, SendError, TryRecvError};
-use crate::exchange::{Exchange, OfferKind, Offered, Taken, FRONT_TICKET};
-use crate::pending::{finish_offer, finish_take, start_offer, start_take, Endpoint, RecvStart, SendStart};
-use crate::registry::Listing;
+use crate::exchange::{Exchange, OfferKind, Offered, OnLastClose, Taken, FRONT_TICKET};
+use crate::pending::{finish_offer, finish_take, start_offer, start_take, RecvStart, SendStart};
+use crate::select::Case;
 use crate::sync::{Arc, AtomicUsize};
+use crate::waiter::Notify;
 use std::sync::atomic::Ordering;
 
 /// The shared state of one queue. Reach it through [`QueueHandle`]s.
@@ -27,19 +27,20 @@ pub struct Queue<T> {
     /// `unbounditems`), kept with the queue so every handle reports it. Items here never depend
     /// on their putter, so the core only stores it.
     unbound_default: u8,
-    pub(crate) exchange: Exchange<T>,
+    /// Shared with the operations parked on it.
+    pub(crate) exchange: Arc<Exchange<T>>,
     /// Live handles; the queue is freed when this drops to zero.
     handles: AtomicUsize,
-    listing: Option<Listing<Queue<T>>>,
 }
 
 impl<T> Queue<T> {
+    /// An open queue (with no handles yet); `on_last_close` runs once its last handle is gone.
     pub(crate) fn new(
         id: u64,
         maxsize: usize,
         strict: bool,
         unbound_default: u8,
-        listing: Option<Listing<Queue<T>>>,
+        on_last_close: Option<OnLastClose>,
     ) -> Self {
         let capacity = (maxsize > 0).then_some(maxsize);
         Queue {
@@ -47,9 +48,8 @@ impl<T> Queue<T> {
             maxsize,
             strict,
             unbound_default,
-            exchange: Exchange::new(capacity),
+            exchange: Arc::new(Exchange::new(capacity, on_last_close)),
             handles: AtomicUsize::new(0),
-            listing,
         }
     }
 
@@ -59,13 +59,11 @@ impl<T> Queue<T> {
         self.exchange.close_offers();
     }
 
-    /// The last handle is gone: drop the items and leave the registry.
+    /// The last handle is gone: drop the items. Takes close only here, so this is always the
+    /// last close (which runs the exchange's `OnLastClose` hook).
     fn free(&self) {
         self.exchange.close_offers();
         self.exchange.close_takes();
-        if let Some(listing) = &self.listing {
-            listing.remove(self.id);
-        }
     }
 }
 
@@ -145,17 +143,22 @@ impl<T> QueueHandle<T> {
     /// Starts a put: done at once if there is room, or parked until there is, the queue closes,
     /// or the returned [`PendingSend`](crate::PendingSend) is cancelled.
     pub fn start_put(&self, item: T) -> Result<SendStart<T>, SendError<T>> {
-        start_offer(Endpoint::Queue(self.queue.clone()), item, OfferKind::Buffered, None)
+        start_offer(&self.queue.exchange, item, OfferKind::Buffered, None)
     }
 
     /// As [`start_put`](Self::start_put); a parked put also calls `notify` when it completes.
     pub fn start_put_notified(&self, item: T, notify: Notify) -> Result<SendStart<T>, SendError<T>> {
-        start_offer(Endpoint::Queue(self.queue.clone()), item, OfferKind::Buffered, Some(notify))
+        start_offer(&self.queue.exchange, item, OfferKind::Buffered, Some(notify))
     }
 
     /// Puts `item`, waiting for room until `deadline` (`None`: for ever).
     pub fn put(&self, item: T, deadline: Option<Instant>) -> Result<(), SendError<T>> {
         finish_offer(self.start_put(item)?, deadline)
+    }
+
+    /// A [`select`](crate::select) case that puts `item` as [`put`](Self::put) does.
+    pub fn put_case(&self, item: T) -> Case<'_, T> {
+        Case::offer(&self.queue.exchange, item, OfferKind::Buffered)
     }
 
     /// Takes the oldest item if there is one.
@@ -181,17 +184,22 @@ impl<T> QueueHandle<T> {
     /// Takes the oldest item, or parks until one arrives, the queue closes and drains, or the
     /// returned [`PendingRecv`](crate::PendingRecv) is cancelled.
     pub fn start_get(&self) -> Result<RecvStart<T>, RecvError> {
-        start_take(Endpoint::Queue(self.queue.clone()), None)
+        start_take(&self.queue.exchange, None)
     }
 
     /// As [`start_get`](Self::start_get); a parked get also calls `notify` when it completes.
     pub fn start_get_notified(&self, notify: Notify) -> Result<RecvStart<T>, RecvError> {
-        start_take(Endpoint::Queue(self.queue.clone()), Some(notify))
+        start_take(&self.queue.exchange, Some(notify))
     }
 
     /// Takes the oldest item, waiting until `deadline` (`None`: for ever).
     pub fn get(&self, deadline: Option<Instant>) -> Result<T, RecvError> {
         finish_take(self.start_get()?, deadline)
+    }
+
+    /// A [`select`](crate::select) case that gets as [`get`](Self::get) does.
+    pub fn get_case(&self) -> Case<'_, T> {
+        Case::take(&self.queue.exchange)
     }
 
     /// Puts back an item taken from this queue that could not be delivered after all, in front

@@ -1,71 +1,71 @@
 //! Process-wide lists of live channels and queues, by id: `list_all_channels()`,
 //! `list_all_queues()`, and the exit hook's "close everything".
 //!
-//! A registry holds each entry until the entry removes itself (a channel once both of its ends
+//! A registry holds each entry until the entry's last close (a channel once both of its ends
 //! are closed, a queue once its last handle is gone), so an entry's memory goes with its last
-//! handle.
+//! handle. It hears of that close through the hook it gives the entry's exchange at creation
+//! (an `OnLastClose` closure): channels and queues know nothing of registries. The hook holds the
+//! list, which holds the entry, which holds the hook: a cycle only while the entry is open, since
+//! the last close runs the hook once (unlisting the entry) and drops it.
 
 use std::collections::BTreeMap;
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::atomic::Ordering;
 
 use crate::channel::{Channel, Receiver, Sender};
+use crate::exchange::OnLastClose;
 use crate::queue::{Queue, QueueHandle};
-use crate::sync::Arc;
+use crate::sync::{lock, Arc, AtomicU64, Mutex, MutexGuard};
 
 /// Entries of one kind by id (ids start at 1 and are never reused).
 pub(crate) struct Registry<E> {
-    shared: std::sync::Arc<Shared<E>>,
+    shared: Arc<Shared<E>>,
 }
 
 struct Shared<E> {
     next_id: AtomicU64,
-    entries: std::sync::Mutex<BTreeMap<u64, Arc<E>>>,
-}
-
-/// An entry's way back to its registry (weak: an entry does not keep its registry alive).
-pub(crate) struct Listing<E>(std::sync::Weak<Shared<E>>);
-
-impl<E> Listing<E> {
-    /// Removes entry `id` from its registry.
-    pub(crate) fn remove(&self, id: u64) {
-        if let Some(shared) = self.0.upgrade() {
-            let removed = shared.lock().remove(&id);
-            // The entry may hold the last reference to itself here; drop it outside the lock.
-            drop(removed);
-        }
-    }
+    entries: Mutex<BTreeMap<u64, Arc<E>>>,
 }
 
 impl<E> Shared<E> {
-    fn lock(&self) -> std::sync::MutexGuard<'_, BTreeMap<u64, Arc<E>>> {
-        self.entries.lock().unwrap_or_else(|poisoned| poisoned.into_inner())
+    fn entries(&self) -> MutexGuard<'_, BTreeMap<u64, Arc<E>>> {
+        lock(&self.entries)
+    }
+
+    /// Unlists entry `id` (its last close happened).
+    fn remove(&self, id: u64) {
+        let removed = self.entries().remove(&id);
+        // The entry may hold the last reference to itself here; drop it outside the lock.
+        drop(removed);
     }
 }
 
 impl<E> Registry<E> {
     fn new() -> Self {
-        Registry {
-            shared: std::sync::Arc::new(Shared {
-                next_id: AtomicU64::new(1),
-                entries: std::sync::Mutex::new(BTreeMap::new()),
-            }),
-        }
+        Registry { shared: Arc::new(Shared { next_id: AtomicU64::new(1), entries: Mutex::new(BTreeMap::new()) }) }
     }
 
-    /// Lists a new entry built by `make` from its fresh id and its way back here.
-    fn insert(&self, make: impl FnOnce(u64, Listing<E>) -> E) -> Arc<E> {
+    /// Lists a new entry built by `make` from its fresh id and the hook that unlists it.
+    fn insert(&self, make: impl FnOnce(u64, OnLastClose) -> E) -> Arc<E>
+    where
+        E: Send + Sync + 'static,
+    {
         let id = self.shared.next_id.fetch_add(1, Ordering::Relaxed);
-        let entry = Arc::new(make(id, Listing(std::sync::Arc::downgrade(&self.shared))));
-        self.shared.lock().insert(id, entry.clone());
+        let shared = self.shared.clone();
+        let entry = Arc::new(make(id, Box::new(move || shared.remove(id))));
+        self.shared.entries().insert(id, entry.clone());
         entry
     }
 
+    fn get(&self, id: u64) -> Option<Arc<E>> {
+        self.shared.entries().get(&id).cloned()
+    }
+
     fn snapshot(&self) -> Vec<Arc<E>> {
-        self.shared.lock().values().cloned().collect()
+        self.shared.entries().values().cloned().collect()
     }
 
     fn len(&self) -> usize {
-        self.shared.lock().len()
+        self.shared.entries().len()
     }
 }
 
@@ -87,20 +87,26 @@ impl<T> ChannelRegistry<T> {
     }
 
     /// Creates a channel with a fresh id and lists it.
-    pub fn create(&self) -> (Sender<T>, Receiver<T>) {
+    pub fn create(&self) -> (Sender<T>, Receiver<T>)
+    where
+        T: Send + 'static,
+    {
         self.create_with(true)
     }
 
     /// As [`create`](Self::create), with the binding's `strict` flag kept with the channel.
-    pub fn create_with(&self, strict: bool) -> (Sender<T>, Receiver<T>) {
-        let chan = self.channels.insert(|id, listing| Channel::new(id, Some(listing), strict));
+    pub fn create_with(&self, strict: bool) -> (Sender<T>, Receiver<T>)
+    where
+        T: Send + 'static,
+    {
+        let chan = self.channels.insert(|id, on_last_close| Channel::new(id, Some(on_last_close), strict));
         (Sender::new(chan.clone()), Receiver::new(chan))
     }
 
     /// Channel `id`, if it still has an open end (make handles with [`Sender::new`] and
     /// [`Receiver::new`]; an end that was closed stays closed).
     pub fn get(&self, id: u64) -> Option<Arc<Channel<T>>> {
-        self.channels.shared.lock().get(&id).cloned()
+        self.channels.get(id)
     }
 
     /// New handles on every channel that still has an open end, in id order.
@@ -147,19 +153,27 @@ impl<T> QueueRegistry<T> {
 
     /// Creates a queue holding at most `maxsize` items (0: unbounded) with a fresh id, lists it
     /// and returns its first handle. `strict` is the binding's flag, kept with the queue.
-    pub fn create(&self, maxsize: usize, strict: bool) -> QueueHandle<T> {
+    pub fn create(&self, maxsize: usize, strict: bool) -> QueueHandle<T>
+    where
+        T: Send + 'static,
+    {
         self.create_with(maxsize, strict, 0)
     }
 
     /// As [`create`](Self::create), keeping the binding's `unbounditems` default with the queue.
-    pub fn create_with(&self, maxsize: usize, strict: bool, unbound_default: u8) -> QueueHandle<T> {
-        let queue = self.queues.insert(|id, listing| Queue::new(id, maxsize, strict, unbound_default, Some(listing)));
+    pub fn create_with(&self, maxsize: usize, strict: bool, unbound_default: u8) -> QueueHandle<T>
+    where
+        T: Send + 'static,
+    {
+        let queue = self
+            .queues
+            .insert(|id, on_last_close| Queue::new(id, maxsize, strict, unbound_default, Some(on_last_close)));
         QueueHandle::new(queue)
     }
 
     /// A new handle on live queue `id`, if there is one.
     pub fn get(&self, id: u64) -> Option<QueueHandle<T>> {
-        let queue = self.queues.shared.lock().get(&id).cloned()?;
+        let queue = self.queues.get(id)?;
         QueueHandle::revive(queue)
     }
 

@@ -8,26 +8,35 @@
 //! case wins. Whoever ends the wait (completion, deadline, cancel) then removes the waiter's
 //! other registrations, taking back the items of its other send cases, so nothing is sent or
 //! taken except through the case that won.
+//!
+//! A case names the exchange it waits on and what to do there (take, or offer with the
+//! channel's or queue's way of offering); the handles make their own cases
+//! (`Receiver::recv_case`, `Sender::send_case`, `QueueHandle::get_case`,
+//! `QueueHandle::put_case`), so this module knows nothing of channels and queues.
 
 use std::time::Instant;
 
-use crate::channel::{Receiver, Sender};
-use crate::exchange::{Locked, OfferKind, Offered, Registration, Taken};
-use crate::pending::Endpoint;
-use crate::queue::QueueHandle;
+use crate::exchange::{Exchange, Locked, OfferKind, Offered, Registration, Taken};
 use crate::sync::Arc;
 use crate::waiter::{Completion, Outcome, Waiter};
 
-/// One case of a select.
-pub enum Case<'a, T> {
-    /// Receive from a channel.
-    Recv(&'a Receiver<T>),
-    /// Send an item through a channel (a rendezvous).
-    Send(&'a Sender<T>, T),
-    /// Get from a queue.
-    Get(&'a QueueHandle<T>),
-    /// Put an item into a queue.
-    Put(&'a QueueHandle<T>, T),
+/// One case of a select: a receive (or get) from a channel or queue, or a send (or put) of an
+/// item into one. Made by the handles' `*_case` methods.
+pub struct Case<'a, T> {
+    exchange: &'a Arc<Exchange<T>>,
+    action: Action<T>,
+}
+
+impl<'a, T> Case<'a, T> {
+    /// A case that takes from `exchange`.
+    pub(crate) fn take(exchange: &'a Arc<Exchange<T>>) -> Self {
+        Case { exchange, action: Action::Take }
+    }
+
+    /// A case that offers `item` on `exchange` the way `kind` says.
+    pub(crate) fn offer(exchange: &'a Arc<Exchange<T>>, item: T, kind: OfferKind) -> Self {
+        Case { exchange, action: Action::Offer(Some(item), kind) }
+    }
 }
 
 /// The case that completed.
@@ -55,6 +64,7 @@ pub enum SelectStart<T> {
 
 enum Action<T> {
     Take,
+    /// The item is `None` only while a ready case is being tried with it.
     Offer(Option<T>, OfferKind),
 }
 
@@ -65,37 +75,23 @@ enum Action<T> {
 /// If `order` is not a permutation of `0..cases.len()`.
 pub fn start_select<T>(cases: Vec<Case<'_, T>>, order: &[usize], wait: bool) -> SelectStart<T> {
     assert_eq!(order.len(), cases.len(), "order must be a permutation of the cases");
-    let mut endpoints = Vec::with_capacity(cases.len());
-    let mut actions = Vec::with_capacity(cases.len());
-    for case in cases {
-        let (endpoint, action) = match case {
-            Case::Recv(receiver) => (Endpoint::Channel(receiver.channel().clone()), Action::Take),
-            Case::Send(sender, item) => {
-                (Endpoint::Channel(sender.channel().clone()), Action::Offer(Some(item), OfferKind::Rendezvous))
-            }
-            Case::Get(queue) => (Endpoint::Queue(queue.queue().clone()), Action::Take),
-            Case::Put(queue, item) => {
-                (Endpoint::Queue(queue.queue().clone()), Action::Offer(Some(item), OfferKind::Buffered))
-            }
-        };
-        endpoints.push(endpoint);
-        actions.push(action);
-    }
+    let (exchanges, mut actions): (Vec<&Arc<Exchange<T>>>, Vec<Action<T>>) =
+        cases.into_iter().map(|case| (case.exchange, case.action)).unzip();
 
     // Lock each distinct exchange once, in creation order.
-    let address = |endpoint: &Endpoint<T>| endpoint.exchange().order() as usize;
-    let mut distinct: Vec<usize> = (0..endpoints.len()).collect();
-    distinct.sort_by_key(|&case| address(&endpoints[case]));
-    distinct.dedup_by_key(|case| address(&endpoints[*case]));
-    let mut guards: Vec<(usize, Locked<'_, T>)> =
-        distinct.iter().map(|&case| (address(&endpoints[case]), endpoints[case].exchange().lock())).collect();
-    let state_of = |guards: &mut Vec<(usize, Locked<'_, T>)>, addr: usize| -> usize {
-        guards.iter().position(|(locked, _)| *locked == addr).expect("every exchange is locked")
+    let key = |case: usize| exchanges[case].order();
+    let mut distinct: Vec<usize> = (0..exchanges.len()).collect();
+    distinct.sort_by_key(|&case| key(case));
+    distinct.dedup_by_key(|case| key(*case));
+    let mut guards: Vec<(u64, Locked<'_, T>)> =
+        distinct.iter().map(|&case| (key(case), exchanges[case].lock())).collect();
+    let state_of = |guards: &mut Vec<(u64, Locked<'_, T>)>, case: usize| -> usize {
+        guards.iter().position(|(locked, _)| *locked == key(case)).expect("every exchange is locked")
     };
 
     let mut selected = None;
     for &case in order {
-        let slot = state_of(&mut guards, address(&endpoints[case]));
+        let slot = state_of(&mut guards, case);
         let state = &mut guards[slot].1;
         match &mut actions[case] {
             Action::Take => match state.take() {
@@ -130,7 +126,7 @@ pub fn start_select<T>(cases: Vec<Case<'_, T>>, order: &[usize], wait: bool) -> 
     let waiter = Arc::new(Waiter::new());
     let mut sends = Vec::with_capacity(actions.len());
     for (case, action) in actions.into_iter().enumerate() {
-        let slot = state_of(&mut guards, address(&endpoints[case]));
+        let slot = state_of(&mut guards, case);
         let state = &mut guards[slot].1;
         let at = Registration { waiter: waiter.clone(), case };
         match action {
@@ -145,8 +141,8 @@ pub fn start_select<T>(cases: Vec<Case<'_, T>>, order: &[usize], wait: bool) -> 
         }
     }
     drop(guards);
-    let distinct_endpoints = distinct.iter().map(|&case| endpoints[case].clone()).collect();
-    SelectStart::Pending(PendingSelect { waiter, endpoints, distinct_endpoints, sends, spun: false, done: false })
+    let exchanges = exchanges.into_iter().cloned().collect();
+    SelectStart::Pending(PendingSelect { waiter, exchanges, distinct, sends, spun: false, done: false })
 }
 
 /// A select parked on all its cases. Dropping it cancels it (an item a receive case had already
@@ -154,9 +150,9 @@ pub fn start_select<T>(cases: Vec<Case<'_, T>>, order: &[usize], wait: bool) -> 
 pub struct PendingSelect<T> {
     waiter: Arc<Waiter<T>>,
     /// Per case: where it is registered.
-    endpoints: Vec<Endpoint<T>>,
-    /// Each distinct channel or queue once, to withdraw from.
-    distinct_endpoints: Vec<Endpoint<T>>,
+    exchanges: Vec<Arc<Exchange<T>>>,
+    /// The first case on each distinct exchange, to withdraw from each once.
+    distinct: Vec<usize>,
     /// Per case: whether it is a send case.
     sends: Vec<bool>,
     spun: bool,
@@ -200,7 +196,7 @@ impl<T> PendingSelect<T> {
         let completion = self.waiter.abort();
         self.withdraw_all();
         if let Some(Completion { case, outcome: Outcome::Received { ticket, item } }) = completion {
-            self.endpoints[case].exchange().requeue(ticket, item);
+            self.exchanges[case].requeue(ticket, item);
         }
     }
 
@@ -222,8 +218,8 @@ impl<T> PendingSelect<T> {
     /// Removes the waiter's registrations everywhere; the items of send cases that did not win
     /// are dropped (outside the locks).
     fn withdraw_all(&self) {
-        for endpoint in &self.distinct_endpoints {
-            drop(endpoint.exchange().withdraw(&self.waiter));
+        for &case in &self.distinct {
+            drop(self.exchanges[case].withdraw(&self.waiter));
         }
     }
 }

@@ -1,15 +1,18 @@
 //! One switch between `std` and `loom` for every synchronisation primitive the core uses
-//! (the pattern of tokio's `src/loom`), so the same code is model-checked and shipped.
+//! (the pattern of tokio's `src/loom`), so the same code is model-checked and shipped; and the
+//! one place that decides what a poisoned lock means.
+
+use std::time::Duration;
 
 #[cfg(loom)]
 pub(crate) use loom::sync::{
-    atomic::{AtomicBool, AtomicUsize},
+    atomic::{AtomicBool, AtomicU64, AtomicUsize},
     Arc, Condvar, Mutex, MutexGuard,
 };
 
 #[cfg(not(loom))]
 pub(crate) use std::sync::{
-    atomic::{AtomicBool, AtomicUsize},
+    atomic::{AtomicBool, AtomicU64, AtomicUsize},
     Arc, Condvar, Mutex, MutexGuard,
 };
 
@@ -19,5 +22,22 @@ pub(crate) fn lock<T>(mutex: &Mutex<T>) -> MutexGuard<'_, T> {
     match mutex.lock() {
         Ok(guard) => guard,
         Err(poisoned) => poisoned.into_inner(),
+    }
+}
+
+/// Waits on `condvar` with `guard`'s lock, ignoring poisoning (see [`lock`]).
+pub(crate) fn wait<'a, T>(condvar: &Condvar, guard: MutexGuard<'a, T>) -> MutexGuard<'a, T> {
+    match condvar.wait(guard) {
+        Ok(guard) => guard,
+        Err(poisoned) => poisoned.into_inner(),
+    }
+}
+
+/// Waits on `condvar` with `guard`'s lock for at most `timeout`, ignoring poisoning (see
+/// [`lock`]). Whether it timed out is not reported: callers check their own deadline.
+pub(crate) fn wait_timeout<'a, T>(condvar: &Condvar, guard: MutexGuard<'a, T>, timeout: Duration) -> MutexGuard<'a, T> {
+    match condvar.wait_timeout(guard, timeout) {
+        Ok((guard, _)) => guard,
+        Err(poisoned) => poisoned.into_inner().0,
     }
 }

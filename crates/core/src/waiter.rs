@@ -14,7 +14,7 @@
 
 use std::time::{Duration, Instant};
 
-use crate::sync::{lock, AtomicBool, Condvar, Mutex};
+use crate::sync::{lock, wait, wait_timeout, AtomicBool, Condvar, Mutex};
 use std::sync::atomic::Ordering;
 
 /// How a blocked operation ended, as decided by the peer that completed it.
@@ -116,20 +116,14 @@ impl<T> Waiter<T> {
             }
             slot.parked = true;
             slot = match deadline {
-                None => match self.wake.wait(slot) {
-                    Ok(guard) => guard,
-                    Err(poisoned) => poisoned.into_inner(),
-                },
+                None => wait(&self.wake, slot),
                 Some(deadline) => {
                     let now = Instant::now();
                     if now >= deadline {
                         slot.parked = false;
                         return None;
                     }
-                    match self.wake.wait_timeout(slot, deadline - now) {
-                        Ok((guard, _)) => guard,
-                        Err(poisoned) => poisoned.into_inner().0,
-                    }
+                    wait_timeout(&self.wake, slot, deadline - now)
                 }
             };
             slot.parked = false;

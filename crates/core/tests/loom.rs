@@ -1,10 +1,12 @@
 //! `loom` model tests of the core's blocking structures (channels, queues, select, the notified
-//! waiter path, close racing waiters, and the sync primitives: Lock/Semaphore, RLock, Event,
-//! Condition, Barrier): every interleaving (up to a preemption bound) of a few threads is explored, with the core's mutexes, condvars and atomics replaced by loom's
-//! (`src/sync.rs`). A blocked call that is never woken shows up as loom's "deadlock" panic; an
-//! `Arc` (channel or waiter) still alive at the end of an execution as a leak. Note: when a model
-//! deadlocks, loom's own `Arc` destructors panic again while unwinding, so the whole test binary
-//! aborts (SIGABRT); the first "deadlock; threads = ..." message names the failing test.
+//! waiter path, close racing waiters, the sync primitives: Lock/Semaphore, RLock, Event,
+//! Condition, Barrier; and the registries and buffer leases): every interleaving (up to a
+//! preemption bound) of a few threads is explored, with the core's mutexes, condvars and atomics
+//! replaced by loom's (`src/sync.rs`). A blocked call that is never woken shows up as loom's
+//! "deadlock" panic; an `Arc` (channel, waiter, registry list) still alive at the end of an
+//! execution as a leak. Note: when a model deadlocks, loom's own `Arc` destructors panic again
+//! while unwinding, so the whole test binary aborts (SIGABRT); the first "deadlock; threads = ..."
+//! message names the failing test.
 //!
 //! Run: `RUSTFLAGS="--cfg loom" cargo test -p subinterpreters-core --release --test loom`.
 //! `LOOM_MAX_PREEMPTIONS=n` overrides the default bound below.
@@ -18,9 +20,7 @@
 use std::sync::atomic::{AtomicUsize, Ordering};
 
 use loom::thread;
-use subinterpreters_core::{
-    channel, Receiver, RecvError, RecvStart, SendError, SendStart, Sender, TryRecvError,
-};
+use subinterpreters_core::{channel, Receiver, RecvError, RecvStart, SendError, SendStart, Sender, TryRecvError};
 
 /// Models with two threads (the test's own plus one) are explored exhaustively: they finish in
 /// well under a second each.
@@ -660,8 +660,7 @@ fn loom_catches_a_lost_wake_up_in_a_broken_hand_off() {
         // unwinding must not run loom destructors (an `Arc` drop would panic again and abort the
         // whole test binary instead of failing this one test).
         type Shared = (Mutex<()>, Condvar, AtomicBool);
-        let state: &'static Shared =
-            Box::leak(Box::new((Mutex::new(()), Condvar::new(), AtomicBool::new(false))));
+        let state: &'static Shared = Box::leak(Box::new((Mutex::new(()), Condvar::new(), AtomicBool::new(false))));
         let notifier = thread::spawn(move || {
             state.2.store(true, Ordering::SeqCst); // BUG: not under the lock
             state.1.notify_one();
@@ -690,30 +689,25 @@ fn drain_queue<T>(q: &QueueHandle<T>) -> Vec<T> {
     got
 }
 
-/// `start_select` locks its channels and queues in address order, and heap addresses change
-/// from one loom execution to the next (the allocator reuses what the previous execution freed,
-/// in another order): a model whose two exchanges swapped places between executions would not be
-/// deterministic, and loom then fails with "expected to be able to acquire lock" or "Is the model
-/// fully deterministic?". So the select models hand out roles by address: the first of a pair is
-/// always the one at the lower address, and every execution behaves the same way in roles.
-fn ordered<E>(x: E, y: E, address: impl Fn(&E) -> usize) -> (E, E) {
-    if address(&x) < address(&y) {
-        (x, y)
-    } else {
-        (y, x)
-    }
-}
-
-/// Two queues of capacity `maxsize`, the first at the lower address (see [`ordered`]).
+/// `start_select` locks its channels and queues in creation order, which is the same in every
+/// loom execution, while heap addresses are not (the allocator reuses what the previous
+/// execution freed, in another order). A model whose roles followed addresses would not be
+/// deterministic, and loom then fails with "expected to be able to acquire lock" or "Is the
+/// model fully deterministic?". So the select models hand out roles by creation order: the first
+/// of a pair is always the one created (and locked) first.
 fn two_queues(maxsize: usize) -> (QueueHandle<u32>, QueueHandle<u32>) {
-    ordered(queue(maxsize), queue(maxsize), |q| &**q.queue() as *const _ as usize)
+    let first = queue(maxsize);
+    let second = queue(maxsize);
+    (first, second)
 }
 
 type Ends = (Sender<u32>, Receiver<u32>);
 
-/// Two channels, the first at the lower address (see [`ordered`]).
+/// Two channels, the first created (and locked) first (see [`two_queues`]).
 fn two_channels() -> (Ends, Ends) {
-    ordered(channel(), channel(), |(tx, _)| &**tx.channel() as *const _ as usize)
+    let first = channel();
+    let second = channel();
+    (first, second)
 }
 
 /// Starts a select in the given order and, if it parks, waits for it (no deadline).
@@ -823,9 +817,9 @@ fn queue_put_cancelled_racing_a_get_and_a_second_put() {
         if let Some(pending) = parked {
             match pending.cancel() {
                 Ok(()) => {} // admitted by a take: its item is in `all`
-                Err(SendError::Withdrawn(3)) => panic!(
-                    "a parked put was never let in although the queue had room (first put: {quit:?})"
-                ),
+                Err(SendError::Withdrawn(3)) => {
+                    panic!("a parked put was never let in although the queue had room (first put: {quit:?})")
+                }
                 Err(other) => panic!("nothing closed the queue: {other:?}"),
             }
         }
@@ -847,7 +841,7 @@ fn select_on_two_queues_woken_by_puts_racing_on_both() {
             let b = b.clone();
             thread::spawn(move || b.put_nowait(2).unwrap())
         };
-        let selected = select_blocking(vec![Case::Get(&a), Case::Get(&b)], &[0, 1]);
+        let selected = select_blocking(vec![a.get_case(), b.get_case()], &[0, 1]);
         put_a.join().unwrap();
         put_b.join().unwrap();
         let (left_a, left_b) = (drain_queue(&a), drain_queue(&b));
@@ -862,7 +856,7 @@ fn select_on_two_queues_woken_by_puts_racing_on_both() {
 #[test]
 fn select_on_two_queues_woken_by_one_peer_putting_on_both() {
     // Two threads: explored exhaustively, including the select parking between the two puts.
-    // The cases are listed higher address first, so the case order differs from the lock order.
+    // The cases are listed later-created first, so the case order differs from the lock order.
     model("select on two queues vs puts on both", || {
         let (low, high) = two_queues(1);
         let peer = {
@@ -872,7 +866,7 @@ fn select_on_two_queues_woken_by_one_peer_putting_on_both() {
                 high.put_nowait(2).unwrap();
             })
         };
-        let selected = select_blocking(vec![Case::Get(&high), Case::Get(&low)], &[0, 1]);
+        let selected = select_blocking(vec![high.get_case(), low.get_case()], &[0, 1]);
         peer.join().unwrap();
         let (left_low, left_high) = (drain_queue(&low), drain_queue(&high));
         match (selected, left_low.as_slice(), left_high.as_slice()) {
@@ -892,7 +886,7 @@ fn select_with_a_send_and_a_receive_case_racing_peers() {
         // Blocks until it gets the select's item or the select drops A's only sender.
         let receiver = thread::spawn(move || a_rx.recv(None));
         let sender = thread::spawn(move || b_tx.send_nowait(2).unwrap());
-        let selected = select_blocking(vec![Case::Send(&a_tx, 1), Case::Recv(&b_rx)], &[0, 1]);
+        let selected = select_blocking(vec![a_tx.send_case(1), b_rx.recv_case()], &[0, 1]);
         drop(a_tx);
         let received = receiver.join().unwrap();
         sender.join().unwrap();
@@ -920,7 +914,7 @@ fn select_with_a_put_and_a_get_case_racing_peers() {
             let empty = empty.clone();
             thread::spawn(move || empty.put_nowait(20).unwrap())
         };
-        let selected = select_blocking(vec![Case::Put(&full, 11), Case::Get(&empty)], &[0, 1]);
+        let selected = select_blocking(vec![full.put_case(11), empty.get_case()], &[0, 1]);
         assert_eq!(getter.join().unwrap(), Ok(10));
         putter.join().unwrap();
         let (left_full, left_empty) = (drain_queue(&full), drain_queue(&empty));
@@ -943,7 +937,7 @@ fn select_cancel_racing_a_peer_completion() {
             let taken = out_rx.try_recv().ok();
             (taken, in_tx, out_rx)
         });
-        let outcome = match start_select(vec![Case::Recv(&in_rx), Case::Send(&out_tx, 7)], &[0, 1], true) {
+        let outcome = match start_select(vec![in_rx.recv_case(), out_tx.send_case(7)], &[0, 1], true) {
             SelectStart::Ready(selected) => Some(selected),
             SelectStart::Pending(pending) => pending.cancel(),
             SelectStart::NotReady => unreachable!("asked to wait"),
@@ -975,7 +969,7 @@ fn select_cancel_and_requeue_racing_a_peer_completion() {
                 assert_eq!(full.try_get(), Ok(10), "the filler comes first");
             })
         };
-        let ready = match start_select(vec![Case::Get(&source), Case::Put(&full, 7)], &[0, 1], true) {
+        let ready = match start_select(vec![source.get_case(), full.put_case(7)], &[0, 1], true) {
             SelectStart::Ready(selected) => Some(selected),
             SelectStart::Pending(pending) => {
                 pending.cancel_and_requeue();
@@ -1299,7 +1293,8 @@ fn barrier_trip_racing_a_timed_out_party_passes_all_parties_or_none() {
         let passed = barrier_wait(&barrier);
         let other_passed = quitter.join().unwrap();
         assert_eq!(
-            passed, other_passed,
+            passed,
+            other_passed,
             "one party passed a round the other timed out of (broken: {})",
             barrier.broken()
         );
@@ -1482,7 +1477,7 @@ fn select_parked_on_two_queues_racing_a_close_and_a_put() {
             let b = b.clone();
             thread::spawn(move || b.put_nowait(2).unwrap())
         };
-        let selected = select_blocking(vec![Case::Get(&a), Case::Get(&b)], &[0, 1]);
+        let selected = select_blocking(vec![a.get_case(), b.get_case()], &[0, 1]);
         closer.join().unwrap();
         putter.join().unwrap();
         let left_b = drain_queue(&b);
@@ -1501,7 +1496,7 @@ fn select_send_case_racing_a_close_of_its_receive_end_gets_the_item_back() {
     model("select send vs close_recv", || {
         let ((a_tx, a_rx), (_b_tx, b_rx)) = two_channels();
         let closer = thread::spawn(move || a_rx.close());
-        let selected = select_blocking(vec![Case::Send(&a_tx, 1), Case::Recv(&b_rx)], &[0, 1]);
+        let selected = select_blocking(vec![a_tx.send_case(1), b_rx.recv_case()], &[0, 1]);
         closer.join().unwrap();
         assert_eq!(selected, Selected::SendClosed(0, 1));
         assert!(a_tx.channel().is_empty() && b_rx.channel().is_empty(), "no entry left listed");
@@ -1565,4 +1560,203 @@ fn loom_catches_a_lost_notification_in_a_broken_condition() {
             state = second.wake.wait(state).unwrap();
         }
     });
+}
+
+// ---------------------------------------------------------------------------------------------
+// Registries and buffer leases: the lists that learn of a last close, and the releases of lent
+// buffers. A registry's hook holds the list until the last close runs it, so a hook that never
+// ran shows up as loom's "Arc leaked" at the end of the execution.
+
+use subinterpreters_core::{ArrayLayout, ChannelRegistry, LeaseHolder, LeaseTable, QueueRegistry};
+
+#[test]
+fn last_queue_handle_dropped_racing_a_registry_get_never_revives_a_freed_queue() {
+    // `get` either finds the queue before its last handle went (a live queue, still listed) or
+    // finds nothing; never a handle on a queue whose items were dropped and whose hook ran.
+    model("last QueueHandle drop vs registry get", || {
+        let registry = QueueRegistry::<u32>::new();
+        let q = registry.create(1, false);
+        let id = q.id();
+        let dropper = thread::spawn(move || drop(q));
+        match registry.get(id) {
+            Some(revived) => {
+                assert!(!revived.is_closed(), "revived a freed queue");
+                revived.put_nowait(7).unwrap();
+                assert_eq!(revived.try_get(), Ok(7));
+                dropper.join().unwrap();
+                assert_eq!(registry.len(), 1, "a revived queue stays listed");
+                drop(revived);
+            }
+            None => dropper.join().unwrap(),
+        }
+        assert!(registry.is_empty(), "the last handle unlists the queue");
+    });
+}
+
+#[test]
+fn last_queue_handle_dropped_racing_list_and_close_all_unlists_it_once() {
+    // The exit hook's `close_all` and a `list_all_queues()` race the last handle's drop: the
+    // listed handles are live handles (dropping them frees the queue, once), and nothing stays
+    // listed or alive at the end.
+    model_bounded("last QueueHandle drop vs list vs close_all", 6, || {
+        let registry = LoomArc::new(QueueRegistry::<u32>::new());
+        let q = registry.create(1, false);
+        q.put_nowait(1).unwrap();
+        let dropper = thread::spawn(move || drop(q));
+        let lister = {
+            let registry = registry.clone();
+            thread::spawn(move || {
+                for listed in registry.list() {
+                    // A listed queue is open unless `close_all` got there: a closed queue still
+                    // drains, and its item is either here or was dropped with the queue.
+                    assert!(matches!(listed.try_get(), Ok(1) | Err(TryRecvError::Empty | TryRecvError::Closed)));
+                }
+            })
+        };
+        registry.close_all();
+        dropper.join().unwrap();
+        lister.join().unwrap();
+        assert!(registry.is_empty(), "the last handle unlists the queue");
+    });
+}
+
+#[test]
+fn last_channel_ends_dropped_racing_list_and_close_all_unlist_it_once() {
+    // Both ends' last handles go in one thread while another lists the channel and the exit
+    // hook closes everything: handles made from the list keep closed ends closed, and the
+    // channel leaves the registry exactly when both ends are closed.
+    model_bounded("last channel handles drop vs list vs close_all", 5, || {
+        let registry = LoomArc::new(ChannelRegistry::<u32>::new());
+        let (tx, rx) = registry.create();
+        let dropper = thread::spawn(move || {
+            drop(tx);
+            drop(rx);
+        });
+        let lister = {
+            let registry = registry.clone();
+            thread::spawn(move || {
+                for (tx, rx) in registry.list() {
+                    // Either end may be closed (by the drops or by `close_all`) at any point here; an
+                    // item sent is received unless the receive end closed meanwhile.
+                    match tx.send_nowait(1) {
+                        Ok(_) => assert!(matches!(rx.try_recv(), Ok(1) | Err(TryRecvError::Closed))),
+                        Err(SendError::Closed(1)) => {}
+                        Err(other) => panic!("unexpected {other:?}"),
+                    }
+                }
+            })
+        };
+        registry.close_all();
+        dropper.join().unwrap();
+        lister.join().unwrap();
+        assert!(registry.is_empty(), "a channel with both ends closed is unlisted");
+    });
+}
+
+/// A one-byte layout for the lease models (the table never looks at it).
+fn byte_layout() -> ArrayLayout {
+    ArrayLayout::c_contiguous("B", &[1]).unwrap()
+}
+
+/// A release that counts its runs. The counter is a loom atomic, so that loom may switch threads
+/// inside a release; leaked rather than in a loom `Arc`, because an abandoned release is
+/// forgotten, never dropped, and loom would report a forgotten `Arc` as a leak.
+fn counting_release() -> (&'static LoomUsize, Box<dyn FnOnce() + Send>) {
+    let runs: &'static LoomUsize = Box::leak(Box::new(LoomUsize::new(0)));
+    (
+        runs,
+        Box::new(move || {
+            runs.fetch_add(1, Ordering::SeqCst);
+        }),
+    )
+}
+
+#[test]
+fn lease_release_racing_abandon_runs_once_or_is_abandoned_never_both() {
+    // Interpreter 2 shows the lease as a view, lets it go and drops the last reference (the
+    // release runs) while the exit hook abandons interpreter 1's releases.
+    model("lease release vs hold/unhold vs abandon", || {
+        let table = LoomArc::new(LeaseTable::new());
+        let (runs, release) = counting_release();
+        let lease = table.lend(1, 0x1000, byte_layout(), false, release);
+        let holder = {
+            let table = table.clone();
+            thread::spawn(move || {
+                table.hold(&lease, 2);
+                table.unhold(&lease, 2);
+                drop(lease);
+            })
+        };
+        let abandoned = table.abandon_all_of(1);
+        holder.join().unwrap();
+        assert_eq!(runs.load(Ordering::SeqCst) + abandoned, 1, "released once or abandoned, never both");
+        assert!(table.is_empty(), "nothing stays listed");
+    });
+}
+
+#[test]
+fn lease_views_in_two_interpreters_racing_abandon_release_once_or_never() {
+    // Two interpreters hold views of one lease and let them go in either order; whichever drops
+    // the last reference runs the release, unless the exit hook abandoned it first.
+    model("lease views in two threads vs abandon", || {
+        let table = LoomArc::new(LeaseTable::new());
+        let (runs, release) = counting_release();
+        let lease = table.lend(1, 0x1000, byte_layout(), false, release);
+        let view = |holder: i64, lease: LoomArc<subinterpreters_core::BufferLease>| {
+            let table = table.clone();
+            thread::spawn(move || {
+                table.hold(&lease, holder);
+                table.unhold(&lease, holder);
+            })
+        };
+        let first = view(2, lease.clone());
+        let second = view(3, lease);
+        let abandoned = table.abandon_all_of(1);
+        first.join().unwrap();
+        second.join().unwrap();
+        assert_eq!(runs.load(Ordering::SeqCst) + abandoned, 1, "released once or abandoned, never both");
+        assert!(table.is_empty(), "nothing stays listed");
+    });
+}
+
+#[test]
+fn a_close_that_finds_no_lease_of_its_interpreter_never_precedes_a_release() {
+    // Interpreter 2 lets its view of interpreter 1's buffer go (the last reference: the release
+    // enters interpreter 1) while interpreter 1's close asks whether anything blocks it (first
+    // abandoning its releases, as the exit hook does, or not). Once the answer is "nothing", no
+    // release of interpreter 1 may still be to come.
+    for abandon_first in [false, true] {
+        let name = if abandon_first {
+            "lease release vs abandon, blocking_close_of"
+        } else {
+            "lease release vs blocking_close_of"
+        };
+        model(name, move || {
+            let table = LoomArc::new(LeaseTable::new());
+            // A loom atomic, so that loom may switch threads between the release's start and its
+            // check; leaked, since an abandoned release is forgotten (see `counting_release`).
+            let closed: &'static LoomBool = Box::leak(Box::new(LoomBool::new(false)));
+            let release =
+                Box::new(move || assert!(!closed.load(Ordering::SeqCst), "released into a closed interpreter"));
+            let lease = table.lend(1, 0x1000, byte_layout(), false, release);
+            table.hold(&lease, 2);
+            let viewer = {
+                let table = table.clone();
+                thread::spawn(move || {
+                    table.unhold(&lease, 2);
+                    drop(lease);
+                })
+            };
+            if abandon_first {
+                table.abandon_all_of(1);
+            }
+            match table.blocking_close_of(1) {
+                None => closed.store(true, Ordering::SeqCst),
+                Some(LeaseHolder::Interpreter(2) | LeaseHolder::InFlight) => {}
+                Some(other) => panic!("unexpected holder {other:?}"),
+            }
+            viewer.join().unwrap();
+            assert_eq!(table.blocking_close_of(1), None, "released (or abandoned) and unlisted");
+        });
+    }
 }

@@ -77,9 +77,15 @@ fn a_lease_runs_its_release_once_when_the_last_reference_goes_and_leaves_the_tab
     let layout = ArrayLayout::c_contiguous("B", &[16]).unwrap();
     let lease = {
         let released = released.clone();
-        table.lend(7, 0x1000, layout, false, Box::new(move || {
-            released.fetch_add(1, Ordering::SeqCst);
-        }))
+        table.lend(
+            7,
+            0x1000,
+            layout,
+            false,
+            Box::new(move || {
+                released.fetch_add(1, Ordering::SeqCst);
+            }),
+        )
     };
     assert_eq!(table.blocking_close_of(7), Some(LeaseHolder::InFlight));
     table.hold(&lease, 8);
@@ -109,4 +115,26 @@ fn abandoned_leases_never_run_their_release() {
     assert_eq!(table.abandon_all_of(3), 1);
     drop(lease);
     assert!(table.is_empty());
+}
+
+#[test]
+fn a_release_in_progress_stays_listed_and_is_not_abandoned() {
+    // The exit hook abandoning the owner's releases while one runs (here: from inside it) must
+    // leave that one listed until it is done, so the owner is not ended under it.
+    let table = Arc::new(LeaseTable::new());
+    let layout = ArrayLayout::c_contiguous("B", &[4]).unwrap();
+    let seen = Arc::new(AtomicUsize::new(0));
+    let release = {
+        let (table, seen) = (table.clone(), seen.clone());
+        Box::new(move || {
+            assert_eq!(table.abandon_all_of(5), 0, "a release in progress is not abandoned");
+            assert_eq!(table.blocking_close_of(5), Some(LeaseHolder::InFlight), "listed while it runs");
+            seen.fetch_add(1, Ordering::SeqCst);
+        })
+    };
+    let lease = table.lend(5, 0x3000, layout, false, release);
+    drop(lease);
+    assert_eq!(seen.load(Ordering::SeqCst), 1);
+    assert!(table.is_empty());
+    assert_eq!(table.blocking_close_of(5), None);
 }

@@ -17,8 +17,8 @@ use std::time::{Duration, Instant};
 
 use common::{count, drops, in_ms, join, patient, Tracked};
 use subinterpreters_core::{
-    channel, queue, start_select, Case, PendingRecv, PendingSend, QueueHandle, QueueRegistry,
-    RecvError, RecvStart, SelectStart, Selected, SendError, SendStart, TryRecvError,
+    channel, queue, start_select, PendingRecv, PendingSend, QueueHandle, QueueRegistry, RecvError, RecvStart,
+    SelectStart, Selected, SendError, SendStart, TryRecvError,
 };
 
 /// Parks a get on `q` (nothing may be ready) and returns the parked operation.
@@ -41,10 +41,7 @@ fn park_put<T>(q: &QueueHandle<T>, item: T) -> PendingSend<T> {
 
 /// A thread that waits (for ever) on a put parked on this thread, so that it is registered
 /// deterministically before this returns.
-fn spawn_blocked_put<T: Send + 'static>(
-    q: &QueueHandle<T>,
-    item: T,
-) -> thread::JoinHandle<Result<(), SendError<T>>> {
+fn spawn_blocked_put<T: Send + 'static>(q: &QueueHandle<T>, item: T) -> thread::JoinHandle<Result<(), SendError<T>>> {
     let mut pending = park_put(q, item);
     thread::spawn(move || pending.wait_until(None).expect("no deadline: waits until completed"))
 }
@@ -1138,7 +1135,7 @@ fn getters_that_give_up_and_requeue_lose_nothing() {
 /// select.
 fn stale_put_entry(q: &QueueHandle<u32>) -> subinterpreters_core::PendingSelect<u32> {
     let (tx, rx) = channel::<u32>();
-    let pending = match start_select(vec![Case::Put(q, 100), Case::Recv(&rx)], &[0, 1], true) {
+    let pending = match start_select(vec![q.put_case(100), rx.recv_case()], &[0, 1], true) {
         SelectStart::Pending(pending) => pending,
         _ => panic!("expected the select to park: the queue is full and the channel empty"),
     };
@@ -1233,9 +1230,12 @@ fn a_notified_put_on_a_full_queue_is_signalled_when_room_is_made() {
     q.put_nowait(1).unwrap();
     let signals = Arc::new(AtomicU64::new(0));
     let counter = signals.clone();
-    let mut pending = match q.start_put_notified(2, Arc::new(move || {
-        counter.fetch_add(1, Ordering::SeqCst);
-    })) {
+    let mut pending = match q.start_put_notified(
+        2,
+        Arc::new(move || {
+            counter.fetch_add(1, Ordering::SeqCst);
+        }),
+    ) {
         Ok(SendStart::Pending(pending)) => pending,
         _ => panic!("the queue is full: the put parks"),
     };

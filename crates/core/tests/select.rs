@@ -15,8 +15,8 @@ use std::time::Duration;
 
 use common::{count, drops, in_ms, join, patient, Tracked};
 use subinterpreters_core::{
-    channel, queue, random_order, start_select, Case, PendingSelect, RecvError, RecvStart,
-    SelectStart, Selected, SendError, TryRecvError,
+    channel, queue, random_order, start_select, Case, PendingSelect, RecvError, RecvStart, SelectStart, Selected,
+    SendError, TryRecvError,
 };
 
 /// Starts a select that must park.
@@ -70,14 +70,14 @@ fn a_single_ready_case_completes_whatever_the_order() {
     let q = queue::<u32>(1);
     tx.send_nowait(1).unwrap();
     let (_tx2, rx2) = channel::<u32>();
-    let cases = vec![Case::Recv(&rx2), Case::Recv(&rx), Case::Get(&q)];
+    let cases = vec![rx2.recv_case(), rx.recv_case(), q.get_case()];
     assert_eq!(ready(cases, &[0, 1, 2]), Selected::Received(1, 1));
     // Get from a queue.
     q.put_nowait(2).unwrap();
-    let cases = vec![Case::Recv(&rx2), Case::Recv(&rx), Case::Get(&q)];
+    let cases = vec![rx2.recv_case(), rx.recv_case(), q.get_case()];
     assert_eq!(ready(cases, &[2, 1, 0]), Selected::Received(2, 2));
     // Put into a queue with room (the other cases are not ready).
-    assert_eq!(ready(vec![Case::Recv(&rx), Case::Put(&q, 3)], &[0, 1]), Selected::Sent(1));
+    assert_eq!(ready(vec![rx.recv_case(), q.put_case(3)], &[0, 1]), Selected::Sent(1));
     assert_eq!(drain(&q), [3]);
     // Send to a waiting receiver.
     let receiver = {
@@ -93,7 +93,7 @@ fn a_single_ready_case_completes_whatever_the_order() {
         parked_rx.recv_timeout(common::PATIENCE).unwrap();
         handle
     };
-    assert_eq!(ready(vec![Case::Get(&q), Case::Send(&tx, 4)], &[0, 1]), Selected::Sent(1));
+    assert_eq!(ready(vec![q.get_case(), tx.send_case(4)], &[0, 1]), Selected::Sent(1));
     assert_eq!(join(receiver), Ok(4));
 }
 
@@ -107,7 +107,7 @@ fn with_a_fixed_order_the_first_ready_case_in_that_order_wins() {
     b.put_nowait(Tracked::new(2, &dropped)).unwrap();
     for (order, winner) in [([0, 1, 2], 0), ([1, 0, 2], 1), ([2, 0, 1], 2), ([2, 1, 0], 2)] {
         let before = count(&dropped);
-        let cases = vec![Case::Get(&a), Case::Get(&b), Case::Put(&room, Tracked::new(9, &dropped))];
+        let cases = vec![a.get_case(), b.get_case(), room.put_case(Tracked::new(9, &dropped))];
         match ready(cases, &order) {
             Selected::Received(case, item) => {
                 assert_eq!(case, winner, "order {order:?}");
@@ -156,7 +156,7 @@ fn random_order_picks_each_ready_case_about_equally_often() {
     for _ in 0..ROUNDS {
         let order = random_order(CASES);
         first[order[0]] += 1;
-        let cases = queues.iter().map(Case::Get).collect();
+        let cases = queues.iter().map(|q| q.get_case()).collect();
         match ready(cases, &order) {
             Selected::Received(case, item) => {
                 wins[case] += 1;
@@ -175,13 +175,8 @@ fn random_order_picks_each_ready_case_about_equally_often() {
     let (_tx, idle) = channel::<u32>();
     let mut two = [0usize; 2];
     for _ in 0..2000 {
-        let cases = vec![
-            Case::Recv(&idle),
-            Case::Get(&queues[0]),
-            Case::Recv(&idle),
-            Case::Get(&queues[1]),
-            Case::Recv(&idle),
-        ];
+        let cases =
+            vec![idle.recv_case(), queues[0].get_case(), idle.recv_case(), queues[1].get_case(), idle.recv_case()];
         match ready(cases, &random_order(5)) {
             Selected::Received(1, item) => {
                 two[0] += 1;
@@ -201,7 +196,7 @@ fn random_order_picks_each_ready_case_about_equally_often() {
 #[should_panic(expected = "permutation")]
 fn an_order_of_the_wrong_length_panics() {
     let q = queue::<u32>(0);
-    let _ = start_select(vec![Case::Get(&q), Case::Get(&q)], &[0], false);
+    let _ = start_select(vec![q.get_case(), q.get_case()], &[0], false);
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -216,10 +211,10 @@ fn without_wait_nothing_ready_is_not_ready_and_nothing_is_registered() {
     let full = queue::<Tracked>(1);
     full.put_nowait(Tracked::new(0, &dropped)).unwrap();
     let cases = vec![
-        Case::Recv(&rx),
-        Case::Get(&empty),
-        Case::Send(&send, Tracked::new(1, &dropped)),
-        Case::Put(&full, Tracked::new(2, &dropped)),
+        rx.recv_case(),
+        empty.get_case(),
+        send.send_case(Tracked::new(1, &dropped)),
+        full.put_case(Tracked::new(2, &dropped)),
     ];
     assert!(matches!(start_select(cases, &[3, 2, 1, 0], false), SelectStart::NotReady));
     assert_eq!(count(&dropped), 2, "the send items of a select that did not happen are dropped");
@@ -237,7 +232,7 @@ fn without_wait_nothing_ready_is_not_ready_and_nothing_is_registered() {
 fn a_parked_select_is_woken_by_a_channel_send() {
     let (tx, rx) = channel::<u32>();
     let q = queue::<u32>(0);
-    let waiting = spawn_wait(park(vec![Case::Get(&q), Case::Recv(&rx)]));
+    let waiting = spawn_wait(park(vec![q.get_case(), rx.recv_case()]));
     assert_eq!(tx.send_nowait(5), Ok(true), "handed to the parked select");
     assert_eq!(join(waiting), Selected::Received(1, 5));
     // Its registration on the queue is gone.
@@ -249,7 +244,7 @@ fn a_parked_select_is_woken_by_a_channel_send() {
 fn a_parked_select_is_woken_by_a_queue_put() {
     let (_tx, rx) = channel::<u32>();
     let q = queue::<u32>(1);
-    let waiting = spawn_wait(park(vec![Case::Recv(&rx), Case::Get(&q)]));
+    let waiting = spawn_wait(park(vec![rx.recv_case(), q.get_case()]));
     assert_eq!(q.put_nowait(5), Ok(()));
     assert_eq!(q.qsize(), 0, "handed to the parked select, not buffered");
     assert_eq!(join(waiting), Selected::Received(1, 5));
@@ -259,12 +254,12 @@ fn a_parked_select_is_woken_by_a_queue_put() {
 fn a_parked_select_is_woken_by_a_receiver_taking_its_send() {
     let (tx, rx) = channel::<u32>();
     let q = queue::<u32>(0);
-    let waiting = spawn_wait(park(vec![Case::Get(&q), Case::Send(&tx, 7)]));
+    let waiting = spawn_wait(park(vec![q.get_case(), tx.send_case(7)]));
     assert_eq!(rx.recv(patient()), Ok(7));
     assert_eq!(join(waiting), Selected::Sent(1));
     assert!(tx.channel().is_empty());
     // The blocking-receive path, with a sender select that parked first.
-    let pending = park(vec![Case::Send(&tx, 8)]);
+    let pending = park(vec![tx.send_case(8)]);
     assert_eq!(tx.channel().len(), 1, "the parked send case is listed with its item");
     let waiting = spawn_wait(pending);
     assert_eq!(rx.try_recv(), Ok(8));
@@ -277,7 +272,7 @@ fn a_parked_select_is_woken_by_a_get_making_room_for_its_put() {
     let q = queue::<u32>(2);
     q.put_nowait(1).unwrap();
     q.put_nowait(2).unwrap();
-    let waiting = spawn_wait(park(vec![Case::Recv(&rx), Case::Put(&q, 3)]));
+    let waiting = spawn_wait(park(vec![rx.recv_case(), q.put_case(3)]));
     assert_eq!(q.get(patient()), Ok(1));
     assert_eq!(join(waiting), Selected::Sent(1));
     assert_eq!(drain(&q), [2, 3], "the select's item entered behind the queued ones");
@@ -286,7 +281,7 @@ fn a_parked_select_is_woken_by_a_get_making_room_for_its_put() {
 #[test]
 fn a_parked_select_waits_again_after_a_deadline() {
     let q = queue::<u32>(0);
-    let mut pending = park(vec![Case::Get(&q)]);
+    let mut pending = park(vec![q.get_case()]);
     assert!(pending.wait_until(in_ms(20)).is_none());
     q.put_nowait(1).unwrap();
     assert_eq!(q.qsize(), 0, "still registered after the deadline");
@@ -357,7 +352,7 @@ fn exactly_one_case_completes_when_peers_race_on_every_case() {
             [a_peer, b_peer, c_peer, d_peer]
         };
         start.wait();
-        let cases = vec![Case::Get(&a), Case::Recv(&b_rx), Case::Put(&c, 31), Case::Send(&d_tx, 40)];
+        let cases = vec![a.get_case(), b_rx.recv_case(), c.put_case(31), d_tx.send_case(40)];
         let selected = select_patiently(cases, &random_order(4));
         done.store(true, std::sync::atomic::Ordering::SeqCst);
         let results: Vec<Option<u64>> = peers.into_iter().map(join).collect();
@@ -414,7 +409,7 @@ fn selects_that_time_out_and_retry_lose_and_duplicate_nothing() {
             thread::spawn(move || {
                 let mut got = Vec::new();
                 for attempt in 0u64.. {
-                    let cases = vec![Case::Get(&queues[0]), Case::Get(&queues[1]), Case::Recv(&rx)];
+                    let cases = vec![queues[0].get_case(), queues[1].get_case(), rx.recv_case()];
                     let result = match start_select(cases, &random_order(3), true) {
                         SelectStart::Ready(selected) => Some(selected),
                         SelectStart::Pending(mut pending) => {
@@ -479,10 +474,10 @@ fn cancel_withdraws_every_case_and_nothing_is_sent_later() {
     full.put_nowait(Tracked::new(0, &dropped)).unwrap();
     let (_idle_tx, idle_rx) = channel::<Tracked>();
     let pending = park(vec![
-        Case::Recv(&idle_rx),
-        Case::Get(&get_from),
-        Case::Put(&full, Tracked::new(1, &dropped)),
-        Case::Send(&tx, Tracked::new(2, &dropped)),
+        idle_rx.recv_case(),
+        get_from.get_case(),
+        full.put_case(Tracked::new(1, &dropped)),
+        tx.send_case(Tracked::new(2, &dropped)),
     ]);
     assert_eq!(tx.channel().len(), 1, "the send case is listed");
     assert!(pending.cancel().is_none(), "nothing completed");
@@ -501,7 +496,7 @@ fn cancel_withdraws_every_case_and_nothing_is_sent_later() {
 fn cancel_after_a_case_completed_reports_that_case() {
     let q = queue::<u32>(0);
     let (tx, _rx) = channel::<u32>();
-    let pending = park(vec![Case::Send(&tx, 1), Case::Get(&q)]);
+    let pending = park(vec![tx.send_case(1), q.get_case()]);
     q.put_nowait(9).unwrap();
     assert_eq!(pending.cancel(), Some(Selected::Received(1, 9)));
     assert!(tx.channel().is_empty(), "the losing send case was withdrawn");
@@ -511,7 +506,7 @@ fn cancel_after_a_case_completed_reports_that_case() {
 fn cancel_and_requeue_puts_a_received_item_back_in_front() {
     let q = queue::<u32>(0);
     let (tx, rx) = channel::<u32>();
-    let pending = park(vec![Case::Recv(&rx), Case::Get(&q)]);
+    let pending = park(vec![rx.recv_case(), q.get_case()]);
     q.put_nowait(1).unwrap(); // handed to the select
     q.put_nowait(2).unwrap();
     tx.send_nowait(3).unwrap(); // not handed: the select is done
@@ -520,14 +515,14 @@ fn cancel_and_requeue_puts_a_received_item_back_in_front() {
     assert_eq!(rx.try_recv(), Ok(3));
 
     // From a channel, with a dropped (not cancelled) select.
-    let pending = park(vec![Case::Get(&q), Case::Recv(&rx)]);
+    let pending = park(vec![q.get_case(), rx.recv_case()]);
     tx.send_nowait(4).unwrap();
     tx.send_nowait(5).unwrap();
     drop(pending);
     assert_eq!(rx.try_recv(), Ok(4));
     assert_eq!(rx.try_recv(), Ok(5));
     // Nothing received: just withdraws.
-    park(vec![Case::Get(&q), Case::Recv(&rx)]).cancel_and_requeue();
+    park(vec![q.get_case(), rx.recv_case()]).cancel_and_requeue();
     q.put_nowait(6).unwrap();
     assert_eq!(q.qsize(), 1);
 }
@@ -537,7 +532,7 @@ fn cancel_and_requeue_after_a_send_case_won_keeps_the_send() {
     let q = queue::<u32>(1);
     q.put_nowait(1).unwrap();
     let (_tx, rx) = channel::<u32>();
-    let pending = park(vec![Case::Recv(&rx), Case::Put(&q, 2)]);
+    let pending = park(vec![rx.recv_case(), q.put_case(2)]);
     assert_eq!(q.try_get(), Ok(1)); // admits the select's put
     pending.cancel_and_requeue();
     assert_eq!(drain(&q), [2], "a completed put stays put");
@@ -552,16 +547,16 @@ fn closed_and_drained_receive_cases_are_ready_as_drained() {
     let q = queue::<u32>(0);
     let (_open_tx, open_rx) = channel::<u32>();
     drop(tx);
-    assert_eq!(ready(vec![Case::Recv(&open_rx), Case::Recv(&rx)], &[0, 1]), Selected::Drained(1));
+    assert_eq!(ready(vec![open_rx.recv_case(), rx.recv_case()], &[0, 1]), Selected::Drained(1));
     q.put_nowait(1).unwrap();
     q.close();
     // Items queued before the close are still received first.
-    assert_eq!(ready(vec![Case::Recv(&open_rx), Case::Get(&q)], &[0, 1]), Selected::Received(1, 1));
-    assert_eq!(ready(vec![Case::Recv(&open_rx), Case::Get(&q)], &[0, 1]), Selected::Drained(1));
+    assert_eq!(ready(vec![open_rx.recv_case(), q.get_case()], &[0, 1]), Selected::Received(1, 1));
+    assert_eq!(ready(vec![open_rx.recv_case(), q.get_case()], &[0, 1]), Selected::Drained(1));
     // Drained is ready like any other case: the order decides.
     q.put_back(2);
-    assert_eq!(ready(vec![Case::Recv(&rx), Case::Get(&q)], &[0, 1]), Selected::Drained(0));
-    assert_eq!(ready(vec![Case::Recv(&rx), Case::Get(&q)], &[1, 0]), Selected::Received(1, 2));
+    assert_eq!(ready(vec![rx.recv_case(), q.get_case()], &[0, 1]), Selected::Drained(0));
+    assert_eq!(ready(vec![rx.recv_case(), q.get_case()], &[1, 0]), Selected::Received(1, 2));
 }
 
 #[test]
@@ -570,10 +565,10 @@ fn send_cases_on_closed_channels_and_queues_return_the_item() {
     let q = queue::<u32>(0);
     let (_idle_tx, idle_rx) = channel::<u32>();
     rx.close();
-    let cases = vec![Case::Recv(&idle_rx), Case::Send(&tx, 1)];
+    let cases = vec![idle_rx.recv_case(), tx.send_case(1)];
     assert_eq!(ready(cases, &[0, 1]), Selected::SendClosed(1, 1));
     q.close();
-    assert_eq!(ready(vec![Case::Recv(&idle_rx), Case::Put(&q, 2)], &[0, 1]), Selected::SendClosed(1, 2));
+    assert_eq!(ready(vec![idle_rx.recv_case(), q.put_case(2)], &[0, 1]), Selected::SendClosed(1, 2));
     assert!(q.is_empty());
 }
 
@@ -582,7 +577,7 @@ fn a_parked_select_is_woken_by_closes() {
     // A get case: the queue closes.
     let q = queue::<u32>(1);
     let (_tx, idle) = channel::<u32>();
-    let waiting = spawn_wait(park(vec![Case::Recv(&idle), Case::Get(&q)]));
+    let waiting = spawn_wait(park(vec![idle.recv_case(), q.get_case()]));
     thread::sleep(Duration::from_millis(10));
     q.close();
     assert_eq!(join(waiting), Selected::Drained(1));
@@ -590,26 +585,26 @@ fn a_parked_select_is_woken_by_closes() {
     // A put case: its queue closes; the item comes back.
     let q = queue::<u32>(1);
     q.put_nowait(0).unwrap();
-    let waiting = spawn_wait(park(vec![Case::Recv(&idle), Case::Put(&q, 5)]));
+    let waiting = spawn_wait(park(vec![idle.recv_case(), q.put_case(5)]));
     q.close();
     assert_eq!(join(waiting), Selected::SendClosed(1, 5));
     assert_eq!(drain(&q), [0]);
 
     // A send case: the receive end closes.
     let (tx, rx) = channel::<u32>();
-    let waiting = spawn_wait(park(vec![Case::Recv(&idle), Case::Send(&tx, 6)]));
+    let waiting = spawn_wait(park(vec![idle.recv_case(), tx.send_case(6)]));
     rx.close();
     assert_eq!(join(waiting), Selected::SendClosed(1, 6));
 
     // A receive case: the last sender goes.
     let (tx, rx) = channel::<u32>();
-    let waiting = spawn_wait(park(vec![Case::Recv(&idle), Case::Recv(&rx)]));
+    let waiting = spawn_wait(park(vec![idle.recv_case(), rx.recv_case()]));
     drop(tx);
     assert_eq!(join(waiting), Selected::Drained(1));
 
     // A queue freed by its last handle while a select (which holds no handle) is parked on it.
     let q = queue::<u32>(0);
-    let waiting = spawn_wait(park(vec![Case::Recv(&idle), Case::Get(&q)]));
+    let waiting = spawn_wait(park(vec![idle.recv_case(), q.get_case()]));
     drop(q);
     assert_eq!(join(waiting), Selected::Drained(1));
 }
@@ -622,13 +617,13 @@ fn select_over_the_same_queue_twice() {
     let q = queue::<u32>(1);
     // Two get cases, both ready: the order decides; one item is taken.
     q.put_nowait(1).unwrap();
-    assert_eq!(ready(vec![Case::Get(&q), Case::Get(&q)], &[1, 0]), Selected::Received(1, 1));
+    assert_eq!(ready(vec![q.get_case(), q.get_case()], &[1, 0]), Selected::Received(1, 1));
     assert!(q.is_empty());
     // A get and a put on one queue: whichever is ready.
-    assert_eq!(ready(vec![Case::Get(&q), Case::Put(&q, 2)], &[0, 1]), Selected::Sent(1));
-    assert_eq!(ready(vec![Case::Put(&q, 3), Case::Get(&q)], &[0, 1]), Selected::Received(1, 2));
+    assert_eq!(ready(vec![q.get_case(), q.put_case(2)], &[0, 1]), Selected::Sent(1));
+    assert_eq!(ready(vec![q.put_case(3), q.get_case()], &[0, 1]), Selected::Received(1, 2));
     // Parked on two get cases: one put completes one case; the next put is buffered.
-    let waiting = spawn_wait(park(vec![Case::Get(&q), Case::Get(&q)]));
+    let waiting = spawn_wait(park(vec![q.get_case(), q.get_case()]));
     q.put_nowait(4).unwrap();
     let selected = join(waiting);
     assert!(matches!(selected, Selected::Received(0 | 1, 4)), "{selected:?}");
@@ -636,7 +631,7 @@ fn select_over_the_same_queue_twice() {
     assert_eq!(drain(&q), [5]);
     // Parked on two put cases of a full queue: one get admits exactly one of the two items.
     q.put_nowait(6).unwrap();
-    let waiting = spawn_wait(park(vec![Case::Put(&q, 7), Case::Put(&q, 8)]));
+    let waiting = spawn_wait(park(vec![q.put_case(7), q.put_case(8)]));
     assert_eq!(q.get(patient()), Ok(6));
     let selected = join(waiting);
     let expected = match selected {
@@ -650,7 +645,7 @@ fn select_over_the_same_queue_twice() {
 #[test]
 fn a_select_with_both_ends_of_one_channel_does_not_meet_itself() {
     let (tx, rx) = channel::<u32>();
-    let mut pending = park(vec![Case::Send(&tx, 1), Case::Recv(&rx)]);
+    let mut pending = park(vec![tx.send_case(1), rx.recv_case()]);
     assert!(pending.wait_until(in_ms(20)).is_none(), "a select never hands its item to itself");
     assert_eq!(tx.send_nowait(2), Ok(true), "its receive case takes a peer's item");
     assert_eq!(pending.wait_until(patient()), Some(Selected::Received(1, 2)));
@@ -666,11 +661,11 @@ fn two_selects_on_opposite_ends_of_a_channel_meet() {
             let (tx, start) = (tx.clone(), start.clone());
             thread::spawn(move || {
                 start.wait();
-                select_patiently(vec![Case::Send(&tx, round)], &[0])
+                select_patiently(vec![tx.send_case(round)], &[0])
             })
         };
         start.wait();
-        let received = select_patiently(vec![Case::Recv(&rx)], &[0]);
+        let received = select_patiently(vec![rx.recv_case()], &[0]);
         assert_eq!(received, Selected::Received(0, round));
         assert_eq!(join(sender), Selected::Sent(0));
     }
@@ -692,20 +687,20 @@ fn crosswise_selects_meet_without_deadlock() {
             thread::spawn(move || {
                 start.wait();
                 let cases = vec![
-                    Case::Send(&ba_tx, 2000 + round),
-                    Case::Recv(&ab_rx),
-                    Case::Send(&shared_tx, 4000 + round),
-                    Case::Recv(&shared_rx),
+                    ba_tx.send_case(2000 + round),
+                    ab_rx.recv_case(),
+                    shared_tx.send_case(4000 + round),
+                    shared_rx.recv_case(),
                 ];
                 select_patiently(cases, &random_order(4))
             })
         };
         start.wait();
         let cases = vec![
-            Case::Send(&ab_tx, 1000 + round),
-            Case::Recv(&ba_rx),
-            Case::Send(&shared_tx, 3000 + round),
-            Case::Recv(&shared_rx),
+            ab_tx.send_case(1000 + round),
+            ba_rx.recv_case(),
+            shared_tx.send_case(3000 + round),
+            shared_rx.recv_case(),
         ];
         let a = select_patiently(cases, &random_order(4));
         let b = join(b);
@@ -726,16 +721,16 @@ fn crosswise_selects_meet_without_deadlock() {
 fn a_blocking_send_and_receive_meet_a_parked_select() {
     let (tx, rx) = channel::<u32>();
     // A select parked on a receive meets a plain blocking send...
-    let waiting = spawn_wait(park(vec![Case::Recv(&rx)]));
+    let waiting = spawn_wait(park(vec![rx.recv_case()]));
     assert_eq!(tx.send(1, patient()), Ok(()));
     assert_eq!(join(waiting), Selected::Received(0, 1));
     // ...and a select parked on a send meets a plain blocking receive.
-    let waiting = spawn_wait(park(vec![Case::Send(&tx, 2)]));
+    let waiting = spawn_wait(park(vec![tx.send_case(2)]));
     assert_eq!(rx.recv(patient()), Ok(2));
     assert_eq!(join(waiting), Selected::Sent(0));
     // A blocking send that times out against nobody leaves nothing for a later select.
     assert_eq!(tx.send(3, in_ms(10)), Err(SendError::Withdrawn(3)));
-    assert!(matches!(start_select(vec![Case::Recv(&rx)], &[0], false), SelectStart::NotReady));
+    assert!(matches!(start_select(vec![rx.recv_case()], &[0], false), SelectStart::NotReady));
     drop(tx);
     assert_eq!(rx.recv(patient()), Err(RecvError::Closed));
 }
@@ -755,7 +750,7 @@ fn many_selects_and_plain_calls_on_shared_queues_deliver_exactly_once() {
                 for seq in 0..PER {
                     // The same value offered on both queues: only one may take it.
                     let value = (s << 32) | seq;
-                    let cases = vec![Case::Put(&queues[0], value), Case::Put(&queues[1], value)];
+                    let cases = vec![queues[0].put_case(value), queues[1].put_case(value)];
                     let selected = select_patiently(cases, &random_order(2));
                     assert!(matches!(selected, Selected::Sent(0 | 1)), "{selected:?}");
                     sent.push(value);

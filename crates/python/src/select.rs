@@ -84,10 +84,10 @@ pub(crate) fn select(module: Ref<'_>, args: Args<'_>) -> PyResult<Owned> {
         .iter()
         .zip(payloads)
         .map(|(target, payload)| match (target, payload) {
-            (Target::Recv(recv), _) => Case::Recv(&recv.0),
-            (Target::Get(queue), _) => Case::Get(&queue.handle),
-            (Target::Send(send), Some(payload)) => Case::Send(&send.0, payload),
-            (Target::Put(queue), Some(payload)) => Case::Put(&queue.handle, payload),
+            (Target::Recv(recv), _) => recv.0.recv_case(),
+            (Target::Get(queue), _) => queue.handle.get_case(),
+            (Target::Send(send), Some(payload)) => send.0.send_case(payload),
+            (Target::Put(queue), Some(payload)) => queue.handle.put_case(payload),
             (Target::Send(_) | Target::Put(_), None) => unreachable!("send cases carry a payload"),
         })
         .collect();

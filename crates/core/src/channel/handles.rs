@@ -5,15 +5,16 @@ use std::fmt;
 use std::time::Instant;
 
 use super::Channel;
-use crate::waiter::Notify;
 use crate::error::{RecvError, SendError, TryRecvError};
 use crate::exchange::{OfferKind, Offered, Taken, FRONT_TICKET};
-use crate::pending::{finish_offer, finish_take, start_offer, start_take, Endpoint, RecvStart, SendStart};
+use crate::pending::{finish_offer, finish_take, start_offer, start_take, RecvStart, SendStart};
+use crate::select::Case;
 use crate::sync::Arc;
+use crate::waiter::Notify;
 use std::sync::atomic::Ordering;
 
 /// Creates a channel outside any registry (id 0). Most callers want
-/// [`ChannelRegistry::create`](super::registry::ChannelRegistry::create).
+/// [`ChannelRegistry::create`](crate::registry::ChannelRegistry::create).
 pub fn channel<T>() -> (Sender<T>, Receiver<T>) {
     let chan = Arc::new(Channel::new(0, None, true));
     (Sender::new(chan.clone()), Receiver::new(chan))
@@ -72,17 +73,22 @@ impl<T> Sender<T> {
     /// Starts a rendezvous send: either delivered at once, or parked until a receiver takes the
     /// item, the channel closes, or the returned [`PendingSend`](crate::PendingSend) is cancelled.
     pub fn start_send(&self, item: T) -> Result<SendStart<T>, SendError<T>> {
-        start_offer(Endpoint::Channel(self.chan.clone()), item, OfferKind::Rendezvous, None)
+        start_offer(&self.chan.exchange, item, OfferKind::Rendezvous, None)
     }
 
     /// As [`start_send`](Self::start_send); a parked send also calls `notify` when it completes.
     pub fn start_send_notified(&self, item: T, notify: Notify) -> Result<SendStart<T>, SendError<T>> {
-        start_offer(Endpoint::Channel(self.chan.clone()), item, OfferKind::Rendezvous, Some(notify))
+        start_offer(&self.chan.exchange, item, OfferKind::Rendezvous, Some(notify))
     }
 
     /// Rendezvous send that blocks until a receiver takes `item` or `deadline` passes.
     pub fn send(&self, item: T, deadline: Option<Instant>) -> Result<(), SendError<T>> {
         finish_offer(self.start_send(item)?, deadline)
+    }
+
+    /// A [`select`](crate::select) case that sends `item` as [`send`](Self::send) does.
+    pub fn send_case(&self, item: T) -> Case<'_, T> {
+        Case::offer(&self.chan.exchange, item, OfferKind::Rendezvous)
     }
 
     /// Closes the send end for every handle.
@@ -130,17 +136,22 @@ impl<T> Receiver<T> {
     /// Takes the next item, or parks until one arrives, the channel closes, or the returned
     /// [`PendingRecv`](crate::PendingRecv) is cancelled.
     pub fn start_recv(&self) -> Result<RecvStart<T>, RecvError> {
-        start_take(Endpoint::Channel(self.chan.clone()), None)
+        start_take(&self.chan.exchange, None)
     }
 
     /// As [`start_recv`](Self::start_recv); a parked receive also calls `notify` when it completes.
     pub fn start_recv_notified(&self, notify: Notify) -> Result<RecvStart<T>, RecvError> {
-        start_take(Endpoint::Channel(self.chan.clone()), Some(notify))
+        start_take(&self.chan.exchange, Some(notify))
     }
 
     /// Blocks until an item arrives, the channel closes, or `deadline` passes.
     pub fn recv(&self, deadline: Option<Instant>) -> Result<T, RecvError> {
         finish_take(self.start_recv()?, deadline)
+    }
+
+    /// A [`select`](crate::select) case that receives as [`recv`](Self::recv) does.
+    pub fn recv_case(&self) -> Case<'_, T> {
+        Case::take(&self.chan.exchange)
     }
 
     /// Puts an item taken from this channel back in front of all others, for a receiver that

@@ -5,38 +5,38 @@
 //! ticketed FIFO of queued items and blocked senders, blocked receivers, waiters) is the
 //! [`Exchange`](crate::exchange) shared with queues; a channel adds its two ends: each end counts
 //! its handles ([`Sender`], [`Receiver`]), and dropping the last handle of an end closes that end,
-//! so no blocked call waits for a peer that no longer exists.
+//! so no blocked call waits for a peer that no longer exists. Once both ends are closed, the
+//! exchange tells whoever listed the channel (its `OnLastClose` hook).
 
 mod handles;
 
 pub use handles::{channel, Receiver, Sender};
 
-use crate::exchange::Exchange;
-use crate::registry::Listing;
-use crate::sync::AtomicUsize;
+use crate::exchange::{Exchange, OnLastClose};
+use crate::sync::{Arc, AtomicUsize};
 
 /// The shared state of one channel. Reach it through [`Sender`] and [`Receiver`] handles.
 pub struct Channel<T> {
     id: u64,
-    pub(crate) exchange: Exchange<T>,
+    /// Shared with the operations parked on it.
+    pub(crate) exchange: Arc<Exchange<T>>,
     /// Live [`Sender`] handles; the send end closes when this drops to zero.
     send_handles: AtomicUsize,
     /// Live [`Receiver`] handles; the receive end closes when this drops to zero.
     recv_handles: AtomicUsize,
-    /// The registry to leave once both ends are closed.
-    listing: Option<Listing<Channel<T>>>,
     /// The binding's flag: refuse what cannot cross natively (true) or pickle it (false).
     strict: bool,
 }
 
 impl<T> Channel<T> {
-    pub(crate) fn new(id: u64, listing: Option<Listing<Channel<T>>>, strict: bool) -> Self {
+    /// A channel with both ends open (and no handles yet); `on_last_close` runs once both ends
+    /// are closed.
+    pub(crate) fn new(id: u64, on_last_close: Option<OnLastClose>, strict: bool) -> Self {
         Channel {
             id,
-            exchange: Exchange::new(None),
+            exchange: Arc::new(Exchange::new(None, on_last_close)),
             send_handles: AtomicUsize::new(0),
             recv_handles: AtomicUsize::new(0),
-            listing,
             strict,
         }
     }
@@ -81,23 +81,12 @@ impl<T> Channel<T> {
     /// Closes the send end: later sends fail, blocked senders get their items back, receivers
     /// drain what is queued and then see the channel closed.
     pub fn close_send(&self) {
-        if self.exchange.close_offers() {
-            self.unlist();
-        }
+        self.exchange.close_offers();
     }
 
     /// Closes the receive end: queued items are dropped, blocked senders get theirs back, and
     /// every later call on either end fails.
     pub fn close_recv(&self) {
-        if self.exchange.close_takes() {
-            self.unlist();
-        }
-    }
-
-    /// Leaves the registry: called once, by whichever close found the other end closed.
-    fn unlist(&self) {
-        if let Some(listing) = &self.listing {
-            listing.remove(self.id);
-        }
+        self.exchange.close_takes();
     }
 }
