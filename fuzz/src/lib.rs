@@ -28,8 +28,8 @@ use std::time::Instant;
 
 use model::{End, Kind, Model, Offered, OpId, Sel, Status, Taken, A, B, C};
 use subinterpreters_core::{
-    channel, queue, start_select, PendingRecv, PendingSelect, PendingSend, QueueHandle, Receiver, RecvError,
-    RecvStart, SelectStart, Selected, SendError, SendStart, Sender, TryRecvError,
+    channel, queue, start_select, PendingRecv, PendingSelect, PendingSend, QueueHandle, Receiver, RecvError, RecvStart,
+    SelectStart, Selected, SendError, SendStart, Sender, TryRecvError,
 };
 
 // ---- items ----------------------------------------------------------------------------------------
@@ -675,11 +675,21 @@ impl Harness {
                 Parked::Select(_) => None,
             };
             if let Some(core_completed) = core_completed {
-                assert_eq!(core_completed, completed, "is_complete of op {} after step {} ({op:?})", slot.op, self.step);
+                assert_eq!(
+                    core_completed, completed,
+                    "is_complete of op {} after step {} ({op:?})",
+                    slot.op, self.step
+                );
             }
             if let Some(counter) = &slot.notified {
                 let expected = usize::from(self.model.ops[slot.op].completed_by_peer);
-                assert_eq!(counter.load(Ordering::SeqCst), expected, "notify count of op {} after step {}", slot.op, self.step);
+                assert_eq!(
+                    counter.load(Ordering::SeqCst),
+                    expected,
+                    "notify count of op {} after step {}",
+                    slot.op,
+                    self.step
+                );
             }
         }
     }

@@ -23,8 +23,14 @@ use std::sync::atomic::{AtomicU64, Ordering};
 /// completions of parked single operations and selects, closes that failed parked operations,
 /// items put back at their place.
 pub static STATS: [AtomicU64; 6] = [const { AtomicU64::new(0) }; 6];
-pub const STAT_NAMES: [&str; 6] =
-    ["parked ops", "peer completions", "parked selects", "selects completed by a peer", "closed under a parked op", "requeued items"];
+pub const STAT_NAMES: [&str; 6] = [
+    "parked ops",
+    "peer completions",
+    "parked selects",
+    "selects completed by a peer",
+    "closed under a parked op",
+    "requeued items",
+];
 
 fn count(stat: usize) {
     STATS[stat].fetch_add(1, Ordering::Relaxed);
@@ -42,10 +48,22 @@ pub type OpId = usize;
 pub enum Status {
     Waiting,
     /// A receive (case) was handed `item`, which had sequence number `seq` on `end`.
-    Got { case: usize, end: End, seq: u64, item: u32 },
-    Sent { case: usize },
-    SendClosed { case: usize, item: u32 },
-    Drained { case: usize },
+    Got {
+        case: usize,
+        end: End,
+        seq: u64,
+        item: u32,
+    },
+    Sent {
+        case: usize,
+    },
+    SendClosed {
+        case: usize,
+        item: u32,
+    },
+    Drained {
+        case: usize,
+    },
     /// The owner gave up before anything happened.
     Aborted,
     /// The owner collected the outcome.
@@ -149,7 +167,11 @@ impl Model {
             takes_closed: false,
             next_seq: 1,
         };
-        Model { ends: vec![endpoint(false, cap_a), endpoint(false, cap_b), endpoint(true, None)], ops: Vec::new(), expected_drops: Vec::new() }
+        Model {
+            ends: vec![endpoint(false, cap_a), endpoint(false, cap_b), endpoint(true, None)],
+            ops: Vec::new(),
+            expected_drops: Vec::new(),
+        }
     }
 
     // ---- what the harness compares with the core ---------------------------------------------

@@ -34,7 +34,7 @@ pub use payload::Payload;
 pub use pending::{PendingRecv, PendingSend, RecvStart, SendStart};
 pub use queue::{queue, Queue, QueueHandle};
 pub use registry::{ChannelRegistry, QueueRegistry};
+pub use select::{random_order, start_select, Case, PendingSelect, SelectStart, Selected};
 pub use shared_memory::{ArrayKind, ArrayLayout, SharedArray};
 pub use structured::{Decoder, DepthExceeded, Encoder, FormatError, Item, MemoId, StrId, Structured};
 pub use weak_ids::{WeakIds, WeakRef};
-pub use select::{random_order, start_select, Case, PendingSelect, SelectStart, Selected};

@@ -142,7 +142,11 @@ impl ArrayLayout {
 
     /// A C-contiguous layout of `shape` items of `itemsize` bytes described by `format` (any
     /// format an exporter reported).
-    pub fn c_contiguous_with_itemsize(format: &str, itemsize: usize, shape: &[usize]) -> Result<ArrayLayout, LayoutError> {
+    pub fn c_contiguous_with_itemsize(
+        format: &str,
+        itemsize: usize,
+        shape: &[usize],
+    ) -> Result<ArrayLayout, LayoutError> {
         if shape.len() > MAX_NDIM {
             return Err(LayoutError::TooManyDimensions);
         }
@@ -157,13 +161,7 @@ impl ArrayLayout {
         if isize::try_from(step).is_err() {
             return Err(LayoutError::TooLarge);
         }
-        Ok(ArrayLayout {
-            format: format.into(),
-            itemsize,
-            shape: shape.into(),
-            strides: strides.into(),
-            nbytes: step,
-        })
+        Ok(ArrayLayout { format: format.into(), itemsize, shape: shape.into(), strides: strides.into(), nbytes: step })
     }
 
     /// A layout exactly as an exporter described it (strides may be anything).
@@ -208,7 +206,11 @@ impl ArrayLayout {
 
     /// Walks the dimensions from the fastest-varying one, as `order` says, checking each stride
     /// equals the bytes of everything inside it (dimensions of extent 0 or 1 do not matter).
-    fn contiguous(&self, ndim: usize, order: impl Fn(std::ops::Range<usize>) -> Box<dyn Iterator<Item = usize>>) -> bool {
+    fn contiguous(
+        &self,
+        ndim: usize,
+        order: impl Fn(std::ops::Range<usize>) -> Box<dyn Iterator<Item = usize>>,
+    ) -> bool {
         if self.shape.contains(&0) {
             return true;
         }

@@ -16,8 +16,7 @@ use std::time::{Duration, Instant};
 
 use common::{count, drops, in_ms, join, patient, wait_for, Tracked};
 use subinterpreters_core::{
-    channel, PendingRecv, Receiver, RecvError, RecvStart, SendError, SendStart, Sender,
-    TryRecvError,
+    channel, PendingRecv, Receiver, RecvError, RecvStart, SendError, SendStart, Sender, TryRecvError,
 };
 
 /// Parks a receive in the calling thread and returns the parked operation.
@@ -31,9 +30,7 @@ fn park_recv<T>(rx: &Receiver<T>) -> PendingRecv<T> {
 
 /// Starts a receiver thread that parks (deterministically registered before this returns) and
 /// then waits for ever; the handle yields what the receive returned.
-fn spawn_parked_receiver<T: Send + 'static>(
-    rx: &Receiver<T>,
-) -> thread::JoinHandle<Result<T, RecvError>> {
+fn spawn_parked_receiver<T: Send + 'static>(rx: &Receiver<T>) -> thread::JoinHandle<Result<T, RecvError>> {
     let rx = rx.clone();
     let (parked_tx, parked_rx) = mpsc::channel();
     let handle = thread::spawn(move || {
@@ -46,10 +43,7 @@ fn spawn_parked_receiver<T: Send + 'static>(
 }
 
 /// Starts a rendezvous sender thread and waits until its item is listed on the channel.
-fn spawn_blocked_sender<T: Send + 'static>(
-    tx: &Sender<T>,
-    item: T,
-) -> thread::JoinHandle<Result<(), SendError<T>>> {
+fn spawn_blocked_sender<T: Send + 'static>(tx: &Sender<T>, item: T) -> thread::JoinHandle<Result<(), SendError<T>>> {
     let before = tx.channel().len();
     let tx2 = tx.clone();
     let handle = thread::spawn(move || tx2.send(item, None));

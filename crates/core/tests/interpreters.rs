@@ -253,10 +253,7 @@ fn wait_until_no_closes_waits_for_closes_in_flight() {
     assert_eq!(table.ids(), [2]);
 }
 
-fn spawn_waiter(
-    table: &Arc<InterpreterTable<usize>>,
-    wait: fn(&InterpreterTable<usize>) -> bool,
-) -> JoinHandle<bool> {
+fn spawn_waiter(table: &Arc<InterpreterTable<usize>>, wait: fn(&InterpreterTable<usize>) -> bool) -> JoinHandle<bool> {
     let table = table.clone();
     let (started_tx, started_rx) = mpsc::channel();
     let handle = thread::spawn(move || {

@@ -26,9 +26,7 @@ fn floats_compare_bitwise_so_they_round_trip_exactly() {
 
 #[test]
 fn tuples_compare_element_wise() {
-    let make = |last: i64| {
-        Payload::Tuple(Box::new([Payload::None, Payload::Tuple(Box::new([Payload::Int(last)]))]))
-    };
+    let make = |last: i64| Payload::Tuple(Box::new([Payload::None, Payload::Tuple(Box::new([Payload::Int(last)]))]));
     assert_eq!(make(1), make(1));
     assert_ne!(make(1), make(2));
     assert_ne!(Payload::Tuple(Box::new([])), Payload::Tuple(Box::new([Payload::None])));

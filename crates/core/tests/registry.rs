@@ -8,9 +8,7 @@ use std::collections::BTreeSet;
 use std::thread;
 
 use common::{count, drops, join, wait_for, Tracked};
-use subinterpreters_core::{
-    ChannelRegistry, Payload, RecvError, RecvStart, SendError, SendStart, TryRecvError,
-};
+use subinterpreters_core::{ChannelRegistry, Payload, RecvError, RecvStart, SendError, SendStart, TryRecvError};
 
 #[test]
 fn ids_start_at_one_increase_and_are_shared_by_both_ends() {

@@ -292,7 +292,6 @@ crate::python_half::forwarders!(AIO_MODULE, RecvHandle: recv_async => c"recv_asy
 crate::python_half::forwarders!(AIO_MODULE, SendHandle: send_async => c"send_async");
 crate::python_half::forwarders!(AIO_MODULE, QueueObject: get_async => c"get_async", put_async => c"put_async");
 
-
 static START_RECV_SIGNATURE: Signature<1> = Signature {
     function: "_start_recv",
     params: [Param { name: c"notifier", kind: ParamKind::PositionalOnly, required: true }],
@@ -325,7 +324,11 @@ fn start_receiving(state: &State, started: Result<RecvStart<Payload>, RecvError>
     }
 }
 
-fn start_sending(state: &State, started: Result<SendStart<Payload>, SendError<Payload>>, target: Target) -> PyResult<Owned> {
+fn start_sending(
+    state: &State,
+    started: Result<SendStart<Payload>, SendError<Payload>>,
+    target: Target,
+) -> PyResult<Owned> {
     match started {
         Ok(SendStart::Delivered) => outcome(true, none()),
         Ok(SendStart::Pending(pending)) => {

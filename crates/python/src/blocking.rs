@@ -7,7 +7,7 @@
 
 use std::time::{Duration, Instant};
 
-use subinterpreters_core::{PendingRecv, PendingSend, Payload, RecvError, SendError};
+use subinterpreters_core::{Payload, PendingRecv, PendingSend, RecvError, SendError};
 
 use crate::exit_watch::{blocked_in, Call};
 use crate::ffi::{allow_threads, check_signals, is_main_thread, PyResult};

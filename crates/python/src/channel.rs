@@ -5,16 +5,16 @@
 use subinterpreters_core::{Payload, Receiver, RecvError, RecvStart, SendError, SendStart, Sender, TryRecvError};
 
 use crate::blocking::block_on;
-use crate::exit_watch::Call;
 use crate::convert::{from_payload, is_shareable as payload_is_shareable, to_payload, to_payload_or_pickle};
 use crate::errors::Error;
+use crate::exit_watch::Call;
 use crate::ffi::{
-    EXIT_SIGNATURE,
-    bool_from, int_from_u64, list, none, py_getter, py_method, py_slot, tuple, Args, CompareOp, Owned, Param, ParamKind, PyResult, Ref, Signature, SlotImpl, This, TypeDef,
+    bool_from, int_from_u64, list, none, py_getter, py_method, py_slot, tuple, Args, CompareOp, Owned, Param,
+    ParamKind, PyResult, Ref, Signature, SlotImpl, This, TypeDef, EXIT_SIGNATURE,
 };
 use crate::globals::CHANNELS;
-use crate::module::{state_of, state_of_module, State};
 use crate::lent_buffer::lend;
+use crate::module::{state_of, state_of_module, State};
 use crate::timeout::{parse_timeout, Timeout};
 
 /// What a `RecvChannel` object carries.
@@ -369,7 +369,6 @@ fn send_hash(this: This<'_, SendHandle>) -> u64 {
 fn send_compare(this: This<'_, SendHandle>, other: This<'_, SendHandle>, op: CompareOp) -> bool {
     (this.value.0.id() == other.value.0.id()) == (op == CompareOp::Eq)
 }
-
 
 // ---- module functions ---------------------------------------------------------------------------
 

@@ -8,8 +8,8 @@ use crate::shared_array::SharedArrayObject;
 use crate::channel::{RecvHandle, SendHandle};
 use crate::errors::Error;
 use crate::ffi::{
-    bool_from, builtin, bytes_from, float_from, int_from_hex, int_from_i64, none, raise,
-    str_from_utf8_surrogatepass, tuple, Builtin, ObjKind, Owned, PyResult, Raised, Ref,
+    bool_from, builtin, bytes_from, float_from, int_from_hex, int_from_i64, none, raise, str_from_utf8_surrogatepass,
+    tuple, Builtin, ObjKind, Owned, PyResult, Raised, Ref,
 };
 use crate::module::State;
 use crate::structured;
@@ -198,7 +198,10 @@ fn build(state: Option<&State>, payload: &Payload) -> PyResult<Owned> {
         Payload::Structured(value) => structured::decode(value, &|attachment| build(state, attachment)),
         handle => {
             let Some(state) = state else {
-                return Err(raise(builtin(Builtin::SystemError), "a channel end or interpreter needs the module state"));
+                return Err(raise(
+                    builtin(Builtin::SystemError),
+                    "a channel end or interpreter needs the module state",
+                ));
             };
             match handle {
                 Payload::RecvEnd(handle) => state.recv_type.instance(RecvHandle(handle.clone())),

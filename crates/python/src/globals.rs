@@ -17,5 +17,4 @@ pub(crate) static QUEUES: LazyLock<QueueRegistry<Payload>> = LazyLock::new(Queue
 pub(crate) static LEASES: LazyLock<LeaseTable> = LazyLock::new(LeaseTable::new);
 
 /// Every interpreter this package created and has not closed.
-pub(crate) static INTERPRETERS: LazyLock<InterpreterTable<InterpPtr>> =
-    LazyLock::new(InterpreterTable::new);
+pub(crate) static INTERPRETERS: LazyLock<InterpreterTable<InterpPtr>> = LazyLock::new(InterpreterTable::new);

@@ -12,7 +12,9 @@ use subinterpreters_core::BufferLease;
 use subinterpreters_core::{ArrayLayout, Payload};
 
 use crate::errors::Error;
-use crate::ffi::{current_interpreter_id, memoryview_of, py_slot, BufferView, Export, Owned, PyResult, Ref, This, TypeDef};
+use crate::ffi::{
+    current_interpreter_id, memoryview_of, py_slot, BufferView, Export, Owned, PyResult, Ref, This, TypeDef,
+};
 use crate::globals::{INTERPRETERS, LEASES};
 use crate::module::State;
 

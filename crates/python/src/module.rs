@@ -5,23 +5,23 @@ use std::ffi::c_int;
 
 use std::cell::OnceCell;
 
-use crate::channel::{RecvHandle, SendHandle, RECV_CHANNEL, SEND_CHANNEL};
-use crate::primitives::{
-    BarrierObject, ConditionObject, EventObject, LockObject, RLockObject, SemaphoreObject, BARRIER,
-    BOUNDED_SEMAPHORE, CONDITION, EVENT, LOCK, RLOCK, SEMAPHORE,
-};
 use crate::async_ops::{NotifierObject, PendingOpObject, ASYNC_NOTIFIER, PENDING_OP};
-use crate::lent_buffer::{LentBufferObject, LENT_BUFFER};
-use crate::queue::{QueueObject, QUEUE};
-use crate::shared_array::{SharedArrayObject, SHARED_ARRAY, SHARED_BUFFER};
-use crate::select::{ClosedSentinel, CLOSED_TYPE};
-use crate::unbound::{Unbound, UNBOUND_MARKER};
+use crate::channel::{RecvHandle, SendHandle, RECV_CHANNEL, SEND_CHANNEL};
 use crate::errors::{raise_error, Error, ErrorClasses};
+use crate::lent_buffer::{LentBufferObject, LENT_BUFFER};
+use crate::primitives::{
+    BarrierObject, ConditionObject, EventObject, LockObject, RLockObject, SemaphoreObject, BARRIER, BOUNDED_SEMAPHORE,
+    CONDITION, EVENT, LOCK, RLOCK, SEMAPHORE,
+};
+use crate::queue::{QueueObject, QUEUE};
+use crate::select::{ClosedSentinel, CLOSED_TYPE};
+use crate::shared_array::{SharedArrayObject, SHARED_ARRAY, SHARED_BUFFER};
+use crate::unbound::{Unbound, UNBOUND_MARKER};
 use subinterpreters_core::{Payload, QueueHandle};
 
 use crate::ffi::{
-    IdentityCache, add_module_object, builtin, import_module, py_function, raise, str_from, Builtin, HeapType,
-    Method, ModuleDef, ModuleFunctions, Owned, PyResult, Raised, Ref, StateObjects,
+    add_module_object, builtin, import_module, py_function, raise, str_from, Builtin, HeapType, IdentityCache, Method,
+    ModuleDef, ModuleFunctions, Owned, PyResult, Raised, Ref, StateObjects,
 };
 use crate::interpreter::{InterpreterId, PreparedCall, INTERPRETER, PREPARED_CALL};
 use crate::{channel, exit_watch, interpreter, queue, select, shutdown};

@@ -89,8 +89,12 @@ pub(crate) fn revive(module: Ref<'_>, args: Args<'_>) -> PyResult<Owned> {
     let id = id as u64;
     let gone = |what: &str| state.fail(Error::NotRevivable(format!("{what} {id} no longer exists")));
     let payload = match kind {
-        k if k == Kind::RecvEnd as i64 => Payload::RecvEnd(Receiver::new(CHANNELS.get(id).ok_or_else(|| gone("channel"))?)),
-        k if k == Kind::SendEnd as i64 => Payload::SendEnd(Sender::new(CHANNELS.get(id).ok_or_else(|| gone("channel"))?)),
+        k if k == Kind::RecvEnd as i64 => {
+            Payload::RecvEnd(Receiver::new(CHANNELS.get(id).ok_or_else(|| gone("channel"))?))
+        }
+        k if k == Kind::SendEnd as i64 => {
+            Payload::SendEnd(Sender::new(CHANNELS.get(id).ok_or_else(|| gone("channel"))?))
+        }
         k if k == Kind::Array as i64 => Payload::Array(ARRAYS.get(id).ok_or_else(|| gone("shared memory"))?),
         k if k == Kind::Primitive as i64 => Payload::Primitive(PRIMITIVES.get(id).ok_or_else(|| gone("primitive"))?),
         _ => return Err(state.fail(Error::NotRevivable("a malformed pickle".to_owned()))),

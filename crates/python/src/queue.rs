@@ -7,13 +7,12 @@ use std::collections::VecDeque;
 use subinterpreters_core::{Payload, QueueHandle, RecvError, RecvStart, SendError, SendStart, TryRecvError};
 
 use crate::blocking::block_on;
-use crate::exit_watch::Call;
 use crate::convert::{from_payload, to_payload, to_payload_or_pickle, ToPayloadError};
 use crate::errors::Error;
+use crate::exit_watch::Call;
 use crate::ffi::{
-    bool_from, builtin, clear_error, int_from_u64, list, none, py_getter, py_method, py_slot, raise,
-    Args, Builtin, CompareOp, Owned, Param, ParamKind, PyResult, Ref, Signature, SlotImpl, This,
-    TypeDef,
+    bool_from, builtin, clear_error, int_from_u64, list, none, py_getter, py_method, py_slot, raise, Args, Builtin,
+    CompareOp, Owned, Param, ParamKind, PyResult, Ref, Signature, SlotImpl, This, TypeDef,
 };
 use crate::globals::QUEUES;
 use crate::module::{state_of, state_of_module, State};
@@ -91,11 +90,9 @@ Pickle support: a Queue unpickles as Queue(id), in this process.", noargs: reduc
     &[
         py_getter!(c"id", c"The queue's id.", id),
         py_getter!(c"maxsize", c"Most objects the queue holds (0: unbounded).", maxsize),
-        py_getter!(c"strict", c"True if objects that cannot cross natively are refused rather than pickled.",
-            strict),
+        py_getter!(c"strict", c"True if objects that cannot cross natively are refused rather than pickled.", strict),
         py_getter!(c"is_closed", c"True once the queue was closed.", is_closed),
-        py_getter!(c"unbounditems", c"The unbounditems given to create_queue() (UNBOUND by default).",
-            unbounditems),
+        py_getter!(c"unbounditems", c"The unbounditems given to create_queue() (UNBOUND by default).", unbounditems),
     ],
     &[
         py_slot!(new_object: new),
@@ -484,10 +481,6 @@ pub(crate) fn create_queue(module: Ref<'_>, args: Args<'_>) -> PyResult<Owned> {
 pub(crate) fn list_all_queues(module: Ref<'_>, args: Args<'_>) -> PyResult<Owned> {
     args.none("list_all_queues")?;
     let state = state_of_module(module)?;
-    let queues = QUEUES
-        .list()
-        .into_iter()
-        .map(|handle| state.queue_object(handle))
-        .collect::<PyResult<Vec<_>>>()?;
+    let queues = QUEUES.list().into_iter().map(|handle| state.queue_object(handle)).collect::<PyResult<Vec<_>>>()?;
     list(queues)
 }

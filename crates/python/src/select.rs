@@ -4,12 +4,12 @@
 use subinterpreters_core::{random_order, start_select, Case, Payload, PendingSelect, SelectStart, Selected};
 
 use crate::blocking::{block_on, Parked};
-use crate::exit_watch::Call;
 use crate::convert::from_payload;
 use crate::errors::Error;
+use crate::exit_watch::Call;
 use crate::ffi::{
-    builtin, int_from_u64, none, raise, tuple, Args, Builtin, ObjKind, Owned, Param, ParamKind,
-    PyResult, Ref, Signature, This, TypeDef,
+    builtin, int_from_u64, none, raise, tuple, Args, Builtin, ObjKind, Owned, Param, ParamKind, PyResult, Ref,
+    Signature, This, TypeDef,
 };
 use crate::module::{state_of_module, State};
 use crate::queue::payload_for;

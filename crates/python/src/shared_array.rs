@@ -7,8 +7,8 @@ use subinterpreters_core::shared_memory::{native_format_codes, AllocError, Layou
 use subinterpreters_core::{ArrayKind, ArrayLayout, SharedArray};
 
 use crate::ffi::{
-    builtin, int_from_i64, int_from_u64, memoryview_of, py_getter, py_method, py_slot, raise, str_from, tuple,
-    Args, Builtin, BufferView, SlotImpl, Export, ObjKind, Owned, Param, ParamKind, PyResult, Ref, Signature, This, TypeDef,
+    builtin, int_from_i64, int_from_u64, memoryview_of, py_getter, py_method, py_slot, raise, str_from, tuple, Args,
+    BufferView, Builtin, Export, ObjKind, Owned, Param, ParamKind, PyResult, Ref, Signature, SlotImpl, This, TypeDef,
 };
 use crate::module::{state_of, state_of_type};
 
@@ -126,10 +126,9 @@ fn allocate(layout: ArrayLayout, kind: ArrayKind) -> PyResult<SharedArrayObject>
     let nbytes = layout.nbytes();
     SharedArray::zeroed(layout, kind).map(SharedArrayObject::new).map_err(|error| match error {
         AllocError::TooLarge => raise(builtin(Builtin::OverflowError), &format!("{nbytes} bytes is too large")),
-        AllocError::OutOfMemory => raise(
-            builtin(Builtin::MemoryError),
-            &format!("cannot allocate {nbytes} bytes of shared memory"),
-        ),
+        AllocError::OutOfMemory => {
+            raise(builtin(Builtin::MemoryError), &format!("cannot allocate {nbytes} bytes of shared memory"))
+        }
     })
 }
 
@@ -153,13 +152,11 @@ fn dimension(value: Ref<'_>, what: &str) -> PyResult<usize> {
         ));
     }
     match value.int_as_i64()? {
-        Some(n) if n >= 0 => usize::try_from(n)
-            .map_err(|_| raise(builtin(Builtin::OverflowError), &format!("{what} {n} is too large"))),
+        Some(n) if n >= 0 => {
+            usize::try_from(n).map_err(|_| raise(builtin(Builtin::OverflowError), &format!("{what} {n} is too large")))
+        }
         Some(n) => Err(raise(builtin(Builtin::ValueError), &format!("{what} must be >= 0, got {n}"))),
-        None => Err(raise(
-            builtin(Builtin::OverflowError),
-            &format!("{what} {} is too large", value.str_lossy()),
-        )),
+        None => Err(raise(builtin(Builtin::OverflowError), &format!("{what} {} is too large", value.str_lossy()))),
     }
 }
 

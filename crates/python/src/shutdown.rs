@@ -20,11 +20,11 @@
 
 use std::time::{Duration, Instant};
 
+use crate::exit_watch::exit_join_ended;
 use crate::ffi::{
     allow_threads, begin_shutdown_parking, check_signals, clear_error, enter_interpreter, eval_snippet, none,
     raise_system_exit_in, Args, Owned, PyResult, Ref,
 };
-use crate::exit_watch::exit_join_ended;
 use crate::globals::{CHANNELS, INTERPRETERS, LEASES, QUEUES};
 use crate::interpreter::{try_close, CloseFailure, StrayThreads};
 use crate::module::state_of_module;

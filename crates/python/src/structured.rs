@@ -16,9 +16,9 @@ use subinterpreters_core::Payload;
 
 use crate::convert::ToPayloadError;
 use crate::ffi::{
-    bool_from, bytearray_from, bytes_from, complex_from, dict_set, float_from, int_from_hex, int_from_i64,
-    new_dict, new_set, none, set_add, str_from_utf8, str_from_utf8_surrogatepass, Filling, GcPaused, ObjKind, Owned,
-    PyResult, Ref,
+    bool_from, bytearray_from, bytes_from, complex_from, dict_set, float_from, int_from_hex, int_from_i64, new_dict,
+    new_set, none, set_add, str_from_utf8, str_from_utf8_surrogatepass, Filling, GcPaused, ObjKind, Owned, PyResult,
+    Ref,
 };
 use crate::module::State;
 
@@ -56,14 +56,8 @@ pub(crate) fn encode_measured(
     obj: Ref<'_>,
     attach: &dyn Fn(&State, Ref<'_>) -> Result<Payload, ToPayloadError>,
 ) -> Result<(Structured, usize), ToPayloadError> {
-    let mut walk = Walk {
-        state,
-        attach,
-        encoder: Encoder::new(),
-        kept: PtrMap::default(),
-        memo: PtrMap::default(),
-        deepest: 0,
-    };
+    let mut walk =
+        Walk { state, attach, encoder: Encoder::new(), kept: PtrMap::default(), memo: PtrMap::default(), deepest: 0 };
     walk.item(obj, false)?;
     if !walk.encoder.is_complete() {
         // Converting an attachment ran Python code that resized a container mid-walk.
@@ -233,10 +227,7 @@ fn too_deep(error: DepthExceeded) -> ToPayloadError {
 
 /// Builds the objects `structured` describes, in the current interpreter (attachments through
 /// `attached`, which builds a handle from its payload).
-pub(crate) fn decode(
-    structured: &Structured,
-    attached: &dyn Fn(&Payload) -> PyResult<Owned>,
-) -> PyResult<Owned> {
+pub(crate) fn decode(structured: &Structured, attached: &dyn Fn(&Payload) -> PyResult<Owned>) -> PyResult<Owned> {
     let _paused = GcPaused::new();
     let mut build = Build { decoder: structured.decoder(), attached, kept: Vec::new(), memo: Vec::new() };
     build.next()

@@ -48,8 +48,6 @@ pub(crate) fn parse_timeout(value: Option<Ref<'_>>) -> PyResult<Timeout> {
     if seconds == 0.0 {
         return Ok(Timeout::TryOnce);
     }
-    let deadline = Duration::try_from_secs_f64(seconds)
-        .ok()
-        .and_then(|duration| Instant::now().checked_add(duration));
+    let deadline = Duration::try_from_secs_f64(seconds).ok().and_then(|duration| Instant::now().checked_add(duration));
     Ok(deadline.map_or(Timeout::Never, Timeout::Until))
 }

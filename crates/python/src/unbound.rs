@@ -69,11 +69,9 @@ fn cpython_marker(obj: Ref<'_>) -> PyResult<Option<Unbound>> {
     let Some(queues) = crate::ffi::dict_get(modules.as_ref(), c"concurrent.interpreters._queues")? else {
         return Ok(None);
     };
-    for (name, found) in [
-        (c"UNBOUND", Unbound::Replace),
-        (c"UNBOUND_ERROR", Unbound::Error),
-        (c"UNBOUND_REMOVE", Unbound::Remove),
-    ] {
+    for (name, found) in
+        [(c"UNBOUND", Unbound::Replace), (c"UNBOUND_ERROR", Unbound::Error), (c"UNBOUND_REMOVE", Unbound::Remove)]
+    {
         if queues.as_ref().getattr(name).is_ok_and(|marker| marker.as_ref().is(obj)) {
             return Ok(Some(found));
         }

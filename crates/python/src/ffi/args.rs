@@ -150,13 +150,9 @@ impl<'a> Args<'a> {
     /// Binds the arguments to `signature`: one slot per parameter (`None` when not passed).
     /// Keyword arguments that match no parameter are refused unless the signature takes
     /// `**kwargs`, in which case they are returned as `(name, value)` pairs.
-    pub(crate) fn bind<const N: usize>(
-        &self,
-        signature: &Signature<N>,
-    ) -> PyResult<Bound<'a, N>> {
+    pub(crate) fn bind<const N: usize>(&self, signature: &Signature<N>) -> PyResult<Bound<'a, N>> {
         let function = signature.function;
-        let max_positional =
-            signature.params.iter().filter(|p| p.kind != ParamKind::KeywordOnly).count();
+        let max_positional = signature.params.iter().filter(|p| p.kind != ParamKind::KeywordOnly).count();
         if self.positional.len() > max_positional {
             let plural = if max_positional == 1 { "" } else { "s" };
             return Err(type_error(&format!(

@@ -37,7 +37,12 @@ fn wants(flags: c_int, request: c_int) -> bool {
 /// # Safety
 /// `view` points to a `Py_buffer` CPython handed to `bf_getbuffer`; `obj` is the exporting object
 /// and `export`'s memory and slices live as long as it does.
-pub(super) unsafe fn fill_buffer(view: *mut sys::Py_buffer, obj: Ref<'_>, export: &Export<'_>, flags: c_int) -> PyResult<()> {
+pub(super) unsafe fn fill_buffer(
+    view: *mut sys::Py_buffer,
+    obj: Ref<'_>,
+    export: &Export<'_>,
+    flags: c_int,
+) -> PyResult<()> {
     if wants(flags, sys::PyBUF_WRITABLE) && export.readonly {
         return Err(raise(builtin(Builtin::BufferError), "this buffer is read-only; ask for a read-only view"));
     }
@@ -67,8 +72,7 @@ pub(super) unsafe fn fill_buffer(view: *mut sys::Py_buffer, obj: Ref<'_>, export
         // A 0-d export has no shape or strides arrays: PEP 3118 wants NULL, not an empty slice's
         // dangling address.
         let scalar = export.shape.is_empty();
-        (*view).shape =
-            if with_shape && !scalar { export.shape.as_ptr().cast_mut() } else { ptr::null_mut() };
+        (*view).shape = if with_shape && !scalar { export.shape.as_ptr().cast_mut() } else { ptr::null_mut() };
         (*view).strides = if wants(flags, sys::PyBUF_STRIDES) && !scalar {
             export.strides.as_ptr().cast_mut()
         } else {
@@ -122,18 +126,14 @@ impl BufferView {
             let items = self.shape().iter().try_fold(1usize, |total, &extent| total.checked_mul(extent));
             match items.and_then(|items| items.checked_mul(self.itemsize())) {
                 Some(expected) if expected == self.len() => None,
-                _ => Some(format!(
-                    "its length ({} bytes) is not its item size times its number of items",
-                    self.len()
-                )),
+                _ => Some(format!("its length ({} bytes) is not its item size times its number of items", self.len())),
             }
         };
         match problem {
             None => Ok(()),
-            Some(problem) => Err(raise(
-                builtin(Builtin::BufferError),
-                &format!("cannot use this object's buffer: {problem}"),
-            )),
+            Some(problem) => {
+                Err(raise(builtin(Builtin::BufferError), &format!("cannot use this object's buffer: {problem}")))
+            }
         }
     }
 

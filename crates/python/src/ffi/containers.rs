@@ -154,7 +154,10 @@ impl Filling {
     /// Sets the next item (more than `len` is a bug: the item is dropped and SystemError raised).
     pub(crate) fn push(&mut self, item: Owned) -> PyResult<()> {
         if self.next >= self.len {
-            return Err(super::error::raise(super::error::builtin(super::error::Builtin::SystemError), "too many items"));
+            return Err(super::error::raise(
+                super::error::builtin(super::error::Builtin::SystemError),
+                "too many items",
+            ));
         }
         // SAFETY: a fresh list or tuple we own, an index in bounds whose slot is still NULL; the
         // SET_ITEM macros steal the reference.
@@ -173,7 +176,10 @@ impl Filling {
     pub(crate) fn finish(self) -> PyResult<Owned> {
         if self.next != self.len {
             // Unfilled slots are NULL: list and tuple deallocation skips them.
-            return Err(super::error::raise(super::error::builtin(super::error::Builtin::SystemError), "missing items"));
+            return Err(super::error::raise(
+                super::error::builtin(super::error::Builtin::SystemError),
+                "missing items",
+            ));
         }
         Ok(self.seq)
     }

@@ -66,7 +66,11 @@ fn main_thread_ident() -> PyResult<u64> {
 /// only; elsewhere a no-op), propagating the exception a handler raised (KeyboardInterrupt).
 pub(crate) fn check_signals() -> PyResult<()> {
     // SAFETY: the thread is attached.
-    if unsafe { sys::PyErr_CheckSignals() } < 0 { Err(Raised::ALREADY) } else { Ok(()) }
+    if unsafe { sys::PyErr_CheckSignals() } < 0 {
+        Err(Raised::ALREADY)
+    } else {
+        Ok(())
+    }
 }
 
 /// Runs `f` with the GIL released, so the interpreter's other threads keep running. `f` must be
@@ -116,7 +120,11 @@ pub(super) fn may_park_at_exit() -> ParkAtExit {
             daemon
         }
     };
-    if daemon { ParkAtExit::Yes } else { ParkAtExit::IfLeftOver }
+    if daemon {
+        ParkAtExit::Yes
+    } else {
+        ParkAtExit::IfLeftOver
+    }
 }
 
 fn current_thread_is_daemon() -> PyResult<bool> {

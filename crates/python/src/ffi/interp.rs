@@ -427,7 +427,8 @@ pub(crate) fn run_marshalled_in_main_module(marshalled: &[u8]) -> PyResult<()> {
     };
     // SAFETY: live objects; PyEval_EvalCode checks that `code` is a code object (TypeError
     // otherwise) and returns a new reference or null.
-    let result = unsafe { Owned::from_new(sys::PyEval_EvalCode(code.as_ptr(), namespace.as_ptr(), namespace.as_ptr())) };
+    let result =
+        unsafe { Owned::from_new(sys::PyEval_EvalCode(code.as_ptr(), namespace.as_ptr(), namespace.as_ptr())) };
     result.map(drop)
 }
 

@@ -25,19 +25,21 @@ mod private_api;
 mod typeobj;
 mod values;
 
-pub(crate) use containers::{bytearray_from, complex_from, new_dict, new_set, set_add, str_from_utf8, Filling, GcPaused};
-pub(crate) use buffer::{memoryview_of, BufferView, Export};
 pub(crate) use args::{Args, Param, ParamKind, Signature, EXIT_SIGNATURE};
+pub(crate) use buffer::{memoryview_of, BufferView, Export};
+pub(crate) use containers::{
+    bytearray_from, complex_from, new_dict, new_set, set_add, str_from_utf8, Filling, GcPaused,
+};
 pub(crate) use error::{
-    builtin, clear_error, new_exception_class, raise, raise_instance, restore_raised, take_raised, Builtin,
-    PyResult, Raised,
+    builtin, clear_error, new_exception_class, raise, raise_instance, restore_raised, take_raised, Builtin, PyResult,
+    Raised,
 };
 pub(crate) use gil::{allow_threads, begin_shutdown_parking, check_signals, is_main_thread, thread_ident};
 pub(crate) use identity::IdentityCache;
 pub(crate) use interp::{
     create_interpreter, current_interpreter_id, end_interpreter_if, enter_interpreter, eval_snippet,
-    main_interpreter_id, main_module_dict, other_thread_states, raise_system_exit_in,
-    run_in_main_module, run_marshalled_in_main_module, InterpPtr,
+    main_interpreter_id, main_module_dict, other_thread_states, raise_system_exit_in, run_in_main_module,
+    run_marshalled_in_main_module, InterpPtr,
 };
 #[cfg(not(Py_3_13))]
 pub(crate) use keyword_parsers::disown_keyword_name_tuples;
@@ -45,20 +47,20 @@ pub(crate) use module::{add_module_object, import_module, ModuleDef, StateObject
 pub(crate) use object::{Owned, Ref};
 pub(crate) use private_api::{is_running_main, lookup_interpreter, whence, RunningMain};
 pub(crate) use typeobj::{
-    py_function, py_getter, py_method, py_slot, CompareOp, Getter, HeapType, Method,
-    ModuleFunctions, SlotImpl, This, TypeDef,
+    py_function, py_getter, py_method, py_slot, CompareOp, Getter, HeapType, Method, ModuleFunctions, SlotImpl, This,
+    TypeDef,
 };
 pub(crate) use values::{
-    bool_from, bytes_from, dict_get, dict_set, float_from, int_from_hex, int_from_i64, int_from_u64, list,
-    none, str_from, str_from_utf8_surrogatepass, tuple, ObjKind,
+    bool_from, bytes_from, dict_get, dict_set, float_from, int_from_hex, int_from_i64, int_from_u64, list, none,
+    str_from, str_from_utf8_surrogatepass, tuple, ObjKind,
 };
 
 /// The trampolines' bodies, for the declaration macros.
 #[doc(hidden)]
 pub(crate) mod typeobj_call {
     pub(crate) use super::typeobj::{
-        call_classmethod, call_function, call_getbuffer, call_getter, call_hash, call_iternext,
-        call_length, call_method, call_new, call_new_object, call_noargs, call_repr, call_richcompare,
+        call_classmethod, call_function, call_getbuffer, call_getter, call_hash, call_iternext, call_length,
+        call_method, call_new, call_new_object, call_noargs, call_repr, call_richcompare,
     };
 }
 

@@ -217,7 +217,11 @@ unsafe extern "C" fn module_free<S: StateObjects>(module: *mut c_void) {
 pub(crate) fn add_module_object(module: Ref<'_>, name: &CStr, obj: Ref<'_>) -> PyResult<()> {
     // SAFETY: live module and object; PyModule_AddObjectRef takes its own reference.
     let rc = unsafe { sys::PyModule_AddObjectRef(module.as_ptr(), name.as_ptr(), obj.as_ptr()) };
-    if rc < 0 { Err(Raised::ALREADY) } else { Ok(()) }
+    if rc < 0 {
+        Err(Raised::ALREADY)
+    } else {
+        Ok(())
+    }
 }
 
 /// `import <name>` in the current interpreter.

@@ -203,7 +203,11 @@ impl<'a> Ref<'a> {
     pub(crate) fn setattr(self, name: &CStr, value: Ref<'_>) -> PyResult<()> {
         // SAFETY: live objects, NUL-terminated name; returns -1 with an exception set on failure.
         let rc = unsafe { sys::PyObject_SetAttrString(self.as_ptr(), name.as_ptr(), value.as_ptr()) };
-        if rc < 0 { Err(Raised::ALREADY) } else { Ok(()) }
+        if rc < 0 {
+            Err(Raised::ALREADY)
+        } else {
+            Ok(())
+        }
     }
 
     /// `obj(*args)`.
@@ -217,7 +221,8 @@ impl<'a> Ref<'a> {
     pub(crate) fn call_with(self, args: Ref<'_>, kwargs: Ref<'_>) -> PyResult<Owned> {
         // SAFETY: live objects; PyObject_Call needs a real tuple and a dict or null.
         unsafe {
-            if sys::PyTuple_Check(args.as_ptr()) == 0 || !(kwargs.is_none() || sys::PyDict_Check(kwargs.as_ptr()) != 0) {
+            if sys::PyTuple_Check(args.as_ptr()) == 0 || !(kwargs.is_none() || sys::PyDict_Check(kwargs.as_ptr()) != 0)
+            {
                 sys::PyErr_SetString(sys::PyExc_TypeError, c"call_with needs a tuple and a dict".as_ptr());
                 return Err(Raised::ALREADY);
             }
@@ -242,7 +247,11 @@ impl<'a> Ref<'a> {
             return unsafe { Owned::from_new(item) }.map(Some);
         }
         // SAFETY: reads the thread's error indicator.
-        if unsafe { sys::PyErr_Occurred() }.is_null() { Ok(None) } else { Err(Raised::ALREADY) }
+        if unsafe { sys::PyErr_Occurred() }.is_null() {
+            Ok(None)
+        } else {
+            Err(Raised::ALREADY)
+        }
     }
 
     /// `bool(obj)`.

@@ -16,9 +16,9 @@ use std::sync::OnceLock;
 use pyo3_ffi as sys;
 
 use super::args::Args;
+use super::buffer::Export;
 use super::error::{builtin, raise, Builtin, PyResult, Raised};
 use super::object::{Owned, Ref};
-use super::buffer::Export;
 use super::values;
 
 /// An instance's memory: the object header, the list of weak references to it (every type is
@@ -64,14 +64,12 @@ pub(crate) type FastcallFn = unsafe extern "C" fn(
 pub(crate) type UnaryFn = unsafe extern "C" fn(*mut sys::PyObject, *mut sys::PyObject) -> *mut sys::PyObject;
 type SelfFn = unsafe extern "C" fn(*mut sys::PyObject) -> *mut sys::PyObject;
 type HashFn = unsafe extern "C" fn(*mut sys::PyObject) -> sys::Py_hash_t;
-type RichCompareFn =
-    unsafe extern "C" fn(*mut sys::PyObject, *mut sys::PyObject, c_int) -> *mut sys::PyObject;
+type RichCompareFn = unsafe extern "C" fn(*mut sys::PyObject, *mut sys::PyObject, c_int) -> *mut sys::PyObject;
 type GetterFn = unsafe extern "C" fn(*mut sys::PyObject, *mut c_void) -> *mut sys::PyObject;
 type GetBufferFn = unsafe extern "C" fn(*mut sys::PyObject, *mut sys::Py_buffer, c_int) -> c_int;
 type LenFn = unsafe extern "C" fn(*mut sys::PyObject) -> sys::Py_ssize_t;
 type BoolFn = unsafe extern "C" fn(*mut sys::PyObject) -> c_int;
-type NewFn =
-    unsafe extern "C" fn(*mut sys::PyTypeObject, *mut sys::PyObject, *mut sys::PyObject) -> *mut sys::PyObject;
+type NewFn = unsafe extern "C" fn(*mut sys::PyTypeObject, *mut sys::PyObject, *mut sys::PyObject) -> *mut sys::PyObject;
 
 /// Marker type for module-level functions (their `self` is the module).
 pub(crate) enum ModuleFunctions {}
@@ -448,10 +446,9 @@ fn slot(slot: c_int, pfunc: *mut c_void) -> sys::PyType_Slot {
 
 pub(super) fn raw_method<T>(method: &Method<T>) -> sys::PyMethodDef {
     let (ml_meth, ml_flags) = match method.imp {
-        MethodImpl::Fastcall(f) => (
-            sys::PyMethodDefPointer { PyCFunctionFastWithKeywords: f },
-            sys::METH_FASTCALL | sys::METH_KEYWORDS,
-        ),
+        MethodImpl::Fastcall(f) => {
+            (sys::PyMethodDefPointer { PyCFunctionFastWithKeywords: f }, sys::METH_FASTCALL | sys::METH_KEYWORDS)
+        }
         MethodImpl::NoArgs(f) => (sys::PyMethodDefPointer { PyCFunction: f }, sys::METH_NOARGS),
         MethodImpl::ClassFastcall(f) => (
             sys::PyMethodDefPointer { PyCFunctionFastWithKeywords: f },
@@ -742,7 +739,12 @@ where
 /// Called by CPython as `bf_getbuffer` of a type built from a `TypeDef<T>` (or a subclass), with
 /// a Py_buffer to fill and the request flags.
 #[doc(hidden)]
-pub(crate) unsafe fn call_getbuffer<T, F>(slf: *mut sys::PyObject, view: *mut sys::Py_buffer, flags: c_int, f: F) -> c_int
+pub(crate) unsafe fn call_getbuffer<T, F>(
+    slf: *mut sys::PyObject,
+    view: *mut sys::Py_buffer,
+    flags: c_int,
+    f: F,
+) -> c_int
 where
     F: for<'a> Fn(This<'a, T>) -> PyResult<Export<'a>>,
 {
@@ -875,52 +877,73 @@ unsafe extern "C" fn dealloc<T>(obj: *mut sys::PyObject) {
 macro_rules! py_method {
     ($name:expr, $doc:expr, fastcall: $func:path) => {
         // SAFETY: the trampoline passed is the one made here for $func.
-        unsafe { $crate::ffi::Method::fastcall($name, $doc, {
-            /// # Safety
-            /// Called by CPython with the fastcall convention on an instance of the type.
-            unsafe extern "C" fn trampoline(
-                slf: *mut $crate::ffi::sys::PyObject,
-                args: *const *mut $crate::ffi::sys::PyObject,
-                nargs: $crate::ffi::sys::Py_ssize_t,
-                kwnames: *mut $crate::ffi::sys::PyObject,
-            ) -> *mut $crate::ffi::sys::PyObject {
-                // SAFETY: CPython calls this with the fastcall convention on our type's instance.
-                unsafe { $crate::ffi::typeobj_call::call_method(slf, args, nargs, kwnames, $func) }
-            }
-            trampoline
-        }, &$func) }
+        unsafe {
+            $crate::ffi::Method::fastcall(
+                $name,
+                $doc,
+                {
+                    /// # Safety
+                    /// Called by CPython with the fastcall convention on an instance of the type.
+                    unsafe extern "C" fn trampoline(
+                        slf: *mut $crate::ffi::sys::PyObject,
+                        args: *const *mut $crate::ffi::sys::PyObject,
+                        nargs: $crate::ffi::sys::Py_ssize_t,
+                        kwnames: *mut $crate::ffi::sys::PyObject,
+                    ) -> *mut $crate::ffi::sys::PyObject {
+                        // SAFETY: CPython calls this with the fastcall convention on our type's instance.
+                        unsafe { $crate::ffi::typeobj_call::call_method(slf, args, nargs, kwnames, $func) }
+                    }
+                    trampoline
+                },
+                &$func,
+            )
+        }
     };
     ($name:expr, $doc:expr, classmethod: $func:path) => {
         // SAFETY: the trampoline passed is the one made here for $func.
-        unsafe { $crate::ffi::Method::classmethod($name, $doc, {
-            /// # Safety
-            /// Called by CPython with the fastcall convention, `cls` being the class.
-            unsafe extern "C" fn trampoline(
-                cls: *mut $crate::ffi::sys::PyObject,
-                args: *const *mut $crate::ffi::sys::PyObject,
-                nargs: $crate::ffi::sys::Py_ssize_t,
-                kwnames: *mut $crate::ffi::sys::PyObject,
-            ) -> *mut $crate::ffi::sys::PyObject {
-                // SAFETY: CPython calls this with the fastcall convention and the class.
-                unsafe { $crate::ffi::typeobj_call::call_classmethod(cls, args, nargs, kwnames, $func) }
-            }
-            trampoline
-        }, &$func) }
+        unsafe {
+            $crate::ffi::Method::classmethod(
+                $name,
+                $doc,
+                {
+                    /// # Safety
+                    /// Called by CPython with the fastcall convention, `cls` being the class.
+                    unsafe extern "C" fn trampoline(
+                        cls: *mut $crate::ffi::sys::PyObject,
+                        args: *const *mut $crate::ffi::sys::PyObject,
+                        nargs: $crate::ffi::sys::Py_ssize_t,
+                        kwnames: *mut $crate::ffi::sys::PyObject,
+                    ) -> *mut $crate::ffi::sys::PyObject {
+                        // SAFETY: CPython calls this with the fastcall convention and the class.
+                        unsafe { $crate::ffi::typeobj_call::call_classmethod(cls, args, nargs, kwnames, $func) }
+                    }
+                    trampoline
+                },
+                &$func,
+            )
+        }
     };
     ($name:expr, $doc:expr, noargs: $func:path) => {
         // SAFETY: the trampoline passed is the one made here for $func.
-        unsafe { $crate::ffi::Method::noargs($name, $doc, {
-            /// # Safety
-            /// Called by CPython with METH_NOARGS on an instance of the type.
-            unsafe extern "C" fn trampoline(
-                slf: *mut $crate::ffi::sys::PyObject,
-                _unused: *mut $crate::ffi::sys::PyObject,
-            ) -> *mut $crate::ffi::sys::PyObject {
-                // SAFETY: CPython calls this with METH_NOARGS on our type's instance.
-                unsafe { $crate::ffi::typeobj_call::call_noargs(slf, $func) }
-            }
-            trampoline
-        }, &$func) }
+        unsafe {
+            $crate::ffi::Method::noargs(
+                $name,
+                $doc,
+                {
+                    /// # Safety
+                    /// Called by CPython with METH_NOARGS on an instance of the type.
+                    unsafe extern "C" fn trampoline(
+                        slf: *mut $crate::ffi::sys::PyObject,
+                        _unused: *mut $crate::ffi::sys::PyObject,
+                    ) -> *mut $crate::ffi::sys::PyObject {
+                        // SAFETY: CPython calls this with METH_NOARGS on our type's instance.
+                        unsafe { $crate::ffi::typeobj_call::call_noargs(slf, $func) }
+                    }
+                    trampoline
+                },
+                &$func,
+            )
+        }
     };
 }
 
@@ -929,20 +952,27 @@ macro_rules! py_method {
 macro_rules! py_function {
     ($name:expr, $doc:expr, $func:path) => {
         // SAFETY: the trampoline passed is the one made here for $func.
-        unsafe { $crate::ffi::Method::function($name, $doc, {
-            /// # Safety
-            /// Called by CPython with the fastcall convention on our module.
-            unsafe extern "C" fn trampoline(
-                module: *mut $crate::ffi::sys::PyObject,
-                args: *const *mut $crate::ffi::sys::PyObject,
-                nargs: $crate::ffi::sys::Py_ssize_t,
-                kwnames: *mut $crate::ffi::sys::PyObject,
-            ) -> *mut $crate::ffi::sys::PyObject {
-                // SAFETY: CPython calls this with the fastcall convention on our module.
-                unsafe { $crate::ffi::typeobj_call::call_function(module, args, nargs, kwnames, $func) }
-            }
-            trampoline
-        }, &$func) }
+        unsafe {
+            $crate::ffi::Method::function(
+                $name,
+                $doc,
+                {
+                    /// # Safety
+                    /// Called by CPython with the fastcall convention on our module.
+                    unsafe extern "C" fn trampoline(
+                        module: *mut $crate::ffi::sys::PyObject,
+                        args: *const *mut $crate::ffi::sys::PyObject,
+                        nargs: $crate::ffi::sys::Py_ssize_t,
+                        kwnames: *mut $crate::ffi::sys::PyObject,
+                    ) -> *mut $crate::ffi::sys::PyObject {
+                        // SAFETY: CPython calls this with the fastcall convention on our module.
+                        unsafe { $crate::ffi::typeobj_call::call_function(module, args, nargs, kwnames, $func) }
+                    }
+                    trampoline
+                },
+                &$func,
+            )
+        }
     };
 }
 
@@ -951,18 +981,25 @@ macro_rules! py_function {
 macro_rules! py_getter {
     ($name:expr, $doc:expr, $func:path) => {
         // SAFETY: the trampoline passed is the one made here for $func.
-        unsafe { $crate::ffi::Getter::new($name, $doc, {
-            /// # Safety
-            /// Called by CPython on an instance of the type that declares the getter.
-            unsafe extern "C" fn trampoline(
-                slf: *mut $crate::ffi::sys::PyObject,
-                _closure: *mut ::std::ffi::c_void,
-            ) -> *mut $crate::ffi::sys::PyObject {
-                // SAFETY: CPython calls getters on instances of the type that declares them.
-                unsafe { $crate::ffi::typeobj_call::call_getter(slf, $func) }
-            }
-            trampoline
-        }, &$func) }
+        unsafe {
+            $crate::ffi::Getter::new(
+                $name,
+                $doc,
+                {
+                    /// # Safety
+                    /// Called by CPython on an instance of the type that declares the getter.
+                    unsafe extern "C" fn trampoline(
+                        slf: *mut $crate::ffi::sys::PyObject,
+                        _closure: *mut ::std::ffi::c_void,
+                    ) -> *mut $crate::ffi::sys::PyObject {
+                        // SAFETY: CPython calls getters on instances of the type that declares them.
+                        unsafe { $crate::ffi::typeobj_call::call_getter(slf, $func) }
+                    }
+                    trampoline
+                },
+                &$func,
+            )
+        }
     };
 }
 
@@ -972,115 +1009,163 @@ macro_rules! py_getter {
 macro_rules! py_slot {
     (new: $func:path) => {
         // SAFETY: the trampoline passed is the one made here for $func.
-        unsafe { $crate::ffi::SlotImpl::new({
-            /// # Safety
-            /// Called by CPython as tp_new of the type.
-            unsafe extern "C" fn trampoline(
-                subtype: *mut $crate::ffi::sys::PyTypeObject,
-                args: *mut $crate::ffi::sys::PyObject,
-                kwargs: *mut $crate::ffi::sys::PyObject,
-            ) -> *mut $crate::ffi::sys::PyObject {
-                // SAFETY: CPython calls tp_new with a live type, args tuple and kwargs or null.
-                unsafe { $crate::ffi::typeobj_call::call_new(subtype, args, kwargs, $func) }
-            }
-            trampoline
-        }, &$func) }
+        unsafe {
+            $crate::ffi::SlotImpl::new(
+                {
+                    /// # Safety
+                    /// Called by CPython as tp_new of the type.
+                    unsafe extern "C" fn trampoline(
+                        subtype: *mut $crate::ffi::sys::PyTypeObject,
+                        args: *mut $crate::ffi::sys::PyObject,
+                        kwargs: *mut $crate::ffi::sys::PyObject,
+                    ) -> *mut $crate::ffi::sys::PyObject {
+                        // SAFETY: CPython calls tp_new with a live type, args tuple and kwargs or null.
+                        unsafe { $crate::ffi::typeobj_call::call_new(subtype, args, kwargs, $func) }
+                    }
+                    trampoline
+                },
+                &$func,
+            )
+        }
     };
     (new_object: $func:path) => {
         // SAFETY: the trampoline passed is the one made here for $func.
-        unsafe { $crate::ffi::SlotImpl::new_object({
-            /// # Safety
-            /// Called by CPython as tp_new of the type.
-            unsafe extern "C" fn trampoline(
-                subtype: *mut $crate::ffi::sys::PyTypeObject,
-                args: *mut $crate::ffi::sys::PyObject,
-                kwargs: *mut $crate::ffi::sys::PyObject,
-            ) -> *mut $crate::ffi::sys::PyObject {
-                // SAFETY: CPython calls tp_new with a live type, args tuple and kwargs or null.
-                unsafe { $crate::ffi::typeobj_call::call_new_object(subtype, args, kwargs, $func) }
-            }
-            trampoline
-        }, &$func) }
+        unsafe {
+            $crate::ffi::SlotImpl::new_object(
+                {
+                    /// # Safety
+                    /// Called by CPython as tp_new of the type.
+                    unsafe extern "C" fn trampoline(
+                        subtype: *mut $crate::ffi::sys::PyTypeObject,
+                        args: *mut $crate::ffi::sys::PyObject,
+                        kwargs: *mut $crate::ffi::sys::PyObject,
+                    ) -> *mut $crate::ffi::sys::PyObject {
+                        // SAFETY: CPython calls tp_new with a live type, args tuple and kwargs or null.
+                        unsafe { $crate::ffi::typeobj_call::call_new_object(subtype, args, kwargs, $func) }
+                    }
+                    trampoline
+                },
+                &$func,
+            )
+        }
     };
     (getbuffer: $func:path) => {
         // SAFETY: the trampoline passed is the one made here for $func.
-        unsafe { $crate::ffi::SlotImpl::getbuffer({
-            /// # Safety
-            /// Called by CPython as bf_getbuffer on an instance of the type.
-            unsafe extern "C" fn trampoline(
-                slf: *mut $crate::ffi::sys::PyObject,
-                view: *mut $crate::ffi::sys::Py_buffer,
-                flags: ::std::ffi::c_int,
-            ) -> ::std::ffi::c_int {
-                // SAFETY: CPython calls bf_getbuffer on instances of the type with a view to fill.
-                unsafe { $crate::ffi::typeobj_call::call_getbuffer(slf, view, flags, $func) }
-            }
-            trampoline
-        }, &$func) }
+        unsafe {
+            $crate::ffi::SlotImpl::getbuffer(
+                {
+                    /// # Safety
+                    /// Called by CPython as bf_getbuffer on an instance of the type.
+                    unsafe extern "C" fn trampoline(
+                        slf: *mut $crate::ffi::sys::PyObject,
+                        view: *mut $crate::ffi::sys::Py_buffer,
+                        flags: ::std::ffi::c_int,
+                    ) -> ::std::ffi::c_int {
+                        // SAFETY: CPython calls bf_getbuffer on instances of the type with a view to fill.
+                        unsafe { $crate::ffi::typeobj_call::call_getbuffer(slf, view, flags, $func) }
+                    }
+                    trampoline
+                },
+                &$func,
+            )
+        }
     };
     (len: $func:path) => {
         // SAFETY: the trampoline passed is the one made here for $func.
-        unsafe { $crate::ffi::SlotImpl::length({
-            /// # Safety
-            /// Called by CPython as mp_length on an instance of the type.
-            unsafe extern "C" fn trampoline(slf: *mut $crate::ffi::sys::PyObject) -> $crate::ffi::sys::Py_ssize_t {
-                // SAFETY: CPython calls mp_length on instances of the type.
-                unsafe { $crate::ffi::typeobj_call::call_length(slf, $func) }
-            }
-            trampoline
-        }, &$func) }
+        unsafe {
+            $crate::ffi::SlotImpl::length(
+                {
+                    /// # Safety
+                    /// Called by CPython as mp_length on an instance of the type.
+                    unsafe extern "C" fn trampoline(
+                        slf: *mut $crate::ffi::sys::PyObject,
+                    ) -> $crate::ffi::sys::Py_ssize_t {
+                        // SAFETY: CPython calls mp_length on instances of the type.
+                        unsafe { $crate::ffi::typeobj_call::call_length(slf, $func) }
+                    }
+                    trampoline
+                },
+                &$func,
+            )
+        }
     };
     (repr: $func:path) => {
         // SAFETY: the trampoline passed is the one made here for $func.
-        unsafe { $crate::ffi::SlotImpl::repr({
-            /// # Safety
-            /// Called by CPython on an instance of the type.
-            unsafe extern "C" fn trampoline(slf: *mut $crate::ffi::sys::PyObject) -> *mut $crate::ffi::sys::PyObject {
-                // SAFETY: CPython calls tp_repr on instances of the type.
-                unsafe { $crate::ffi::typeobj_call::call_repr(slf, $func) }
-            }
-            trampoline
-        }, &$func) }
+        unsafe {
+            $crate::ffi::SlotImpl::repr(
+                {
+                    /// # Safety
+                    /// Called by CPython on an instance of the type.
+                    unsafe extern "C" fn trampoline(
+                        slf: *mut $crate::ffi::sys::PyObject,
+                    ) -> *mut $crate::ffi::sys::PyObject {
+                        // SAFETY: CPython calls tp_repr on instances of the type.
+                        unsafe { $crate::ffi::typeobj_call::call_repr(slf, $func) }
+                    }
+                    trampoline
+                },
+                &$func,
+            )
+        }
     };
     (hash: $func:path) => {
         // SAFETY: the trampoline passed is the one made here for $func.
-        unsafe { $crate::ffi::SlotImpl::hash({
-            /// # Safety
-            /// Called by CPython on an instance of the type.
-            unsafe extern "C" fn trampoline(slf: *mut $crate::ffi::sys::PyObject) -> $crate::ffi::sys::Py_hash_t {
-                // SAFETY: CPython calls tp_hash on instances of the type.
-                unsafe { $crate::ffi::typeobj_call::call_hash(slf, $func) }
-            }
-            trampoline
-        }, &$func) }
+        unsafe {
+            $crate::ffi::SlotImpl::hash(
+                {
+                    /// # Safety
+                    /// Called by CPython on an instance of the type.
+                    unsafe extern "C" fn trampoline(
+                        slf: *mut $crate::ffi::sys::PyObject,
+                    ) -> $crate::ffi::sys::Py_hash_t {
+                        // SAFETY: CPython calls tp_hash on instances of the type.
+                        unsafe { $crate::ffi::typeobj_call::call_hash(slf, $func) }
+                    }
+                    trampoline
+                },
+                &$func,
+            )
+        }
     };
     (richcompare: $func:path) => {
         // SAFETY: the trampoline passed is the one made here for $func.
-        unsafe { $crate::ffi::SlotImpl::richcompare({
-            /// # Safety
-            /// Called by CPython on an instance of the type.
-            unsafe extern "C" fn trampoline(
-                slf: *mut $crate::ffi::sys::PyObject,
-                other: *mut $crate::ffi::sys::PyObject,
-                op: ::std::ffi::c_int,
-            ) -> *mut $crate::ffi::sys::PyObject {
-                // SAFETY: CPython calls tp_richcompare with `slf` an instance of the type.
-                unsafe { $crate::ffi::typeobj_call::call_richcompare(slf, other, op, $func) }
-            }
-            trampoline
-        }, &$func) }
+        unsafe {
+            $crate::ffi::SlotImpl::richcompare(
+                {
+                    /// # Safety
+                    /// Called by CPython on an instance of the type.
+                    unsafe extern "C" fn trampoline(
+                        slf: *mut $crate::ffi::sys::PyObject,
+                        other: *mut $crate::ffi::sys::PyObject,
+                        op: ::std::ffi::c_int,
+                    ) -> *mut $crate::ffi::sys::PyObject {
+                        // SAFETY: CPython calls tp_richcompare with `slf` an instance of the type.
+                        unsafe { $crate::ffi::typeobj_call::call_richcompare(slf, other, op, $func) }
+                    }
+                    trampoline
+                },
+                &$func,
+            )
+        }
     };
     (iternext: $func:path) => {
         // SAFETY: the trampoline passed is the one made here for $func.
-        unsafe { $crate::ffi::SlotImpl::iternext({
-            /// # Safety
-            /// Called by CPython on an instance of the type.
-            unsafe extern "C" fn trampoline(slf: *mut $crate::ffi::sys::PyObject) -> *mut $crate::ffi::sys::PyObject {
-                // SAFETY: CPython calls tp_iternext on instances of the type.
-                unsafe { $crate::ffi::typeobj_call::call_iternext(slf, $func) }
-            }
-            trampoline
-        }, &$func) }
+        unsafe {
+            $crate::ffi::SlotImpl::iternext(
+                {
+                    /// # Safety
+                    /// Called by CPython on an instance of the type.
+                    unsafe extern "C" fn trampoline(
+                        slf: *mut $crate::ffi::sys::PyObject,
+                    ) -> *mut $crate::ffi::sys::PyObject {
+                        // SAFETY: CPython calls tp_iternext on instances of the type.
+                        unsafe { $crate::ffi::typeobj_call::call_iternext(slf, $func) }
+                    }
+                    trampoline
+                },
+                &$func,
+            )
+        }
     };
 }
 

@@ -238,9 +238,7 @@ pub(crate) fn float_from(value: f64) -> PyResult<Owned> {
 /// A `str` from Rust text.
 pub(crate) fn str_from(text: &str) -> PyResult<Owned> {
     // SAFETY: valid UTF-8 of the given length; returns a new reference or null.
-    unsafe {
-        Owned::from_new(sys::PyUnicode_FromStringAndSize(text.as_ptr().cast(), text.len() as sys::Py_ssize_t))
-    }
+    unsafe { Owned::from_new(sys::PyUnicode_FromStringAndSize(text.as_ptr().cast(), text.len() as sys::Py_ssize_t)) }
 }
 
 /// A `str` from bytes made by [`Ref::str_utf8_surrogatepass`].
@@ -257,9 +255,7 @@ pub(crate) fn str_from_utf8_surrogatepass(bytes: &[u8]) -> PyResult<Owned> {
 
 pub(crate) fn bytes_from(data: &[u8]) -> PyResult<Owned> {
     // SAFETY: `data` is readable for its length; returns a new reference or null.
-    unsafe {
-        Owned::from_new(sys::PyBytes_FromStringAndSize(data.as_ptr().cast(), data.len() as sys::Py_ssize_t))
-    }
+    unsafe { Owned::from_new(sys::PyBytes_FromStringAndSize(data.as_ptr().cast(), data.len() as sys::Py_ssize_t)) }
 }
 
 /// A tuple of the given items.
@@ -288,7 +284,11 @@ pub(crate) fn list(items: Vec<Owned>) -> PyResult<Owned> {
 pub(crate) fn dict_set(dict: Ref<'_>, key: Ref<'_>, value: Ref<'_>) -> PyResult<()> {
     // SAFETY: live dict, key and value; the dict takes its own references.
     let rc = unsafe { sys::PyDict_SetItem(dict.as_ptr(), key.as_ptr(), value.as_ptr()) };
-    if rc < 0 { Err(Raised::ALREADY) } else { Ok(()) }
+    if rc < 0 {
+        Err(Raised::ALREADY)
+    } else {
+        Ok(())
+    }
 }
 
 /// `dict.get(key)` for a str key, without swallowing errors.
@@ -307,5 +307,9 @@ pub(crate) fn dict_get(dict: Ref<'_>, key: &std::ffi::CStr) -> PyResult<Option<O
 /// The hash of a Rust-side key, as a valid Python hash (never -1).
 pub(crate) fn python_hash(value: u64) -> isize {
     let hash = value as isize;
-    if hash == -1 { -2 } else { hash }
+    if hash == -1 {
+        -2
+    } else {
+        hash
+    }
 }

@@ -142,7 +142,11 @@ fn describe_call_failure(calls: Ref<'_>) -> RemoteError {
     };
     let mut parts = described.as_ref().tuple_items();
     let mut text = || -> RemoteText {
-        parts.next().and_then(|part| part.str_utf8_surrogatepass().ok()).map(|bytes| RemoteText(bytes.into_owned())).unwrap_or_default()
+        parts
+            .next()
+            .and_then(|part| part.str_utf8_surrogatepass().ok())
+            .map(|bytes| RemoteText(bytes.into_owned()))
+            .unwrap_or_default()
     };
     let (type_name, type_module, message, traceback) = (text(), text(), text(), text());
     let pickled = described

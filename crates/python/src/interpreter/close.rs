@@ -16,9 +16,9 @@ use super::run::{describe_raised, RemoteError};
 use super::{refuse_main_or_current, InterpreterId};
 use crate::errors::Error;
 use crate::ffi::{
-    EXIT_SIGNATURE, import_module, int_from_i64, lookup_interpreter,
-    check_signals, current_interpreter_id, end_interpreter_if, eval_snippet, is_main_thread, none, other_thread_states,
-    raise_system_exit_in, Args, InterpPtr, Owned, PyResult, Raised, This,
+    check_signals, current_interpreter_id, end_interpreter_if, eval_snippet, import_module, int_from_i64,
+    is_main_thread, lookup_interpreter, none, other_thread_states, raise_system_exit_in, Args, InterpPtr, Owned,
+    PyResult, Raised, This, EXIT_SIGNATURE,
 };
 use crate::globals::{INTERPRETERS, LEASES};
 use crate::module::state_of;
@@ -63,10 +63,9 @@ impl CloseFailure {
             CloseFailure::Refused(refusal) => Error::Interpreter { id, refusal },
             CloseFailure::ThreadsAlive(count) => Error::ThreadsStillRunning { id, count },
             CloseFailure::BufferLent(holder) => Error::BufferLent { id, holder },
-            CloseFailure::Failed(remote) => Error::CloseFailed {
-                id,
-                reason: format!("{}: {}", remote.type_name, remote.message),
-            },
+            CloseFailure::Failed(remote) => {
+                Error::CloseFailed { id, reason: format!("{}: {}", remote.type_name, remote.message) }
+            }
             CloseFailure::Interrupted(_) | CloseFailure::Joining => {
                 unreachable!("handled by close() / never returned by try_close")
             }
@@ -96,7 +95,6 @@ fn close_foreign(id: i64) -> PyResult<Owned> {
     destroy.as_ref().call(&[int_from_i64(id)?.as_ref()])?;
     Ok(none())
 }
-
 
 pub(super) fn exit(this: This<'_, InterpreterId>, args: Args<'_>) -> PyResult<Owned> {
     args.parse(&EXIT_SIGNATURE)?;

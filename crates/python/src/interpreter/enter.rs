@@ -26,9 +26,7 @@ pub(super) fn run_as_main<R: Send>(
     let outcome = match INTERPRETERS.begin_run(id, thread_ident()) {
         // SAFETY: begin_run reserved the interpreter: it cannot be closed until end_run, which
         // on_leave calls once the thread has left it.
-        Ok(interp) => unsafe {
-            enter_interpreter(interp, move || as_main(inside), move || INTERPRETERS.end_run(id))
-        }?,
+        Ok(interp) => unsafe { enter_interpreter(interp, move || as_main(inside), move || INTERPRETERS.end_run(id)) }?,
         Err(TableError::NotFound) => match lookup_interpreter(id) {
             // SAFETY: just looked up. Once `as_main` has set the running-main flag, CPython
             // refuses to destroy it until we leave; before that, the window is the one CPython's

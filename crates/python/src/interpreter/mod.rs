@@ -16,9 +16,9 @@ use subinterpreters_core::TableError;
 
 use crate::errors::Error;
 use crate::ffi::{
-    bool_from, create_interpreter, current_interpreter_id, int_from_i64, is_running_main, list,
-    lookup_interpreter, main_interpreter_id, py_getter, py_method, py_slot, str_from, tuple, whence, Args,
-    CompareOp, Owned, Param, ParamKind, PyResult, Ref, Signature, This, TypeDef,
+    bool_from, create_interpreter, current_interpreter_id, int_from_i64, is_running_main, list, lookup_interpreter,
+    main_interpreter_id, py_getter, py_method, py_slot, str_from, tuple, whence, Args, CompareOp, Owned, Param,
+    ParamKind, PyResult, Ref, Signature, This, TypeDef,
 };
 use crate::globals::INTERPRETERS;
 use crate::module::{state_of, state_of_module, state_of_type};
@@ -100,10 +100,14 @@ Close the interpreter.", fastcall: close::exit),
     ],
     &[
         py_getter!(c"id", c"The interpreter's id (0 for the main one; never reused).", id),
-        py_getter!(c"whence", c"Where the interpreter came from, in CPython's words: 'runtime init' (the\n\
+        py_getter!(
+            c"whence",
+            c"Where the interpreter came from, in CPython's words: 'runtime init' (the\n\
 main one), 'C-API' (made by subinterpreters.create() or Py_NewInterpreterFromConfig),\n\
 '_interpreters module' (made by concurrent.interpreters), 'legacy C-API', 'cross-interpreter\n\
-C-API' or 'unknown'.", whence_of),
+C-API' or 'unknown'.",
+            whence_of
+        ),
     ],
     &[py_slot!(new_object: new), py_slot!(repr: repr), py_slot!(hash: hash), py_slot!(richcompare: compare)],
 );
@@ -208,9 +212,7 @@ pub(crate) fn create(module: Ref<'_>, args: Args<'_>) -> PyResult<Owned> {
         Some(value) => value.is_truthy()?,
         None => true,
     };
-    INTERPRETERS
-        .begin_create()
-        .map_err(|refusal| state.fail(Error::Interpreter { id: -1, refusal }))?;
+    INTERPRETERS.begin_create().map_err(|refusal| state.fail(Error::Interpreter { id: -1, refusal }))?;
     let (_, id) = create_interpreter(isolated, move |created| {
         INTERPRETERS.finish_create(created.map(|(interp, id)| (id, interp, isolated)));
     })

@@ -50,11 +50,12 @@ pub(crate) fn prepare_call(module: Ref<'_>, args: Args<'_>) -> PyResult<Owned> {
         ));
     }
     let function = to_payload(state, function).map_err(|error| error.raise(state))?;
-    let arguments = match to_payload(state, crate::ffi::tuple(vec![call_args.to_owned(), call_kwargs.to_owned()])?.as_ref()) {
-        Ok(payload) => payload,
-        Err(ToPayloadError::NotShareable(_)) => one_by_one(state, call_args, call_kwargs)?,
-        Err(ToPayloadError::Raised(raised)) => return Err(raised),
-    };
+    let arguments =
+        match to_payload(state, crate::ffi::tuple(vec![call_args.to_owned(), call_kwargs.to_owned()])?.as_ref()) {
+            Ok(payload) => payload,
+            Err(ToPayloadError::NotShareable(_)) => one_by_one(state, call_args, call_kwargs)?,
+            Err(ToPayloadError::Raised(raised)) => return Err(raised),
+        };
     let keep = keep_result.expect("required").is_truthy()?;
     let payload = Payload::Tuple(Box::new([function, arguments, Payload::Bool(keep)]));
     state.prepared_call_type.instance(PreparedCall(RefCell::new(Some(payload))))

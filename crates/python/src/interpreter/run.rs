@@ -8,12 +8,14 @@ use std::ffi::CString;
 use subinterpreters_core::Payload;
 
 use super::enter::run_as_main;
-use crate::convert::{from_payload, from_plain_payload, needs_module_state, to_payload_or_cpython_shareable, ToPayloadError};
+use crate::convert::{
+    from_payload, from_plain_payload, needs_module_state, to_payload_or_cpython_shareable, ToPayloadError,
+};
 use crate::errors::Error;
 use crate::ffi::{
     builtin, clear_error, dict_set, import_module, main_module_dict, none, raise, run_in_main_module,
-    run_marshalled_in_main_module, str_from, str_from_utf8_surrogatepass, take_raised, Args, Builtin, ObjKind,
-    Owned, Param, ParamKind, PyResult, Ref, Signature, This,
+    run_marshalled_in_main_module, str_from, str_from_utf8_surrogatepass, take_raised, Args, Builtin, ObjKind, Owned,
+    Param, ParamKind, PyResult, Ref, Signature, This,
 };
 use crate::module::{state_of, with_imported_state, State};
 
@@ -99,7 +101,8 @@ pub(super) fn exec(this: This<'_, InterpreterId>, args: Args<'_>) -> PyResult<Ow
     let script = if code.kind() == ObjKind::Str {
         Script::Text(source_text(state, code)?)
     } else {
-        let marshalled = import_module(c"subinterpreters._calls")?.as_ref().getattr(c"script_code")?.as_ref().call(&[code])?;
+        let marshalled =
+            import_module(c"subinterpreters._calls")?.as_ref().getattr(c"script_code")?.as_ref().call(&[code])?;
         Script::Code(marshalled.as_ref().bytes_data().to_vec())
     };
     run_in(state, this.value.0, Some(script), Vec::new())
@@ -128,7 +131,8 @@ pub(super) fn prepare_main(this: This<'_, InterpreterId>, args: Args<'_>) -> PyR
     }
     // Keyword arguments win over the mapping, as in dict(ns, **kwargs).
     owned.retain(|(name, _)| !keywords.iter().any(|(keyword, _)| keyword.str_equals_obj(name.as_ref())));
-    let mut shared: Vec<(Ref<'_>, Ref<'_>)> = owned.iter().map(|(name, value)| (name.as_ref(), value.as_ref())).collect();
+    let mut shared: Vec<(Ref<'_>, Ref<'_>)> =
+        owned.iter().map(|(name, value)| (name.as_ref(), value.as_ref())).collect();
     shared.extend(keywords.iter().copied());
     if shared.is_empty() {
         // As CPython's: binding nothing is a mistake worth reporting.
@@ -160,10 +164,9 @@ fn shared_payloads(state: &State, shared: &[(Ref<'_>, Ref<'_>)]) -> PyResult<Vec
         .iter()
         .map(|(name, value)| {
             let payload = to_payload_or_cpython_shareable(state, *value).map_err(|error| match error {
-                ToPayloadError::NotShareable(reason) => state.fail(Error::NotShareable(format!(
-                    "shared value '{}': {reason}",
-                    name.to_string_lossy()
-                ))),
+                ToPayloadError::NotShareable(reason) => {
+                    state.fail(Error::NotShareable(format!("shared value '{}': {reason}", name.to_string_lossy())))
+                }
                 ToPayloadError::Raised(raised) => raised,
             })?;
             Ok((name.str_utf8_surrogatepass()?.into_owned(), payload))

@@ -8,8 +8,8 @@ use super::{optional_seconds, timeout_from_seconds, wait_for_grant, wait_timeout
 use crate::errors::Error;
 use crate::exit_watch::Call;
 use crate::ffi::{
-    bool_from, int_from_u64, none, py_getter, py_method, py_slot, Args, CompareOp,
-    Owned, Param, ParamKind, PyResult, Ref, Signature, This, TypeDef,
+    bool_from, int_from_u64, none, py_getter, py_method, py_slot, Args, CompareOp, Owned, Param, ParamKind, PyResult,
+    Ref, Signature, This, TypeDef,
 };
 use crate::module::state_of;
 

@@ -6,13 +6,14 @@ use std::time::Instant;
 use subinterpreters_core::primitives::{Condition, ConditionLock, Semaphore};
 
 use super::locks::{acquire_permit, acquire_rlock, LockObject, RLockObject};
-use super::{current_owner, lock_acquire_mode, wait_for_grant, wait_for_grant_uninterruptibly, wait_timeout, ACQUIRE_SIGNATURE};
+use super::{
+    current_owner, lock_acquire_mode, wait_for_grant, wait_for_grant_uninterruptibly, wait_timeout, ACQUIRE_SIGNATURE,
+};
 use crate::errors::Error;
 use crate::exit_watch::Call;
 use crate::ffi::{
-    EXIT_SIGNATURE,
-    bool_from, builtin, int_from_u64, none, py_method, py_slot, raise, Args, Builtin, CompareOp, Owned,
-    Param, ParamKind, PyResult, Ref, Signature, This, TypeDef,
+    bool_from, builtin, int_from_u64, none, py_method, py_slot, raise, Args, Builtin, CompareOp, Owned, Param,
+    ParamKind, PyResult, Ref, Signature, This, TypeDef, EXIT_SIGNATURE,
 };
 use crate::module::state_of;
 use crate::timeout::Timeout;
@@ -72,10 +73,7 @@ fn new(ty: Ref<'_>, args: Args<'_>) -> PyResult<ConditionObject> {
             } else {
                 return Err(raise(
                     builtin(Builtin::TypeError),
-                    &format!(
-                        "Condition lock must be a subinterpreters.Lock or RLock, not {}",
-                        lock.type_qualname()
-                    ),
+                    &format!("Condition lock must be a subinterpreters.Lock or RLock, not {}", lock.type_qualname()),
                 ));
             }
         }
@@ -99,7 +97,6 @@ fn acquire_lock(lock: &ConditionLock, mode: Timeout) -> PyResult<bool> {
     }
 }
 
-
 fn acquire(this: This<'_, ConditionObject>, args: Args<'_>) -> PyResult<Owned> {
     let [blocking, timeout] = args.parse(&ACQUIRE_SIGNATURE)?;
     let mode = lock_acquire_mode(blocking, timeout)?;
@@ -120,7 +117,6 @@ fn release(this: This<'_, ConditionObject>) -> PyResult<Owned> {
 fn enter(this: This<'_, ConditionObject>) -> PyResult<Owned> {
     Ok(bool_from(acquire_lock(&this.value.lock, Timeout::Never)?))
 }
-
 
 fn exit(this: This<'_, ConditionObject>, args: Args<'_>) -> PyResult<Owned> {
     args.parse(&EXIT_SIGNATURE)?;

@@ -7,8 +7,8 @@ use subinterpreters_core::primitives::Event;
 use super::{wait_for_grant, wait_timeout};
 use crate::exit_watch::Call;
 use crate::ffi::{
-    bool_from, none, py_method, py_slot, Args, CompareOp, Owned, Param, ParamKind, PyResult, Ref, Signature,
-    This, TypeDef,
+    bool_from, none, py_method, py_slot, Args, CompareOp, Owned, Param, ParamKind, PyResult, Ref, Signature, This,
+    TypeDef,
 };
 
 /// What an `Event` object carries.

@@ -8,9 +8,8 @@ use super::{current_owner, lock_acquire_mode, semaphore_acquire_mode, wait_for_g
 use crate::errors::Error;
 use crate::exit_watch::Call;
 use crate::ffi::{
-    EXIT_SIGNATURE,
-    bool_from, none, py_method, py_slot, Args, CompareOp, Method, Owned,
-    Param, ParamKind, PyResult, Ref, Signature, This, TypeDef,
+    bool_from, none, py_method, py_slot, Args, CompareOp, Method, Owned, Param, ParamKind, PyResult, Ref, Signature,
+    This, TypeDef, EXIT_SIGNATURE,
 };
 use crate::module::state_of;
 use crate::timeout::Timeout;
@@ -21,8 +20,6 @@ pub(crate) struct LockObject(pub(crate) Arc<Semaphore>);
 pub(crate) struct RLockObject(pub(crate) Arc<RLock>);
 /// What a `Semaphore` or `BoundedSemaphore` object carries.
 pub(crate) struct SemaphoreObject(pub(crate) Arc<Semaphore>);
-
-
 
 /// Takes a permit of `semaphore`, waiting as `mode` says; true if taken.
 pub(super) fn acquire_permit(semaphore: &Arc<Semaphore>, mode: Timeout) -> PyResult<bool> {

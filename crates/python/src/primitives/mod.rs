@@ -19,8 +19,8 @@ pub(crate) use locks::{LockObject, RLockObject, SemaphoreObject, BOUNDED_SEMAPHO
 use crate::blocking::{block_on, Parked};
 use crate::exit_watch::Call;
 use crate::ffi::{
-    allow_threads, builtin, current_interpreter_id, raise, thread_ident, Builtin, Owned, Param, ParamKind,
-    PyResult, Ref, Signature,
+    allow_threads, builtin, current_interpreter_id, raise, thread_ident, Builtin, Owned, Param, ParamKind, PyResult,
+    Ref, Signature,
 };
 use crate::module::State;
 use crate::timeout::Timeout;
@@ -51,9 +51,7 @@ fn wait_for_grant(pending: PendingGrant, timeout: Timeout, call: Call) -> PyResu
 /// Waits for a grant that must come (taking a lock back after a condition wait): not
 /// interruptible, as the caller must hold the lock again before anything else happens.
 fn wait_for_grant_uninterruptibly(mut pending: PendingGrant) {
-    allow_threads(move || {
-        while pending.wait_until(None).is_none() {}
-    });
+    allow_threads(move || while pending.wait_until(None).is_none() {});
 }
 
 /// The owner of an `RLock`: this interpreter and thread.
