@@ -17,7 +17,7 @@ help:  ## List the targets.
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-12s %s\n", $$1, $$2}'
 
 .PHONY: test
-test: rust-test python-test wheel-test  ## Rust tests (unit + loom), the Python suite on every CPython found, the wheel test.
+test: lint rust-test python-test wheel-test  ## Lint, Rust tests (unit + loom), the Python suite on every CPython found, the wheel test.
 
 .PHONY: rust-test
 rust-test:  ## Core crate unit/integration tests, then the loom models.
@@ -40,13 +40,25 @@ python-test:  ## Build the package into a venv per CPython found (3.12-3.15); ch
 		$$venv_python -m pytest tests -m "not wheel"; \
 	done
 
-.PHONY: lint-python
+.PHONY: lint lint-rust lint-python
+lint: lint-rust lint-python  ## Everything below: rustfmt, clippy (warnings are errors), ruff.
+
+# clippy builds the binding against every CPython found (its code differs by version), each in
+# the version's own target folder (the one scripts/venv.sh builds in).
+lint-rust:  ## cargo fmt --check (workspace and fuzz/), clippy -D warnings on the workspace and on the core's loom build.
+	cargo fmt --all --check
+	cd fuzz && cargo fmt --check
+	@set -e; scripts/find-pythons.sh | while read -r version python; do \
+		echo ">> clippy against CPython $$version"; \
+		PYO3_PYTHON=$$python CARGO_TARGET_DIR=target/py$$version cargo clippy --workspace --all-targets -- -D warnings; \
+	done
+	RUSTFLAGS="--cfg loom" cargo clippy -p subinterpreters-core --tests --target-dir target/loom -- -D warnings
+
 # ruff, pinned, installed into its own venv (.venv/tools) by the first CPython that
-# scripts/find-pythons.sh finds (python3 if none). python/subinterpreters/ follows the same
-# [tool.ruff] configuration (pyproject.toml) but is not checked here yet.
+# scripts/find-pythons.sh finds (python3 if none).
 RUFF_VERSION = 0.17.6
-PYTHON_LINT_PATHS = tests bench stress examples scripts
-lint-python:  ## ruff check and ruff format --check (ruff pinned, in .venv/tools) on the Python files of tests/, bench/, stress/, examples/, scripts/.
+PYTHON_LINT_PATHS = python tests bench stress examples scripts
+lint-python:  ## ruff check and ruff format --check (ruff pinned, in .venv/tools) on the package, tests/, bench/, stress/, examples/, scripts/.
 	@set -e; ruff=.venv/tools/bin/ruff; \
 	if [ "$$($$ruff --version 2>/dev/null)" != "ruff $(RUFF_VERSION)" ]; then \
 		python=$$(scripts/find-pythons.sh 2>/dev/null | head -n 1 | cut -d' ' -f2); \

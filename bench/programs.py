@@ -290,9 +290,9 @@ def publish(bench: Bench, rows: list[Row], elapsed: float) -> None:
     )
     pickled = get("real programs/queue/pickle")
     if pickled is not None and pickled.median is not None:
-        sections["queue"].short += (
-            f" (pickle dumps + loads alone: {report.value_text('time', pickled.median)})"
-        )
+        sections[
+            "queue"
+        ].short += f" (pickle dumps + loads alone: {report.value_text('time', pickled.median)})"
     for number, section in enumerate(sections.values()):
         bench.publish(section, elapsed if number == len(sections) - 1 else None)
     bench.check_ours(rows)

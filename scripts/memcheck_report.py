@@ -82,10 +82,15 @@ def main() -> int:
                 definite += 1
                 if own_leak(record):
                     own.append((log, record))
-            elif count and re.match(r"(Invalid|Conditional|Use of uninitialised|Mismatched|Syscall param|Source and destination)", head):
+            elif count and re.match(
+                r"(Invalid|Conditional|Use of uninitialised|Mismatched|Syscall param|Source and destination)",
+                head,
+            ):
                 error_samples.append((log, record))
-    print(f"memcheck: {processes} Python processes, {errors} errors, {definite} definitely lost "
-          f"loss records, {len(own)} of them allocated by the binding")
+    print(
+        f"memcheck: {processes} Python processes, {errors} errors, {definite} definitely lost "
+        f"loss records, {len(own)} of them allocated by the binding"
+    )
     for log, record in error_samples[:show] + own[:show]:
         print(f"--- {log.name}")
         print("\n".join(shorten(record)))

@@ -749,7 +749,6 @@ def test_a_receive_left_parked_on_a_closed_loop_does_not_take_later_items() -> N
         send.close()
 
 
-
 @contextlib.contextmanager
 def loop_closed_with_pending(
     starts: list[Callable[[], Coroutine[Any, Any, Any]]], before_close: Callable[[], object] = lambda: None
@@ -774,7 +773,9 @@ def loop_closed_with_pending(
             logging.disable(logging.NOTSET)
 
 
-def receive_ends(kind: str) -> tuple[Callable[[], Coroutine[Any, Any, Any]], Callable[[object], object], Callable[[], object]]:
+def receive_ends(
+    kind: str,
+) -> tuple[Callable[[], Coroutine[Any, Any, Any]], Callable[[object], object], Callable[[], object]]:
     """``(start a receive, put an object without waiting, take one or None)`` on a new channel
     or queue."""
     if kind == "channel":

@@ -613,7 +613,9 @@ def test_is_shareable_true_for_queue_and_memoryview() -> None:
     assert si.is_shareable(memoryview(bytearray(4))), "memoryview actually shares mutable data (docs)"
 
 
-@pytest.mark.parametrize("obj", [object(), [object()], {"a": lambda: 0}], ids=["object", "list-of-object", "dict-of-function"])
+@pytest.mark.parametrize(
+    "obj", [object(), [object()], {"a": lambda: 0}], ids=["object", "list-of-object", "dict-of-function"]
+)
 def test_is_shareable_false_for_other_objects(obj) -> None:
     assert not si.is_shareable(obj)
 

@@ -390,7 +390,9 @@ pool.submit(operator.methodcaller("get"), q2)  # a pool task blocked inside a wo
 time.sleep(0.3)
 print("ready", flush=True)
 """
-POOL_TASK_LINE = "thread 'InterpreterPoolExecutor-0_0' waits in Queue.get, in interpreter"  # ThreadPoolExecutor's naming
+POOL_TASK_LINE = (
+    "thread 'InterpreterPoolExecutor-0_0' waits in Queue.get, in interpreter"  # ThreadPoolExecutor's naming
+)
 
 
 def start_script(tmp_path: Path, body: str) -> tuple[subprocess.Popen[str], Path]:
@@ -398,7 +400,9 @@ def start_script(tmp_path: Path, body: str) -> tuple[subprocess.Popen[str], Path
     script.write_text(PROLOGUE + textwrap.dedent(body), encoding="utf-8")
     errors = tmp_path / "stderr.txt"
     with errors.open("w") as sink:
-        proc = subprocess.Popen([sys.executable, str(script)], stdout=subprocess.PIPE, stderr=sink, text=True, cwd=tmp_path)
+        proc = subprocess.Popen(
+            [sys.executable, str(script)], stdout=subprocess.PIPE, stderr=sink, text=True, cwd=tmp_path
+        )
     return proc, errors
 
 

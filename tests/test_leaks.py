@@ -276,7 +276,7 @@ import gc, sys, weakref
 import subinterpreters._core as core
 ref = weakref.ref(core)
 del core
-for name in [name for name in sys.modules if name == "subinterpreters" or name.startswith("subinterpreters.")]:
+for name in [name for name in sys.modules if name.partition(".")[0] == "subinterpreters"]:
     del sys.modules[name]
 gc.collect()
 collected = ref() is None

@@ -72,10 +72,13 @@ _namespace: dict[str, Any] = {}
 exec(SIGNATURE_SOURCE, _namespace)
 signature = _namespace["signature"]
 
-WORKER_SOURCE = SIGNATURE_SOURCE + """
+WORKER_SOURCE = (
+    SIGNATURE_SOURCE
+    + """
 for value in inbox:
     outbox.send_nowait((value, signature(value)))
 """
+)
 
 hashable = st.recursive(
     st.none()

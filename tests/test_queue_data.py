@@ -409,8 +409,12 @@ def test_get_many_returns_the_items_before_one_failing_to_unpickle(data_module, 
 
 # What crosses natively since the native-data round (exact list, dict, set, frozenset, bytearray,
 # complex, and tuples holding them); the rest of PICKLED needs pickle.
-NATIVE_CONTAINERS = [item for item in PICKLED if type(item) in (list, dict, set, frozenset, bytearray, complex, tuple)]
-NEEDS_PICKLE = [item for item in PICKLED if type(item) not in (list, dict, set, frozenset, bytearray, complex, tuple)]
+NATIVE_CONTAINERS = [
+    item for item in PICKLED if type(item) in (list, dict, set, frozenset, bytearray, complex, tuple)
+]
+NEEDS_PICKLE = [
+    item for item in PICKLED if type(item) not in (list, dict, set, frozenset, bytearray, complex, tuple)
+]
 
 
 @pytest.mark.parametrize("item", NATIVE_CONTAINERS, ids=lambda x: type(x).__name__)

@@ -13,10 +13,15 @@ barriers, and SharedArray/SharedBuffer (zero-copy shared memory); see ``is_share
 buffer (bytes, numpy array, ...) to another interpreter without a copy.
 """
 
+from typing import TYPE_CHECKING
+
 from ._core import (
+    CLOSED,
+    UNBOUND,
+    UNBOUND_ERROR,
+    UNBOUND_REMOVE,
     Barrier,
     BoundedSemaphore,
-    CLOSED,
     ChannelClosedError,
     ChannelEmptyError,
     ChannelError,
@@ -35,16 +40,13 @@ from ._core import (
     QueueError,
     QueueFull,
     QueueNotFoundError,
-    RLock,
     RecvChannel,
+    RLock,
     RunFailedError,
     Semaphore,
     SendChannel,
     SharedArray,
     SharedBuffer,
-    UNBOUND,
-    UNBOUND_ERROR,
-    UNBOUND_REMOVE,
     __version__,
     create,
     create_channel,
@@ -57,8 +59,6 @@ from ._core import (
     list_all_queues,
     select,
 )
-
-from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:
     from ._pool import BrokenInterpreterPool, InterpreterPoolExecutor

@@ -172,10 +172,17 @@ def script_code(obj: object) -> bytes:
         code = obj.__code__
         if obj.__closure__ or code.co_freevars:
             raise ValueError(f"exec() cannot run {obj.__qualname__}(): it is a closure")
-        if code.co_argcount or code.co_posonlyargcount or code.co_kwonlyargcount or (
-            code.co_flags & (0x04 | 0x08)  # CO_VARARGS | CO_VARKEYWORDS
+        if (
+            code.co_argcount
+            or code.co_posonlyargcount
+            or code.co_kwonlyargcount
+            or (
+                code.co_flags & (0x04 | 0x08)  # CO_VARARGS | CO_VARKEYWORDS
+            )
         ):
-            raise ValueError(f"exec() can only run a function that takes no arguments, not {obj.__qualname__}()")
+            raise ValueError(
+                f"exec() can only run a function that takes no arguments, not {obj.__qualname__}()"
+            )
     else:
         raise TypeError(
             f"exec() expects a str of Python code, a code object or a function, not {type(obj).__qualname__}"
@@ -219,6 +226,7 @@ def _by_value(fn: object) -> tuple[bytes, str, str] | None:
 
 
 # --- the call itself --------------------------------------------------------------------------------
+
 
 def prepare(fn: object, args: tuple[Any, ...], kwargs: dict[str, Any], keep_result: bool = True) -> Any:
     """The caller's half: ``fn(*args, **kwargs)`` converted for crossing, once (a

@@ -1,15 +1,13 @@
 """Compiled core of `subinterpreters`: interpreters, channels, errors (see the package docstring)."""
 
-from collections.abc import Callable, Iterable, Mapping, Sequence
+import queue as _stdlib_queue
+from collections.abc import Buffer, Callable, Iterable, Mapping, Sequence
 from types import CodeType, SimpleNamespace, TracebackType
-from concurrent.futures import Future
 from typing import Any, Final, Self, TypeVar, final, overload
 
 from typing_extensions import disjoint_base
 
 from ._calls import ThreadFuture
-from collections.abc import Buffer
-import queue as _stdlib_queue
 
 _R = TypeVar("_R")
 _T = TypeVar("_T")
@@ -97,7 +95,9 @@ class Interpreter:
         """Run source (or a code object, or the body of a function taking no arguments) in the
         interpreter's ``__main__`` (CPython 3.14's ``exec``)."""
 
-    def prepare_main(self, ns: Mapping[str, object] | Iterable[tuple[str, object]] | None = None, /, **shared: object) -> None:
+    def prepare_main(
+        self, ns: Mapping[str, object] | Iterable[tuple[str, object]] | None = None, /, **shared: object
+    ) -> None:
         """Bind each value of ``dict(ns, **shared)`` as a global of the interpreter's ``__main__``."""
 
     def call(self, fn: Callable[..., _R], /, *args: Any, **kwargs: Any) -> _R:
@@ -176,7 +176,6 @@ class RecvChannel:
         """Awaitable recv(); cancelling the task withdraws the receive (nothing is lost)."""
 
     def _start_recv(self, notifier: _AsyncNotifier, /) -> Any: ...
-
     @overload
     def recv_nowait(self, /) -> object:
         """Receive the next object if one is ready, else raise ChannelEmptyError."""
@@ -188,7 +187,6 @@ class RecvChannel:
         """Close the receiving end: queued objects are dropped, senders get ChannelClosedError."""
 
     def __reduce__(self) -> tuple[Any, ...]: ...
-
     def __enter__(self) -> Self: ...
     def __exit__(
         self,
@@ -228,7 +226,6 @@ class SendChannel:
         """Awaitable send(); cancelling the task withdraws obj unless a receiver took it."""
 
     def _start_send(self, obj: object, notifier: _AsyncNotifier, /) -> Any: ...
-
     def send_buffer(self, obj: Buffer, /, timeout: float | None = None) -> None:
         """Lend ``obj``'s buffer without a copy and wait until a receiver took it; the receiver
         gets a read-only memoryview with its format, shape and strides."""
@@ -240,7 +237,6 @@ class SendChannel:
         """Close the sending end: receivers drain what is queued, then get ChannelClosedError."""
 
     def __reduce__(self) -> tuple[Any, ...]: ...
-
     def __enter__(self) -> Self: ...
     def __exit__(
         self,
@@ -272,7 +268,6 @@ class SharedArray:
         """The items as nested lists (a single value for a 0-d array)."""
 
     def __reduce__(self) -> tuple[Any, ...]: ...
-
     @property
     def shape(self) -> tuple[int, ...]: ...
     @property
@@ -383,13 +378,14 @@ class Queue:
         """Close the queue: puts fail, gets drain and then fail; blocked calls wake at once."""
 
     def __reduce__(self) -> tuple[Any, ...]: ...
-
     def __iter__(self) -> Self: ...
     def __next__(self) -> Any: ...
     def __eq__(self, other: object, /) -> bool: ...
     def __hash__(self) -> int: ...
 
-def create_queue(maxsize: int = 0, *, unbounditems: _UnboundMarker | None = None, strict: bool = False) -> Queue:
+def create_queue(
+    maxsize: int = 0, *, unbounditems: _UnboundMarker | None = None, strict: bool = False
+) -> Queue:
     """Create a queue (``maxsize <= 0``: unbounded). Non-shareable objects are pickled unless
     ``strict``. ``unbounditems`` (default ``UNBOUND``) is accepted for compatibility: items
     never depend on the interpreter that put them."""
@@ -418,13 +414,13 @@ def select(
     timeout: float | None = None,
 ) -> tuple[int, Any]: ...
 @overload
-def select(
+def select[T](
     cases: Sequence[RecvChannel | Queue | tuple[SendChannel | Queue, object]],
     /,
     *,
     timeout: float | None = None,
-    default: _T,
-) -> tuple[int, Any] | tuple[None, _T]: ...
+    default: T,
+) -> tuple[int, Any] | tuple[None, T]: ...
 
 # --- sync primitives shared across interpreters ------------------------------------------------
 
@@ -440,7 +436,9 @@ class Lock:
     def locked(self) -> bool:
         """True if the lock is held."""
     def __enter__(self) -> bool: ...
-    def __exit__(self, exc_type: object = None, exc_value: object = None, traceback: object = None, /) -> None: ...
+    def __exit__(
+        self, exc_type: object = None, exc_value: object = None, traceback: object = None, /
+    ) -> None: ...
     def __reduce__(self) -> tuple[Any, ...]: ...
     def __eq__(self, other: object, /) -> bool: ...
     def __hash__(self) -> int: ...
@@ -455,7 +453,9 @@ class RLock:
     def release(self) -> None:
         """Release one acquisition; RuntimeError if not the owner."""
     def __enter__(self) -> bool: ...
-    def __exit__(self, exc_type: object = None, exc_value: object = None, traceback: object = None, /) -> None: ...
+    def __exit__(
+        self, exc_type: object = None, exc_value: object = None, traceback: object = None, /
+    ) -> None: ...
     def __reduce__(self) -> tuple[Any, ...]: ...
     def __eq__(self, other: object, /) -> bool: ...
     def __hash__(self) -> int: ...
@@ -470,7 +470,9 @@ class Semaphore:
     def release(self, n: int = 1) -> None:
         """Release n permits."""
     def __enter__(self) -> bool: ...
-    def __exit__(self, exc_type: object = None, exc_value: object = None, traceback: object = None, /) -> None: ...
+    def __exit__(
+        self, exc_type: object = None, exc_value: object = None, traceback: object = None, /
+    ) -> None: ...
     def __reduce__(self) -> tuple[Any, ...]: ...
     def __eq__(self, other: object, /) -> bool: ...
     def __hash__(self) -> int: ...
@@ -485,7 +487,9 @@ class BoundedSemaphore:
     def release(self, n: int = 1) -> None:
         """Release n permits; ValueError above the initial value."""
     def __enter__(self) -> bool: ...
-    def __exit__(self, exc_type: object = None, exc_value: object = None, traceback: object = None, /) -> None: ...
+    def __exit__(
+        self, exc_type: object = None, exc_value: object = None, traceback: object = None, /
+    ) -> None: ...
     def __reduce__(self) -> tuple[Any, ...]: ...
     def __eq__(self, other: object, /) -> bool: ...
     def __hash__(self) -> int: ...
@@ -525,7 +529,9 @@ class Condition:
     def notify_all(self) -> None:
         """Wake every waiter."""
     def __enter__(self) -> bool: ...
-    def __exit__(self, exc_type: object = None, exc_value: object = None, traceback: object = None, /) -> None: ...
+    def __exit__(
+        self, exc_type: object = None, exc_value: object = None, traceback: object = None, /
+    ) -> None: ...
     def __reduce__(self) -> tuple[Any, ...]: ...
     def __eq__(self, other: object, /) -> bool: ...
     def __hash__(self) -> int: ...
@@ -554,14 +560,15 @@ class Barrier:
     def __eq__(self, other: object, /) -> bool: ...
     def __hash__(self) -> int: ...
 
-def _prepare_call(function: object, args: tuple[Any, ...], kwargs: dict[str, Any], keep_result: bool, /) -> _PreparedCall: ...
+def _prepare_call(
+    function: object, args: tuple[Any, ...], kwargs: dict[str, Any], keep_result: bool, /
+) -> _PreparedCall: ...
 def _revive(pid: int, kind: int, id: int, /) -> Any: ...
 def _shutdown() -> None:
     """Release blocked calls and close every interpreter (registered with atexit)."""
 
 def _exit_join_begins(threads: tuple[tuple[int, str], ...], /) -> None:
     """Python's exit joins these non-daemon threads now: name those waiting in the package."""
-
 
 @final
 class _AsyncNotifier:

@@ -19,8 +19,7 @@ import queue
 import threading
 import weakref
 from collections.abc import Callable, Iterable, Iterator
-from concurrent.futures import Future
-from concurrent.futures import _base
+from concurrent.futures import Future, _base
 from concurrent.futures import thread as _thread
 from typing import Any
 
@@ -128,7 +127,7 @@ def _process_chunk(fn: Callable[..., Any], chunk: tuple[tuple[Any, ...], ...]) -
 
 def _chunks(chunksize: int, iterables: tuple[Iterable[Any], ...]) -> Iterator[tuple[tuple[Any, ...], ...]]:
     # A chunk crosses as one argument: natively when all its items can, else pickled.
-    items = zip(*iterables)
+    items = zip(*iterables, strict=False)  # map() stops at the shortest iterable
     while chunk := tuple(itertools.islice(items, chunksize)):
         yield chunk
 

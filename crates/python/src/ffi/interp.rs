@@ -202,10 +202,8 @@ pub(crate) fn create_interpreter(
         // common imports (`datetime` tries `_datetime`, `decimal` tries `_decimal`): mark them
         // absent, so that the import fails before the loader runs and the pure-Python fallback
         // is used. (Third-party single-phase modules still meet the bug; see the README.)
-        if isolated {
-            if eval_snippet(SINGLE_PHASE_STDLIB_ABSENT).is_err() {
-                super::error::clear_error();
-            }
+        if isolated && eval_snippet(SINGLE_PHASE_STDLIB_ABSENT).is_err() {
+            super::error::clear_error();
         }
     }
     // Keep the initial thread state (see the module docs), detached: this releases the new
