@@ -8,6 +8,7 @@
 
 mod async_ops;
 mod blocking;
+mod c_api;
 mod channel;
 mod convert;
 mod counts;

@@ -20,8 +20,8 @@ use crate::unbound::{Unbound, UNBOUND_MARKER};
 use subinterpreters_core::{Payload, QueueHandle};
 
 use crate::ffi::{
-    add_module_object, builtin, import_module, py_function, raise, str_from, Builtin, HeapType, IdentityCache, Method,
-    ModuleDef, ModuleFunctions, Owned, PyResult, Raised, Ref, StateObjects,
+    add_module_object, builtin, capsule, import_module, py_function, raise, str_from, Builtin, HeapType, IdentityCache,
+    Method, ModuleDef, ModuleFunctions, Owned, PyResult, Raised, Ref, StateObjects,
 };
 use crate::interpreter::{InterpreterId, PreparedCall, INTERPRETER, PREPARED_CALL};
 use crate::{channel, exit_watch, interpreter, queue, select, shutdown};
@@ -151,6 +151,9 @@ impl StateObjects for State {
         add_module_object(module, c"_ClosedType", closed_type.as_ref())?;
         add_module_object(module, c"_PreparedCall", prepared_call_type.as_ref())?;
         add_module_object(module, c"__version__", str_from(env!("CARGO_PKG_VERSION"))?.as_ref())?;
+        // The C API's table is process-wide (function pointers only); each interpreter's module
+        // gets its own capsule of it.
+        add_module_object(module, c"_C_API", capsule(&crate::c_api::C_API, crate::c_api::CAPSULE_NAME)?.as_ref())?;
         let errors = ErrorClasses::create(module)?;
         Ok(State {
             interpreter_type,

@@ -1,7 +1,7 @@
 //! `SharedArray` and `SharedBuffer`: typed n-dimensional memory owned by the package and shared
 //! by every interpreter that holds a handle, exported through the buffer protocol.
 
-use std::ffi::CString;
+use std::ffi::{CStr, CString};
 
 use subinterpreters_core::shared_memory::{native_format_codes, AllocError, LayoutError};
 use subinterpreters_core::{ArrayKind, ArrayLayout, SharedArray};
@@ -29,6 +29,21 @@ impl SharedArrayObject {
         let shape = layout.shape().iter().map(|&n| n as isize).collect();
         let strides = layout.strides().into();
         SharedArrayObject { array, format, shape, strides }
+    }
+
+    /// The item format as a C string (for the C API; lives as long as this value).
+    pub(crate) fn c_format(&self) -> &CStr {
+        &self.format
+    }
+
+    /// The extents in the buffer protocol's type.
+    pub(crate) fn c_shape(&self) -> &[isize] {
+        &self.shape
+    }
+
+    /// The strides in bytes, in the buffer protocol's type.
+    pub(crate) fn c_strides(&self) -> &[isize] {
+        &self.strides
     }
 }
 
