@@ -199,6 +199,7 @@ static PyObject *probe_get(PyObject *self, PyObject *args)
         return NULL;
     }
     c.handle = as_pointer(address);
+    c.timeout = timeout;
     if (PyErr_Occurred() || perform(&c, native) < 0) {
         return NULL;
     }
@@ -365,11 +366,19 @@ typedef struct {
     long long sum;       /* consumer: sum of the indexes taken */
     long long done;      /* producer: items put */
     int producer;
+    int retry;           /* on a timeout (full, empty), try again rather than stop */
+    long long retries;
     int rc;              /* the code that ended the loop (OK for a producer that put them all) */
 } Worker;
 
+static int timed_out(int rc)
+{
+    return rc == SUBINTERPRETERS_QUEUE_FULL || rc == SUBINTERPRETERS_QUEUE_EMPTY || rc == SUBINTERPRETERS_TIMEOUT ||
+           rc == SUBINTERPRETERS_CHANNEL_EMPTY;
+}
+
 /* Puts items 0..count-1 (each `size` bytes starting with its index), with no GIL, on a thread
- * that never ran Python. Stops at the first error. */
+ * that never ran Python. Stops at the first error (with retry: the first one not a timeout). */
 static void *produce(void *arg)
 {
     Worker *w = arg;
@@ -378,6 +387,11 @@ static void *produce(void *arg)
     for (long long i = 0; i < w->count; i++) {
         memcpy(buffer, &i, sizeof i);
         w->rc = api->put_bytes(w->handle, buffer, w->size, w->timeout);
+        if (w->retry && timed_out(w->rc)) {
+            w->retries++;
+            i--; /* the same item again: nothing was put */
+            continue;
+        }
         if (w->rc != SUBINTERPRETERS_OK) {
             break;
         }
@@ -386,13 +400,18 @@ static void *produce(void *arg)
     return NULL;
 }
 
-/* Gets until an error (closed, or a timeout), counting items and summing their indexes. */
+/* Gets until an error (with retry: until one that is not a timeout), counting items and summing
+ * their indexes. */
 static void *consume(void *arg)
 {
     Worker *w = arg;
     SubinterpretersItem item;
     for (;;) {
         w->rc = api->get(w->handle, w->timeout, &item);
+        if (w->retry && timed_out(w->rc)) {
+            w->retries++;
+            continue;
+        }
         if (w->rc != SUBINTERPRETERS_OK) {
             break;
         }
@@ -418,11 +437,11 @@ static PyObject *start(void *(*body)(void *), PyObject *args, int producer)
     long long count = 0;
     Py_ssize_t size = 8;
     double timeout;
-    int ok;
+    int retry = 0, ok;
     if (producer) {
-        ok = PyArg_ParseTuple(args, "OLnd", &address, &count, &size, &timeout);
+        ok = PyArg_ParseTuple(args, "OLnd|p", &address, &count, &size, &timeout, &retry);
     } else {
-        ok = PyArg_ParseTuple(args, "Od", &address, &timeout);
+        ok = PyArg_ParseTuple(args, "Od|p", &address, &timeout, &retry);
     }
     if (!ok) {
         return NULL;
@@ -437,6 +456,7 @@ static PyObject *start(void *(*body)(void *), PyObject *args, int producer)
     }
     w->handle = as_pointer(address);
     w->producer = producer;
+    w->retry = retry;
     w->count = producer ? count : 0;
     w->size = (size_t)size;
     w->timeout = timeout;
@@ -453,11 +473,13 @@ static PyObject *start(void *(*body)(void *), PyObject *args, int producer)
     return token;
 }
 
-/* start_producer(handle, count, size, timeout) -> token; start_consumer(handle, timeout) -> token */
+/* start_producer(handle, count, size, timeout, retry=False) -> token;
+ * start_consumer(handle, timeout, retry=False) -> token */
 static PyObject *probe_start_producer(PyObject *self, PyObject *args) { return start(produce, args, 1); }
 static PyObject *probe_start_consumer(PyObject *self, PyObject *args) { return start(consume, args, 0); }
 
-/* join(token) -> (rc, count, sum): a producer's count is the items it put. Once per token. */
+/* join(token) -> (rc, count, sum, retries): a producer's count is the items it put. Once per
+ * token. */
 static PyObject *probe_join(PyObject *self, PyObject *token)
 {
     Worker *w = PyCapsule_GetPointer(token, "_capi_probe.worker");
@@ -472,7 +494,7 @@ static PyObject *probe_join(PyObject *self, PyObject *token)
     pthread_join(w->thread, NULL);
     Py_END_ALLOW_THREADS
     w->handle = NULL;
-    return Py_BuildValue("(iLL)", w->rc, w->producer ? w->done : w->count, w->sum);
+    return Py_BuildValue("(iLLL)", w->rc, w->producer ? w->done : w->count, w->sum, w->retries);
 }
 
 /* pairs(handle, count, size) -> (rc, ns): put_bytes then get, `count` times, on this thread with
@@ -530,9 +552,9 @@ static PyMethodDef probe_methods[] = {
     {"block_release", probe_block_release, METH_VARARGS, "block_release(block, native=False) -> rc."},
     {"block_write", probe_block_write, METH_VARARGS, "block_write(block, offset, data) -> rc."},
     {"block_read", probe_block_read, METH_VARARGS, "block_read(block, offset, size) -> bytes."},
-    {"start_producer", probe_start_producer, METH_VARARGS, "start_producer(handle, count, size, timeout)."},
-    {"start_consumer", probe_start_consumer, METH_VARARGS, "start_consumer(handle, timeout)."},
-    {"join", probe_join, METH_O, "join(token) -> (rc, count, sum)."},
+    {"start_producer", probe_start_producer, METH_VARARGS, "start_producer(handle, count, size, timeout, retry=False)."},
+    {"start_consumer", probe_start_consumer, METH_VARARGS, "start_consumer(handle, timeout, retry=False)."},
+    {"join", probe_join, METH_O, "join(token) -> (rc, count, sum, retries)."},
     {"pairs", probe_pairs, METH_VARARGS, "pairs(handle, count, size) -> (rc, ns)."},
     {NULL, NULL, 0, NULL},
 };
