@@ -69,7 +69,9 @@ def build(source: Path, name: str, out_dir: Path) -> Path:
     ]
     done = subprocess.run(command, capture_output=True, text=True)
     if done.returncode != 0:
-        raise RuntimeError(f"building {source.name} failed:\n{shlex.join(command)}\n{done.stdout}{done.stderr}")
+        raise RuntimeError(
+            f"building {source.name} failed:\n{shlex.join(command)}\n{done.stdout}{done.stderr}"
+        )
     return target
 
 

@@ -384,7 +384,9 @@ def test_raise_error_in_an_isolated_interpreter_uses_its_classes(probe: ModuleTy
 # --- items: shared blocks -----------------------------------------------------------------------
 
 
-def test_a_block_made_in_c_arrives_as_a_shared_array_over_the_same_memory(probe: ModuleType, native: bool) -> None:
+def test_a_block_made_in_c_arrives_as_a_shared_array_over_the_same_memory(
+    probe: ModuleType, native: bool
+) -> None:
     rc, block = probe.block_new("d", (3, 4), native)
     assert rc == OK
     rc, info = probe.block_info(block, native)
@@ -503,9 +505,7 @@ def test_handles_cross_isolated_interpreters(probe: ModuleType, build_dir: Path)
         assert q.get_nowait() == b"own handle"
         worker_handle = recv.recv_nowait()
         # A C consumer in the worker, a C producer here, on the worker's handle.
-        interp.run(
-            "import _capi_probe as probe\ntoken = probe.start_consumer(h, -1.0)\n", h=worker_handle
-        )
+        interp.run("import _capi_probe as probe\ntoken = probe.start_consumer(h, -1.0)\n", h=worker_handle)
         token = probe.start_producer(main_handle, 100, 8, FOREVER)
         assert probe.join(token)[:2] == (OK, 100)
         probe.close(main_handle)
