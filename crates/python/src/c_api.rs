@@ -202,11 +202,11 @@ unsafe extern "C" fn handle_from_object(obj: ObjectPtr) -> *const Handle {
 /// # Safety
 /// The calling thread holds the GIL of an interpreter.
 unsafe extern "C" fn raise_error(code: c_int) -> ObjectPtr {
-    let _ = catch_unwind(AssertUnwindSafe(|| {
+    let raised = catch_unwind(AssertUnwindSafe(|| {
         let error = match code {
             CHANNEL_CLOSED => Error::ChannelClosed,
             CHANNEL_EMPTY => Error::ChannelEmpty,
-            TIMEOUT => Error::RecvTimedOut,
+            TIMEOUT => Error::CApi(CApiFailure::TimedOut),
             QUEUE_CLOSED => Error::QueueClosed,
             QUEUE_EMPTY => Error::QueueEmpty,
             QUEUE_FULL => Error::QueueFull,
@@ -220,6 +220,9 @@ unsafe extern "C" fn raise_error(code: c_int) -> ObjectPtr {
         };
         raise_here(error)
     }));
+    if raised.is_err() {
+        let _ = raise(builtin(Builtin::SystemError), "internal error in raise_error");
+    }
     ptr::null_mut()
 }
 

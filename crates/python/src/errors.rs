@@ -299,6 +299,8 @@ pub(crate) enum Error {
 /// The C API's result codes that have no exception of a Python call (include/subinterpreters.h).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub(crate) enum CApiFailure {
+    /// A channel send or receive with a timeout (Python's calls say which of the two it was).
+    TimedOut,
     BadHandle,
     WrongKind,
     UnsupportedItem,
@@ -496,6 +498,7 @@ fn rebuild(pickled: &[u8]) -> Option<Owned> {
 
 fn raise_c_api_failure(failure: CApiFailure) -> Raised {
     let (class, message) = match failure {
+        CApiFailure::TimedOut => (Builtin::TimeoutError, "the channel operation did not complete before its timeout"),
         CApiFailure::BadHandle => {
             (Builtin::ValueError, "not a live subinterpreters handle (NULL, released, or not one)")
         }
