@@ -95,6 +95,12 @@ static PyObject *probe_handle(PyObject *self, PyObject *obj)
     return handle == NULL ? NULL : ADDRESS(handle);
 }
 
+static PyObject *probe_handle_of_null(PyObject *self, PyObject *unused)
+{
+    SubinterpretersHandle *handle = api->handle_from_object(NULL);
+    return handle == NULL ? NULL : ADDRESS(handle);
+}
+
 static PyObject *probe_raise_error(PyObject *self, PyObject *code)
 {
     int value = PyLong_AsLong(code);
@@ -535,6 +541,7 @@ static PyObject *probe_pairs(PyObject *self, PyObject *args)
 
 static PyMethodDef probe_methods[] = {
     {"handle", probe_handle, METH_O, "handle_from_object(obj) as an address."},
+    {"handle_of_null", probe_handle_of_null, METH_NOARGS, "handle_from_object(NULL): raises TypeError."},
     {"raise_error", probe_raise_error, METH_O, "raise_error(code)."},
     {"table", probe_table, METH_NOARGS, "(abi_version, struct_size)."},
     {"clone", probe_clone, METH_VARARGS, "clone(handle, native=False) -> (rc, handle)."},

@@ -16,16 +16,14 @@ import importlib.metadata
 import math
 import re
 import struct
-import sys
 from pathlib import Path
 from types import ModuleType
 
 import pytest
 
+import capi_build
 import subinterpreters as si
-
-sys.path.insert(0, str(Path(__file__).resolve().parent))
-import capi_build  # noqa: E402  (tests/ is not a package)
+from helpers import assert_clean_exit, run_script
 
 OK = 0
 CHANNEL_CLOSED = -1
@@ -148,6 +146,11 @@ def test_every_function_of_the_header_is_documented_and_tested_here() -> None:
 
 
 # --- handles ------------------------------------------------------------------------------------
+
+
+def test_null_is_a_type_error(probe: ModuleType) -> None:
+    with pytest.raises(TypeError, match="not NULL"):
+        probe.handle_of_null()
 
 
 def test_handles_of_queues_and_channel_ends(probe: ModuleType, native: bool) -> None:
@@ -582,6 +585,34 @@ def test_consumers_blocked_for_ever_are_woken_by_a_close_from_python(probe: Modu
     send.close()
     assert [probe.join(token)[:2] for token in consumers] == [(CHANNEL_CLOSED, 0)] * 4
     probe.release(rh)
+
+
+def test_the_process_exits_cleanly_under_native_threads_still_using_handles(
+    probe: ModuleType, build_dir: Path, tmp_path: Path
+) -> None:
+    """Exit without closing anything while a native producer blocks on a full queue, a native
+    consumer blocks on an empty channel and an isolated interpreter holds a handle: the exit hook
+    closes them, which wakes both threads, and the process ends normally."""
+    proc = run_script(
+        tmp_path,
+        f"""
+        import sys
+        sys.path.insert(0, {str(build_dir)!r})
+        import _capi_probe as probe
+        import subinterpreters as si
+
+        q = si.create_queue(2)
+        recv, send = si.create_channel()
+        producer = probe.start_producer(probe.handle(q), 10**9, 8, -1.0)
+        consumer = probe.start_consumer(probe.handle(recv), -1.0)
+        interp = si.create()
+        interp.run("import sys; sys.path.insert(0, folder); import _capi_probe; h = _capi_probe.handle(q)",
+                   folder={str(build_dir)!r}, q=q)
+        assert q.get() == bytes(8)  # the producer runs
+        print("ready", flush=True)
+        """,
+    )
+    assert_clean_exit(proc, 0, ready=True)
 
 
 # --- the example of the docs --------------------------------------------------------------------
