@@ -100,7 +100,8 @@ if [ -z "$python_versions" ] || [ "$python_versions" = 0 ]; then
 fi
 # Every type's create/use/drop and conversions (channels, queues, shareable values, pickled
 # fallbacks), buffers and leases, shared arrays, select, primitives, asyncio, calls, a part of the
-# pool's tests, interpreters and their close, and a part of the exit tests (child processes,
+# pool's tests, interpreters and their close, a part of the exit tests (child processes,
+# followed), and the C API (its test extension is compiled under valgrind too: children are
 # followed). About 9 minutes per CPython on a 2-core VM.
 pytest_selection=${MEMCHECK_PYTEST:-"tests/test_channels.py tests/test_queues.py tests/test_queue_data.py \
 tests/test_shareable.py tests/test_select.py tests/test_send_buffer.py tests/test_shared_array.py \
@@ -117,7 +118,7 @@ tests/test_exit.py::test_exit_with_live_idle_interpreters \
 tests/test_exit.py::test_exit_with_calls_blocked_in_threads_inside_subinterpreters \
 tests/test_exit.py::test_exit_while_two_interpreters_run_code_and_others_block \
 tests/test_exit.py::test_exit_names_threads_blocked_in_the_package_and_ctrl_c_ends_the_wait \
-tests/test_leaks.py::test_the_compiled_module_is_freed_once_nothing_uses_it"}
+tests/test_leaks.py::test_the_compiled_module_is_freed_once_nothing_uses_it tests/test_capi.py"}
 python_valgrind_flags="--tool=memcheck --trace-children=yes --num-callers=40 --error-limit=no \
 --suppressions=$PWD/scripts/memcheck-python.supp --leak-check=full --show-leak-kinds=definite \
 --errors-for-leak-kinds=none"

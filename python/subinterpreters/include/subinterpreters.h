@@ -182,7 +182,8 @@ typedef struct SubinterpretersCAPI {
     int (*get)(SubinterpretersHandle *handle, double timeout, SubinterpretersItem *item);
 
     /* Any thread. Frees an item's bytes or releases its block handle, and zeroes it; a zeroed item
-     * is left alone. INVALID_ARGUMENT for NULL, BAD_HANDLE for an item whose block is not live. */
+     * is left alone. INVALID_ARGUMENT for NULL or an unknown kind, BAD_HANDLE for an item whose
+     * block is not live (cleared already, or released with block_release). */
     int (*item_clear)(SubinterpretersItem *item);
 
     /* Any thread. Closes the queue (puts fail, gets drain it and then fail), or the channel end
