@@ -453,6 +453,12 @@ def test_a_shared_array_put_from_python_arrives_in_c_as_a_block(probe: ModuleTyp
     rc, kind, readonly = probe.get(h, NOWAIT, native)
     assert probe.block_info(readonly, native)[1]["readonly"] is True
     assert probe.block_release(readonly, native) == OK
+    buffer = si.SharedBuffer(5)
+    q.put(buffer)
+    rc, kind, block = probe.get(h, NOWAIT, native)
+    info = probe.block_info(block, native)[1]
+    assert info["is_buffer"] is True and info["nbytes"] == 5 and info["format"] == "B"
+    assert probe.item_clear_block(block, native) == OK
     probe.release(h)
 
 
