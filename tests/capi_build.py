@@ -75,6 +75,27 @@ def build(source: Path, name: str, out_dir: Path) -> Path:
     return target
 
 
+def check_header(cxx: bool = False) -> None:
+    """Compiles (syntax only, warnings as errors) a unit that includes the header and calls its
+    import helper: as strict C99, or as C++11 with `cxx`."""
+    import subinterpreters
+
+    if cxx:
+        candidates = (os.environ.get("CXX"), "c++", "g++", "clang++")
+        found = next((c for c in candidates if c and shutil.which(c)), None)
+        if found is None:
+            raise CannotBuild("no C++ compiler: neither $CXX, c++, g++ nor clang++ is on PATH")
+        command = [found, "-std=c++11", "-x", "c++"]
+    else:
+        command = [*compiler(), "-std=c99", "-pedantic", "-x", "c"]
+    includes = [*python_includes(), subinterpreters.get_include()]
+    unit = '#include "subinterpreters.h"\nint main(void) { return SubinterpretersCAPI_Import() == 0; }\n'
+    command += ["-Wall", "-Wextra", "-Werror", "-fsyntax-only", *[f"-I{folder}" for folder in includes], "-"]
+    done = subprocess.run(command, input=unit, capture_output=True, text=True)
+    if done.returncode != 0:
+        raise RuntimeError(f"the header does not compile:\n{shlex.join(command)}\n{done.stdout}{done.stderr}")
+
+
 def load(path: Path, name: str) -> ModuleType:
     """Imports the extension at `path` as `name` (in this interpreter; others import it by name
     with its folder on sys.path)."""

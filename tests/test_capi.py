@@ -96,6 +96,14 @@ def test_the_header_ships_with_the_package_and_its_constants_are_the_tests() -> 
         assert code_of(text, name) == value, name
 
 
+@pytest.mark.parametrize("cxx", [False, True], ids=["C99", "C++11"])
+def test_the_header_compiles_strictly_as_c_and_as_cpp(probe: ModuleType, cxx: bool) -> None:
+    try:
+        capi_build.check_header(cxx)
+    except capi_build.CannotBuild as exc:
+        pytest.skip(f"cannot compile here: {exc}")
+
+
 def test_the_header_is_in_the_distribution_record() -> None:
     files = importlib.metadata.files("subinterpreters")
     assert files is not None
