@@ -17,6 +17,7 @@ mod error;
 mod gil;
 mod identity;
 mod interp;
+mod kept_states;
 #[cfg(not(Py_3_13))]
 mod keyword_parsers;
 mod module;
