@@ -21,6 +21,7 @@ use crate::ffi::{
     PyResult, Ref, Signature, This, TypeDef,
 };
 use crate::module::{state_of, State};
+use crate::python_half::HalfFunction;
 use crate::queue::{payload_for as queue_payload_for, QueueObject};
 
 // ---- the pipe ------------------------------------------------------------------------------------
@@ -285,12 +286,10 @@ impl Drop for PendingOpObject {
 
 // ---- the methods of the channel and queue types -------------------------------------------------
 
-/// The Python half: the awaitables themselves.
-const AIO_MODULE: &std::ffi::CStr = c"subinterpreters._aio";
-
-crate::python_half::forwarders!(AIO_MODULE, RecvHandle: recv_async => c"recv_async");
-crate::python_half::forwarders!(AIO_MODULE, SendHandle: send_async => c"send_async");
-crate::python_half::forwarders!(AIO_MODULE, QueueObject: get_async => c"get_async", put_async => c"put_async");
+// The awaitables themselves are written in Python (`subinterpreters._aio`).
+crate::python_half::forwarders!(RecvHandle: recv_async => HalfFunction::RecvAsync);
+crate::python_half::forwarders!(SendHandle: send_async => HalfFunction::SendAsync);
+crate::python_half::forwarders!(QueueObject: get_async => HalfFunction::GetAsync, put_async => HalfFunction::PutAsync);
 
 static START_RECV_SIGNATURE: Signature<1> = Signature {
     function: "_start_recv",

@@ -13,6 +13,7 @@ use crate::primitives::{
     BarrierObject, ConditionObject, EventObject, LockObject, RLockObject, SemaphoreObject, BARRIER, BOUNDED_SEMAPHORE,
     CONDITION, EVENT, LOCK, RLOCK, SEMAPHORE,
 };
+use crate::python_half::PythonHalf;
 use crate::queue::{QueueObject, QUEUE};
 use crate::select::{ClosedSentinel, CLOSED_TYPE};
 use crate::shared_array::{SharedArrayObject, SHARED_ARRAY, SHARED_BUFFER};
@@ -54,6 +55,8 @@ pub(crate) struct State {
     pub(crate) errors: ErrorClasses,
     /// `pickle.dumps` and `pickle.loads`, imported on first use (for queues' fallback).
     pickle: OnceCell<(Owned, Owned)>,
+    /// The functions of the package's Python half that the binding calls.
+    pub(crate) python_half: PythonHalf,
     /// One `Interpreter` object per interpreter id, one `Queue` object per queue, as long as
     /// they live (CPython's `concurrent.interpreters` keeps the same identities).
     interpreter_objects: IdentityCache,
@@ -176,6 +179,7 @@ impl StateObjects for State {
             unbound_markers,
             errors,
             pickle: OnceCell::new(),
+            python_half: PythonHalf::default(),
             interpreter_objects: IdentityCache::new()?,
             queue_objects: IdentityCache::new()?,
         })
@@ -216,7 +220,10 @@ impl StateObjects for State {
                 return rc;
             }
         }
-        self.errors.for_each(visit)
+        match self.python_half.for_each(visit) {
+            0 => self.errors.for_each(visit),
+            rc => rc,
+        }
     }
 }
 

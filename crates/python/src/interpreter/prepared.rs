@@ -11,8 +11,9 @@ use subinterpreters_core::Payload;
 
 use crate::convert::{to_payload, ToPayloadError};
 use crate::errors::Error;
-use crate::ffi::{import_module, Args, ObjKind, Owned, Param, ParamKind, PyResult, Ref, Signature, TypeDef};
+use crate::ffi::{Args, ObjKind, Owned, Param, ParamKind, PyResult, Ref, Signature, TypeDef};
 use crate::module::{state_of_module, State};
+use crate::python_half::HalfFunction;
 
 /// What a `_PreparedCall` carries: the call's payload until a run takes it (once).
 pub(crate) struct PreparedCall(pub(crate) RefCell<Option<Payload>>);
@@ -65,17 +66,17 @@ pub(crate) fn prepare_call(module: Ref<'_>, args: Args<'_>) -> PyResult<Owned> {
 /// pickled (by `_calls.dumps`, which knows the caller's `__main__`); keyword arguments as
 /// `(name, value)` pairs. NotShareableError names the first that neither can carry.
 fn one_by_one(state: &State, call_args: Ref<'_>, call_kwargs: Ref<'_>) -> PyResult<Payload> {
-    let dumps = import_module(c"subinterpreters._calls")?.as_ref().getattr(c"dumps")?;
+    let dumps = state.python_half.get(HalfFunction::Dumps)?;
     let mut positional = Vec::with_capacity(call_args.tuple_len());
     for index in 0..call_args.tuple_len() {
         let value = call_args.tuple_item(index);
-        positional.push(native_or_pickled(state, dumps.as_ref(), value, &format!("argument {index}"))?);
+        positional.push(native_or_pickled(state, dumps, value, &format!("argument {index}"))?);
     }
     let mut keywords = Vec::with_capacity(call_kwargs.dict_len());
     for (name, value) in call_kwargs.dict_pairs() {
         let what = format!("argument {}", name.repr_lossy());
         let name = to_payload(state, name).map_err(|error| error.raise(state))?;
-        let value = native_or_pickled(state, dumps.as_ref(), value, &what)?;
+        let value = native_or_pickled(state, dumps, value, &what)?;
         keywords.push(Payload::Tuple(Box::new([name, value])));
     }
     Ok(Payload::Tuple(Box::new([
