@@ -290,11 +290,16 @@ def resolve(spec: tuple[Any, ...]) -> tuple[Any, tuple[Any, ...], dict[str, Any]
     with no Python frame around it.)"""
     function, (args, kwargs), keep_result = spec
     fn = _resolve_function(function)
-    if type(kwargs) is not dict:  # (name, value) pairs, when some had to be pickled
+    if kwargs is None:  # no keyword arguments
+        kwargs = {}
+    elif type(kwargs) is not dict:  # (name, value) pairs, when some had to be pickled
         kwargs = dict(kwargs)
-    if sys.version_info < (3, 14):
+    if _BEFORE_3_14:
         fn, args, kwargs = _with_main_namespace(fn, args, kwargs)
     return fn, args, kwargs, keep_result
+
+
+_BEFORE_3_14 = sys.version_info < (3, 14)
 
 
 # Functions resolved here, per spec, for the same reason as _SPECS. References to the caller's

@@ -105,6 +105,11 @@ fn cpython_shares(obj: Ref<'_>) -> PyResult<bool> {
 
 fn convert(state: &State, obj: Ref<'_>) -> Result<Payload, ToPayloadError> {
     let kind = obj.kind();
+    if kind == ObjKind::Tuple {
+        if let Some(items) = scalar_tuple(obj)? {
+            return Ok(Payload::Tuple(items));
+        }
+    }
     Ok(match kind {
         ObjKind::None => Payload::None,
         ObjKind::Bool => Payload::Bool(obj.bool_value()),
@@ -122,6 +127,36 @@ fn convert(state: &State, obj: Ref<'_>) -> Result<Payload, ToPayloadError> {
         }
         _ => handle_payload(state, obj)?,
     })
+}
+
+/// Most items a tuple may have to go as a plain tuple of scalars (see [`scalar_tuple`]).
+const SCALAR_TUPLE_MAX: usize = 16;
+
+/// A short tuple of scalars (None, bool, int, float, str, bytes), the arguments of most calls,
+/// as a plain tuple payload: no structured buffer to write and read. (A structured value would
+/// carry nothing more: tuples and scalars have no identity to keep.) `None` for anything else.
+fn scalar_tuple(obj: Ref<'_>) -> Result<Option<Box<[Payload]>>, ToPayloadError> {
+    let len = obj.tuple_len();
+    if len > SCALAR_TUPLE_MAX {
+        return Ok(None);
+    }
+    let mut items = Vec::with_capacity(len);
+    for index in 0..len {
+        let item = obj.tuple_item(index);
+        items.push(match item.kind() {
+            ObjKind::None => Payload::None,
+            ObjKind::Bool => Payload::Bool(item.bool_value()),
+            ObjKind::Int => match item.int_as_i64()? {
+                Some(value) => Payload::Int(value),
+                None => return Ok(None),
+            },
+            ObjKind::Float => Payload::Float(item.float_value()?),
+            ObjKind::Str => Payload::Str(item.str_utf8_surrogatepass()?.into_owned().into_boxed_slice()),
+            ObjKind::Bytes => Payload::Bytes(item.bytes_data().into()),
+            _ => return Ok(None),
+        });
+    }
+    Ok(Some(items.into_boxed_slice()))
 }
 
 /// A payload for one of the package's objects (a handle on something shared), or a memoryview.

@@ -1,7 +1,8 @@
 //! A call converted for crossing, once, where it is made (`_core._prepare_call`): the function's
 //! spec (`_calls._function_spec`: by reference or by value), the arguments and the keyword
-//! arguments, natively in one structured value when they can all cross natively (so identity
-//! between arguments is kept), else each one natively or pickled on its own. Preparing at
+//! arguments, natively in one value when they can all cross natively (so identity between
+//! arguments is kept; without keyword arguments, the positional ones alone, and a short tuple
+//! of scalars as a plain tuple), else each one natively or pickled on its own. Preparing at
 //! submission is what makes a pool task's arguments a snapshot of that moment and lets an
 //! argument that cannot cross fail at once; the conversion is the only one the call pays.
 
@@ -51,12 +52,17 @@ pub(crate) fn prepare_call(module: Ref<'_>, args: Args<'_>) -> PyResult<Owned> {
         ));
     }
     let function = to_payload(state, function).map_err(|error| error.raise(state))?;
-    let arguments =
-        match to_payload(state, crate::ffi::tuple(vec![call_args.to_owned(), call_kwargs.to_owned()])?.as_ref()) {
-            Ok(payload) => payload,
-            Err(ToPayloadError::NotShareable(_)) => one_by_one(state, call_args, call_kwargs)?,
-            Err(ToPayloadError::Raised(raised)) => return Err(raised),
-        };
+    // No keyword arguments (most calls): the arguments alone, and None for the keywords.
+    let together = if call_kwargs.dict_len() == 0 {
+        to_payload(state, call_args).map(|positional| Payload::Tuple(Box::new([positional, Payload::None])))
+    } else {
+        to_payload(state, crate::ffi::tuple(vec![call_args.to_owned(), call_kwargs.to_owned()])?.as_ref())
+    };
+    let arguments = match together {
+        Ok(payload) => payload,
+        Err(ToPayloadError::NotShareable(_)) => one_by_one(state, call_args, call_kwargs)?,
+        Err(ToPayloadError::Raised(raised)) => return Err(raised),
+    };
     let keep = keep_result.expect("required").is_truthy()?;
     let payload = Payload::Tuple(Box::new([function, arguments, Payload::Bool(keep)]));
     state.prepared_call_type.instance(PreparedCall(RefCell::new(Some(payload))))
