@@ -289,17 +289,23 @@ def resolve(spec: tuple[Any, ...]) -> tuple[Any, tuple[Any, ...], dict[str, Any]
     and whether the result is wanted. (The call itself is made by the caller of this function,
     with no Python frame around it.)"""
     function, (args, kwargs), keep_result = spec
-    fn = _resolve_function(function)
+    try:  # a function resolved before: the common case, without a call
+        fn = _FUNCTIONS[function]
+    except (KeyError, TypeError):
+        fn = _resolve_function(function)
     if kwargs is None:  # no keyword arguments
         kwargs = {}
     elif type(kwargs) is not dict:  # (name, value) pairs, when some had to be pickled
         kwargs = dict(kwargs)
-    if _BEFORE_3_14:
+    if _BEFORE_3_14 and type(fn) is types.BuiltinFunctionType and fn in _FRAME_READERS:
         fn, args, kwargs = _with_main_namespace(fn, args, kwargs)
     return fn, args, kwargs, keep_result
 
 
+# Built-ins that read their caller's frame: before 3.14 they need __main__'s namespace given
+# (hashing a built-in function hashes its identity: never an error).
 _BEFORE_3_14 = sys.version_info < (3, 14)
+_FRAME_READERS = frozenset({eval, exec, dir, vars, locals, globals})
 
 
 # Functions resolved here, per spec, for the same reason as _SPECS. References to the caller's
