@@ -232,9 +232,19 @@ def prepare(fn: object, args: tuple[Any, ...], kwargs: dict[str, Any], keep_resu
     """The caller's half: ``fn(*args, **kwargs)`` converted for crossing, once (a
     ``_PreparedCall``: arguments natively, or each one pickled when it must be). Without
     ``keep_result`` the result is dropped in the target (an initializer's), not carried back."""
-    if not callable(fn):
-        raise TypeError(f"fn must be callable, not {type(fn).__qualname__!r}")
-    return _prepare_call(_function_spec(fn), args, kwargs, keep_result)
+    # The common cases, a built-in or a function sent before, without a call (see _function_spec).
+    kind = type(fn)
+    if kind is types.BuiltinFunctionType:
+        spec = _SPECS.get(fn)
+    elif kind is types.FunctionType:
+        spec = _SPECS.get((fn, fn.__code__))  # type: ignore[attr-defined]
+    else:
+        spec = None
+    if spec is None:
+        if not callable(fn):
+            raise TypeError(f"fn must be callable, not {type(fn).__qualname__!r}")
+        spec = _function_spec(fn)
+    return _prepare_call(spec, args, kwargs, keep_result)
 
 
 # What a function becomes when it crosses, per function object: a call in a loop (a pool's
