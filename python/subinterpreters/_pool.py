@@ -181,11 +181,10 @@ class InterpreterPoolExecutor(_thread.ThreadPoolExecutor):
 
     def submit(self, fn: Callable[..., Any], /, *args: Any, **kwargs: Any) -> Future[Any]:
         """Schedule fn(*args, **kwargs) in a worker interpreter; return its Future."""
-        if not callable(fn):
-            raise TypeError(f"fn must be callable, not {type(fn).__qualname__!r}")
         future: Future[Any] = Future()
         try:
-            spec = _calls.prepare(fn, args, kwargs)  # outside the lock: pickling may take long
+            # Outside the lock: pickling may take long. TypeError if fn is not callable.
+            spec = _calls.prepare(fn, args, kwargs)
         except NotShareableError as exc:
             spec, refused = None, exc
         with self._shutdown_lock, _thread._global_shutdown_lock:  # type: ignore[attr-defined]
