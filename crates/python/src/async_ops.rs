@@ -6,79 +6,20 @@
 //! a cancelled receive puts back an item it was handed, so nothing is lost or received twice.
 
 use std::cell::RefCell;
-use std::os::fd::{AsRawFd, FromRawFd, OwnedFd};
+use std::os::fd::AsRawFd;
 use std::sync::Arc;
 
-use subinterpreters_core::{
-    Notify, Payload, PendingRecv, PendingSend, QueueHandle, Receiver, RecvError, RecvStart, SendError, SendStart,
-};
+use subinterpreters_core::{Payload, RecvError, RecvStart, SendError, SendStart};
 
-use crate::channel::{payload_for as channel_payload_for, RecvHandle, SendHandle};
-use crate::convert::from_payload;
+use crate::convert::{from_payload, payload_for};
 use crate::errors::Error;
 use crate::ffi::{
     bool_from, builtin, int_from_i64, none, py_method, py_slot, raise, tuple, Args, Builtin, Owned, Param, ParamKind,
     PyResult, Ref, Signature, This, TypeDef,
 };
-use crate::module::{state_of, State};
 use crate::python_half::HalfFunction;
-use crate::queue::{payload_for as queue_payload_for, QueueObject};
-
-// ---- the pipe ------------------------------------------------------------------------------------
-
-/// Both ends of a non-blocking pipe, closed when the notifier and every parked operation that
-/// may still signal it are gone.
-struct Pipe {
-    read: OwnedFd,
-    write: OwnedFd,
-}
-
-impl Pipe {
-    fn new() -> std::io::Result<Pipe> {
-        let mut fds = [0; 2];
-        // SAFETY: pipe writes two descriptors into `fds` on success.
-        if unsafe { libc::pipe(fds.as_mut_ptr()) } != 0 {
-            return Err(std::io::Error::last_os_error());
-        }
-        // SAFETY: both descriptors were just opened for us and are owned by nobody else.
-        let pipe = unsafe { Pipe { read: OwnedFd::from_raw_fd(fds[0]), write: OwnedFd::from_raw_fd(fds[1]) } };
-        for fd in [pipe.read.as_raw_fd(), pipe.write.as_raw_fd()] {
-            // SAFETY: fcntl on descriptors we own, setting flags only (pipe2 is Linux-only).
-            let ok = unsafe {
-                libc::fcntl(fd, libc::F_SETFL, libc::fcntl(fd, libc::F_GETFL) | libc::O_NONBLOCK) == 0
-                    && libc::fcntl(fd, libc::F_SETFD, libc::FD_CLOEXEC) == 0
-            };
-            if !ok {
-                return Err(std::io::Error::last_os_error());
-            }
-        }
-        Ok(pipe)
-    }
-
-    /// Makes the read end readable. A full pipe is readable already, so a failed write is fine.
-    fn signal(&self) {
-        let byte = 1u8;
-        // SAFETY: writes one byte from a live buffer to a descriptor we own; never blocks.
-        let _ = unsafe { libc::write(self.write.as_raw_fd(), (&byte as *const u8).cast(), 1) };
-    }
-
-    /// Empties the pipe.
-    fn drain(&self) {
-        let mut buffer = [0u8; 256];
-        // SAFETY: reads into a live buffer of that size from a non-blocking descriptor we own.
-        while unsafe { libc::read(self.read.as_raw_fd(), buffer.as_mut_ptr().cast(), buffer.len()) } > 0 {}
-    }
-}
-
-/// What an `_AsyncNotifier` object carries.
-pub(crate) struct NotifierObject(Arc<Pipe>);
-
-impl NotifierObject {
-    fn notify(&self) -> Notify {
-        let pipe = self.0.clone();
-        Arc::new(move || pipe.signal())
-    }
-}
+use crate::state::{state_of, State};
+use crate::values::{NotifierObject, Parked, PendingOpObject, Pipe, QueueObject, RecvHandle, SendHandle, Sink, Source};
 
 pub(crate) static ASYNC_NOTIFIER: TypeDef<NotifierObject> = TypeDef::new(
     c"subinterpreters._AsyncNotifier",
@@ -111,52 +52,6 @@ fn drain(this: This<'_, NotifierObject>) -> PyResult<Owned> {
 
 // ---- parked operations ---------------------------------------------------------------------------
 
-/// Where a received item goes back if it cannot be delivered.
-enum Source {
-    Channel(Receiver<Payload>),
-    Queue(QueueHandle<Payload>),
-}
-
-impl Source {
-    fn put_back(&self, payload: Payload) {
-        match self {
-            Source::Channel(receiver) => receiver.put_back(payload),
-            Source::Queue(queue) => queue.put_back(payload),
-        }
-    }
-
-    fn closed(&self) -> Error {
-        match self {
-            Source::Channel(_) => Error::ChannelClosed,
-            Source::Queue(_) => Error::QueueClosed,
-        }
-    }
-}
-
-/// Which kind of thing a send is parked on (for its closed error).
-#[derive(Clone, Copy)]
-enum Target {
-    Channel,
-    Queue,
-}
-
-impl Target {
-    fn closed(self) -> Error {
-        match self {
-            Target::Channel => Error::ChannelClosed,
-            Target::Queue => Error::QueueClosed,
-        }
-    }
-}
-
-enum Parked {
-    Recv(PendingRecv<Payload>, Source),
-    Send(PendingSend<Payload>, Target),
-}
-
-/// What a `_PendingOp` object carries: the parked operation, until it is settled.
-pub(crate) struct PendingOpObject(RefCell<Option<Parked>>);
-
 pub(crate) static PENDING_OP: TypeDef<PendingOpObject> = TypeDef::new(
     c"subinterpreters._PendingOp",
     c"Internal: a channel or queue operation parked for an asyncio awaitable.",
@@ -182,7 +77,7 @@ fn outcome(done: bool, value: Owned) -> PyResult<Owned> {
 }
 
 /// Turns a finished receive or send into the awaitable's value, or its exception.
-fn settle_recv(state: &State, result: Result<Payload, RecvError>, source: &Source) -> PyResult<Owned> {
+fn settle_recv(state: &State, result: Result<Payload, RecvError>, source: &dyn Source) -> PyResult<Owned> {
     match result {
         Ok(payload) => match from_payload(state, &payload) {
             Ok(obj) => outcome(true, obj),
@@ -191,15 +86,15 @@ fn settle_recv(state: &State, result: Result<Payload, RecvError>, source: &Sourc
                 Err(raised)
             }
         },
-        Err(RecvError::Closed) => Err(state.fail(source.closed())),
+        Err(RecvError::Closed) => Err(state.fail(source.closed_error())),
         Err(RecvError::Withdrawn) => outcome(false, none()),
     }
 }
 
-fn settle_send(state: &State, result: Result<(), SendError<Payload>>, target: Target) -> PyResult<Owned> {
+fn settle_send(state: &State, result: Result<(), SendError<Payload>>, closed: Error) -> PyResult<Owned> {
     match result {
         Ok(()) => outcome(true, none()),
-        Err(SendError::Closed(_)) => Err(state.fail(target.closed())),
+        Err(SendError::Closed(_)) => Err(state.fail(closed)),
         Err(SendError::Withdrawn(_)) => outcome(false, none()),
     }
 }
@@ -215,8 +110,8 @@ fn ready(this: This<'_, PendingOpObject>) -> PyResult<Owned> {
 
 /// A finished operation, taken out of its object.
 enum Finished {
-    Recv(Result<Payload, RecvError>, Source),
-    Send(Result<(), SendError<Payload>>, Target),
+    Recv(Result<Payload, RecvError>, Box<dyn Source>),
+    Send(Result<(), SendError<Payload>>, Error),
 }
 
 fn poll(this: This<'_, PendingOpObject>) -> PyResult<Owned> {
@@ -236,14 +131,14 @@ fn poll(this: This<'_, PendingOpObject>) -> PyResult<Owned> {
                 None
             }
             (Some(Ok(result)), Some(Parked::Recv(_, source))) => Some(Finished::Recv(result, source)),
-            (Some(Err(result)), Some(Parked::Send(_, target))) => Some(Finished::Send(result, target)),
+            (Some(Err(result)), Some(Parked::Send(_, closed))) => Some(Finished::Send(result, closed)),
             _ => unreachable!("the outcome matches the operation it came from"),
         }
     };
     match finished {
         None => outcome(false, none()),
-        Some(Finished::Recv(result, source)) => settle_recv(state, result, &source),
-        Some(Finished::Send(result, target)) => settle_send(state, result, target),
+        Some(Finished::Recv(result, source)) => settle_recv(state, result, source.as_ref()),
+        Some(Finished::Send(result, closed)) => settle_send(state, result, closed),
     }
 }
 
@@ -252,8 +147,8 @@ fn give_up(this: This<'_, PendingOpObject>) -> PyResult<Owned> {
     let parked = busy_or_take(this)?;
     match parked {
         None => Err(raise(builtin(Builtin::RuntimeError), "this operation was settled already")),
-        Some(Parked::Recv(pending, source)) => settle_recv(state, pending.cancel(), &source),
-        Some(Parked::Send(pending, target)) => settle_send(state, pending.cancel(), target),
+        Some(Parked::Recv(pending, source)) => settle_recv(state, pending.cancel(), source.as_ref()),
+        Some(Parked::Send(pending, closed)) => settle_send(state, pending.cancel(), closed),
     }
 }
 
@@ -273,15 +168,6 @@ fn cancel(this: This<'_, PendingOpObject>) -> PyResult<Owned> {
         None => {}
     }
     Ok(none())
-}
-
-impl Drop for PendingOpObject {
-    fn drop(&mut self) {
-        // Garbage-collected unsettled: withdraw, and put back what a receive was handed.
-        if let Some(Parked::Recv(pending, _)) = self.0.get_mut().take() {
-            pending.cancel_and_requeue();
-        }
-    }
 }
 
 // ---- the methods of the channel and queue types -------------------------------------------------
@@ -313,60 +199,37 @@ fn notifier_of<'a>(state: &State, obj: Ref<'a>) -> PyResult<&'a NotifierObject> 
         .ok_or_else(|| raise(builtin(Builtin::TypeError), "notifier must be a subinterpreters._AsyncNotifier"))
 }
 
-fn start_receiving(state: &State, started: Result<RecvStart<Payload>, RecvError>, source: Source) -> PyResult<Owned> {
-    match started {
-        Ok(RecvStart::Ready(payload)) => settle_recv(state, Ok(payload), &source),
+/// `_start_recv(notifier)` of a channel's receiving end or a queue (`recv_async`, `get_async`):
+/// `(True, value)` at once, or a `_PendingOp` parked on it.
+pub(crate) fn start_take<S: Source>(this: This<'_, S>, args: Args<'_>) -> PyResult<Owned> {
+    let [notifier] = args.parse(&START_RECV_SIGNATURE)?;
+    let state = state_of(this.obj)?;
+    let notify = notifier_of(state, notifier.expect("required"))?.notify();
+    let source = this.value;
+    match source.start_take(Some(notify)) {
+        Ok(RecvStart::Ready(payload)) => settle_recv(state, Ok(payload), source),
         Ok(RecvStart::Pending(pending)) => {
-            state.pending_op_type.instance(PendingOpObject(RefCell::new(Some(Parked::Recv(pending, source)))))
+            let parked = Parked::Recv(pending, source.to_boxed());
+            state.pending_op_type.instance(PendingOpObject(RefCell::new(Some(parked))))
         }
-        Err(error) => settle_recv(state, Err(error), &source),
+        Err(error) => settle_recv(state, Err(error), source),
     }
 }
 
-fn start_sending(
-    state: &State,
-    started: Result<SendStart<Payload>, SendError<Payload>>,
-    target: Target,
-) -> PyResult<Owned> {
-    match started {
+/// `_start_send(obj, notifier)` of a channel's sending end or a queue (`send_async`,
+/// `put_async`): `(True, None)` at once, or a `_PendingOp` parked on it.
+pub(crate) fn start_offer<S: Sink>(this: This<'_, S>, args: Args<'_>) -> PyResult<Owned> {
+    let [obj, notifier] = args.parse(&START_SEND_SIGNATURE)?;
+    let state = state_of(this.obj)?;
+    let notify = notifier_of(state, notifier.expect("required"))?.notify();
+    let sink = this.value;
+    let payload = payload_for(state, sink, obj.expect("required"))?;
+    match sink.start_offer(payload, Some(notify)) {
         Ok(SendStart::Delivered) => outcome(true, none()),
         Ok(SendStart::Pending(pending)) => {
-            state.pending_op_type.instance(PendingOpObject(RefCell::new(Some(Parked::Send(pending, target)))))
+            let parked = Parked::Send(pending, sink.closed_error());
+            state.pending_op_type.instance(PendingOpObject(RefCell::new(Some(parked))))
         }
-        Err(error) => settle_send(state, Err(error), target),
+        Err(error) => settle_send(state, Err(error), sink.closed_error()),
     }
-}
-
-pub(crate) fn recv_start(this: This<'_, RecvHandle>, args: Args<'_>) -> PyResult<Owned> {
-    let [notifier] = args.parse(&START_RECV_SIGNATURE)?;
-    let state = state_of(this.obj)?;
-    let notify = notifier_of(state, notifier.expect("required"))?.notify();
-    let receiver = &this.value.0;
-    start_receiving(state, receiver.start_recv_notified(notify), Source::Channel(receiver.clone()))
-}
-
-pub(crate) fn send_start(this: This<'_, SendHandle>, args: Args<'_>) -> PyResult<Owned> {
-    let [obj, notifier] = args.parse(&START_SEND_SIGNATURE)?;
-    let state = state_of(this.obj)?;
-    let notify = notifier_of(state, notifier.expect("required"))?.notify();
-    let sender = &this.value.0;
-    let payload = channel_payload_for(state, sender, obj.expect("required"))?;
-    start_sending(state, sender.start_send_notified(payload, notify), Target::Channel)
-}
-
-pub(crate) fn get_start(this: This<'_, QueueObject>, args: Args<'_>) -> PyResult<Owned> {
-    let [notifier] = args.parse(&START_RECV_SIGNATURE)?;
-    let state = state_of(this.obj)?;
-    let notify = notifier_of(state, notifier.expect("required"))?.notify();
-    let queue = &this.value.handle;
-    start_receiving(state, queue.start_get_notified(notify), Source::Queue(queue.clone()))
-}
-
-pub(crate) fn put_start(this: This<'_, QueueObject>, args: Args<'_>) -> PyResult<Owned> {
-    let [obj, notifier] = args.parse(&START_SEND_SIGNATURE)?;
-    let state = state_of(this.obj)?;
-    let notify = notifier_of(state, notifier.expect("required"))?.notify();
-    let queue = &this.value.handle;
-    let payload = queue_payload_for(state, queue, obj.expect("required"))?;
-    start_sending(state, queue.start_put_notified(payload, notify), Target::Queue)
 }

@@ -4,8 +4,9 @@
 
 use subinterpreters_core::{Payload, Receiver, RecvError, RecvStart, SendError, SendStart, Sender, TryRecvError};
 
+use crate::async_ops;
 use crate::blocking::block_on;
-use crate::convert::{from_payload, is_shareable as payload_is_shareable, to_payload, to_payload_or_pickle};
+use crate::convert::{from_payload, is_shareable as payload_is_shareable, lend, payload_for};
 use crate::errors::Error;
 use crate::exit_watch::Call;
 use crate::ffi::{
@@ -13,14 +14,9 @@ use crate::ffi::{
     ParamKind, PyResult, Ref, Signature, SlotImpl, This, TypeDef, EXIT_SIGNATURE,
 };
 use crate::globals::CHANNELS;
-use crate::lent_buffer::lend;
-use crate::module::{state_of, state_of_module, State};
+use crate::state::{state_of, state_of_module, State};
 use crate::timeout::{parse_timeout, Timeout};
-
-/// What a `RecvChannel` object carries.
-pub(crate) struct RecvHandle(pub(crate) Receiver<Payload>);
-/// What a `SendChannel` object carries.
-pub(crate) struct SendHandle(pub(crate) Sender<Payload>);
+use crate::values::{RecvHandle, SendHandle};
 
 // ---- RecvChannel --------------------------------------------------------------------------------
 
@@ -43,9 +39,9 @@ ChannelEmptyError when no default is given. Raises ChannelClosedError when close
         py_method!(c"recv_async", c"recv_async($self, /, timeout=None)\n--\n\n\
 Awaitable recv(): the event loop keeps running while it waits (no thread waits for it).\n\
 Cancelling the awaiting task withdraws the receive: an object it was handed goes back to the\n\
-front of the channel, so nothing is lost or received twice.", fastcall: crate::async_ops::recv_async),
+front of the channel, so nothing is lost or received twice.", fastcall: async_ops::recv_async),
         py_method!(c"_start_recv", c"_start_recv($self, notifier, /)\n--\n\n\
-Internal: start a receive for recv_async.", fastcall: crate::async_ops::recv_start),
+Internal: start a receive for recv_async.", fastcall: async_ops::start_take::<RecvHandle>),
         py_method!(c"close", c"close($self, /)\n--\n\n\
 Close the receiving end: queued objects are dropped, calls blocked on the channel are woken with\n\
 ChannelClosedError, and later sends and receives raise it.", noargs: close_recv),
@@ -210,9 +206,9 @@ Hand obj to a receiver already waiting and return True; otherwise queue it (firs
 out) and return False. Never blocks.", fastcall: send_nowait),
         py_method!(c"send_async", c"send_async($self, obj, /, timeout=None)\n--\n\n\
 Awaitable send(): the event loop keeps running while it waits for a receiver. Cancelling the\n\
-awaiting task withdraws obj unless a receiver has taken it already.", fastcall: crate::async_ops::send_async),
+awaiting task withdraws obj unless a receiver has taken it already.", fastcall: async_ops::send_async),
         py_method!(c"_start_send", c"_start_send($self, obj, notifier, /)\n--\n\n\
-Internal: start a send for send_async.", fastcall: crate::async_ops::send_start),
+Internal: start a send for send_async.", fastcall: async_ops::start_offer::<SendHandle>),
         py_method!(c"send_buffer", c"send_buffer($self, obj, /, timeout=None)\n--\n\n\
 Lend obj's buffer (bytes, bytearray, array.array, memoryview, numpy array, ...) without copying\n\
 it and wait, as send() does, until a receiver has taken it. The receiver gets a read-only\n\
@@ -250,17 +246,11 @@ static SEND_SIGNATURE: Signature<2> = Signature {
     var_keyword: false,
 };
 
-/// Converts `obj` for a send on `sender`'s channel: natively, or by pickle on a non-strict one.
-pub(crate) fn payload_for(state: &State, sender: &Sender<Payload>, obj: Ref<'_>) -> PyResult<Payload> {
-    let converted = if sender.strict() { to_payload(state, obj) } else { to_payload_or_pickle(state, obj) };
-    converted.map_err(|error| error.raise(state))
-}
-
 fn send(this: This<'_, SendHandle>, args: Args<'_>) -> PyResult<Owned> {
     let [obj, timeout] = args.parse(&SEND_SIGNATURE)?;
     let state = state_of(this.obj)?;
     let timeout = parse_timeout(timeout)?;
-    let payload = payload_for(state, &this.value.0, obj.expect("required"))?;
+    let payload = payload_for(state, this.value, obj.expect("required"))?;
     send_payload(state, &this.value.0, payload, timeout)
 }
 
@@ -291,7 +281,7 @@ static SEND_NOWAIT_SIGNATURE: Signature<1> = Signature {
 fn send_nowait(this: This<'_, SendHandle>, args: Args<'_>) -> PyResult<Owned> {
     let [obj] = args.parse(&SEND_NOWAIT_SIGNATURE)?;
     let state = state_of(this.obj)?;
-    let payload = payload_for(state, &this.value.0, obj.expect("required"))?;
+    let payload = payload_for(state, this.value, obj.expect("required"))?;
     send_payload_nowait(state, &this.value.0, payload)
 }
 

@@ -6,8 +6,9 @@ use std::collections::VecDeque;
 
 use subinterpreters_core::{Payload, QueueHandle, RecvError, RecvStart, SendError, SendStart, TryRecvError};
 
+use crate::async_ops;
 use crate::blocking::block_on;
-use crate::convert::{from_payload, to_payload, to_payload_or_pickle, ToPayloadError};
+use crate::convert::{from_payload, payload_for};
 use crate::errors::Error;
 use crate::exit_watch::Call;
 use crate::ffi::{
@@ -15,19 +16,9 @@ use crate::ffi::{
     CompareOp, Owned, Param, ParamKind, PyResult, Ref, Signature, SlotImpl, This, TypeDef,
 };
 use crate::globals::QUEUES;
-use crate::module::{state_of, state_of_module, State};
+use crate::state::{state_of, state_of_module, State};
 use crate::timeout::{parse_timeout, Timeout};
-
-/// What a `Queue` object carries: one handle on the shared queue.
-pub(crate) struct QueueObject {
-    pub(crate) handle: QueueHandle<Payload>,
-}
-
-impl QueueObject {
-    pub(crate) fn new(handle: QueueHandle<Payload>) -> Self {
-        QueueObject { handle }
-    }
-}
+use crate::values::{QueueObject, Unbound};
 
 pub(crate) static QUEUE: TypeDef<QueueObject> = TypeDef::new(
     c"subinterpreters.Queue",
@@ -61,15 +52,15 @@ get(block=False): raise QueueEmpty if the queue is empty.", noargs: get_nowait),
         py_method!(c"get_async", c"get_async($self, /, timeout=None)\n--\n\n\
 Awaitable get(): the event loop keeps running while it waits (QueueEmpty on timeout).\n\
 Cancelling the awaiting task withdraws the get: an object it was handed goes back to the front.",
-            fastcall: crate::async_ops::get_async),
+            fastcall: async_ops::get_async),
         py_method!(c"put_async", c"put_async($self, obj, /, timeout=None)\n--\n\n\
 Awaitable put(): waits for room without blocking the event loop (QueueFull on timeout).\n\
 Cancelling the awaiting task withdraws obj unless it entered the queue already.",
-            fastcall: crate::async_ops::put_async),
+            fastcall: async_ops::put_async),
         py_method!(c"_start_get", c"_start_get($self, notifier, /)\n--\n\n\
-Internal: start a get for get_async.", fastcall: crate::async_ops::get_start),
+Internal: start a get for get_async.", fastcall: async_ops::start_take::<QueueObject>),
         py_method!(c"_start_put", c"_start_put($self, obj, notifier, /)\n--\n\n\
-Internal: start a put for put_async.", fastcall: crate::async_ops::put_start),
+Internal: start a put for put_async.", fastcall: async_ops::start_offer::<QueueObject>),
         py_method!(c"get_many", c"get_many($self, max_items, /, timeout=None)\n--\n\n\
 Wait for at least one object (up to timeout seconds; QueueEmpty after), then return a list of\n\
 up to max_items objects: all that are ready, oldest first. If one of them cannot be rebuilt here\n\
@@ -103,12 +94,6 @@ Pickle support: a Queue unpickles as Queue(id), in this process.", noargs: reduc
         py_slot!(iternext: next),
     ],
 );
-
-/// Converts `obj` for `queue`: natively, else (unless the queue is strict) by pickle.
-pub(crate) fn payload_for(state: &State, queue: &QueueHandle<Payload>, obj: Ref<'_>) -> PyResult<Payload> {
-    let converted = if queue.is_strict() { to_payload(state, obj) } else { to_payload_or_pickle(state, obj) };
-    converted.map_err(|error: ToPayloadError| error.raise(state))
-}
 
 /// `block` and `timeout` as queue.Queue reads them: not blocking means "try once".
 fn wait_mode(block: Option<Ref<'_>>, timeout: Option<Ref<'_>>) -> PyResult<Timeout> {
@@ -144,7 +129,7 @@ fn put(this: This<'_, QueueObject>, args: Args<'_>) -> PyResult<Owned> {
     let state = state_of(this.obj)?;
     check_unbounditems(state, unbounditems)?;
     let mode = wait_mode(block, timeout)?;
-    let payload = payload_for(state, &this.value.handle, obj.expect("required"))?;
+    let payload = payload_for(state, this.value, obj.expect("required"))?;
     put_payload(state, &this.value.handle, payload, mode)?;
     Ok(none())
 }
@@ -162,7 +147,7 @@ fn put_nowait(this: This<'_, QueueObject>, args: Args<'_>) -> PyResult<Owned> {
     let [obj, unbounditems] = args.parse(&PUT_NOWAIT_SIGNATURE)?;
     let state = state_of(this.obj)?;
     check_unbounditems(state, unbounditems)?;
-    let payload = payload_for(state, &this.value.handle, obj.expect("required"))?;
+    let payload = payload_for(state, this.value, obj.expect("required"))?;
     put_payload(state, &this.value.handle, payload, Timeout::TryOnce)?;
     Ok(none())
 }
@@ -205,7 +190,7 @@ fn put_many(this: This<'_, QueueObject>, args: Args<'_>) -> PyResult<Owned> {
     let iterator = items.expect("required").iterate()?;
     let mut payloads = VecDeque::new();
     while let Some(item) = iterator.as_ref().next_item()? {
-        payloads.push_back(payload_for(state, queue, item.as_ref())?);
+        payloads.push_back(payload_for(state, this.value, item.as_ref())?);
     }
     let mut count = 0usize;
     loop {
@@ -382,7 +367,7 @@ fn repr(this: This<'_, QueueObject>) -> String {
 
 fn unbounditems(this: This<'_, QueueObject>) -> PyResult<Owned> {
     let state = state_of(this.obj)?;
-    let unbound = crate::unbound::Unbound::from_flag(this.value.handle.unbound_default());
+    let unbound = Unbound::from_flag(this.value.handle.unbound_default());
     Ok(state.unbound_marker(unbound).to_owned())
 }
 
@@ -401,7 +386,7 @@ static NEW_SIGNATURE: Signature<1> = Signature {
 fn new(ty: Ref<'_>, args: Args<'_>) -> PyResult<Owned> {
     let [id] = args.parse(&NEW_SIGNATURE)?;
     let id = id.expect("required");
-    let state = crate::module::state_of_type(ty)?;
+    let state = crate::state::state_of_type(ty)?;
     let found = match crate::convert::object_id(id)?.and_then(|id| u64::try_from(id).ok()) {
         Some(id) => match state.existing_queue_object(id)? {
             Some(queue) => return Ok(queue),
@@ -454,7 +439,7 @@ pub(crate) fn create_queue(module: Ref<'_>, args: Args<'_>) -> PyResult<Owned> {
     let state = state_of_module(module)?;
     let unbound = match unbounditems {
         Some(marker) if !marker.is_none() => crate::unbound::parse(state, marker)?,
-        _ => crate::unbound::Unbound::Replace,
+        _ => Unbound::Replace,
     };
     let maxsize = match maxsize {
         None => 0,

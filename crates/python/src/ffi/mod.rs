@@ -44,7 +44,7 @@ pub(crate) use interp::{
 };
 #[cfg(not(Py_3_13))]
 pub(crate) use keyword_parsers::disown_keyword_name_tuples;
-pub(crate) use module::{add_module_object, import_module, ModuleDef, StateObjects};
+pub(crate) use module::{add_module_object, import_module, module_entry_point, ModuleDef, StateObjects};
 pub(crate) use object::{Owned, Ref};
 pub(crate) use private_api::{is_running_main, lookup_interpreter, whence, RunningMain};
 pub(crate) use typeobj::{
