@@ -8,7 +8,7 @@
 //! [`values::Sink`]); [`state`] is the per-interpreter module state; [`convert`] turns Python
 //! objects into interpreter-independent payloads and back; the type modules ([`channel`],
 //! [`queue`], [`interpreter`], [`primitives`], [`select`], [`async_ops`]...) give the values
-//! their Python methods; [`module`] creates the types, builds the state and is the entry point.
+//! their Python methods, the blocking calls of channels and queues written once in [`transfer`]; [`module`] creates the types, builds the state and is the entry point.
 
 mod async_ops;
 mod blocking;
@@ -31,5 +31,6 @@ mod shared_array;
 mod shutdown;
 mod state;
 mod timeout;
+mod transfer;
 mod unbound;
 mod values;

@@ -4,7 +4,7 @@
 use subinterpreters_core::{random_order, start_select, Case, Payload, PendingSelect, SelectStart, Selected};
 
 use crate::blocking::{block_on, Parked};
-use crate::convert::{from_payload, payload_for};
+use crate::convert::{deliver, payload_for};
 use crate::errors::Error;
 use crate::exit_watch::Call;
 use crate::ffi::{
@@ -105,18 +105,10 @@ pub(crate) fn select(module: Ref<'_>, args: Args<'_>) -> PyResult<Owned> {
 
 fn outcome(state: &State, targets: &[Target<'_>], selected: Selected<Payload>) -> PyResult<Owned> {
     let (index, value) = match selected {
-        Selected::Received(index, payload) => {
-            let value = match from_payload(state, &payload) {
-                Ok(value) => value,
-                Err(raised) => {
-                    if let Target::Take(source) = targets[index] {
-                        source.put_back(payload);
-                    }
-                    return Err(raised);
-                }
-            };
-            (index, value)
-        }
+        Selected::Received(index, payload) => match targets[index] {
+            Target::Take(source) => (index, deliver(state, source, payload)?),
+            Target::Offer(_) => unreachable!("only a receive case receives"),
+        },
         Selected::Drained(index) => (index, state.closed.clone()),
         Selected::Sent(index) => (index, none()),
         Selected::SendClosed(index, _) => {

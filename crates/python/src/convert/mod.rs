@@ -13,7 +13,7 @@ use crate::ffi::{
     tuple, Builtin, ObjKind, Owned, PyResult, Raised, Ref,
 };
 use crate::state::State;
-use crate::values::{RecvHandle, SendHandle, SharedArrayObject, Sink};
+use crate::values::{RecvHandle, SendHandle, SharedArrayObject, Sink, Source};
 
 pub(crate) use lent::lend;
 
@@ -168,6 +168,18 @@ pub(crate) fn object_id(id: Ref<'_>) -> PyResult<Option<i64>> {
         return Err(raise(builtin(Builtin::TypeError), &format!("id must be an int, got {}", id.repr_lossy())));
     }
     id.int_as_i64()
+}
+
+/// Builds the object received from `source`; if that fails (MemoryError, an unpickling error),
+/// the item goes back to the front of `source` rather than being lost.
+pub(crate) fn deliver(state: &State, source: &dyn Source, payload: Payload) -> PyResult<Owned> {
+    match from_payload(state, &payload) {
+        Ok(obj) => Ok(obj),
+        Err(raised) => {
+            source.put_back(payload);
+            Err(raised)
+        }
+    }
 }
 
 /// True if `obj` converts to a payload; a Python error during the attempt propagates.

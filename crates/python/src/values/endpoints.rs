@@ -4,7 +4,7 @@
 //! cases wait on a channel's or a queue's exchange alike.
 
 use subinterpreters_core::{
-    Case, Notify, Payload, QueueHandle, Receiver, RecvError, RecvStart, SendError, SendStart, Sender,
+    Case, Notify, Payload, QueueHandle, Receiver, RecvError, RecvStart, SendError, SendStart, Sender, TryRecvError,
 };
 
 use crate::errors::Error;
@@ -36,10 +36,14 @@ pub(crate) trait Endpoint {
 pub(crate) trait Source: Endpoint {
     /// Takes an item at once, or parks a receive; a parked one calls `notify` when it completes.
     fn start_take(&self, notify: Option<Notify>) -> Result<RecvStart<Payload>, RecvError>;
+    /// Takes an item if one is there now.
+    fn try_take(&self) -> Result<Payload, TryRecvError>;
     /// This source as a select case.
     fn take_case(&self) -> Case<'_, Payload>;
     /// Puts back, at the front, an item taken but not delivered (its object could not be built).
     fn put_back(&self, payload: Payload);
+    /// What a receive raises when its timeout passes first.
+    fn timed_out_error(&self) -> Error;
     /// Another handle on the same source, for an operation that outlives the call.
     fn to_boxed(&self) -> Box<dyn Source>;
 }
@@ -51,8 +55,14 @@ pub(crate) trait Sink: Endpoint {
     /// Hands `payload` over at once, or parks the send; a parked one calls `notify` when it
     /// completes.
     fn start_offer(&self, payload: Payload, notify: Option<Notify>) -> Result<SendStart<Payload>, SendError<Payload>>;
+    /// Hands `payload` over if that can be done now (`Withdrawn` with it if not).
+    fn try_offer(&self, payload: Payload) -> Result<(), SendError<Payload>>;
     /// This sink, sending `payload`, as a select case.
     fn offer_case(&self, payload: Payload) -> Case<'_, Payload>;
+    /// What a send raises when its timeout passes first.
+    fn timed_out_error(&self) -> Error;
+    /// Another handle on the same sink, for an operation that outlives the call.
+    fn to_boxed(&self) -> Box<dyn Sink>;
 }
 
 impl Endpoint for RecvHandle {
@@ -80,11 +90,17 @@ impl Source for RecvHandle {
             None => self.0.start_recv(),
         }
     }
+    fn try_take(&self) -> Result<Payload, TryRecvError> {
+        self.0.try_recv()
+    }
     fn take_case(&self) -> Case<'_, Payload> {
         self.0.recv_case()
     }
     fn put_back(&self, payload: Payload) {
         self.0.put_back(payload);
+    }
+    fn timed_out_error(&self) -> Error {
+        Error::RecvTimedOut
     }
     fn to_boxed(&self) -> Box<dyn Source> {
         Box::new(RecvHandle(self.0.clone()))
@@ -98,11 +114,17 @@ impl Source for QueueObject {
             None => self.handle.start_get(),
         }
     }
+    fn try_take(&self) -> Result<Payload, TryRecvError> {
+        self.handle.try_get()
+    }
     fn take_case(&self) -> Case<'_, Payload> {
         self.handle.get_case()
     }
     fn put_back(&self, payload: Payload) {
         self.handle.put_back(payload);
+    }
+    fn timed_out_error(&self) -> Error {
+        Error::QueueEmpty
     }
     fn to_boxed(&self) -> Box<dyn Source> {
         Box::new(QueueObject::new(self.handle.clone()))
@@ -119,8 +141,17 @@ impl Sink for SendHandle {
             None => self.0.start_send(payload),
         }
     }
+    fn try_offer(&self, payload: Payload) -> Result<(), SendError<Payload>> {
+        self.0.try_send(payload)
+    }
     fn offer_case(&self, payload: Payload) -> Case<'_, Payload> {
         self.0.send_case(payload)
+    }
+    fn timed_out_error(&self) -> Error {
+        Error::SendTimedOut
+    }
+    fn to_boxed(&self) -> Box<dyn Sink> {
+        Box::new(SendHandle(self.0.clone()))
     }
 }
 
@@ -134,7 +165,16 @@ impl Sink for QueueObject {
             None => self.handle.start_put(payload),
         }
     }
+    fn try_offer(&self, payload: Payload) -> Result<(), SendError<Payload>> {
+        self.handle.put_nowait(payload)
+    }
     fn offer_case(&self, payload: Payload) -> Case<'_, Payload> {
         self.handle.put_case(payload)
+    }
+    fn timed_out_error(&self) -> Error {
+        Error::QueueFull
+    }
+    fn to_boxed(&self) -> Box<dyn Sink> {
+        Box::new(QueueObject::new(self.handle.clone()))
     }
 }

@@ -4,11 +4,11 @@
 use std::cell::RefCell;
 use std::os::fd::{AsRawFd, FromRawFd, OwnedFd};
 use std::sync::Arc;
+use std::time::Instant;
 
 use subinterpreters_core::{Notify, Payload, PendingRecv, PendingSend};
 
-use super::Source;
-use crate::errors::Error;
+use super::{Sink, Source};
 
 /// Both ends of a non-blocking pipe, closed when the notifier and every parked operation that
 /// may still signal it are gone.
@@ -68,17 +68,21 @@ impl NotifierObject {
 pub(crate) enum Parked {
     /// A receive, with where its item goes back if it cannot be delivered.
     Recv(PendingRecv<Payload>, Box<dyn Source>),
-    /// A send, with what it raises if its channel or queue closes.
-    Send(PendingSend<Payload>, Error),
+    /// A send, with where it was sent (for its errors).
+    Send(PendingSend<Payload>, Box<dyn Sink>),
 }
 
-/// What a `_PendingOp` object carries: the parked operation, until it is settled.
-pub(crate) struct PendingOpObject(pub(crate) RefCell<Option<Parked>>);
+/// What a `_PendingOp` object carries: the parked operation, until it is settled, and when its
+/// timeout passes (`None`: never).
+pub(crate) struct PendingOpObject {
+    pub(crate) parked: RefCell<Option<Parked>>,
+    pub(crate) deadline: Option<Instant>,
+}
 
 impl Drop for PendingOpObject {
     fn drop(&mut self) {
         // Garbage-collected unsettled: withdraw, and put back what a receive was handed.
-        if let Some(Parked::Recv(pending, _)) = self.0.get_mut().take() {
+        if let Some(Parked::Recv(pending, _)) = self.parked.get_mut().take() {
             pending.cancel_and_requeue();
         }
     }
