@@ -254,15 +254,12 @@ fn notifier_of<'a>(state: &State, obj: Ref<'a>) -> PyResult<&'a NotifierObject> 
 /// The outcome of an operation that could not complete at once: with timeout 0 it is withdrawn
 /// at once (its timeout error unless it completed meanwhile), else a `_PendingOp` holding it.
 fn park(state: &State, parked: Parked, timeout: Timeout) -> PyResult<Owned> {
-    match timeout {
-        Timeout::TryOnce => withdraw(state, parked, IfWithdrawn::TimedOut),
-        Timeout::Never => {
-            state.pending_op_type.instance(PendingOpObject { parked: RefCell::new(Some(parked)), deadline: None })
-        }
-        Timeout::Until(deadline) => state
-            .pending_op_type
-            .instance(PendingOpObject { parked: RefCell::new(Some(parked)), deadline: Some(deadline) }),
-    }
+    let deadline = match timeout {
+        Timeout::TryOnce => return withdraw(state, parked, IfWithdrawn::TimedOut),
+        Timeout::Never => None,
+        Timeout::Until(deadline) => Some(deadline),
+    };
+    state.pending_op_type.instance(PendingOpObject { parked: RefCell::new(Some(parked)), deadline })
 }
 
 /// `_start_recv(notifier, timeout=None)` of a channel's receiving end or a queue (`recv_async`,
