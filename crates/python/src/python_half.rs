@@ -120,7 +120,7 @@ macro_rules! forwarders {
                 this: $crate::ffi::This<'_, $ty>,
                 args: $crate::ffi::Args<'_>,
             ) -> $crate::ffi::PyResult<$crate::ffi::Owned> {
-                let state = $crate::module::state_of(this.obj)?;
+                let state = $crate::state::state_of(this.obj)?;
                 $crate::python_half::forward(state.python_half.get($function)?, this.obj, args)
             }
         )+

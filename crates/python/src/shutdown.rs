@@ -27,7 +27,7 @@ use crate::ffi::{
 };
 use crate::globals::{CHANNELS, INTERPRETERS, LEASES, QUEUES};
 use crate::interpreter::{try_close, CloseFailure, StrayThreads};
-use crate::module::state_of_module;
+use crate::state::state_of_module;
 
 /// How long running code gets to end by itself once its blocked calls were released.
 const GRACE: Duration = Duration::from_millis(500);

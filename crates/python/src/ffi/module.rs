@@ -21,11 +21,11 @@ pub(crate) trait StateObjects: Sized + 'static {
     fn for_each_object(&self, visit: &mut dyn FnMut(Ref<'_>) -> c_int) -> c_int;
 }
 
-/// A module definition: name, docstring, functions, and its state type `S`.
+/// A module definition: name, docstring and its state type `S` (the functions come with
+/// [`ModuleDef::init`], from the module that defines them: the definition sits below them).
 pub(crate) struct ModuleDef<S: StateObjects> {
     name: &'static CStr,
     doc: &'static CStr,
-    functions: &'static [Method<ModuleFunctions>],
     raw: OnceLock<RawModule>,
     _state: std::marker::PhantomData<fn() -> S>,
 }
@@ -48,18 +48,15 @@ unsafe impl Sync for RawModule {}
 type StateSlot<S> = Option<Box<S>>;
 
 impl<S: StateObjects> ModuleDef<S> {
-    pub(crate) const fn new(
-        name: &'static CStr,
-        doc: &'static CStr,
-        functions: &'static [Method<ModuleFunctions>],
-    ) -> Self {
-        ModuleDef { name, doc, functions, raw: OnceLock::new(), _state: std::marker::PhantomData }
+    pub(crate) const fn new(name: &'static CStr, doc: &'static CStr) -> Self {
+        ModuleDef { name, doc, raw: OnceLock::new(), _state: std::marker::PhantomData }
     }
 
-    /// What `PyInit_<name>` returns: the initialised definition (multi-phase initialisation).
-    pub(crate) fn init(&'static self) -> *mut sys::PyObject {
+    /// What `PyInit_<name>` returns: the initialised definition (multi-phase initialisation),
+    /// with `functions` (only the first call's count: the definition is built once).
+    pub(crate) fn init(&'static self, functions: &'static [Method<ModuleFunctions>]) -> *mut sys::PyObject {
         let raw = self.raw.get_or_init(|| {
-            let raw = self.build_raw();
+            let raw = self.build_raw(functions);
             // SAFETY: first and only initialisation of the definition, at its final address.
             unsafe { sys::PyModuleDef_Init(raw.def.get()) };
             raw
@@ -67,8 +64,8 @@ impl<S: StateObjects> ModuleDef<S> {
         raw.def.get().cast()
     }
 
-    fn build_raw(&self) -> RawModule {
-        let mut methods: Vec<sys::PyMethodDef> = self.functions.iter().map(raw_method).collect();
+    fn build_raw(&self, functions: &'static [Method<ModuleFunctions>]) -> RawModule {
+        let mut methods: Vec<sys::PyMethodDef> = functions.iter().map(raw_method).collect();
         methods.push(sys::PyMethodDef::zeroed());
         let mut methods = methods.into_boxed_slice();
         let mut slots = vec![
@@ -246,11 +243,19 @@ pub(crate) fn import_module(name: &CStr) -> PyResult<Owned> {
     unsafe { Owned::from_new(sys::PyImport_ImportModule(name.as_ptr())) }
 }
 
-/// The module's entry point, called by the import system once per interpreter.
-///
-/// # Safety
-/// Called by CPython's import machinery, on a thread attached to the importing interpreter.
-#[no_mangle]
-pub unsafe extern "C" fn PyInit__core() -> *mut sys::PyObject {
-    crate::module::MODULE.init()
+/// Declares `PyInit_<name>`, the entry point the import system calls once per interpreter: it
+/// initialises `$def` (a [`ModuleDef`]) with the function table `$functions`. Used by the crate's
+/// top module, so this gateway never names the module it serves.
+macro_rules! module_entry_point {
+    ($entry:ident, $def:expr, $functions:expr) => {
+        /// The module's entry point, called by the import system once per interpreter.
+        ///
+        /// # Safety
+        /// Called by CPython's import machinery, on a thread attached to the importing interpreter.
+        #[no_mangle]
+        pub unsafe extern "C" fn $entry() -> *mut $crate::ffi::sys::PyObject {
+            $def.init($functions)
+        }
+    };
 }
+pub(crate) use module_entry_point;

@@ -8,13 +8,14 @@
 use subinterpreters_core::Payload;
 
 use super::enter::run_as_main;
-use super::run::{describe_raised, describe_raised_from, RemoteError, RemoteText};
-use super::InterpreterId;
+use super::run::{describe_raised, describe_raised_from};
 use crate::convert::from_payload;
 use crate::errors::Error;
+use crate::errors::{RemoteError, RemoteText};
 use crate::ffi::{builtin, raise, take_raised, Args, Builtin, Owned, Param, ParamKind, PyResult, Signature, This};
-use crate::module::{state_of, with_imported_state, State};
 use crate::python_half::HalfFunction;
+use crate::state::{state_of, with_imported_state, State};
+use crate::values::InterpreterId;
 
 crate::python_half::forwarders!(InterpreterId:
     call => HalfFunction::Call,

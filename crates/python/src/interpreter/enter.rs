@@ -13,7 +13,7 @@ use super::refuse_main_or_current;
 use crate::errors::Error;
 use crate::ffi::{enter_interpreter, lookup_interpreter, thread_ident, PyResult, RunningMain};
 use crate::globals::INTERPRETERS;
-use crate::module::State;
+use crate::state::State;
 
 /// Runs `inside` in interpreter `id` as its main; `action` names the call for error messages.
 pub(super) fn run_as_main<R: Send>(

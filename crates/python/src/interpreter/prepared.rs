@@ -13,11 +13,9 @@ use subinterpreters_core::Payload;
 use crate::convert::{to_payload, ToPayloadError};
 use crate::errors::Error;
 use crate::ffi::{Args, ObjKind, Owned, Param, ParamKind, PyResult, Ref, Signature, TypeDef};
-use crate::module::{state_of_module, State};
 use crate::python_half::HalfFunction;
-
-/// What a `_PreparedCall` carries: the call's payload until a run takes it (once).
-pub(crate) struct PreparedCall(pub(crate) RefCell<Option<Payload>>);
+use crate::state::{state_of_module, State};
+use crate::values::PreparedCall;
 
 pub(crate) static PREPARED_CALL: TypeDef<PreparedCall> = TypeDef::new(
     c"subinterpreters._PreparedCall",
