@@ -40,8 +40,13 @@ python-test:  ## Build the package into a venv per CPython found (3.12-3.15); ch
 		$$venv_python -m pytest tests -m "not wheel"; \
 	done
 
-.PHONY: lint lint-rust lint-python
-lint: lint-rust lint-python  ## Everything below: rustfmt, clippy (warnings are errors), ruff.
+.PHONY: lint lint-layers lint-rust lint-python
+lint: lint-layers lint-rust lint-python  ## Everything below: module layering, rustfmt, clippy (warnings are errors), ruff.
+
+# docs/architecture.md draws the layers; the script prints each crate's module graph.
+lint-layers:  ## No import cycle between top-level modules of crates/python/src or crates/core/src (scripts/module-graph.py).
+	@python=$$(scripts/find-pythons.sh 2>/dev/null | head -n 1 | cut -d' ' -f2); \
+	"$${python:-python3}" scripts/module-graph.py
 
 # clippy builds the binding against every CPython found (its code differs by version), each in
 # the version's own target folder (the one scripts/venv.sh builds in).

@@ -137,6 +137,22 @@ class Pickle(pingpong.Echo):
         return send, lambda: loads(self.blob)
 
 
+class PickleThereAndBack(Pickle):
+    """As `Pickle`, twice: the copies a round trip makes (there, and back), so this row and our
+    queue's round trip compare like for like. The target keeps the issue's anchor (`Pickle`)."""
+
+    key = "pickle-twice"
+    name = "pickle.dumps + loads twice (there and back)"
+
+    def start(self) -> tuple[Callable[[Any], object], Callable[[], object]]:
+        dumps, loads = pickle.dumps, pickle.loads
+
+        def send(obj: object) -> None:
+            self.blob = dumps(loads(dumps(obj)))
+
+        return send, lambda: loads(self.blob)
+
+
 def markdown_available() -> None:
     if importlib.util.find_spec("markdown") is None:
         raise Unavailable("markdown is not installed (make bench installs it into the bench venv)")
@@ -218,6 +234,7 @@ def run(bench: Bench) -> None:
         pingpong.Pipe(),
         pingpong.ThreadQueue(),
         Pickle(),
+        PickleThereAndBack(),
     ]
     trips, warmup = (3, 0) if bench.quick else (5, 1)
     rows += [
@@ -265,7 +282,8 @@ def publish(bench: Bench, rows: list[Row], elapsed: float) -> None:
             "main puts the list, the worker gets it and puts it back on a second queue, "
             "main gets it (checked equal); the stdlib's queues pickle such a list, a Pipe "
             "pickles it to a child process, queue.Queue passes the object itself (no "
-            "copy); pickle: dumps + loads of the same list, no transport; " + anchors.queue_sleeps(),
+            "copy); pickle: dumps + loads of the same list, no transport (once, the target's "
+            "anchor; and twice, the copies our round trip makes); " + anchors.queue_sleeps(),
         ),
     }
     sections = {

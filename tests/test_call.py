@@ -74,6 +74,31 @@ def test_call_releases_the_callers_gil(target, spawn, channel) -> None:
     task.result()
 
 
+def test_the_last_thread_keeps_its_thread_state_between_calls(fresh, spawn) -> None:
+    # The documented rule: thread-local state set by one call is there at the same thread's
+    # next call into the same interpreter, unless another thread ran there in between.
+    fresh.exec("import threading\nlocal = threading.local()")
+    fresh.exec("local.seen = 'main thread'")
+    assert fresh.call(eval, "getattr(local, 'seen', None)") == "main thread"
+    assert spawn(lambda: fresh.call(eval, "getattr(local, 'seen', None)")).result() is None
+    assert fresh.call(eval, "getattr(local, 'seen', None)") is None
+
+
+def test_a_pool_worker_keeps_its_thread_state_from_task_to_task() -> None:
+    with si.InterpreterPoolExecutor(1) as pool:
+        pool.submit(exec, "import threading\nlocal = threading.local()\nlocal.n = 1").result()
+        assert pool.submit(eval, "local.n").result() == 1
+
+
+def test_close_after_many_threads_ran_in_the_interpreter(spawn) -> None:
+    interp = si.create()
+    for _ in range(4):
+        assert spawn(lambda: interp.call(abs, -3)).result() == 3
+    assert interp.call(abs, -4) == 4
+    interp.close()
+    assert interp.id not in [other.id for other in si.list_all()]
+
+
 def test_call_accepts_builtins(target) -> None:
     assert target.call(pow, 2, 10) == 1024
     assert target.call(len, "abcd") == 4

@@ -15,12 +15,11 @@ then returns normally instead of raising CancelledError.
 from __future__ import annotations
 
 import asyncio
-import math
 import weakref
 from collections.abc import Callable
 from typing import Any
 
-from ._core import QueueEmpty, QueueFull, _AsyncNotifier
+from ._core import _AsyncNotifier
 
 
 class _LoopWatcher:
@@ -85,46 +84,20 @@ class _Expired(Exception):
     """The timeout of an awaitable passed (internal)."""
 
 
-def _check_timeout(timeout: object) -> float | None:
-    """The blocking calls' rule (any real number: an int, a float, a Fraction, an object with
-    __float__ or __index__; not a str), so both forms accept the same timeouts."""
-    if timeout is None:
-        return None
-    try:
-        if isinstance(timeout, (str, bytes, bytearray)):
-            raise TypeError
-        seconds = float(timeout)  # type: ignore[arg-type]
-    except TypeError:
-        raise TypeError(
-            f"timeout must be a number of seconds or None, not {type(timeout).__qualname__}"
-        ) from None
-    if math.isnan(seconds) or seconds < 0:
-        raise ValueError(f"timeout must be a non-negative number of seconds or None, not {seconds}")
-    return seconds
-
-
-async def _complete(
-    start: Callable[[Any], Any],
-    timeout: object,
-    timed_out: Callable[[], BaseException],
-    sending: bool = False,
-) -> Any:
-    seconds = _check_timeout(timeout)
+async def _complete(start: Callable[[Any], Any], sending: bool = False) -> Any:
+    # The binding parses the timeout (as the blocking forms do), gives up at once for timeout 0,
+    # and raises an operation's timeout error; here the operation is only awaited.
     loop = asyncio.get_running_loop()
     watcher = _watcher(loop)
     started = start(watcher.notifier)
     if isinstance(started, tuple):  # completed at once
         return started[1]
     op = started
-    if seconds == 0:
-        done, value = op.give_up()
-        if done:
-            return value
-        raise timed_out()
+    seconds = op.remaining()
     timer = None
     try:
         while True:
-            wake = loop.create_future()
+            wake: asyncio.Future[None] | None = loop.create_future()
             watcher.waiting[op] = wake
             if timer is None and seconds is not None:
                 timer = loop.call_later(seconds, _expire, watcher, op)
@@ -132,10 +105,9 @@ async def _complete(
                 try:
                     await wake
                 except _Expired:
-                    done, value = op.give_up()
-                    if done:
-                        return value
-                    raise timed_out() from None
+                    wake = None
+                if wake is None:  # outside the handler, so the timeout error has no context
+                    return op.expire()
             done, value = op.poll()
             if done:
                 return value
@@ -166,33 +138,19 @@ def _expire(watcher: _LoopWatcher, op: Any) -> None:
 
 async def recv_async(channel: Any, /, timeout: float | None = None) -> Any:
     """``RecvChannel.recv_async``: see its docstring."""
-    return await _complete(
-        channel._start_recv, timeout, lambda: TimeoutError("nothing was received before the timeout")
-    )
+    return await _complete(lambda notifier: channel._start_recv(notifier, timeout))
 
 
 async def send_async(channel: Any, obj: object, /, timeout: float | None = None) -> None:
     """``SendChannel.send_async``: see its docstring."""
-    await _complete(
-        lambda notifier: channel._start_send(obj, notifier),
-        timeout,
-        lambda: TimeoutError(
-            "no receiver took the object before the timeout; it was withdrawn and will not be delivered"
-        ),
-        sending=True,
-    )
+    await _complete(lambda notifier: channel._start_send(obj, notifier, timeout), sending=True)
 
 
 async def get_async(queue: Any, /, timeout: float | None = None) -> Any:
     """``Queue.get_async``: see its docstring."""
-    return await _complete(queue._start_get, timeout, lambda: QueueEmpty("the queue is empty"))
+    return await _complete(lambda notifier: queue._start_get(notifier, timeout))
 
 
 async def put_async(queue: Any, obj: object, /, timeout: float | None = None) -> None:
     """``Queue.put_async``: see its docstring."""
-    await _complete(
-        lambda notifier: queue._start_put(obj, notifier),
-        timeout,
-        lambda: QueueFull("the queue is full; the object was not put"),
-        sending=True,
-    )
+    await _complete(lambda notifier: queue._start_put(obj, notifier, timeout), sending=True)

@@ -232,9 +232,19 @@ def prepare(fn: object, args: tuple[Any, ...], kwargs: dict[str, Any], keep_resu
     """The caller's half: ``fn(*args, **kwargs)`` converted for crossing, once (a
     ``_PreparedCall``: arguments natively, or each one pickled when it must be). Without
     ``keep_result`` the result is dropped in the target (an initializer's), not carried back."""
-    if not callable(fn):
-        raise TypeError(f"fn must be callable, not {type(fn).__qualname__!r}")
-    return _prepare_call(_function_spec(fn), args, kwargs, keep_result)
+    # The common cases, a built-in or a function sent before, without a call (see _function_spec).
+    kind = type(fn)
+    if kind is types.BuiltinFunctionType:
+        spec = _SPECS.get(fn)
+    elif kind is types.FunctionType:
+        spec = _SPECS.get((fn, fn.__code__))  # type: ignore[attr-defined]
+    else:
+        spec = None
+    if spec is None:
+        if not callable(fn):
+            raise TypeError(f"fn must be callable, not {type(fn).__qualname__!r}")
+        spec = _function_spec(fn)
+    return _prepare_call(spec, args, kwargs, keep_result)
 
 
 # What a function becomes when it crosses, per function object: a call in a loop (a pool's
@@ -289,12 +299,23 @@ def resolve(spec: tuple[Any, ...]) -> tuple[Any, tuple[Any, ...], dict[str, Any]
     and whether the result is wanted. (The call itself is made by the caller of this function,
     with no Python frame around it.)"""
     function, (args, kwargs), keep_result = spec
-    fn = _resolve_function(function)
-    if type(kwargs) is not dict:  # (name, value) pairs, when some had to be pickled
+    try:  # a function resolved before: the common case, without a call
+        fn = _FUNCTIONS[function]
+    except (KeyError, TypeError):
+        fn = _resolve_function(function)
+    if kwargs is None:  # no keyword arguments
+        kwargs = {}
+    elif type(kwargs) is not dict:  # (name, value) pairs, when some had to be pickled
         kwargs = dict(kwargs)
-    if sys.version_info < (3, 14):
+    if _BEFORE_3_14 and type(fn) is types.BuiltinFunctionType and fn in _FRAME_READERS:
         fn, args, kwargs = _with_main_namespace(fn, args, kwargs)
     return fn, args, kwargs, keep_result
+
+
+# Built-ins that read their caller's frame: before 3.14 they need __main__'s namespace given
+# (hashing a built-in function hashes its identity: never an error).
+_BEFORE_3_14 = sys.version_info < (3, 14)
+_FRAME_READERS = frozenset({eval, exec, dir, vars, locals, globals})
 
 
 # Functions resolved here, per spec, for the same reason as _SPECS. References to the caller's

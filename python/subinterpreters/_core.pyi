@@ -177,7 +177,7 @@ class RecvChannel:
     async def recv_async(self, /, timeout: float | None = None) -> object:
         """Awaitable recv(); cancelling the task withdraws the receive (nothing is lost)."""
 
-    def _start_recv(self, notifier: _AsyncNotifier, /) -> Any: ...
+    def _start_recv(self, notifier: _AsyncNotifier, timeout: float | None = None, /) -> Any: ...
     @overload
     def recv_nowait(self, /) -> object:
         """Receive the next object if one is ready, else raise ChannelEmptyError."""
@@ -227,7 +227,7 @@ class SendChannel:
     async def send_async(self, obj: object, /, timeout: float | None = None) -> None:
         """Awaitable send(); cancelling the task withdraws obj unless a receiver took it."""
 
-    def _start_send(self, obj: object, notifier: _AsyncNotifier, /) -> Any: ...
+    def _start_send(self, obj: object, notifier: _AsyncNotifier, timeout: float | None = None, /) -> Any: ...
     def send_buffer(self, obj: Buffer, /, timeout: float | None = None) -> None:
         """Lend ``obj``'s buffer without a copy and wait until a receiver took it; the receiver
         gets a read-only memoryview with its format, shape and strides."""
@@ -358,8 +358,8 @@ class Queue:
     async def put_async(self, obj: object, /, timeout: float | None = None) -> None:
         """Awaitable put(); cancelling the task withdraws obj unless it entered the queue."""
 
-    def _start_get(self, notifier: _AsyncNotifier, /) -> Any: ...
-    def _start_put(self, obj: object, notifier: _AsyncNotifier, /) -> Any: ...
+    def _start_get(self, notifier: _AsyncNotifier, timeout: float | None = None, /) -> Any: ...
+    def _start_put(self, obj: object, notifier: _AsyncNotifier, timeout: float | None = None, /) -> Any: ...
     def get_many(self, max_items: int, /, timeout: float | None = None) -> list[Any]:
         """Wait for at least one object, then return up to ``max_items`` ready ones.
 

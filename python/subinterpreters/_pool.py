@@ -103,7 +103,9 @@ def _worker(
                 task.run(interp)
                 del task
                 executor = executor_reference()
-                if executor is not None:
+                # The idle count matters only while the pool may still start workers (see
+                # _adjust_thread_count).
+                if executor is not None and len(executor._threads) < executor._max_workers:
                     executor._idle_semaphore.release()
                 del executor
                 continue
@@ -179,11 +181,10 @@ class InterpreterPoolExecutor(_thread.ThreadPoolExecutor):
 
     def submit(self, fn: Callable[..., Any], /, *args: Any, **kwargs: Any) -> Future[Any]:
         """Schedule fn(*args, **kwargs) in a worker interpreter; return its Future."""
-        if not callable(fn):
-            raise TypeError(f"fn must be callable, not {type(fn).__qualname__!r}")
         future: Future[Any] = Future()
         try:
-            spec = _calls.prepare(fn, args, kwargs)  # outside the lock: pickling may take long
+            # Outside the lock: pickling may take long. TypeError if fn is not callable.
+            spec = _calls.prepare(fn, args, kwargs)
         except NotShareableError as exc:
             spec, refused = None, exc
         with self._shutdown_lock, _thread._global_shutdown_lock:  # type: ignore[attr-defined]
@@ -249,8 +250,10 @@ class InterpreterPoolExecutor(_thread.ThreadPoolExecutor):
                 futures.append(task.future)
 
     def _adjust_thread_count(self) -> None:
-        # ThreadPoolExecutor's rule: reuse an idle worker, else start one below the limit.
-        if self._idle_semaphore.acquire(timeout=0):
+        # ThreadPoolExecutor's rule: reuse an idle worker, else start one below the limit. Once
+        # every worker is started there is nothing to decide: the idle count (a semaphore, a
+        # microsecond per task each way) is kept only until then.
+        if len(self._threads) >= self._max_workers or self._idle_semaphore.acquire(timeout=0):
             return
 
         def wake_workers(_: object, work_queue: queue.SimpleQueue[Any] = self._work_queue) -> None:

@@ -4,13 +4,16 @@
 //! equal object of the same type in the receiver's. Channel ends travel as live handles, so an end
 //! in flight keeps its channel open.
 
+// A structured value attaches payloads and is one: the format is this module's own submodule.
+pub mod structured;
+
 use crate::buffer_lease::BufferLease;
 use crate::channel::{Receiver, Sender};
 use crate::primitives::SharedPrimitive;
 use crate::queue::QueueHandle;
 use crate::shared_memory::SharedArray;
-use crate::structured::Structured;
 use crate::sync::Arc;
+use structured::Structured;
 
 /// An interpreter-independent value.
 #[derive(Debug)]
@@ -52,7 +55,7 @@ pub enum Payload {
     /// payload while holding a core lock (the core already drops items outside its locks).
     Buffer(Arc<BufferLease>),
     /// Lists, dicts, sets, tuples and scalars nested in any combination, with shared references,
-    /// cycles and attached payloads: one byte buffer written in one walk (see [`crate::structured`]).
+    /// cycles and attached payloads: one byte buffer written in one walk (see [`structured`]).
     Structured(Box<Structured>),
 }
 

@@ -6,78 +6,21 @@
 //! a cancelled receive puts back an item it was handed, so nothing is lost or received twice.
 
 use std::cell::RefCell;
-use std::os::fd::{AsRawFd, FromRawFd, OwnedFd};
+use std::os::fd::AsRawFd;
 use std::sync::Arc;
+use std::time::Instant;
 
-use subinterpreters_core::{
-    Notify, Payload, PendingRecv, PendingSend, QueueHandle, Receiver, RecvError, RecvStart, SendError, SendStart,
-};
+use subinterpreters_core::{Payload, RecvError, RecvStart, SendError, SendStart};
 
-use crate::channel::{payload_for as channel_payload_for, RecvHandle, SendHandle};
-use crate::convert::from_payload;
-use crate::errors::Error;
+use crate::convert::{deliver, payload_for};
 use crate::ffi::{
-    bool_from, builtin, int_from_i64, none, py_method, py_slot, raise, tuple, Args, Builtin, Owned, Param, ParamKind,
-    PyResult, Ref, Signature, This, TypeDef,
+    bool_from, builtin, float_from, int_from_i64, none, py_method, py_slot, raise, tuple, Args, Builtin, Owned, Param,
+    ParamKind, PyResult, Raised, Ref, Signature, This, TypeDef,
 };
-use crate::module::{state_of, State};
-use crate::queue::{payload_for as queue_payload_for, QueueObject};
-
-// ---- the pipe ------------------------------------------------------------------------------------
-
-/// Both ends of a non-blocking pipe, closed when the notifier and every parked operation that
-/// may still signal it are gone.
-struct Pipe {
-    read: OwnedFd,
-    write: OwnedFd,
-}
-
-impl Pipe {
-    fn new() -> std::io::Result<Pipe> {
-        let mut fds = [0; 2];
-        // SAFETY: pipe writes two descriptors into `fds` on success.
-        if unsafe { libc::pipe(fds.as_mut_ptr()) } != 0 {
-            return Err(std::io::Error::last_os_error());
-        }
-        // SAFETY: both descriptors were just opened for us and are owned by nobody else.
-        let pipe = unsafe { Pipe { read: OwnedFd::from_raw_fd(fds[0]), write: OwnedFd::from_raw_fd(fds[1]) } };
-        for fd in [pipe.read.as_raw_fd(), pipe.write.as_raw_fd()] {
-            // SAFETY: fcntl on descriptors we own, setting flags only (pipe2 is Linux-only).
-            let ok = unsafe {
-                libc::fcntl(fd, libc::F_SETFL, libc::fcntl(fd, libc::F_GETFL) | libc::O_NONBLOCK) == 0
-                    && libc::fcntl(fd, libc::F_SETFD, libc::FD_CLOEXEC) == 0
-            };
-            if !ok {
-                return Err(std::io::Error::last_os_error());
-            }
-        }
-        Ok(pipe)
-    }
-
-    /// Makes the read end readable. A full pipe is readable already, so a failed write is fine.
-    fn signal(&self) {
-        let byte = 1u8;
-        // SAFETY: writes one byte from a live buffer to a descriptor we own; never blocks.
-        let _ = unsafe { libc::write(self.write.as_raw_fd(), (&byte as *const u8).cast(), 1) };
-    }
-
-    /// Empties the pipe.
-    fn drain(&self) {
-        let mut buffer = [0u8; 256];
-        // SAFETY: reads into a live buffer of that size from a non-blocking descriptor we own.
-        while unsafe { libc::read(self.read.as_raw_fd(), buffer.as_mut_ptr().cast(), buffer.len()) } > 0 {}
-    }
-}
-
-/// What an `_AsyncNotifier` object carries.
-pub(crate) struct NotifierObject(Arc<Pipe>);
-
-impl NotifierObject {
-    fn notify(&self) -> Notify {
-        let pipe = self.0.clone();
-        Arc::new(move || pipe.signal())
-    }
-}
+use crate::python_half::HalfFunction;
+use crate::state::{state_of, State};
+use crate::timeout::{parse_timeout, Timeout};
+use crate::values::{NotifierObject, Parked, PendingOpObject, Pipe, QueueObject, RecvHandle, SendHandle, Sink, Source};
 
 pub(crate) static ASYNC_NOTIFIER: TypeDef<NotifierObject> = TypeDef::new(
     c"subinterpreters._AsyncNotifier",
@@ -110,52 +53,6 @@ fn drain(this: This<'_, NotifierObject>) -> PyResult<Owned> {
 
 // ---- parked operations ---------------------------------------------------------------------------
 
-/// Where a received item goes back if it cannot be delivered.
-enum Source {
-    Channel(Receiver<Payload>),
-    Queue(QueueHandle<Payload>),
-}
-
-impl Source {
-    fn put_back(&self, payload: Payload) {
-        match self {
-            Source::Channel(receiver) => receiver.put_back(payload),
-            Source::Queue(queue) => queue.put_back(payload),
-        }
-    }
-
-    fn closed(&self) -> Error {
-        match self {
-            Source::Channel(_) => Error::ChannelClosed,
-            Source::Queue(_) => Error::QueueClosed,
-        }
-    }
-}
-
-/// Which kind of thing a send is parked on (for its closed error).
-#[derive(Clone, Copy)]
-enum Target {
-    Channel,
-    Queue,
-}
-
-impl Target {
-    fn closed(self) -> Error {
-        match self {
-            Target::Channel => Error::ChannelClosed,
-            Target::Queue => Error::QueueClosed,
-        }
-    }
-}
-
-enum Parked {
-    Recv(PendingRecv<Payload>, Source),
-    Send(PendingSend<Payload>, Target),
-}
-
-/// What a `_PendingOp` object carries: the parked operation, until it is settled.
-pub(crate) struct PendingOpObject(RefCell<Option<Parked>>);
-
 pub(crate) static PENDING_OP: TypeDef<PendingOpObject> = TypeDef::new(
     c"subinterpreters._PendingOp",
     c"Internal: a channel or queue operation parked for an asyncio awaitable.",
@@ -167,6 +64,11 @@ True once the operation completed (poll() then collects it without waiting).", n
 (False, None). Raises the closed error if the channel or queue closed.", noargs: poll),
         py_method!(c"give_up", c"give_up($self, /)\n--\n\n\
 As poll(), but an operation still parked is withdrawn: (False, None).", noargs: give_up),
+        py_method!(c"expire", c"expire($self, /)\n--\n\n\
+Its timeout passed: the value if it completed meanwhile, else withdraw it and raise its timeout\n\
+error (what the blocking form raises).", noargs: expire),
+        py_method!(c"remaining", c"remaining($self, /)\n--\n\n\
+Seconds until its timeout passes (0.0 once passed), or None without a timeout.", noargs: remaining),
         py_method!(c"cancel", c"cancel($self, /)\n--\n\n\
 Withdraw the operation; an object a receive was already handed goes back to the front.",
             noargs: cancel),
@@ -180,31 +82,54 @@ fn outcome(done: bool, value: Owned) -> PyResult<Owned> {
     tuple(vec![bool_from(done), value])
 }
 
-/// Turns a finished receive or send into the awaitable's value, or its exception.
-fn settle_recv(state: &State, result: Result<Payload, RecvError>, source: &Source) -> PyResult<Owned> {
+/// What a withdrawn operation gives: `(False, None)` (not done), or, once its timeout has passed,
+/// its timeout error (so the awaitable raises what the blocking form raises).
+#[derive(Clone, Copy, PartialEq)]
+enum IfWithdrawn {
+    NotDone,
+    TimedOut,
+}
+
+/// Turns a finished receive into the awaitable's value, or its exception.
+fn settle_recv(
+    state: &State,
+    result: Result<Payload, RecvError>,
+    source: &dyn Source,
+    withdrawn: IfWithdrawn,
+) -> PyResult<Owned> {
     match result {
-        Ok(payload) => match from_payload(state, &payload) {
-            Ok(obj) => outcome(true, obj),
-            Err(raised) => {
-                source.put_back(payload);
-                Err(raised)
-            }
-        },
-        Err(RecvError::Closed) => Err(state.fail(source.closed())),
+        Ok(payload) => outcome(true, deliver(state, source, payload)?),
+        Err(RecvError::Closed) => Err(state.fail(source.closed_error())),
+        Err(RecvError::Withdrawn) if withdrawn == IfWithdrawn::TimedOut => Err(state.fail(source.timed_out_error())),
         Err(RecvError::Withdrawn) => outcome(false, none()),
     }
 }
 
-fn settle_send(state: &State, result: Result<(), SendError<Payload>>, target: Target) -> PyResult<Owned> {
+/// Turns a finished send into the awaitable's value, or its exception.
+fn settle_send(
+    state: &State,
+    result: Result<(), SendError<Payload>>,
+    sink: &dyn Sink,
+    withdrawn: IfWithdrawn,
+) -> PyResult<Owned> {
     match result {
         Ok(()) => outcome(true, none()),
-        Err(SendError::Closed(_)) => Err(state.fail(target.closed())),
+        Err(SendError::Closed(_)) => Err(state.fail(sink.closed_error())),
+        Err(SendError::Withdrawn(_)) if withdrawn == IfWithdrawn::TimedOut => Err(state.fail(sink.timed_out_error())),
         Err(SendError::Withdrawn(_)) => outcome(false, none()),
     }
 }
 
+/// Withdraws a parked operation (unless it completed already) and settles it.
+fn withdraw(state: &State, parked: Parked, withdrawn: IfWithdrawn) -> PyResult<Owned> {
+    match parked {
+        Parked::Recv(pending, source) => settle_recv(state, pending.cancel(), source.as_ref(), withdrawn),
+        Parked::Send(pending, sink) => settle_send(state, pending.cancel(), sink.as_ref(), withdrawn),
+    }
+}
+
 fn ready(this: This<'_, PendingOpObject>) -> PyResult<Owned> {
-    let Ok(slot) = this.value.0.try_borrow() else { return Ok(bool_from(false)) };
+    let Ok(slot) = this.value.parked.try_borrow() else { return Ok(bool_from(false)) };
     Ok(bool_from(match slot.as_ref() {
         None => true,
         Some(Parked::Recv(pending, _)) => pending.is_complete(),
@@ -214,8 +139,8 @@ fn ready(this: This<'_, PendingOpObject>) -> PyResult<Owned> {
 
 /// A finished operation, taken out of its object.
 enum Finished {
-    Recv(Result<Payload, RecvError>, Source),
-    Send(Result<(), SendError<Payload>>, Target),
+    Recv(Result<Payload, RecvError>, Box<dyn Source>),
+    Send(Result<(), SendError<Payload>>, Box<dyn Sink>),
 }
 
 fn poll(this: This<'_, PendingOpObject>) -> PyResult<Owned> {
@@ -223,9 +148,9 @@ fn poll(this: This<'_, PendingOpObject>) -> PyResult<Owned> {
     // The borrow ends before the outcome is settled: building the object runs Python code
     // (unpickling), which could reach this object again.
     let finished = {
-        let mut slot = this.value.0.borrow_mut();
+        let mut slot = this.value.parked.borrow_mut();
         let recv_result = match slot.as_mut() {
-            None => return Err(raise(builtin(Builtin::RuntimeError), "this operation was settled already")),
+            None => return Err(settled_already()),
             Some(Parked::Recv(pending, _)) => pending.poll().map(Ok),
             Some(Parked::Send(pending, _)) => pending.poll().map(Err),
         };
@@ -235,30 +160,49 @@ fn poll(this: This<'_, PendingOpObject>) -> PyResult<Owned> {
                 None
             }
             (Some(Ok(result)), Some(Parked::Recv(_, source))) => Some(Finished::Recv(result, source)),
-            (Some(Err(result)), Some(Parked::Send(_, target))) => Some(Finished::Send(result, target)),
+            (Some(Err(result)), Some(Parked::Send(_, sink))) => Some(Finished::Send(result, sink)),
             _ => unreachable!("the outcome matches the operation it came from"),
         }
     };
     match finished {
         None => outcome(false, none()),
-        Some(Finished::Recv(result, source)) => settle_recv(state, result, &source),
-        Some(Finished::Send(result, target)) => settle_send(state, result, target),
+        Some(Finished::Recv(result, source)) => settle_recv(state, result, source.as_ref(), IfWithdrawn::NotDone),
+        Some(Finished::Send(result, sink)) => settle_send(state, result, sink.as_ref(), IfWithdrawn::NotDone),
     }
 }
 
 fn give_up(this: This<'_, PendingOpObject>) -> PyResult<Owned> {
     let state = state_of(this.obj)?;
-    let parked = busy_or_take(this)?;
-    match parked {
-        None => Err(raise(builtin(Builtin::RuntimeError), "this operation was settled already")),
-        Some(Parked::Recv(pending, source)) => settle_recv(state, pending.cancel(), &source),
-        Some(Parked::Send(pending, target)) => settle_send(state, pending.cancel(), target),
+    let parked = busy_or_take(this)?.ok_or_else(settled_already)?;
+    withdraw(state, parked, IfWithdrawn::NotDone)
+}
+
+fn expire(this: This<'_, PendingOpObject>) -> PyResult<Owned> {
+    let state = state_of(this.obj)?;
+    let parked = busy_or_take(this)?.ok_or_else(settled_already)?;
+    withdraw(state, parked, IfWithdrawn::TimedOut).map(|done| second_item(&done))
+}
+
+/// The value of a `(True, value)` outcome.
+fn second_item(done: &Owned) -> Owned {
+    done.as_ref().tuple_items().nth(1).expect("an outcome is a pair").to_owned()
+}
+
+/// Seconds until the timeout passes (not below zero), or None without a timeout.
+fn remaining(this: This<'_, PendingOpObject>) -> PyResult<Owned> {
+    match this.value.deadline {
+        None => Ok(none()),
+        Some(deadline) => float_from(deadline.saturating_duration_since(Instant::now()).as_secs_f64()),
     }
+}
+
+fn settled_already() -> Raised {
+    raise(builtin(Builtin::RuntimeError), "this operation was settled already")
 }
 
 /// Takes the parked operation out, or raises if a call on it is in progress (re-entered).
 fn busy_or_take(this: This<'_, PendingOpObject>) -> PyResult<Option<Parked>> {
-    match this.value.0.try_borrow_mut() {
+    match this.value.parked.try_borrow_mut() {
         Ok(mut slot) => Ok(slot.take()),
         Err(_) => Err(raise(builtin(Builtin::RuntimeError), "this operation is busy (a call on it is in progress)")),
     }
@@ -274,35 +218,28 @@ fn cancel(this: This<'_, PendingOpObject>) -> PyResult<Owned> {
     Ok(none())
 }
 
-impl Drop for PendingOpObject {
-    fn drop(&mut self) {
-        // Garbage-collected unsettled: withdraw, and put back what a receive was handed.
-        if let Some(Parked::Recv(pending, _)) = self.0.get_mut().take() {
-            pending.cancel_and_requeue();
-        }
-    }
-}
-
 // ---- the methods of the channel and queue types -------------------------------------------------
 
-/// The Python half: the awaitables themselves.
-const AIO_MODULE: &std::ffi::CStr = c"subinterpreters._aio";
+// The awaitables themselves are written in Python (`subinterpreters._aio`).
+crate::python_half::forwarders!(RecvHandle: recv_async => HalfFunction::RecvAsync);
+crate::python_half::forwarders!(SendHandle: send_async => HalfFunction::SendAsync);
+crate::python_half::forwarders!(QueueObject: get_async => HalfFunction::GetAsync, put_async => HalfFunction::PutAsync);
 
-crate::python_half::forwarders!(AIO_MODULE, RecvHandle: recv_async => c"recv_async");
-crate::python_half::forwarders!(AIO_MODULE, SendHandle: send_async => c"send_async");
-crate::python_half::forwarders!(AIO_MODULE, QueueObject: get_async => c"get_async", put_async => c"put_async");
-
-static START_RECV_SIGNATURE: Signature<1> = Signature {
+static START_RECV_SIGNATURE: Signature<2> = Signature {
     function: "_start_recv",
-    params: [Param { name: c"notifier", kind: ParamKind::PositionalOnly, required: true }],
+    params: [
+        Param { name: c"notifier", kind: ParamKind::PositionalOnly, required: true },
+        Param { name: c"timeout", kind: ParamKind::PositionalOnly, required: false },
+    ],
     var_keyword: false,
 };
 
-static START_SEND_SIGNATURE: Signature<2> = Signature {
+static START_SEND_SIGNATURE: Signature<3> = Signature {
     function: "_start_send",
     params: [
         Param { name: c"obj", kind: ParamKind::PositionalOnly, required: true },
         Param { name: c"notifier", kind: ParamKind::PositionalOnly, required: true },
+        Param { name: c"timeout", kind: ParamKind::PositionalOnly, required: false },
     ],
     var_keyword: false,
 };
@@ -314,60 +251,45 @@ fn notifier_of<'a>(state: &State, obj: Ref<'a>) -> PyResult<&'a NotifierObject> 
         .ok_or_else(|| raise(builtin(Builtin::TypeError), "notifier must be a subinterpreters._AsyncNotifier"))
 }
 
-fn start_receiving(state: &State, started: Result<RecvStart<Payload>, RecvError>, source: Source) -> PyResult<Owned> {
-    match started {
-        Ok(RecvStart::Ready(payload)) => settle_recv(state, Ok(payload), &source),
-        Ok(RecvStart::Pending(pending)) => {
-            state.pending_op_type.instance(PendingOpObject(RefCell::new(Some(Parked::Recv(pending, source)))))
-        }
-        Err(error) => settle_recv(state, Err(error), &source),
+/// The outcome of an operation that could not complete at once: with timeout 0 it is withdrawn
+/// at once (its timeout error unless it completed meanwhile), else a `_PendingOp` holding it.
+fn park(state: &State, parked: Parked, timeout: Timeout) -> PyResult<Owned> {
+    let deadline = match timeout {
+        Timeout::TryOnce => return withdraw(state, parked, IfWithdrawn::TimedOut),
+        Timeout::Never => None,
+        Timeout::Until(deadline) => Some(deadline),
+    };
+    state.pending_op_type.instance(PendingOpObject { parked: RefCell::new(Some(parked)), deadline })
+}
+
+/// `_start_recv(notifier, timeout=None)` of a channel's receiving end or a queue (`recv_async`,
+/// `get_async`): `(True, value)` at once, or a `_PendingOp` parked on it. The timeout is
+/// parsed here, as the blocking forms parse it, before anything is tried.
+pub(crate) fn start_take<S: Source>(this: This<'_, S>, args: Args<'_>) -> PyResult<Owned> {
+    let [notifier, timeout] = args.parse(&START_RECV_SIGNATURE)?;
+    let timeout = parse_timeout(timeout)?;
+    let state = state_of(this.obj)?;
+    let notify = notifier_of(state, notifier.expect("required"))?.notify();
+    let source = this.value;
+    match source.start_take(Some(notify)) {
+        Ok(RecvStart::Ready(payload)) => settle_recv(state, Ok(payload), source, IfWithdrawn::NotDone),
+        Ok(RecvStart::Pending(pending)) => park(state, Parked::Recv(pending, source.to_boxed()), timeout),
+        Err(error) => settle_recv(state, Err(error), source, IfWithdrawn::NotDone),
     }
 }
 
-fn start_sending(
-    state: &State,
-    started: Result<SendStart<Payload>, SendError<Payload>>,
-    target: Target,
-) -> PyResult<Owned> {
-    match started {
+/// `_start_send(obj, notifier, timeout=None)` of a channel's sending end or a queue
+/// (`send_async`, `put_async`): `(True, None)` at once, or a `_PendingOp` parked on it.
+pub(crate) fn start_offer<S: Sink>(this: This<'_, S>, args: Args<'_>) -> PyResult<Owned> {
+    let [obj, notifier, timeout] = args.parse(&START_SEND_SIGNATURE)?;
+    let timeout = parse_timeout(timeout)?;
+    let state = state_of(this.obj)?;
+    let notify = notifier_of(state, notifier.expect("required"))?.notify();
+    let sink = this.value;
+    let payload = payload_for(state, sink, obj.expect("required"))?;
+    match sink.start_offer(payload, Some(notify)) {
         Ok(SendStart::Delivered) => outcome(true, none()),
-        Ok(SendStart::Pending(pending)) => {
-            state.pending_op_type.instance(PendingOpObject(RefCell::new(Some(Parked::Send(pending, target)))))
-        }
-        Err(error) => settle_send(state, Err(error), target),
+        Ok(SendStart::Pending(pending)) => park(state, Parked::Send(pending, sink.to_boxed()), timeout),
+        Err(error) => settle_send(state, Err(error), sink, IfWithdrawn::NotDone),
     }
-}
-
-pub(crate) fn recv_start(this: This<'_, RecvHandle>, args: Args<'_>) -> PyResult<Owned> {
-    let [notifier] = args.parse(&START_RECV_SIGNATURE)?;
-    let state = state_of(this.obj)?;
-    let notify = notifier_of(state, notifier.expect("required"))?.notify();
-    let receiver = &this.value.0;
-    start_receiving(state, receiver.start_recv_notified(notify), Source::Channel(receiver.clone()))
-}
-
-pub(crate) fn send_start(this: This<'_, SendHandle>, args: Args<'_>) -> PyResult<Owned> {
-    let [obj, notifier] = args.parse(&START_SEND_SIGNATURE)?;
-    let state = state_of(this.obj)?;
-    let notify = notifier_of(state, notifier.expect("required"))?.notify();
-    let sender = &this.value.0;
-    let payload = channel_payload_for(state, sender, obj.expect("required"))?;
-    start_sending(state, sender.start_send_notified(payload, notify), Target::Channel)
-}
-
-pub(crate) fn get_start(this: This<'_, QueueObject>, args: Args<'_>) -> PyResult<Owned> {
-    let [notifier] = args.parse(&START_RECV_SIGNATURE)?;
-    let state = state_of(this.obj)?;
-    let notify = notifier_of(state, notifier.expect("required"))?.notify();
-    let queue = &this.value.handle;
-    start_receiving(state, queue.start_get_notified(notify), Source::Queue(queue.clone()))
-}
-
-pub(crate) fn put_start(this: This<'_, QueueObject>, args: Args<'_>) -> PyResult<Owned> {
-    let [obj, notifier] = args.parse(&START_SEND_SIGNATURE)?;
-    let state = state_of(this.obj)?;
-    let notify = notifier_of(state, notifier.expect("required"))?.notify();
-    let queue = &this.value.handle;
-    let payload = queue_payload_for(state, queue, obj.expect("required"))?;
-    start_sending(state, queue.start_put_notified(payload, notify), Target::Queue)
 }

@@ -21,8 +21,8 @@ use subinterpreters_core::{
 
 use crate::errors::{CApiFailure, Error};
 use crate::ffi::{builtin, object_from_c, raise, Builtin, ObjectPtr, Raised};
-use crate::module::{with_imported_state, MODULE};
-use crate::shared_array::SharedArrayObject;
+use crate::state::{with_imported_state, MODULE};
+use crate::values::SharedArrayObject;
 
 // ---- the ABI: codes, kinds and the table, as in the header -----------------------------------------
 
@@ -542,10 +542,10 @@ unsafe extern "C" fn block_info(shared: *const Block, info: *mut BlockInfo) -> c
             data: block.array.block().as_ptr().cast(),
             nbytes: layout.nbytes(),
             itemsize: layout.itemsize(),
-            format: block.c_format().as_ptr(),
+            format: block.format.as_ptr(),
             ndim: layout.ndim() as c_int,
-            shape: block.c_shape().as_ptr(),
-            strides: block.c_strides().as_ptr(),
+            shape: block.shape.as_ptr(),
+            strides: block.strides.as_ptr(),
             readonly: c_int::from(block.array.readonly()),
             is_buffer: c_int::from(block.array.kind() == ArrayKind::Buffer),
         };

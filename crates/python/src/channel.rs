@@ -2,10 +2,10 @@
 //! module. Each end object owns one core handle; garbage-collecting the last one (in any
 //! interpreter) closes that end.
 
-use subinterpreters_core::{Payload, Receiver, RecvError, RecvStart, SendError, SendStart, Sender, TryRecvError};
+use subinterpreters_core::{Payload, Receiver, Sender, TryRecvError};
 
-use crate::blocking::block_on;
-use crate::convert::{from_payload, is_shareable as payload_is_shareable, to_payload, to_payload_or_pickle};
+use crate::async_ops;
+use crate::convert::{deliver, is_shareable as payload_is_shareable, lend, payload_for};
 use crate::errors::Error;
 use crate::exit_watch::Call;
 use crate::ffi::{
@@ -13,14 +13,10 @@ use crate::ffi::{
     ParamKind, PyResult, Ref, Signature, SlotImpl, This, TypeDef, EXIT_SIGNATURE,
 };
 use crate::globals::CHANNELS;
-use crate::lent_buffer::lend;
-use crate::module::{state_of, state_of_module, State};
-use crate::timeout::{parse_timeout, Timeout};
-
-/// What a `RecvChannel` object carries.
-pub(crate) struct RecvHandle(pub(crate) Receiver<Payload>);
-/// What a `SendChannel` object carries.
-pub(crate) struct SendHandle(pub(crate) Sender<Payload>);
+use crate::state::{state_of, state_of_module, State};
+use crate::timeout::parse_timeout;
+use crate::transfer;
+use crate::values::{RecvHandle, SendHandle};
 
 // ---- RecvChannel --------------------------------------------------------------------------------
 
@@ -43,9 +39,9 @@ ChannelEmptyError when no default is given. Raises ChannelClosedError when close
         py_method!(c"recv_async", c"recv_async($self, /, timeout=None)\n--\n\n\
 Awaitable recv(): the event loop keeps running while it waits (no thread waits for it).\n\
 Cancelling the awaiting task withdraws the receive: an object it was handed goes back to the\n\
-front of the channel, so nothing is lost or received twice.", fastcall: crate::async_ops::recv_async),
-        py_method!(c"_start_recv", c"_start_recv($self, notifier, /)\n--\n\n\
-Internal: start a receive for recv_async.", fastcall: crate::async_ops::recv_start),
+front of the channel, so nothing is lost or received twice.", fastcall: async_ops::recv_async),
+        py_method!(c"_start_recv", c"_start_recv($self, notifier, timeout=None, /)\n--\n\n\
+Internal: start a receive for recv_async.", fastcall: async_ops::start_take::<RecvHandle>),
         py_method!(c"close", c"close($self, /)\n--\n\n\
 Close the receiving end: queued objects are dropped, calls blocked on the channel are woken with\n\
 ChannelClosedError, and later sends and receives raise it.", noargs: close_recv),
@@ -78,43 +74,8 @@ fn recv(this: This<'_, RecvHandle>, args: Args<'_>) -> PyResult<Owned> {
     let [timeout] = args.parse(&RECV_SIGNATURE)?;
     let state = state_of(this.obj)?;
     let timeout = parse_timeout(timeout)?;
-    let payload = receive(state, &this.value.0, timeout)?;
-    deliver(state, &this.value.0, payload)
-}
-
-/// Builds the received object; if that fails (MemoryError), the item goes back to the front of
-/// the channel rather than being lost.
-fn deliver(state: &State, receiver: &Receiver<Payload>, payload: Payload) -> PyResult<Owned> {
-    match from_payload(state, &payload) {
-        Ok(obj) => Ok(obj),
-        Err(raised) => {
-            receiver.put_back(payload);
-            Err(raised)
-        }
-    }
-}
-
-/// Receives one payload, mapping every failure to its exception.
-fn receive(state: &State, receiver: &Receiver<Payload>, timeout: Timeout) -> PyResult<Payload> {
-    if timeout == Timeout::TryOnce {
-        return receiver.try_recv().map_err(|error| {
-            state.fail(match error {
-                TryRecvError::Empty => Error::RecvTimedOut,
-                TryRecvError::Closed => Error::ChannelClosed,
-            })
-        });
-    }
-    let pending = match receiver.start_recv() {
-        Ok(RecvStart::Ready(payload)) => return Ok(payload),
-        Ok(RecvStart::Pending(pending)) => pending,
-        Err(_) => return Err(state.fail(Error::ChannelClosed)),
-    };
-    block_on(pending, timeout.deadline(), Call::Recv)?.map_err(|error| {
-        state.fail(match error {
-            RecvError::Closed => Error::ChannelClosed,
-            RecvError::Withdrawn => Error::RecvTimedOut,
-        })
-    })
+    let payload = transfer::take(state, this.value, timeout, Call::Recv)?;
+    deliver(state, this.value, payload)
 }
 
 static RECV_NOWAIT_SIGNATURE: Signature<1> = Signature {
@@ -127,7 +88,7 @@ fn recv_nowait(this: This<'_, RecvHandle>, args: Args<'_>) -> PyResult<Owned> {
     let [default] = args.parse(&RECV_NOWAIT_SIGNATURE)?;
     let state = state_of(this.obj)?;
     match this.value.0.try_recv() {
-        Ok(payload) => deliver(state, &this.value.0, payload),
+        Ok(payload) => deliver(state, this.value, payload),
         Err(TryRecvError::Closed) => Err(state.fail(Error::ChannelClosed)),
         // The text signature shows the missing default as `...`: both mean "raise".
         Err(TryRecvError::Empty) => match default.filter(|default| !default.is_ellipsis()) {
@@ -176,17 +137,7 @@ fn recv_compare(this: This<'_, RecvHandle>, other: This<'_, RecvHandle>, op: Com
 }
 
 fn recv_next(this: This<'_, RecvHandle>) -> PyResult<Option<Owned>> {
-    let state = state_of(this.obj)?;
-    let receiver = &this.value.0;
-    let pending = match receiver.start_recv() {
-        Ok(RecvStart::Ready(payload)) => return deliver(state, receiver, payload).map(Some),
-        Ok(RecvStart::Pending(pending)) => pending,
-        Err(_) => return Ok(None),
-    };
-    match block_on(pending, None, Call::RecvIteration)? {
-        Ok(payload) => deliver(state, receiver, payload).map(Some),
-        Err(_) => Ok(None),
-    }
+    transfer::next_item(state_of(this.obj)?, this.value, Call::RecvIteration)
 }
 
 // ---- SendChannel --------------------------------------------------------------------------------
@@ -210,9 +161,9 @@ Hand obj to a receiver already waiting and return True; otherwise queue it (firs
 out) and return False. Never blocks.", fastcall: send_nowait),
         py_method!(c"send_async", c"send_async($self, obj, /, timeout=None)\n--\n\n\
 Awaitable send(): the event loop keeps running while it waits for a receiver. Cancelling the\n\
-awaiting task withdraws obj unless a receiver has taken it already.", fastcall: crate::async_ops::send_async),
-        py_method!(c"_start_send", c"_start_send($self, obj, notifier, /)\n--\n\n\
-Internal: start a send for send_async.", fastcall: crate::async_ops::send_start),
+awaiting task withdraws obj unless a receiver has taken it already.", fastcall: async_ops::send_async),
+        py_method!(c"_start_send", c"_start_send($self, obj, notifier, timeout=None, /)\n--\n\n\
+Internal: start a send for send_async.", fastcall: async_ops::start_offer::<SendHandle>),
         py_method!(c"send_buffer", c"send_buffer($self, obj, /, timeout=None)\n--\n\n\
 Lend obj's buffer (bytes, bytearray, array.array, memoryview, numpy array, ...) without copying\n\
 it and wait, as send() does, until a receiver has taken it. The receiver gets a read-only\n\
@@ -250,36 +201,13 @@ static SEND_SIGNATURE: Signature<2> = Signature {
     var_keyword: false,
 };
 
-/// Converts `obj` for a send on `sender`'s channel: natively, or by pickle on a non-strict one.
-pub(crate) fn payload_for(state: &State, sender: &Sender<Payload>, obj: Ref<'_>) -> PyResult<Payload> {
-    let converted = if sender.strict() { to_payload(state, obj) } else { to_payload_or_pickle(state, obj) };
-    converted.map_err(|error| error.raise(state))
-}
-
 fn send(this: This<'_, SendHandle>, args: Args<'_>) -> PyResult<Owned> {
     let [obj, timeout] = args.parse(&SEND_SIGNATURE)?;
     let state = state_of(this.obj)?;
     let timeout = parse_timeout(timeout)?;
-    let payload = payload_for(state, &this.value.0, obj.expect("required"))?;
-    send_payload(state, &this.value.0, payload, timeout)
-}
-
-/// Sends one payload, waiting as `timeout` says, mapping every failure to its exception.
-fn send_payload(state: &State, sender: &Sender<Payload>, payload: Payload, timeout: Timeout) -> PyResult<Owned> {
-    let result = if timeout == Timeout::TryOnce {
-        sender.try_send(payload)
-    } else {
-        match sender.start_send(payload) {
-            Ok(SendStart::Delivered) => Ok(()),
-            Ok(SendStart::Pending(pending)) => block_on(pending, timeout.deadline(), Call::Send)?,
-            Err(error) => Err(error),
-        }
-    };
-    match result {
-        Ok(()) => Ok(none()),
-        Err(SendError::Closed(_)) => Err(state.fail(Error::ChannelClosed)),
-        Err(SendError::Withdrawn(_)) => Err(state.fail(Error::SendTimedOut)),
-    }
+    let payload = payload_for(state, this.value, obj.expect("required"))?;
+    transfer::offer(state, this.value, payload, timeout, Call::Send)?;
+    Ok(none())
 }
 
 static SEND_NOWAIT_SIGNATURE: Signature<1> = Signature {
@@ -291,7 +219,7 @@ static SEND_NOWAIT_SIGNATURE: Signature<1> = Signature {
 fn send_nowait(this: This<'_, SendHandle>, args: Args<'_>) -> PyResult<Owned> {
     let [obj] = args.parse(&SEND_NOWAIT_SIGNATURE)?;
     let state = state_of(this.obj)?;
-    let payload = payload_for(state, &this.value.0, obj.expect("required"))?;
+    let payload = payload_for(state, this.value, obj.expect("required"))?;
     send_payload_nowait(state, &this.value.0, payload)
 }
 
@@ -316,7 +244,8 @@ fn send_buffer(this: This<'_, SendHandle>, args: Args<'_>) -> PyResult<Owned> {
     let state = state_of(this.obj)?;
     let timeout = parse_timeout(timeout)?;
     let payload = lend(state, obj.expect("required"), false)?;
-    send_payload(state, &this.value.0, payload, timeout)
+    transfer::offer(state, this.value, payload, timeout, Call::Send)?;
+    Ok(none())
 }
 
 static SEND_BUFFER_NOWAIT_SIGNATURE: Signature<1> = Signature {

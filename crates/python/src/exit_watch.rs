@@ -18,7 +18,7 @@ use std::time::{Duration, Instant};
 
 use crate::ffi::{current_interpreter_id, none, thread_ident, Args, Owned, Param, ParamKind, PyResult, Ref, Signature};
 use crate::globals::INTERPRETERS;
-use crate::module::state_of_module;
+use crate::state::state_of_module;
 
 /// After how long a thread that the exit waits for is named.
 const WARN_AFTER: Duration = Duration::from_secs(3);

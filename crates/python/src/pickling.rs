@@ -17,7 +17,7 @@ use crate::convert::{from_payload, to_payload};
 use crate::errors::Error;
 use crate::ffi::{int_from_i64, int_from_u64, Args, Owned, Param, ParamKind, PyResult, Ref, Signature, This};
 use crate::globals::CHANNELS;
-use crate::module::{state_of, state_of_module};
+use crate::state::{state_of, state_of_module};
 
 static ARRAYS: LazyLock<WeakIds<WeakSharedArray>> = LazyLock::new(WeakIds::new);
 static PRIMITIVES: LazyLock<WeakIds<WeakPrimitive>> = LazyLock::new(WeakIds::new);

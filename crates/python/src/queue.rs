@@ -4,10 +4,11 @@
 
 use std::collections::VecDeque;
 
-use subinterpreters_core::{Payload, QueueHandle, RecvError, RecvStart, SendError, SendStart, TryRecvError};
+use subinterpreters_core::{SendError, SendStart, TryRecvError};
 
+use crate::async_ops;
 use crate::blocking::block_on;
-use crate::convert::{from_payload, to_payload, to_payload_or_pickle, ToPayloadError};
+use crate::convert::{deliver, from_payload, payload_for};
 use crate::errors::Error;
 use crate::exit_watch::Call;
 use crate::ffi::{
@@ -15,19 +16,10 @@ use crate::ffi::{
     CompareOp, Owned, Param, ParamKind, PyResult, Ref, Signature, SlotImpl, This, TypeDef,
 };
 use crate::globals::QUEUES;
-use crate::module::{state_of, state_of_module, State};
+use crate::state::{state_of, state_of_module, State};
 use crate::timeout::{parse_timeout, Timeout};
-
-/// What a `Queue` object carries: one handle on the shared queue.
-pub(crate) struct QueueObject {
-    pub(crate) handle: QueueHandle<Payload>,
-}
-
-impl QueueObject {
-    pub(crate) fn new(handle: QueueHandle<Payload>) -> Self {
-        QueueObject { handle }
-    }
-}
+use crate::transfer;
+use crate::values::{QueueObject, Unbound};
 
 pub(crate) static QUEUE: TypeDef<QueueObject> = TypeDef::new(
     c"subinterpreters.Queue",
@@ -61,15 +53,15 @@ get(block=False): raise QueueEmpty if the queue is empty.", noargs: get_nowait),
         py_method!(c"get_async", c"get_async($self, /, timeout=None)\n--\n\n\
 Awaitable get(): the event loop keeps running while it waits (QueueEmpty on timeout).\n\
 Cancelling the awaiting task withdraws the get: an object it was handed goes back to the front.",
-            fastcall: crate::async_ops::get_async),
+            fastcall: async_ops::get_async),
         py_method!(c"put_async", c"put_async($self, obj, /, timeout=None)\n--\n\n\
 Awaitable put(): waits for room without blocking the event loop (QueueFull on timeout).\n\
 Cancelling the awaiting task withdraws obj unless it entered the queue already.",
-            fastcall: crate::async_ops::put_async),
-        py_method!(c"_start_get", c"_start_get($self, notifier, /)\n--\n\n\
-Internal: start a get for get_async.", fastcall: crate::async_ops::get_start),
-        py_method!(c"_start_put", c"_start_put($self, obj, notifier, /)\n--\n\n\
-Internal: start a put for put_async.", fastcall: crate::async_ops::put_start),
+            fastcall: async_ops::put_async),
+        py_method!(c"_start_get", c"_start_get($self, notifier, timeout=None, /)\n--\n\n\
+Internal: start a get for get_async.", fastcall: async_ops::start_take::<QueueObject>),
+        py_method!(c"_start_put", c"_start_put($self, obj, notifier, timeout=None, /)\n--\n\n\
+Internal: start a put for put_async.", fastcall: async_ops::start_offer::<QueueObject>),
         py_method!(c"get_many", c"get_many($self, max_items, /, timeout=None)\n--\n\n\
 Wait for at least one object (up to timeout seconds; QueueEmpty after), then return a list of\n\
 up to max_items objects: all that are ready, oldest first. If one of them cannot be rebuilt here\n\
@@ -103,12 +95,6 @@ Pickle support: a Queue unpickles as Queue(id), in this process.", noargs: reduc
         py_slot!(iternext: next),
     ],
 );
-
-/// Converts `obj` for `queue`: natively, else (unless the queue is strict) by pickle.
-pub(crate) fn payload_for(state: &State, queue: &QueueHandle<Payload>, obj: Ref<'_>) -> PyResult<Payload> {
-    let converted = if queue.is_strict() { to_payload(state, obj) } else { to_payload_or_pickle(state, obj) };
-    converted.map_err(|error: ToPayloadError| error.raise(state))
-}
 
 /// `block` and `timeout` as queue.Queue reads them: not blocking means "try once".
 fn wait_mode(block: Option<Ref<'_>>, timeout: Option<Ref<'_>>) -> PyResult<Timeout> {
@@ -144,8 +130,8 @@ fn put(this: This<'_, QueueObject>, args: Args<'_>) -> PyResult<Owned> {
     let state = state_of(this.obj)?;
     check_unbounditems(state, unbounditems)?;
     let mode = wait_mode(block, timeout)?;
-    let payload = payload_for(state, &this.value.handle, obj.expect("required"))?;
-    put_payload(state, &this.value.handle, payload, mode)?;
+    let payload = payload_for(state, this.value, obj.expect("required"))?;
+    transfer::offer(state, this.value, payload, mode, Call::Put)?;
     Ok(none())
 }
 
@@ -162,28 +148,9 @@ fn put_nowait(this: This<'_, QueueObject>, args: Args<'_>) -> PyResult<Owned> {
     let [obj, unbounditems] = args.parse(&PUT_NOWAIT_SIGNATURE)?;
     let state = state_of(this.obj)?;
     check_unbounditems(state, unbounditems)?;
-    let payload = payload_for(state, &this.value.handle, obj.expect("required"))?;
-    put_payload(state, &this.value.handle, payload, Timeout::TryOnce)?;
+    let payload = payload_for(state, this.value, obj.expect("required"))?;
+    transfer::offer(state, this.value, payload, Timeout::TryOnce, Call::Put)?;
     Ok(none())
-}
-
-/// Puts one payload, waiting as `mode` says, mapping every failure to its exception.
-fn put_payload(state: &State, queue: &QueueHandle<Payload>, payload: Payload, mode: Timeout) -> PyResult<()> {
-    let result = if mode == Timeout::TryOnce {
-        queue.put_nowait(payload)
-    } else {
-        match queue.start_put(payload) {
-            Ok(SendStart::Delivered) => Ok(()),
-            Ok(SendStart::Pending(pending)) => block_on(pending, mode.deadline(), Call::Put)?,
-            Err(error) => Err(error),
-        }
-    };
-    result.map_err(|error| {
-        state.fail(match error {
-            SendError::Closed(_) => Error::QueueClosed,
-            SendError::Withdrawn(_) => Error::QueueFull,
-        })
-    })
 }
 
 static PUT_MANY_SIGNATURE: Signature<3> = Signature {
@@ -205,7 +172,7 @@ fn put_many(this: This<'_, QueueObject>, args: Args<'_>) -> PyResult<Owned> {
     let iterator = items.expect("required").iterate()?;
     let mut payloads = VecDeque::new();
     while let Some(item) = iterator.as_ref().next_item()? {
-        payloads.push_back(payload_for(state, queue, item.as_ref())?);
+        payloads.push_back(payload_for(state, this.value, item.as_ref())?);
     }
     let mut count = 0usize;
     loop {
@@ -246,49 +213,14 @@ fn get(this: This<'_, QueueObject>, args: Args<'_>) -> PyResult<Owned> {
     let [block, timeout] = args.parse(&GET_SIGNATURE)?;
     let state = state_of(this.obj)?;
     let mode = wait_mode(block, timeout)?;
-    let payload = get_payload(state, &this.value.handle, mode)?;
-    deliver(state, &this.value.handle, payload)
+    let payload = transfer::take(state, this.value, mode, Call::Get)?;
+    deliver(state, this.value, payload)
 }
 
 fn get_nowait(this: This<'_, QueueObject>) -> PyResult<Owned> {
     let state = state_of(this.obj)?;
-    let payload = get_payload(state, &this.value.handle, Timeout::TryOnce)?;
-    deliver(state, &this.value.handle, payload)
-}
-
-/// Takes one payload, waiting as `mode` says, mapping every failure to its exception.
-fn get_payload(state: &State, queue: &QueueHandle<Payload>, mode: Timeout) -> PyResult<Payload> {
-    if mode == Timeout::TryOnce {
-        return queue.try_get().map_err(|error| {
-            state.fail(match error {
-                TryRecvError::Empty => Error::QueueEmpty,
-                TryRecvError::Closed => Error::QueueClosed,
-            })
-        });
-    }
-    let pending = match queue.start_get() {
-        Ok(RecvStart::Ready(payload)) => return Ok(payload),
-        Ok(RecvStart::Pending(pending)) => pending,
-        Err(_) => return Err(state.fail(Error::QueueClosed)),
-    };
-    block_on(pending, mode.deadline(), Call::Get)?.map_err(|error| {
-        state.fail(match error {
-            RecvError::Closed => Error::QueueClosed,
-            RecvError::Withdrawn => Error::QueueEmpty,
-        })
-    })
-}
-
-/// Builds the object got; if that fails (MemoryError, or an unpickling error), the item goes back
-/// to the front of the queue rather than being lost.
-fn deliver(state: &State, queue: &QueueHandle<Payload>, payload: Payload) -> PyResult<Owned> {
-    match from_payload(state, &payload) {
-        Ok(obj) => Ok(obj),
-        Err(raised) => {
-            queue.put_back(payload);
-            Err(raised)
-        }
-    }
+    let payload = transfer::take(state, this.value, Timeout::TryOnce, Call::Get)?;
+    deliver(state, this.value, payload)
 }
 
 static GET_MANY_SIGNATURE: Signature<2> = Signature {
@@ -310,7 +242,7 @@ fn get_many(this: This<'_, QueueObject>, args: Args<'_>) -> PyResult<Owned> {
         Ok(payloads) => payloads,
         Err(TryRecvError::Closed) => return Err(state.fail(Error::QueueClosed)),
         Err(TryRecvError::Empty) => {
-            let first = get_payload(state, queue, mode)?;
+            let first = transfer::take(state, this.value, mode, Call::Get)?;
             let mut payloads = vec![first];
             if let Ok(more) = queue.get_many_nowait(max_items - 1) {
                 payloads.extend(more);
@@ -382,7 +314,7 @@ fn repr(this: This<'_, QueueObject>) -> String {
 
 fn unbounditems(this: This<'_, QueueObject>) -> PyResult<Owned> {
     let state = state_of(this.obj)?;
-    let unbound = crate::unbound::Unbound::from_flag(this.value.handle.unbound_default());
+    let unbound = Unbound::from_flag(this.value.handle.unbound_default());
     Ok(state.unbound_marker(unbound).to_owned())
 }
 
@@ -401,7 +333,7 @@ static NEW_SIGNATURE: Signature<1> = Signature {
 fn new(ty: Ref<'_>, args: Args<'_>) -> PyResult<Owned> {
     let [id] = args.parse(&NEW_SIGNATURE)?;
     let id = id.expect("required");
-    let state = crate::module::state_of_type(ty)?;
+    let state = crate::state::state_of_type(ty)?;
     let found = match crate::convert::object_id(id)?.and_then(|id| u64::try_from(id).ok()) {
         Some(id) => match state.existing_queue_object(id)? {
             Some(queue) => return Ok(queue),
@@ -424,17 +356,7 @@ fn compare(this: This<'_, QueueObject>, other: This<'_, QueueObject>, op: Compar
 }
 
 fn next(this: This<'_, QueueObject>) -> PyResult<Option<Owned>> {
-    let state = state_of(this.obj)?;
-    let queue = &this.value.handle;
-    let pending = match queue.start_get() {
-        Ok(RecvStart::Ready(payload)) => return deliver(state, queue, payload).map(Some),
-        Ok(RecvStart::Pending(pending)) => pending,
-        Err(_) => return Ok(None),
-    };
-    match block_on(pending, None, Call::GetIteration)? {
-        Ok(payload) => deliver(state, queue, payload).map(Some),
-        Err(_) => Ok(None),
-    }
+    transfer::next_item(state_of(this.obj)?, this.value, Call::GetIteration)
 }
 
 // ---- module functions ---------------------------------------------------------------------------
@@ -454,7 +376,7 @@ pub(crate) fn create_queue(module: Ref<'_>, args: Args<'_>) -> PyResult<Owned> {
     let state = state_of_module(module)?;
     let unbound = match unbounditems {
         Some(marker) if !marker.is_none() => crate::unbound::parse(state, marker)?,
-        _ => crate::unbound::Unbound::Replace,
+        _ => Unbound::Replace,
     };
     let maxsize = match maxsize {
         None => 0,

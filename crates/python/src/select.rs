@@ -4,19 +4,16 @@
 use subinterpreters_core::{random_order, start_select, Case, Payload, PendingSelect, SelectStart, Selected};
 
 use crate::blocking::{block_on, Parked};
-use crate::convert::from_payload;
+use crate::convert::{deliver, payload_for};
 use crate::errors::Error;
 use crate::exit_watch::Call;
 use crate::ffi::{
     builtin, int_from_u64, none, raise, tuple, Args, Builtin, ObjKind, Owned, Param, ParamKind, PyResult, Ref,
     Signature, This, TypeDef,
 };
-use crate::module::{state_of_module, State};
-use crate::queue::payload_for;
+use crate::state::{state_of_module, State};
 use crate::timeout::{parse_timeout, Timeout};
-
-/// The value carried by `si.CLOSED` (nothing: it is a singleton per interpreter).
-pub(crate) struct ClosedSentinel;
+use crate::values::{ClosedSentinel, Sink, Source};
 
 pub(crate) static CLOSED_TYPE: TypeDef<ClosedSentinel> = TypeDef::new(
     c"subinterpreters._ClosedType",
@@ -44,12 +41,11 @@ impl Parked for PendingSelect<Payload> {
     }
 }
 
-/// What one case works on (its object, if any, travels separately as a payload).
+/// What one case works on (what it sends, if anything, travels separately as a payload).
+#[derive(Clone, Copy)]
 enum Target<'a> {
-    Recv(&'a crate::channel::RecvHandle),
-    Send(&'a crate::channel::SendHandle),
-    Get(&'a crate::queue::QueueObject),
-    Put(&'a crate::queue::QueueObject),
+    Take(&'a dyn Source),
+    Offer(&'a dyn Sink),
 }
 
 static SELECT_SIGNATURE: Signature<3> = Signature {
@@ -83,12 +79,10 @@ pub(crate) fn select(module: Ref<'_>, args: Args<'_>) -> PyResult<Owned> {
     let cases: Vec<Case<'_, Payload>> = targets
         .iter()
         .zip(payloads)
-        .map(|(target, payload)| match (target, payload) {
-            (Target::Recv(recv), _) => recv.0.recv_case(),
-            (Target::Get(queue), _) => queue.handle.get_case(),
-            (Target::Send(send), Some(payload)) => send.0.send_case(payload),
-            (Target::Put(queue), Some(payload)) => queue.handle.put_case(payload),
-            (Target::Send(_) | Target::Put(_), None) => unreachable!("send cases carry a payload"),
+        .map(|(target, payload)| match (*target, payload) {
+            (Target::Take(source), _) => source.take_case(),
+            (Target::Offer(sink), Some(payload)) => sink.offer_case(payload),
+            (Target::Offer(_), None) => unreachable!("send cases carry a payload"),
         })
         .collect();
     let order = random_order(cases.len());
@@ -111,26 +105,16 @@ pub(crate) fn select(module: Ref<'_>, args: Args<'_>) -> PyResult<Owned> {
 
 fn outcome(state: &State, targets: &[Target<'_>], selected: Selected<Payload>) -> PyResult<Owned> {
     let (index, value) = match selected {
-        Selected::Received(index, payload) => {
-            let value = match from_payload(state, &payload) {
-                Ok(value) => value,
-                Err(raised) => {
-                    match &targets[index] {
-                        Target::Recv(recv) => recv.0.put_back(payload),
-                        Target::Get(queue) => queue.handle.put_back(payload),
-                        Target::Send(_) | Target::Put(_) => {}
-                    }
-                    return Err(raised);
-                }
-            };
-            (index, value)
-        }
+        Selected::Received(index, payload) => match targets[index] {
+            Target::Take(source) => (index, deliver(state, source, payload)?),
+            Target::Offer(_) => unreachable!("only a receive case receives"),
+        },
         Selected::Drained(index) => (index, state.closed.clone()),
         Selected::Sent(index) => (index, none()),
         Selected::SendClosed(index, _) => {
             return Err(state.fail(match targets[index] {
-                Target::Put(_) => Error::QueueClosed,
-                _ => Error::ChannelClosed,
+                Target::Offer(sink) => sink.closed_error(),
+                Target::Take(source) => source.closed_error(),
             }));
         }
     };
@@ -139,21 +123,20 @@ fn outcome(state: &State, targets: &[Target<'_>], selected: Selected<Payload>) -
 
 fn parse_case<'a>(state: &State, index: usize, obj: Ref<'a>) -> PyResult<(Target<'a>, Option<Payload>)> {
     if let Some(recv) = state.recv_type.downcast(obj) {
-        return Ok((Target::Recv(recv), None));
+        return Ok((Target::Take(recv), None));
     }
     if let Some(queue) = state.queue_type.downcast(obj) {
-        return Ok((Target::Get(queue), None));
+        return Ok((Target::Take(queue), None));
     }
     if obj.kind() == ObjKind::Tuple && obj.tuple_items().len() == 2 {
         let mut items = obj.tuple_items();
         let (target, value) = (items.next().expect("len 2"), items.next().expect("len 2"));
-        if let Some(send) = state.send_type.downcast(target) {
-            let payload = crate::channel::payload_for(state, &send.0, value)?;
-            return Ok((Target::Send(send), Some(payload)));
-        }
-        if let Some(queue) = state.queue_type.downcast(target) {
-            let payload = payload_for(state, &queue.handle, value)?;
-            return Ok((Target::Put(queue), Some(payload)));
+        let sink: Option<&dyn Sink> = match state.send_type.downcast(target) {
+            Some(send) => Some(send),
+            None => state.queue_type.downcast(target).map(|queue| queue as &dyn Sink),
+        };
+        if let Some(sink) = sink {
+            return Ok((Target::Offer(sink), Some(payload_for(state, sink, value)?)));
         }
     }
     Err(raise(

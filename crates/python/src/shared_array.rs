@@ -1,8 +1,6 @@
 //! `SharedArray` and `SharedBuffer`: typed n-dimensional memory owned by the package and shared
 //! by every interpreter that holds a handle, exported through the buffer protocol.
 
-use std::ffi::{CStr, CString};
-
 use subinterpreters_core::shared_memory::{native_format_codes, AllocError, LayoutError};
 use subinterpreters_core::{ArrayKind, ArrayLayout, SharedArray};
 
@@ -10,42 +8,8 @@ use crate::ffi::{
     builtin, int_from_i64, int_from_u64, memoryview_of, py_getter, py_method, py_slot, raise, str_from, tuple, Args,
     BufferView, Builtin, Export, ObjKind, Owned, Param, ParamKind, PyResult, Ref, Signature, SlotImpl, This, TypeDef,
 };
-use crate::module::{state_of, state_of_type};
-
-/// What a `SharedArray` (or `SharedBuffer`) object carries: the shared handle, and its layout in
-/// the C types the buffer protocol hands out (they live as long as the object, as required).
-pub(crate) struct SharedArrayObject {
-    pub(crate) array: SharedArray,
-    format: CString,
-    shape: Box<[isize]>,
-    strides: Box<[isize]>,
-}
-
-impl SharedArrayObject {
-    pub(crate) fn new(array: SharedArray) -> Self {
-        let layout = array.layout();
-        // A format from an exporter came from a C string, and ours are single characters.
-        let format = CString::new(layout.format()).unwrap_or_else(|_| c"B".to_owned());
-        let shape = layout.shape().iter().map(|&n| n as isize).collect();
-        let strides = layout.strides().into();
-        SharedArrayObject { array, format, shape, strides }
-    }
-
-    /// The item format as a C string (for the C API; lives as long as this value).
-    pub(crate) fn c_format(&self) -> &CStr {
-        &self.format
-    }
-
-    /// The extents in the buffer protocol's type.
-    pub(crate) fn c_shape(&self) -> &[isize] {
-        &self.shape
-    }
-
-    /// The strides in bytes, in the buffer protocol's type.
-    pub(crate) fn c_strides(&self) -> &[isize] {
-        &self.strides
-    }
-}
+use crate::state::{state_of, state_of_type};
+use crate::values::SharedArrayObject;
 
 pub(crate) static SHARED_ARRAY: TypeDef<SharedArrayObject> = TypeDef::subclassable(
     c"subinterpreters.SharedArray",

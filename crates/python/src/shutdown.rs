@@ -27,7 +27,7 @@ use crate::ffi::{
 };
 use crate::globals::{CHANNELS, INTERPRETERS, LEASES, QUEUES};
 use crate::interpreter::{try_close, CloseFailure, StrayThreads};
-use crate::module::state_of_module;
+use crate::state::state_of_module;
 
 /// How long running code gets to end by itself once its blocked calls were released.
 const GRACE: Duration = Duration::from_millis(500);
@@ -167,7 +167,7 @@ fn interrupt_running_code() {
         // SAFETY: begin_visit keeps the interpreter from being closed until end_visit, which
         // on_leave calls once this thread has left it.
         let entered = unsafe {
-            enter_interpreter(interp, move || raise_system_exit_in(thread), move || INTERPRETERS.end_visit(id))
+            enter_interpreter(interp, false, move || raise_system_exit_in(thread), move || INTERPRETERS.end_visit(id))
         };
         if entered.is_err() {
             clear_error();

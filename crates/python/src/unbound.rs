@@ -5,34 +5,8 @@
 //! against CPython's API, and change nothing.
 
 use crate::ffi::{builtin, import_module, raise, Builtin, PyResult, Ref, This, TypeDef};
-use crate::module::State;
-
-/// CPython's flag numbers (its `_crossinterp` module), kept with each queue.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-#[repr(u8)]
-pub(crate) enum Unbound {
-    Remove = 1,
-    Error = 2,
-    Replace = 3,
-}
-
-impl Unbound {
-    pub(crate) fn from_flag(flag: u8) -> Unbound {
-        match flag {
-            1 => Unbound::Remove,
-            2 => Unbound::Error,
-            _ => Unbound::Replace,
-        }
-    }
-
-    fn name(self) -> &'static str {
-        match self {
-            Unbound::Remove => "UNBOUND_REMOVE",
-            Unbound::Error => "UNBOUND_ERROR",
-            Unbound::Replace => "UNBOUND",
-        }
-    }
-}
+use crate::state::State;
+use crate::values::Unbound;
 
 pub(crate) static UNBOUND_MARKER: TypeDef<Unbound> = TypeDef::new(
     c"subinterpreters._UnboundMarker",

@@ -203,7 +203,29 @@ impl<'a> Args<'a> {
 
     /// Binds a signature without `**kwargs`.
     pub(crate) fn parse<const N: usize>(&self, signature: &Signature<N>) -> PyResult<[Option<Ref<'a>>; N]> {
+        if let Some(bound) = self.positional_only_fit(signature) {
+            return Ok(bound);
+        }
         self.bind(signature).map(|(bound, _)| bound)
+    }
+
+    /// The common call, bound with no name to match: positional arguments only, each for a
+    /// parameter that may be passed by position, and every required parameter among them.
+    /// `None` for anything else ([`Self::bind`] then binds it, or says what is wrong).
+    fn positional_only_fit<const N: usize>(&self, signature: &Signature<N>) -> Option<[Option<Ref<'a>>; N]> {
+        let given = self.positional.len();
+        if !self.keywords.is_empty() || given > N {
+            return None;
+        }
+        let (passed, rest) = signature.params.split_at(given);
+        if passed.iter().any(|p| p.kind == ParamKind::KeywordOnly) || rest.iter().any(|p| p.required) {
+            return None;
+        }
+        let mut bound: [Option<Ref<'a>>; N] = [None; N];
+        for (slot, value) in bound.iter_mut().zip(self.positional) {
+            *slot = Some(*value);
+        }
+        Some(bound)
     }
 
     /// Refuses any argument (for functions that take none but use the fastcall convention).

@@ -4,7 +4,8 @@
 //! initial thread state current; we detach it and keep it for the interpreter's whole life:
 //! CPython 3.12 reuses that preallocated state whenever an interpreter has none left, and dies
 //! ("thread state already initialized") if it was deleted. Entering detaches the caller and
-//! attaches a fresh thread state of the target; ending attaches the initial state and calls
+//! attaches a thread state of the target (fresh, or the one the thread kept from its last run:
+//! `kept_states`); ending attaches the initial state and calls
 //! `Py_EndInterpreter` with it (as CPython 3.12's own `_xxsubinterpreters.destroy` does).
 
 use std::ffi::CStr;
@@ -269,24 +270,29 @@ impl Drop for CreationTurnGuard {
 }
 
 /// Runs `f` in interpreter `interp` on the calling thread: the caller's thread state is detached
-/// (its GIL released) and a fresh thread state of `interp` is attached for the duration.
-/// `f` is `Send`, so it cannot capture references of the caller's interpreter. `on_leave` runs
-/// once the thread has left `interp` entirely (its thread state deleted) and before the caller
-/// is re-attached: the moment to tell the world that `interp` is free to be closed.
+/// (its GIL released) and a thread state of `interp` is attached for the duration: a fresh one,
+/// deleted afterwards, or with `keep_state` the one this thread kept from its last run there
+/// (made now if none), kept again afterwards (see [`super::kept_states`]). `f` is `Send`, so it
+/// cannot capture references of the caller's interpreter. `on_leave` runs once the thread has
+/// left `interp` entirely (its thread state detached) and before the caller is re-attached: the
+/// moment to tell the world that `interp` is free to be closed.
 ///
 /// # Safety
 /// `interp` must stay alive until this returns: the caller holds a reservation in the
-/// interpreter table (a run or a visit) that keeps it from being closed.
+/// interpreter table (a run or a visit) that keeps it from being closed. With `keep_state`,
+/// `interp` is one this package created, whose close deletes the kept state.
 pub(crate) unsafe fn enter_interpreter<R: Send>(
     interp: InterpPtr,
+    keep_state: bool,
     f: impl FnOnce() -> R + Send,
     on_leave: impl FnOnce() + Send,
 ) -> PyResult<R> {
     let may_park = super::gil::may_park_at_exit();
     // SAFETY: the thread is attached; PyEval_SaveThread detaches it and returns its state.
     let caller = unsafe { sys::PyEval_SaveThread() };
+    let kept = if keep_state { super::kept_states::take(interp) } else { None };
     // SAFETY: `interp` is alive (function contract); PyThreadState_New needs no GIL.
-    let state = unsafe { sys::PyThreadState_New(interp.0.as_ptr()) };
+    let state = kept.unwrap_or_else(|| unsafe { sys::PyThreadState_New(interp.0.as_ptr()) });
     if state.is_null() {
         let panicked = run_detached(on_leave);
         // SAFETY: `caller` was detached above on this thread.
@@ -296,13 +302,20 @@ pub(crate) unsafe fn enter_interpreter<R: Send>(
         unsafe { sys::PyErr_NoMemory() };
         return Err(Raised::ALREADY);
     }
-    // SAFETY: a fresh thread state of `interp`, owned by this thread: attach it (takes its GIL).
+    // SAFETY: a thread state of `interp` made by this thread and attached by no other (fresh, or
+    // kept for this thread and taken out of the table): attach it (takes its GIL).
     unsafe { sys::PyEval_RestoreThread(state) };
     let result = catch_unwind(AssertUnwindSafe(f));
-    // SAFETY: `state` is current; clear it, then delete it and release the GIL it holds.
-    unsafe {
-        sys::PyThreadState_Clear(state);
-        sys::PyThreadState_DeleteCurrent();
+    if keep_state {
+        // SAFETY: `state` is current, made on this thread; `interp` is ours and reserved
+        // (function contract). This detaches it.
+        unsafe { super::kept_states::keep(interp, state) };
+    } else {
+        // SAFETY: `state` is current; clear it, then delete it and release the GIL it holds.
+        unsafe {
+            sys::PyThreadState_Clear(state);
+            sys::PyThreadState_DeleteCurrent();
+        }
     }
     let panicked = run_detached(on_leave);
     super::gil::park_if_main_is_exiting(may_park);
@@ -334,6 +347,9 @@ pub(crate) unsafe fn end_interpreter_if<E: Send>(
     let caller = unsafe { sys::PyEval_SaveThread() };
     // SAFETY: the initial state is detached and reserved for us (function contract).
     unsafe { sys::PyEval_RestoreThread(initial) };
+    // SAFETY: attached to `interp` with its initial state; reserved for this close, so no run
+    // takes or keeps a state meanwhile. The kept state would count as a thread still alive.
+    unsafe { super::kept_states::forget(interp) };
     let outcome = catch_unwind(AssertUnwindSafe(prepare));
     match &outcome {
         // SAFETY: attached with the initial state and, as `prepare` checked, the interpreter's

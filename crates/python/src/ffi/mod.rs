@@ -18,6 +18,7 @@ mod foreign;
 mod gil;
 mod identity;
 mod interp;
+mod kept_states;
 #[cfg(not(Py_3_13))]
 mod keyword_parsers;
 mod module;
@@ -45,12 +46,12 @@ pub(crate) use interp::{
 };
 #[cfg(not(Py_3_13))]
 pub(crate) use keyword_parsers::disown_keyword_name_tuples;
-pub(crate) use module::{add_module_object, import_module, ModuleDef, StateObjects};
+pub(crate) use module::{add_module_object, import_module, module_entry_point, ModuleDef, StateObjects};
 pub(crate) use object::{Owned, Ref};
 pub(crate) use private_api::{is_running_main, lookup_interpreter, whence, RunningMain};
 pub(crate) use typeobj::{
-    py_function, py_getter, py_method, py_slot, CompareOp, Getter, HeapType, Method, ModuleFunctions, SlotImpl, This,
-    TypeDef,
+    py_function, py_getter, py_method, py_slot, trampoline, CompareOp, Getter, HeapType, Method, ModuleFunctions,
+    SlotImpl, This, TypeDef,
 };
 pub(crate) use values::{
     bool_from, bytes_from, dict_get, dict_set, float_from, int_from_hex, int_from_i64, int_from_u64, list, none,

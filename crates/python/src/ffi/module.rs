@@ -21,11 +21,11 @@ pub(crate) trait StateObjects: Sized + 'static {
     fn for_each_object(&self, visit: &mut dyn FnMut(Ref<'_>) -> c_int) -> c_int;
 }
 
-/// A module definition: name, docstring, functions, and its state type `S`.
+/// A module definition: name, docstring and its state type `S` (the functions come with
+/// [`ModuleDef::init`], from the module that defines them: the definition sits below them).
 pub(crate) struct ModuleDef<S: StateObjects> {
     name: &'static CStr,
     doc: &'static CStr,
-    functions: &'static [Method<ModuleFunctions>],
     raw: OnceLock<RawModule>,
     _state: std::marker::PhantomData<fn() -> S>,
 }
@@ -48,18 +48,15 @@ unsafe impl Sync for RawModule {}
 type StateSlot<S> = Option<Box<S>>;
 
 impl<S: StateObjects> ModuleDef<S> {
-    pub(crate) const fn new(
-        name: &'static CStr,
-        doc: &'static CStr,
-        functions: &'static [Method<ModuleFunctions>],
-    ) -> Self {
-        ModuleDef { name, doc, functions, raw: OnceLock::new(), _state: std::marker::PhantomData }
+    pub(crate) const fn new(name: &'static CStr, doc: &'static CStr) -> Self {
+        ModuleDef { name, doc, raw: OnceLock::new(), _state: std::marker::PhantomData }
     }
 
-    /// What `PyInit_<name>` returns: the initialised definition (multi-phase initialisation).
-    pub(crate) fn init(&'static self) -> *mut sys::PyObject {
+    /// What `PyInit_<name>` returns: the initialised definition (multi-phase initialisation),
+    /// with `functions` (only the first call's count: the definition is built once).
+    pub(crate) fn init(&'static self, functions: &'static [Method<ModuleFunctions>]) -> *mut sys::PyObject {
         let raw = self.raw.get_or_init(|| {
-            let raw = self.build_raw();
+            let raw = self.build_raw(functions);
             // SAFETY: first and only initialisation of the definition, at its final address.
             unsafe { sys::PyModuleDef_Init(raw.def.get()) };
             raw
@@ -67,8 +64,8 @@ impl<S: StateObjects> ModuleDef<S> {
         raw.def.get().cast()
     }
 
-    fn build_raw(&self) -> RawModule {
-        let mut methods: Vec<sys::PyMethodDef> = self.functions.iter().map(raw_method).collect();
+    fn build_raw(&self, functions: &'static [Method<ModuleFunctions>]) -> RawModule {
+        let mut methods: Vec<sys::PyMethodDef> = functions.iter().map(raw_method).collect();
         methods.push(sys::PyMethodDef::zeroed());
         let mut methods = methods.into_boxed_slice();
         let mut slots = vec![
@@ -224,17 +221,41 @@ pub(crate) fn add_module_object(module: Ref<'_>, name: &CStr, obj: Ref<'_>) -> P
     }
 }
 
-/// `import <name>` in the current interpreter.
+/// `import <name>` in the current interpreter. A module already imported is taken from
+/// `sys.modules` (PyImport_GetModule waits for one still being initialized by another thread,
+/// as `import` does), which costs a fraction of going through `__import__`.
 pub(crate) fn import_module(name: &CStr) -> PyResult<Owned> {
+    // SAFETY: NUL-terminated UTF-8 (ASCII) name; returns a new reference or null.
+    let key = unsafe { Owned::from_new(sys::PyUnicode_FromString(name.as_ptr()))? };
+    // SAFETY: live str; returns a new reference, or null with or without an exception set.
+    let found = unsafe { sys::PyImport_GetModule(key.as_ptr()) };
+    if !found.is_null() {
+        // SAFETY: a new reference.
+        let found = unsafe { Owned::from_new(found)? };
+        // `sys.modules[name] = None` blocks the import: the slow path raises ImportError.
+        if !found.as_ref().is_none() {
+            return Ok(found);
+        }
+    } else if super::error::error_is_set() {
+        return Err(Raised::ALREADY);
+    }
     // SAFETY: NUL-terminated name; returns a new reference or null.
     unsafe { Owned::from_new(sys::PyImport_ImportModule(name.as_ptr())) }
 }
 
-/// The module's entry point, called by the import system once per interpreter.
-///
-/// # Safety
-/// Called by CPython's import machinery, on a thread attached to the importing interpreter.
-#[no_mangle]
-pub unsafe extern "C" fn PyInit__core() -> *mut sys::PyObject {
-    crate::module::MODULE.init()
+/// Declares `PyInit_<name>`, the entry point the import system calls once per interpreter: it
+/// initialises `$def` (a [`ModuleDef`]) with the function table `$functions`. Used by the crate's
+/// top module, so this gateway never names the module it serves.
+macro_rules! module_entry_point {
+    ($entry:ident, $def:expr, $functions:expr) => {
+        /// The module's entry point, called by the import system once per interpreter.
+        ///
+        /// # Safety
+        /// Called by CPython's import machinery, on a thread attached to the importing interpreter.
+        #[no_mangle]
+        pub unsafe extern "C" fn $entry() -> *mut $crate::ffi::sys::PyObject {
+            $def.init($functions)
+        }
+    };
 }
+pub(crate) use module_entry_point;

@@ -524,17 +524,23 @@ unsafe fn alloc_instance<T>(ty: *mut sys::PyTypeObject, value: T) -> PyResult<Ow
     Ok(obj)
 }
 
-/// Runs a method body, turning a Rust panic into `SystemError` (a panic must never unwind into
-/// C) and the result into what CPython expects.
-fn guarded(body: impl FnOnce() -> PyResult<Owned>) -> *mut sys::PyObject {
+/// Runs a trampoline body, the one place that catches panics for every trampoline: a Rust panic
+/// becomes `SystemError` (a panic must never unwind into C), and an exception raised (or the
+/// panic) gives `failed`, the value CPython expects then.
+fn guarded<R>(failed: R, body: impl FnOnce() -> PyResult<R>) -> R {
     match catch_unwind(AssertUnwindSafe(body)) {
-        Ok(Ok(obj)) => obj.into_raw(),
-        Ok(Err(Raised { .. })) => ptr::null_mut(),
+        Ok(Ok(value)) => value,
+        Ok(Err(Raised { .. })) => failed,
         Err(panic) => {
             raise_panic(panic);
-            ptr::null_mut()
+            failed
         }
     }
+}
+
+/// [`guarded`] for a body returning an object: a new reference, or null.
+fn guarded_object(body: impl FnOnce() -> PyResult<Owned>) -> *mut sys::PyObject {
+    guarded(ptr::null_mut(), || body().map(Owned::into_raw))
 }
 
 fn raise_panic(panic: Box<dyn std::any::Any + Send>) {
@@ -562,7 +568,7 @@ pub(crate) unsafe fn call_method<T, F>(
 where
     F: for<'a> Fn(This<'a, T>, Args<'a>) -> PyResult<Owned>,
 {
-    guarded(|| {
+    guarded_object(|| {
         // SAFETY: see the function's contract.
         let (this, args) = unsafe { (This::from_ptr(slf), Args::from_fastcall(args, nargs, kwnames)) };
         f(this, args)
@@ -579,7 +585,7 @@ where
     F: for<'a> Fn(This<'a, T>) -> PyResult<Owned>,
 {
     // SAFETY: see the function's contract.
-    guarded(|| f(unsafe { This::from_ptr(slf) }))
+    guarded_object(|| f(unsafe { This::from_ptr(slf) }))
 }
 
 /// Trampoline body for a module function.
@@ -597,7 +603,7 @@ pub(crate) unsafe fn call_function<F>(
 where
     F: for<'a> Fn(Ref<'a>, Args<'a>) -> PyResult<Owned>,
 {
-    guarded(|| {
+    guarded_object(|| {
         // SAFETY: see the function's contract.
         let (module, args) = unsafe { (Ref::from_ptr(module), Args::from_fastcall(args, nargs, kwnames)) };
         f(module, args)
@@ -614,7 +620,7 @@ where
     F: for<'a> Fn(This<'a, T>) -> PyResult<Owned>,
 {
     // SAFETY: see the function's contract.
-    guarded(|| f(unsafe { This::from_ptr(slf) }))
+    guarded_object(|| f(unsafe { This::from_ptr(slf) }))
 }
 
 /// Trampoline body for `tp_repr`.
@@ -627,7 +633,7 @@ where
     F: for<'a> Fn(This<'a, T>) -> String,
 {
     // SAFETY: see the function's contract.
-    guarded(|| values::str_from(&f(unsafe { This::from_ptr(slf) })))
+    guarded_object(|| values::str_from(&f(unsafe { This::from_ptr(slf) })))
 }
 
 /// Trampoline body for `tp_hash`.
@@ -640,13 +646,7 @@ where
     F: for<'a> Fn(This<'a, T>) -> u64,
 {
     // SAFETY: see the function's contract.
-    match catch_unwind(AssertUnwindSafe(|| f(unsafe { This::from_ptr(slf) }))) {
-        Ok(hash) => values::python_hash(hash),
-        Err(panic) => {
-            raise_panic(panic);
-            -1
-        }
-    }
+    guarded(-1, || Ok(values::python_hash(f(unsafe { This::from_ptr(slf) }))))
 }
 
 /// Trampoline body for `tp_richcompare`: equality against another instance of the same type;
@@ -664,7 +664,7 @@ pub(crate) unsafe fn call_richcompare<T, F>(
 where
     F: for<'a> Fn(This<'a, T>, This<'a, T>, CompareOp) -> bool,
 {
-    guarded(|| {
+    guarded_object(|| {
         let op = match op {
             sys::Py_EQ => CompareOp::Eq,
             sys::Py_NE => CompareOp::Ne,
@@ -697,7 +697,7 @@ pub(crate) unsafe fn call_new<T, F>(
 where
     F: for<'a> Fn(Ref<'a>, Args<'a>) -> PyResult<T>,
 {
-    guarded(|| {
+    guarded_object(|| {
         // SAFETY: live type and args tuple (contract); the items live as long as the tuple.
         let (ty, items): (Ref<'_>, Vec<Ref<'_>>) =
             unsafe { (Ref::from_ptr(subtype.cast()), Ref::from_ptr(args).tuple_items().collect()) };
@@ -723,7 +723,7 @@ pub(crate) unsafe fn call_new_object<F>(
 where
     F: for<'a> Fn(Ref<'a>, Args<'a>) -> PyResult<Owned>,
 {
-    guarded(|| {
+    guarded_object(|| {
         // SAFETY: live type and args tuple (contract); the items live as long as the tuple.
         let (ty, items): (Ref<'_>, Vec<Ref<'_>>) =
             unsafe { (Ref::from_ptr(subtype.cast()), Ref::from_ptr(args).tuple_items().collect()) };
@@ -748,24 +748,18 @@ pub(crate) unsafe fn call_getbuffer<T, F>(
 where
     F: for<'a> Fn(This<'a, T>) -> PyResult<Export<'a>>,
 {
-    let outcome = catch_unwind(AssertUnwindSafe(|| {
+    let filled = guarded(-1, || {
         // SAFETY: see the function's contract.
         let this = unsafe { This::<T>::from_ptr(slf) };
         let export = f(this)?;
         // SAFETY: `view` is CPython's to fill; the export lives in the object's value.
-        unsafe { super::buffer::fill_buffer(view, this.obj, &export, flags) }
-    }));
-    match outcome {
-        Ok(Ok(())) => 0,
-        failed => {
-            if let Err(panic) = failed {
-                raise_panic(panic);
-            }
-            // SAFETY: on failure CPython expects view->obj to be NULL.
-            unsafe { (*view).obj = ptr::null_mut() };
-            -1
-        }
+        unsafe { super::buffer::fill_buffer(view, this.obj, &export, flags) }.map(|()| 0)
+    });
+    if filled != 0 {
+        // SAFETY: on failure CPython expects view->obj to be NULL.
+        unsafe { (*view).obj = ptr::null_mut() };
     }
+    filled
 }
 
 /// Trampoline body for `mp_length` (`len()`).
@@ -778,14 +772,7 @@ where
     F: for<'a> Fn(This<'a, T>) -> PyResult<usize>,
 {
     // SAFETY: see the function's contract.
-    match catch_unwind(AssertUnwindSafe(|| f(unsafe { This::from_ptr(slf) }))) {
-        Ok(Ok(len)) => len as sys::Py_ssize_t,
-        Ok(Err(_)) => -1,
-        Err(panic) => {
-            raise_panic(panic);
-            -1
-        }
-    }
+    guarded(-1, || f(unsafe { This::from_ptr(slf) }).map(|len| len as sys::Py_ssize_t))
 }
 
 /// Trampoline body for a classmethod.
@@ -803,7 +790,7 @@ pub(crate) unsafe fn call_classmethod<F>(
 where
     F: for<'a> Fn(Ref<'a>, Args<'a>) -> PyResult<Owned>,
 {
-    guarded(|| {
+    guarded_object(|| {
         // SAFETY: see the function's contract.
         let (cls, args) = unsafe { (Ref::from_ptr(cls), Args::from_fastcall(args, nargs, kwnames)) };
         f(cls, args)
@@ -819,15 +806,8 @@ pub(crate) unsafe fn call_iternext<T, F>(slf: *mut sys::PyObject, f: F) -> *mut 
 where
     F: for<'a> Fn(This<'a, T>) -> PyResult<Option<Owned>>,
 {
-    // SAFETY: see the function's contract.
-    match catch_unwind(AssertUnwindSafe(|| f(unsafe { This::from_ptr(slf) }))) {
-        Ok(Ok(Some(obj))) => obj.into_raw(),
-        Ok(Ok(None)) | Ok(Err(_)) => ptr::null_mut(),
-        Err(panic) => {
-            raise_panic(panic);
-            ptr::null_mut()
-        }
-    }
+    // SAFETY: see the function's contract. `None` ends the iteration: null, no exception set.
+    guarded(ptr::null_mut(), || Ok(f(unsafe { This::from_ptr(slf) })?.map_or(ptr::null_mut(), Owned::into_raw)))
 }
 
 /// `nb_bool` returning true.
@@ -872,6 +852,28 @@ unsafe extern "C" fn dealloc<T>(obj: *mut sys::PyObject) {
     }
 }
 
+/// Makes the `unsafe extern "C"` function CPython calls for one declared method, getter or slot:
+/// it hands CPython's arguments (but the `ignoring` ones) and `$func` to a trampoline body of
+/// `typeobj_call` (which catches panics, through [`guarded`]). Every declaration macro below goes
+/// through here, so the trampolines are written once; `$contract` says how CPython calls it.
+macro_rules! trampoline {
+    (
+        $body:ident($($arg:ident: $ty:ty),* $(,)?)
+        $(ignoring($($ignored:ident: $ignored_ty:ty),* $(,)?))? -> $ret:ty,
+        $func:path,
+        $contract:literal $(,)?
+    ) => {{
+        /// # Safety
+        #[doc = $contract]
+        unsafe extern "C" fn trampoline($($arg: $ty,)* $($($ignored: $ignored_ty),*)?) -> $ret {
+            // SAFETY: CPython calls this only as the entry it was declared for, which is the
+            // contract of the trampoline body (its `# Safety`).
+            unsafe { $crate::ffi::typeobj_call::$body($($arg,)* $func) }
+        }
+        trampoline
+    }};
+}
+
 /// Declares a method of a `TypeDef<T>`: `py_method!(c"name", c"doc", fastcall: path)` for a
 /// `fn(This<T>, Args) -> PyResult<Owned>`, or `noargs: path` for a `fn(This<T>) -> PyResult<Owned>`.
 macro_rules! py_method {
@@ -881,20 +883,16 @@ macro_rules! py_method {
             $crate::ffi::Method::fastcall(
                 $name,
                 $doc,
-                {
-                    /// # Safety
-                    /// Called by CPython with the fastcall convention on an instance of the type.
-                    unsafe extern "C" fn trampoline(
+                $crate::ffi::trampoline!(
+                    call_method(
                         slf: *mut $crate::ffi::sys::PyObject,
                         args: *const *mut $crate::ffi::sys::PyObject,
                         nargs: $crate::ffi::sys::Py_ssize_t,
                         kwnames: *mut $crate::ffi::sys::PyObject,
-                    ) -> *mut $crate::ffi::sys::PyObject {
-                        // SAFETY: CPython calls this with the fastcall convention on our type's instance.
-                        unsafe { $crate::ffi::typeobj_call::call_method(slf, args, nargs, kwnames, $func) }
-                    }
-                    trampoline
-                },
+                    ) -> *mut $crate::ffi::sys::PyObject,
+                    $func,
+                    "Called by CPython with the fastcall convention on an instance of the type."
+                ),
                 &$func,
             )
         }
@@ -905,20 +903,16 @@ macro_rules! py_method {
             $crate::ffi::Method::classmethod(
                 $name,
                 $doc,
-                {
-                    /// # Safety
-                    /// Called by CPython with the fastcall convention, `cls` being the class.
-                    unsafe extern "C" fn trampoline(
+                $crate::ffi::trampoline!(
+                    call_classmethod(
                         cls: *mut $crate::ffi::sys::PyObject,
                         args: *const *mut $crate::ffi::sys::PyObject,
                         nargs: $crate::ffi::sys::Py_ssize_t,
                         kwnames: *mut $crate::ffi::sys::PyObject,
-                    ) -> *mut $crate::ffi::sys::PyObject {
-                        // SAFETY: CPython calls this with the fastcall convention and the class.
-                        unsafe { $crate::ffi::typeobj_call::call_classmethod(cls, args, nargs, kwnames, $func) }
-                    }
-                    trampoline
-                },
+                    ) -> *mut $crate::ffi::sys::PyObject,
+                    $func,
+                    "Called by CPython with the fastcall convention, `cls` being the class."
+                ),
                 &$func,
             )
         }
@@ -929,18 +923,15 @@ macro_rules! py_method {
             $crate::ffi::Method::noargs(
                 $name,
                 $doc,
-                {
-                    /// # Safety
-                    /// Called by CPython with METH_NOARGS on an instance of the type.
-                    unsafe extern "C" fn trampoline(
+                $crate::ffi::trampoline!(
+                    call_noargs(
                         slf: *mut $crate::ffi::sys::PyObject,
+                    ) ignoring(
                         _unused: *mut $crate::ffi::sys::PyObject,
-                    ) -> *mut $crate::ffi::sys::PyObject {
-                        // SAFETY: CPython calls this with METH_NOARGS on our type's instance.
-                        unsafe { $crate::ffi::typeobj_call::call_noargs(slf, $func) }
-                    }
-                    trampoline
-                },
+                    ) -> *mut $crate::ffi::sys::PyObject,
+                    $func,
+                    "Called by CPython with METH_NOARGS on an instance of the type."
+                ),
                 &$func,
             )
         }
@@ -956,20 +947,16 @@ macro_rules! py_function {
             $crate::ffi::Method::function(
                 $name,
                 $doc,
-                {
-                    /// # Safety
-                    /// Called by CPython with the fastcall convention on our module.
-                    unsafe extern "C" fn trampoline(
+                $crate::ffi::trampoline!(
+                    call_function(
                         module: *mut $crate::ffi::sys::PyObject,
                         args: *const *mut $crate::ffi::sys::PyObject,
                         nargs: $crate::ffi::sys::Py_ssize_t,
                         kwnames: *mut $crate::ffi::sys::PyObject,
-                    ) -> *mut $crate::ffi::sys::PyObject {
-                        // SAFETY: CPython calls this with the fastcall convention on our module.
-                        unsafe { $crate::ffi::typeobj_call::call_function(module, args, nargs, kwnames, $func) }
-                    }
-                    trampoline
-                },
+                    ) -> *mut $crate::ffi::sys::PyObject,
+                    $func,
+                    "Called by CPython with the fastcall convention on our module."
+                ),
                 &$func,
             )
         }
@@ -985,18 +972,15 @@ macro_rules! py_getter {
             $crate::ffi::Getter::new(
                 $name,
                 $doc,
-                {
-                    /// # Safety
-                    /// Called by CPython on an instance of the type that declares the getter.
-                    unsafe extern "C" fn trampoline(
+                $crate::ffi::trampoline!(
+                    call_getter(
                         slf: *mut $crate::ffi::sys::PyObject,
+                    ) ignoring(
                         _closure: *mut ::std::ffi::c_void,
-                    ) -> *mut $crate::ffi::sys::PyObject {
-                        // SAFETY: CPython calls getters on instances of the type that declares them.
-                        unsafe { $crate::ffi::typeobj_call::call_getter(slf, $func) }
-                    }
-                    trampoline
-                },
+                    ) -> *mut $crate::ffi::sys::PyObject,
+                    $func,
+                    "Called by CPython on an instance of the type that declares the getter."
+                ),
                 &$func,
             )
         }
@@ -1011,19 +995,15 @@ macro_rules! py_slot {
         // SAFETY: the trampoline passed is the one made here for $func.
         unsafe {
             $crate::ffi::SlotImpl::new(
-                {
-                    /// # Safety
-                    /// Called by CPython as tp_new of the type.
-                    unsafe extern "C" fn trampoline(
+                $crate::ffi::trampoline!(
+                    call_new(
                         subtype: *mut $crate::ffi::sys::PyTypeObject,
                         args: *mut $crate::ffi::sys::PyObject,
                         kwargs: *mut $crate::ffi::sys::PyObject,
-                    ) -> *mut $crate::ffi::sys::PyObject {
-                        // SAFETY: CPython calls tp_new with a live type, args tuple and kwargs or null.
-                        unsafe { $crate::ffi::typeobj_call::call_new(subtype, args, kwargs, $func) }
-                    }
-                    trampoline
-                },
+                    ) -> *mut $crate::ffi::sys::PyObject,
+                    $func,
+                    "Called by CPython as tp_new of the type."
+                ),
                 &$func,
             )
         }
@@ -1032,19 +1012,15 @@ macro_rules! py_slot {
         // SAFETY: the trampoline passed is the one made here for $func.
         unsafe {
             $crate::ffi::SlotImpl::new_object(
-                {
-                    /// # Safety
-                    /// Called by CPython as tp_new of the type.
-                    unsafe extern "C" fn trampoline(
+                $crate::ffi::trampoline!(
+                    call_new_object(
                         subtype: *mut $crate::ffi::sys::PyTypeObject,
                         args: *mut $crate::ffi::sys::PyObject,
                         kwargs: *mut $crate::ffi::sys::PyObject,
-                    ) -> *mut $crate::ffi::sys::PyObject {
-                        // SAFETY: CPython calls tp_new with a live type, args tuple and kwargs or null.
-                        unsafe { $crate::ffi::typeobj_call::call_new_object(subtype, args, kwargs, $func) }
-                    }
-                    trampoline
-                },
+                    ) -> *mut $crate::ffi::sys::PyObject,
+                    $func,
+                    "Called by CPython as tp_new of the type."
+                ),
                 &$func,
             )
         }
@@ -1053,19 +1029,15 @@ macro_rules! py_slot {
         // SAFETY: the trampoline passed is the one made here for $func.
         unsafe {
             $crate::ffi::SlotImpl::getbuffer(
-                {
-                    /// # Safety
-                    /// Called by CPython as bf_getbuffer on an instance of the type.
-                    unsafe extern "C" fn trampoline(
+                $crate::ffi::trampoline!(
+                    call_getbuffer(
                         slf: *mut $crate::ffi::sys::PyObject,
                         view: *mut $crate::ffi::sys::Py_buffer,
                         flags: ::std::ffi::c_int,
-                    ) -> ::std::ffi::c_int {
-                        // SAFETY: CPython calls bf_getbuffer on instances of the type with a view to fill.
-                        unsafe { $crate::ffi::typeobj_call::call_getbuffer(slf, view, flags, $func) }
-                    }
-                    trampoline
-                },
+                    ) -> ::std::ffi::c_int,
+                    $func,
+                    "Called by CPython as bf_getbuffer on an instance of the type."
+                ),
                 &$func,
             )
         }
@@ -1074,17 +1046,13 @@ macro_rules! py_slot {
         // SAFETY: the trampoline passed is the one made here for $func.
         unsafe {
             $crate::ffi::SlotImpl::length(
-                {
-                    /// # Safety
-                    /// Called by CPython as mp_length on an instance of the type.
-                    unsafe extern "C" fn trampoline(
+                $crate::ffi::trampoline!(
+                    call_length(
                         slf: *mut $crate::ffi::sys::PyObject,
-                    ) -> $crate::ffi::sys::Py_ssize_t {
-                        // SAFETY: CPython calls mp_length on instances of the type.
-                        unsafe { $crate::ffi::typeobj_call::call_length(slf, $func) }
-                    }
-                    trampoline
-                },
+                    ) -> $crate::ffi::sys::Py_ssize_t,
+                    $func,
+                    "Called by CPython as mp_length on an instance of the type."
+                ),
                 &$func,
             )
         }
@@ -1093,17 +1061,13 @@ macro_rules! py_slot {
         // SAFETY: the trampoline passed is the one made here for $func.
         unsafe {
             $crate::ffi::SlotImpl::repr(
-                {
-                    /// # Safety
-                    /// Called by CPython on an instance of the type.
-                    unsafe extern "C" fn trampoline(
+                $crate::ffi::trampoline!(
+                    call_repr(
                         slf: *mut $crate::ffi::sys::PyObject,
-                    ) -> *mut $crate::ffi::sys::PyObject {
-                        // SAFETY: CPython calls tp_repr on instances of the type.
-                        unsafe { $crate::ffi::typeobj_call::call_repr(slf, $func) }
-                    }
-                    trampoline
-                },
+                    ) -> *mut $crate::ffi::sys::PyObject,
+                    $func,
+                    "Called by CPython on an instance of the type."
+                ),
                 &$func,
             )
         }
@@ -1112,17 +1076,13 @@ macro_rules! py_slot {
         // SAFETY: the trampoline passed is the one made here for $func.
         unsafe {
             $crate::ffi::SlotImpl::hash(
-                {
-                    /// # Safety
-                    /// Called by CPython on an instance of the type.
-                    unsafe extern "C" fn trampoline(
+                $crate::ffi::trampoline!(
+                    call_hash(
                         slf: *mut $crate::ffi::sys::PyObject,
-                    ) -> $crate::ffi::sys::Py_hash_t {
-                        // SAFETY: CPython calls tp_hash on instances of the type.
-                        unsafe { $crate::ffi::typeobj_call::call_hash(slf, $func) }
-                    }
-                    trampoline
-                },
+                    ) -> $crate::ffi::sys::Py_hash_t,
+                    $func,
+                    "Called by CPython on an instance of the type."
+                ),
                 &$func,
             )
         }
@@ -1131,19 +1091,15 @@ macro_rules! py_slot {
         // SAFETY: the trampoline passed is the one made here for $func.
         unsafe {
             $crate::ffi::SlotImpl::richcompare(
-                {
-                    /// # Safety
-                    /// Called by CPython on an instance of the type.
-                    unsafe extern "C" fn trampoline(
+                $crate::ffi::trampoline!(
+                    call_richcompare(
                         slf: *mut $crate::ffi::sys::PyObject,
                         other: *mut $crate::ffi::sys::PyObject,
                         op: ::std::ffi::c_int,
-                    ) -> *mut $crate::ffi::sys::PyObject {
-                        // SAFETY: CPython calls tp_richcompare with `slf` an instance of the type.
-                        unsafe { $crate::ffi::typeobj_call::call_richcompare(slf, other, op, $func) }
-                    }
-                    trampoline
-                },
+                    ) -> *mut $crate::ffi::sys::PyObject,
+                    $func,
+                    "Called by CPython on an instance of the type."
+                ),
                 &$func,
             )
         }
@@ -1152,21 +1108,17 @@ macro_rules! py_slot {
         // SAFETY: the trampoline passed is the one made here for $func.
         unsafe {
             $crate::ffi::SlotImpl::iternext(
-                {
-                    /// # Safety
-                    /// Called by CPython on an instance of the type.
-                    unsafe extern "C" fn trampoline(
+                $crate::ffi::trampoline!(
+                    call_iternext(
                         slf: *mut $crate::ffi::sys::PyObject,
-                    ) -> *mut $crate::ffi::sys::PyObject {
-                        // SAFETY: CPython calls tp_iternext on instances of the type.
-                        unsafe { $crate::ffi::typeobj_call::call_iternext(slf, $func) }
-                    }
-                    trampoline
-                },
+                    ) -> *mut $crate::ffi::sys::PyObject,
+                    $func,
+                    "Called by CPython on an instance of the type."
+                ),
                 &$func,
             )
         }
     };
 }
 
-pub(crate) use {py_function, py_getter, py_method, py_slot};
+pub(crate) use {py_function, py_getter, py_method, py_slot, trampoline};

@@ -5,29 +5,24 @@
 //! from here, with no Python frame of the package on the stack: code that reads its caller's
 //! frame sees the interpreter's `__main__`, never the package's plumbing.
 
-use std::ffi::CStr;
-
 use subinterpreters_core::Payload;
 
 use super::enter::run_as_main;
-use super::run::{describe_raised, describe_raised_from, RemoteError, RemoteText};
-use super::InterpreterId;
+use super::run::{describe_raised, describe_raised_from};
 use crate::convert::from_payload;
 use crate::errors::Error;
-use crate::ffi::{
-    builtin, import_module, raise, take_raised, Args, Builtin, Owned, Param, ParamKind, PyResult, Ref, Signature, This,
-};
-use crate::module::{state_of, with_imported_state, State};
+use crate::errors::{RemoteError, RemoteText};
+use crate::ffi::{builtin, raise, take_raised, Args, Builtin, Owned, Param, ParamKind, PyResult, Signature, This};
+use crate::python_half::HalfFunction;
+use crate::state::{state_of, with_imported_state, State};
+use crate::values::InterpreterId;
 
-/// The Python half.
-const CALLS_MODULE: &CStr = c"subinterpreters._calls";
-
-crate::python_half::forwarders!(CALLS_MODULE, InterpreterId:
-    call => c"call",
-    call_in_thread => c"call_in_thread",
-    run_in_thread => c"run_in_thread",
-    call_async => c"call_async",
-    run_async => c"run_async",
+crate::python_half::forwarders!(InterpreterId:
+    call => HalfFunction::Call,
+    call_in_thread => HalfFunction::CallInThread,
+    run_in_thread => HalfFunction::RunInThread,
+    call_async => HalfFunction::CallAsync,
+    run_async => HalfFunction::RunAsync,
 );
 
 static INVOKE_SIGNATURE: Signature<1> = Signature {
@@ -84,17 +79,16 @@ fn result_not_rebuilt(state: &State) -> crate::ffi::Raised {
 fn invoke_inside(payload: Payload) -> Result<Outcome, RemoteError> {
     let mut remote = None;
     let outcome = with_imported_state(|state| {
-        let calls = import_module(CALLS_MODULE)?;
-        let result = match call_resolved(state, calls.as_ref(), &payload) {
+        let result = match call_resolved(state, &payload) {
             Ok(result) => result,
             Err(_) => {
-                remote = Some(describe_call_failure(calls.as_ref()));
+                remote = Some(describe_call_failure(state));
                 return Ok(None);
             }
         };
         let Some(result) = result else { return Ok(Some(Outcome::Returned(Payload::None))) };
-        let dumps = calls.as_ref().getattr(c"dumps")?;
-        match super::prepared::native_or_pickled(state, dumps.as_ref(), result.as_ref(), "the result") {
+        let dumps = state.python_half.get(HalfFunction::Dumps)?;
+        match super::prepared::native_or_pickled(state, dumps, result.as_ref(), "the result") {
             Ok(payload) => Ok(Some(Outcome::Returned(payload))),
             Err(raised) => not_shareable(state, raised).map(Some),
         }
@@ -108,9 +102,9 @@ fn invoke_inside(payload: Payload) -> Result<Outcome, RemoteError> {
 
 /// Builds the call here, resolves it (`_calls.resolve`) and makes it, from here: no Python
 /// frame of ours is around the function. `None` when the result is not wanted.
-fn call_resolved(state: &State, calls: Ref<'_>, payload: &Payload) -> PyResult<Option<Owned>> {
+fn call_resolved(state: &State, payload: &Payload) -> PyResult<Option<Owned>> {
     let spec = from_payload(state, payload)?;
-    let resolved = calls.getattr(c"resolve")?.as_ref().call(&[spec.as_ref()])?;
+    let resolved = state.python_half.get(HalfFunction::Resolve)?.call(&[spec.as_ref()])?;
     let mut parts = resolved.as_ref().tuple_items();
     match (parts.next(), parts.next(), parts.next(), parts.next()) {
         (Some(function), Some(args), Some(kwargs), Some(keep)) => {
@@ -133,9 +127,9 @@ fn not_shareable(state: &State, raised: crate::ffi::Raised) -> PyResult<Outcome>
 
 /// The exception set now, described by `_calls.describe` (type, module, message, traceback and
 /// the exception pickled if pickle can carry it, for the caller's `__cause__`).
-fn describe_call_failure(calls: Ref<'_>) -> RemoteError {
+fn describe_call_failure(state: &State) -> RemoteError {
     let Some(exc) = take_raised() else { return describe_raised() };
-    let described = calls.getattr(c"describe").and_then(|describe| describe.as_ref().call(&[exc.as_ref()]));
+    let described = state.python_half.get(HalfFunction::Describe).and_then(|describe| describe.call(&[exc.as_ref()]));
     let Ok(described) = described else {
         crate::ffi::restore_raised(exc);
         return describe_raised();

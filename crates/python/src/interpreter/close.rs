@@ -12,16 +12,18 @@
 
 use subinterpreters_core::{LeaseHolder, TableError};
 
-use super::run::{describe_raised, RemoteError};
-use super::{refuse_main_or_current, InterpreterId};
+use super::refuse_main_or_current;
+use super::run::describe_raised;
 use crate::errors::Error;
+use crate::errors::RemoteError;
 use crate::ffi::{
     check_signals, current_interpreter_id, end_interpreter_if, eval_snippet, import_module, int_from_i64,
     is_main_thread, lookup_interpreter, none, other_thread_states, raise_system_exit_in, Args, InterpPtr, Owned,
     PyResult, Raised, This, EXIT_SIGNATURE,
 };
 use crate::globals::{INTERPRETERS, LEASES};
-use crate::module::state_of;
+use crate::state::state_of;
+use crate::values::InterpreterId;
 
 /// What closing does about threads still alive in the interpreter.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

@@ -13,7 +13,7 @@ use super::refuse_main_or_current;
 use crate::errors::Error;
 use crate::ffi::{enter_interpreter, lookup_interpreter, thread_ident, PyResult, RunningMain};
 use crate::globals::INTERPRETERS;
-use crate::module::State;
+use crate::state::State;
 
 /// Runs `inside` in interpreter `id` as its main; `action` names the call for error messages.
 pub(super) fn run_as_main<R: Send>(
@@ -24,14 +24,18 @@ pub(super) fn run_as_main<R: Send>(
 ) -> PyResult<R> {
     refuse_main_or_current(id, action).map_err(|error| state.fail(error))?;
     let outcome = match INTERPRETERS.begin_run(id, thread_ident()) {
-        // SAFETY: begin_run reserved the interpreter: it cannot be closed until end_run, which
-        // on_leave calls once the thread has left it.
-        Ok(interp) => unsafe { enter_interpreter(interp, move || as_main(inside), move || INTERPRETERS.end_run(id)) }?,
+        Ok(interp) => {
+            let leave = move || INTERPRETERS.end_run(id);
+            // SAFETY: begin_run reserved the interpreter, one of ours: it cannot be closed until
+            // end_run, which `leave` calls once the thread has left it; its close deletes the
+            // thread state this thread keeps.
+            unsafe { enter_interpreter(interp, true, move || as_main(inside), leave) }?
+        }
         Err(TableError::NotFound) => match lookup_interpreter(id) {
             // SAFETY: just looked up. Once `as_main` has set the running-main flag, CPython
             // refuses to destroy it until we leave; before that, the window is the one CPython's
             // own `_interpreters.exec()` has between its lookup and setting the same flag.
-            Some(interp) => unsafe { enter_interpreter(interp, move || as_main(inside), || ()) }?,
+            Some(interp) => unsafe { enter_interpreter(interp, false, move || as_main(inside), || ()) }?,
             None => return Err(state.fail(Error::Interpreter { id, refusal: TableError::NotFound })),
         },
         Err(refusal) => return Err(state.fail(Error::Interpreter { id, refusal })),

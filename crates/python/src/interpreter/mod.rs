@@ -9,8 +9,7 @@ mod prepared;
 mod run;
 
 pub(crate) use close::{try_close, CloseFailure, StrayThreads};
-pub(crate) use prepared::{prepare_call, PreparedCall, PREPARED_CALL};
-pub(crate) use run::RemoteError;
+pub(crate) use prepared::{prepare_call, PREPARED_CALL};
 
 use subinterpreters_core::TableError;
 
@@ -21,11 +20,8 @@ use crate::ffi::{
     ParamKind, PyResult, Ref, Signature, This, TypeDef,
 };
 use crate::globals::INTERPRETERS;
-use crate::module::{state_of, state_of_module, state_of_type};
-
-/// What an `Interpreter` object carries: the CPython id of the interpreter it names. The object
-/// does not own the interpreter; closing is explicit (or at exit).
-pub(crate) struct InterpreterId(pub(crate) i64);
+use crate::state::{state_of, state_of_module, state_of_type};
+use crate::values::InterpreterId;
 
 /// True if interpreter `id` is alive: the main one, one of ours, or one made by other code
 /// (`concurrent.interpreters`, the C API), which can be used through this package too.

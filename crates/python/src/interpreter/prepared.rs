@@ -1,7 +1,8 @@
 //! A call converted for crossing, once, where it is made (`_core._prepare_call`): the function's
 //! spec (`_calls._function_spec`: by reference or by value), the arguments and the keyword
-//! arguments, natively in one structured value when they can all cross natively (so identity
-//! between arguments is kept), else each one natively or pickled on its own. Preparing at
+//! arguments, natively in one value when they can all cross natively (so identity between
+//! arguments is kept; without keyword arguments, the positional ones alone, and a short tuple
+//! of scalars as a plain tuple), else each one natively or pickled on its own. Preparing at
 //! submission is what makes a pool task's arguments a snapshot of that moment and lets an
 //! argument that cannot cross fail at once; the conversion is the only one the call pays.
 
@@ -11,11 +12,10 @@ use subinterpreters_core::Payload;
 
 use crate::convert::{to_payload, ToPayloadError};
 use crate::errors::Error;
-use crate::ffi::{import_module, Args, ObjKind, Owned, Param, ParamKind, PyResult, Ref, Signature, TypeDef};
-use crate::module::{state_of_module, State};
-
-/// What a `_PreparedCall` carries: the call's payload until a run takes it (once).
-pub(crate) struct PreparedCall(pub(crate) RefCell<Option<Payload>>);
+use crate::ffi::{Args, ObjKind, Owned, Param, ParamKind, PyResult, Ref, Signature, TypeDef};
+use crate::python_half::HalfFunction;
+use crate::state::{state_of_module, State};
+use crate::values::PreparedCall;
 
 pub(crate) static PREPARED_CALL: TypeDef<PreparedCall> = TypeDef::new(
     c"subinterpreters._PreparedCall",
@@ -50,12 +50,17 @@ pub(crate) fn prepare_call(module: Ref<'_>, args: Args<'_>) -> PyResult<Owned> {
         ));
     }
     let function = to_payload(state, function).map_err(|error| error.raise(state))?;
-    let arguments =
-        match to_payload(state, crate::ffi::tuple(vec![call_args.to_owned(), call_kwargs.to_owned()])?.as_ref()) {
-            Ok(payload) => payload,
-            Err(ToPayloadError::NotShareable(_)) => one_by_one(state, call_args, call_kwargs)?,
-            Err(ToPayloadError::Raised(raised)) => return Err(raised),
-        };
+    // No keyword arguments (most calls): the arguments alone, and None for the keywords.
+    let together = if call_kwargs.dict_len() == 0 {
+        to_payload(state, call_args).map(|positional| Payload::Tuple(Box::new([positional, Payload::None])))
+    } else {
+        to_payload(state, crate::ffi::tuple(vec![call_args.to_owned(), call_kwargs.to_owned()])?.as_ref())
+    };
+    let arguments = match together {
+        Ok(payload) => payload,
+        Err(ToPayloadError::NotShareable(_)) => one_by_one(state, call_args, call_kwargs)?,
+        Err(ToPayloadError::Raised(raised)) => return Err(raised),
+    };
     let keep = keep_result.expect("required").is_truthy()?;
     let payload = Payload::Tuple(Box::new([function, arguments, Payload::Bool(keep)]));
     state.prepared_call_type.instance(PreparedCall(RefCell::new(Some(payload))))
@@ -65,17 +70,17 @@ pub(crate) fn prepare_call(module: Ref<'_>, args: Args<'_>) -> PyResult<Owned> {
 /// pickled (by `_calls.dumps`, which knows the caller's `__main__`); keyword arguments as
 /// `(name, value)` pairs. NotShareableError names the first that neither can carry.
 fn one_by_one(state: &State, call_args: Ref<'_>, call_kwargs: Ref<'_>) -> PyResult<Payload> {
-    let dumps = import_module(c"subinterpreters._calls")?.as_ref().getattr(c"dumps")?;
+    let dumps = state.python_half.get(HalfFunction::Dumps)?;
     let mut positional = Vec::with_capacity(call_args.tuple_len());
     for index in 0..call_args.tuple_len() {
         let value = call_args.tuple_item(index);
-        positional.push(native_or_pickled(state, dumps.as_ref(), value, &format!("argument {index}"))?);
+        positional.push(native_or_pickled(state, dumps, value, &format!("argument {index}"))?);
     }
     let mut keywords = Vec::with_capacity(call_kwargs.dict_len());
     for (name, value) in call_kwargs.dict_pairs() {
         let what = format!("argument {}", name.repr_lossy());
         let name = to_payload(state, name).map_err(|error| error.raise(state))?;
-        let value = native_or_pickled(state, dumps.as_ref(), value, &what)?;
+        let value = native_or_pickled(state, dumps, value, &what)?;
         keywords.push(Payload::Tuple(Box::new([name, value])));
     }
     Ok(Payload::Tuple(Box::new([

@@ -11,52 +11,14 @@ use super::enter::run_as_main;
 use crate::convert::{
     from_payload, from_plain_payload, needs_module_state, to_payload_or_cpython_shareable, ToPayloadError,
 };
-use crate::errors::Error;
+use crate::errors::{Error, RemoteError, RemoteText};
 use crate::ffi::{
     builtin, clear_error, dict_set, import_module, main_module_dict, none, raise, run_in_main_module,
     run_marshalled_in_main_module, str_from, str_from_utf8_surrogatepass, take_raised, Args, Builtin, ObjKind, Owned,
     Param, ParamKind, PyResult, Ref, Signature, This,
 };
-use crate::module::{state_of, with_imported_state, State};
-
-use super::InterpreterId;
-
-/// An uncaught exception in another interpreter, as text that can cross back.
-#[derive(Debug, Clone)]
-pub(crate) struct RemoteError {
-    /// The exception type's `__qualname__`.
-    pub(crate) type_name: RemoteText,
-    /// The exception type's `__module__`.
-    pub(crate) type_module: RemoteText,
-    pub(crate) message: RemoteText,
-    pub(crate) traceback: RemoteText,
-    /// The exception itself, pickled, when pickle could carry it (calls only): the caller
-    /// rebuilds it as the `__cause__` of its RunFailedError.
-    pub(crate) pickled: Option<Box<[u8]>>,
-}
-
-/// A Python str as UTF-8 with lone surrogates encoded too (`surrogatepass`), so that the caller
-/// rebuilds exactly the remote text; `Display` shows it with U+FFFD for those.
-#[derive(Debug, Clone, Default, PartialEq, Eq)]
-pub(crate) struct RemoteText(pub(crate) Vec<u8>);
-
-impl From<&str> for RemoteText {
-    fn from(text: &str) -> Self {
-        RemoteText(text.as_bytes().to_vec())
-    }
-}
-
-impl std::fmt::Display for RemoteText {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.write_str(&String::from_utf8_lossy(&self.0))
-    }
-}
-
-impl RemoteText {
-    pub(crate) fn is_empty(&self) -> bool {
-        self.0.is_empty()
-    }
-}
+use crate::state::{state_of, with_imported_state, State};
+use crate::values::InterpreterId;
 
 static RUN_SIGNATURE: Signature<1> = Signature {
     function: "run",

@@ -11,13 +11,8 @@ use crate::ffi::{
     bool_from, int_from_u64, none, py_getter, py_method, py_slot, Args, CompareOp, Owned, Param, ParamKind, PyResult,
     Ref, Signature, This, TypeDef,
 };
-use crate::module::state_of;
-
-/// What a `Barrier` object carries: the shared barrier and its default timeout (seconds).
-pub(crate) struct BarrierObject {
-    pub(crate) barrier: Arc<Barrier>,
-    pub(crate) timeout: Option<f64>,
-}
+use crate::state::state_of;
+use crate::values::BarrierObject;
 
 pub(crate) static BARRIER: TypeDef<BarrierObject> = TypeDef::new(
     c"subinterpreters.Barrier",

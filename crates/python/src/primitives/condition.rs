@@ -5,7 +5,7 @@ use std::time::Instant;
 
 use subinterpreters_core::primitives::{Condition, ConditionLock, Semaphore};
 
-use super::locks::{acquire_permit, acquire_rlock, LockObject, RLockObject};
+use super::locks::{acquire_permit, acquire_rlock};
 use super::{
     current_owner, lock_acquire_mode, wait_for_grant, wait_for_grant_uninterruptibly, wait_timeout, ACQUIRE_SIGNATURE,
 };
@@ -15,14 +15,9 @@ use crate::ffi::{
     bool_from, builtin, int_from_u64, none, py_method, py_slot, raise, Args, Builtin, CompareOp, Owned, Param,
     ParamKind, PyResult, Ref, Signature, This, TypeDef, EXIT_SIGNATURE,
 };
-use crate::module::state_of;
+use crate::state::state_of;
 use crate::timeout::Timeout;
-
-/// What a `Condition` object carries: the shared waiting half and the lock.
-pub(crate) struct ConditionObject {
-    pub(crate) condition: Arc<Condition>,
-    pub(crate) lock: ConditionLock,
-}
+use crate::values::{ConditionObject, LockObject, RLockObject};
 
 pub(crate) static CONDITION: TypeDef<ConditionObject> = TypeDef::new(
     c"subinterpreters.Condition",
@@ -65,7 +60,7 @@ fn new(ty: Ref<'_>, args: Args<'_>) -> PyResult<ConditionObject> {
         None => ConditionLock::RLock(Arc::new(subinterpreters_core::primitives::RLock::new())),
         Some(lock) => {
             // The types of this interpreter's module, found through the Condition type itself.
-            let state = crate::module::state_of_type(ty)?;
+            let state = crate::state::state_of_type(ty)?;
             if let Some(LockObject(lock)) = state.lock_type.downcast(lock) {
                 ConditionLock::Lock(lock.clone())
             } else if let Some(RLockObject(rlock)) = state.rlock_type.downcast(lock) {

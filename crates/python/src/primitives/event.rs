@@ -10,9 +10,7 @@ use crate::ffi::{
     bool_from, none, py_method, py_slot, Args, CompareOp, Owned, Param, ParamKind, PyResult, Ref, Signature, This,
     TypeDef,
 };
-
-/// What an `Event` object carries.
-pub(crate) struct EventObject(pub(crate) Arc<Event>);
+use crate::values::EventObject;
 
 pub(crate) static EVENT: TypeDef<EventObject> = TypeDef::new(
     c"subinterpreters.Event",

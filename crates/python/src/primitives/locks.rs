@@ -11,15 +11,9 @@ use crate::ffi::{
     bool_from, none, py_method, py_slot, Args, CompareOp, Method, Owned, Param, ParamKind, PyResult, Ref, Signature,
     This, TypeDef, EXIT_SIGNATURE,
 };
-use crate::module::state_of;
+use crate::state::state_of;
 use crate::timeout::Timeout;
-
-/// What a `Lock` object carries: a semaphore of one permit, bounded by one.
-pub(crate) struct LockObject(pub(crate) Arc<Semaphore>);
-/// What an `RLock` object carries.
-pub(crate) struct RLockObject(pub(crate) Arc<RLock>);
-/// What a `Semaphore` or `BoundedSemaphore` object carries.
-pub(crate) struct SemaphoreObject(pub(crate) Arc<Semaphore>);
+use crate::values::{LockObject, RLockObject, SemaphoreObject};
 
 /// Takes a permit of `semaphore`, waiting as `mode` says; true if taken.
 pub(super) fn acquire_permit(semaphore: &Arc<Semaphore>, mode: Timeout) -> PyResult<bool> {

@@ -14,13 +14,13 @@ use std::hash::{BuildHasherDefault, Hasher};
 use subinterpreters_core::structured::{Decoder, DepthExceeded, Encoder, Item, MemoId, StrId, Structured};
 use subinterpreters_core::Payload;
 
-use crate::convert::ToPayloadError;
+use super::ToPayloadError;
 use crate::ffi::{
     bool_from, bytearray_from, bytes_from, complex_from, dict_set, float_from, int_from_hex, int_from_i64, new_dict,
     new_set, none, set_add, str_from_utf8, str_from_utf8_surrogatepass, Filling, GcPaused, ObjKind, Owned, PyResult,
     Ref,
 };
-use crate::module::State;
+use crate::state::State;
 
 /// Strings up to this many bytes are written once per object and referred to after (dict keys
 /// are, whatever their length): the common repeated values (names, tags, enum-like strings).

@@ -1,6 +1,8 @@
 //! The package's exception classes (one set per interpreter, in module state) and the single
 //! place where every failure becomes a Python exception.
 
+mod remote;
+
 use std::ffi::c_int;
 
 use subinterpreters_core::{LeaseHolder, TableError};
@@ -9,7 +11,8 @@ use crate::ffi::{
     add_module_object, builtin, import_module, new_exception_class, raise, raise_instance, str_from_utf8_surrogatepass,
     tuple, Builtin, Owned, PyResult, Raised, Ref,
 };
-use crate::interpreter::RemoteError;
+
+pub(crate) use remote::{RemoteError, RemoteText};
 
 /// The exception classes of one interpreter.
 pub(crate) struct ErrorClasses {

@@ -1,18 +1,21 @@
 //! Python objects <-> interpreter-independent payloads. What `to_payload` accepts is, by
 //! construction, exactly what `is_shareable` reports and what channels and `run(**shared)` carry.
 
+mod lent;
+mod shared;
+mod structured;
+
 use subinterpreters_core::{ArrayKind, Payload};
 
-use crate::shared_array::SharedArrayObject;
-
-use crate::channel::{RecvHandle, SendHandle};
 use crate::errors::Error;
 use crate::ffi::{
     bool_from, builtin, bytes_from, float_from, int_from_hex, int_from_i64, none, raise, str_from_utf8_surrogatepass,
     tuple, Builtin, ObjKind, Owned, PyResult, Raised, Ref,
 };
-use crate::module::State;
-use crate::structured;
+use crate::state::State;
+use crate::values::{RecvHandle, SendHandle, SharedArrayObject, Sink, Source};
+
+pub(crate) use lent::lend;
 
 /// Why an object could not become a payload.
 pub(crate) enum ToPayloadError {
@@ -36,6 +39,12 @@ impl ToPayloadError {
             ToPayloadError::Raised(raised) => raised,
         }
     }
+}
+
+/// Converts `obj` for a send to `sink`: natively, or by pickle if `sink` is not strict.
+pub(crate) fn payload_for(state: &State, sink: &dyn Sink, obj: Ref<'_>) -> PyResult<Payload> {
+    let converted = if sink.is_strict() { to_payload(state, obj) } else { to_payload_or_pickle(state, obj) };
+    converted.map_err(|error| error.raise(state))
 }
 
 /// Converts `obj` (of the current interpreter, whose module state is `state`) into a payload,
@@ -105,6 +114,11 @@ fn cpython_shares(obj: Ref<'_>) -> PyResult<bool> {
 
 fn convert(state: &State, obj: Ref<'_>) -> Result<Payload, ToPayloadError> {
     let kind = obj.kind();
+    if kind == ObjKind::Tuple {
+        if let Some(items) = scalar_tuple(obj)? {
+            return Ok(Payload::Tuple(items));
+        }
+    }
     Ok(match kind {
         ObjKind::None => Payload::None,
         ObjKind::Bool => Payload::Bool(obj.bool_value()),
@@ -124,6 +138,36 @@ fn convert(state: &State, obj: Ref<'_>) -> Result<Payload, ToPayloadError> {
     })
 }
 
+/// Most items a tuple may have to go as a plain tuple of scalars (see [`scalar_tuple`]).
+const SCALAR_TUPLE_MAX: usize = 16;
+
+/// A short tuple of scalars (None, bool, int, float, str, bytes), the arguments of most calls,
+/// as a plain tuple payload: no structured buffer to write and read. (A structured value would
+/// carry nothing more: tuples and scalars have no identity to keep.) `None` for anything else.
+fn scalar_tuple(obj: Ref<'_>) -> Result<Option<Box<[Payload]>>, ToPayloadError> {
+    let len = obj.tuple_len();
+    if len > SCALAR_TUPLE_MAX {
+        return Ok(None);
+    }
+    let mut items = Vec::with_capacity(len);
+    for index in 0..len {
+        let item = obj.tuple_item(index);
+        items.push(match item.kind() {
+            ObjKind::None => Payload::None,
+            ObjKind::Bool => Payload::Bool(item.bool_value()),
+            ObjKind::Int => match item.int_as_i64()? {
+                Some(value) => Payload::Int(value),
+                None => return Ok(None),
+            },
+            ObjKind::Float => Payload::Float(item.float_value()?),
+            ObjKind::Str => Payload::Str(item.str_utf8_surrogatepass()?.into_owned().into_boxed_slice()),
+            ObjKind::Bytes => Payload::Bytes(item.bytes_data().into()),
+            _ => return Ok(None),
+        });
+    }
+    Ok(Some(items.into_boxed_slice()))
+}
+
 /// A payload for one of the package's objects (a handle on something shared), or a memoryview.
 fn handle_payload(state: &State, obj: Ref<'_>) -> Result<Payload, ToPayloadError> {
     Ok(if let Some(handle) = state.recv_type.downcast(obj) {
@@ -134,13 +178,13 @@ fn handle_payload(state: &State, obj: Ref<'_>) -> Result<Payload, ToPayloadError
         Payload::Interpreter(interp.0)
     } else if let Some(queue) = state.queue_type.downcast(obj) {
         Payload::Queue(queue.handle.clone())
-    } else if let Some(primitive) = crate::primitives::to_shared(state, obj) {
+    } else if let Some(primitive) = shared::to_shared(state, obj) {
         Payload::Primitive(primitive)
     } else if let Some(array) = state.shared_array_type.downcast_sub(obj) {
         Payload::Array(array.array.clone())
     } else if obj.is_memoryview() {
         // As in CPython 3.14: the receiver's memoryview shares this one's memory.
-        return crate::lent_buffer::lend(state, obj, true).map_err(ToPayloadError::Raised);
+        return lend(state, obj, true).map_err(ToPayloadError::Raised);
     } else {
         return Err(ToPayloadError::NotShareable(format!(
             "object of type '{}' is not shareable between interpreters (shareable: None, bool, int, \
@@ -159,6 +203,18 @@ pub(crate) fn object_id(id: Ref<'_>) -> PyResult<Option<i64>> {
         return Err(raise(builtin(Builtin::TypeError), &format!("id must be an int, got {}", id.repr_lossy())));
     }
     id.int_as_i64()
+}
+
+/// Builds the object received from `source`; if that fails (MemoryError, an unpickling error),
+/// the item goes back to the front of `source` rather than being lost.
+pub(crate) fn deliver(state: &State, source: &dyn Source, payload: Payload) -> PyResult<Owned> {
+    match from_payload(state, &payload) {
+        Ok(obj) => Ok(obj),
+        Err(raised) => {
+            source.put_back(payload);
+            Err(raised)
+        }
+    }
 }
 
 /// True if `obj` converts to a payload; a Python error during the attempt propagates.
@@ -208,7 +264,7 @@ fn build(state: Option<&State>, payload: &Payload) -> PyResult<Owned> {
                 Payload::SendEnd(handle) => state.send_type.instance(SendHandle(handle.clone())),
                 Payload::Interpreter(id) => state.interpreter_object(*id),
                 Payload::Queue(handle) => state.queue_object(handle.clone()),
-                Payload::Primitive(shared) => crate::primitives::from_shared(state, shared),
+                Payload::Primitive(shared) => shared::from_shared(state, shared),
                 Payload::Array(array) => {
                     let ty = match array.kind() {
                         ArrayKind::Array => &state.shared_array_type,
@@ -216,7 +272,7 @@ fn build(state: Option<&State>, payload: &Payload) -> PyResult<Owned> {
                     };
                     ty.instance(SharedArrayObject::new(array.clone()))
                 }
-                Payload::Buffer(lease) => crate::lent_buffer::lent_memoryview(state, lease),
+                Payload::Buffer(lease) => lent::lent_memoryview(state, lease),
                 Payload::Pickled(data) => {
                     let (_, loads) = state.pickle()?;
                     loads.as_ref().call(&[bytes_from(data)?.as_ref()])

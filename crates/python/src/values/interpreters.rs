@@ -1,0 +1,12 @@
+//! What `Interpreter` and `_PreparedCall` objects carry.
+
+use std::cell::RefCell;
+
+use subinterpreters_core::Payload;
+
+/// What an `Interpreter` object carries: the CPython id of the interpreter it names. The object
+/// does not own the interpreter; closing is explicit (or at exit).
+pub(crate) struct InterpreterId(pub(crate) i64);
+
+/// What a `_PreparedCall` carries: the call's payload until a run takes it (once).
+pub(crate) struct PreparedCall(pub(crate) RefCell<Option<Payload>>);
