@@ -193,6 +193,17 @@ static PyObject *probe_put_block(PyObject *self, PyObject *args)
     return PyLong_FromLong(c.rc);
 }
 
+/* put_bytes with arguments Python cannot pass: (NULL data of size 1, SIZE_MAX bytes) -> (rc, rc) */
+static PyObject *probe_put_bytes_invalid(PyObject *self, PyObject *address)
+{
+    SubinterpretersHandle *handle = as_pointer(address);
+    if (PyErr_Occurred()) {
+        return NULL;
+    }
+    return Py_BuildValue("(ii)", api->put_bytes(handle, NULL, 1, SUBINTERPRETERS_NOWAIT),
+                         api->put_bytes(handle, "x", SIZE_MAX, SUBINTERPRETERS_NOWAIT));
+}
+
 /* get(handle, timeout, native) -> (rc, kind, value): bytes (the item cleared here) or the block's
  * address (the item left to item_clear_block()). */
 static PyObject *probe_get(PyObject *self, PyObject *args)
@@ -548,6 +559,7 @@ static PyMethodDef probe_methods[] = {
     {"release", probe_release, METH_VARARGS, "release(handle, native=False) -> rc."},
     {"kind", probe_kind, METH_VARARGS, "kind(handle, native=False) -> kind or rc."},
     {"put_bytes", probe_put_bytes, METH_VARARGS, "put_bytes(handle, data, timeout, native=False) -> rc."},
+    {"put_bytes_invalid", probe_put_bytes_invalid, METH_O, "put_bytes(NULL, 1) and (data, SIZE_MAX) -> rcs."},
     {"put_block", probe_put_block, METH_VARARGS, "put_block(handle, block, timeout, native=False) -> rc."},
     {"get", probe_get, METH_VARARGS, "get(handle, timeout, native=False) -> (rc, kind, value)."},
     {"item_clear_block", probe_item_clear_block, METH_VARARGS, "item_clear of a block item -> rc."},

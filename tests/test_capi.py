@@ -215,6 +215,7 @@ def test_bad_handles_are_refused_by_every_function(probe: ModuleType, native: bo
         assert probe.item_clear_block(bad_block, native) == BAD_HANDLE
     assert probe.item_clear_null() == (INVALID_ARGUMENT, OK)
     assert probe.put_bytes(live, b"x", math.nan, native) == INVALID_ARGUMENT
+    assert probe.put_bytes_invalid(live) == (INVALID_ARGUMENT, INVALID_ARGUMENT)
     assert probe.get(live, math.nan, native) == (INVALID_ARGUMENT, 0, None)
     assert q.empty()  # nothing was put by any refused call
     assert probe.block_release(block) == OK

@@ -334,6 +334,10 @@ unsafe extern "C" fn put_bytes(handle: *const Handle, data: *const c_void, size:
         if data.is_null() {
             return if size == 0 { Ok(Payload::Bytes(Box::default())) } else { Err(INVALID_ARGUMENT) };
         }
+        // No object is that large; a slice may not be either.
+        if isize::try_from(size).is_err() {
+            return Err(INVALID_ARGUMENT);
+        }
         // SAFETY: `size` readable bytes at `data` (contract), copied once.
         let bytes = unsafe { std::slice::from_raw_parts(data.cast::<u8>(), size) };
         Ok(Payload::Bytes(bytes.into()))

@@ -163,7 +163,7 @@ typedef struct SubinterpretersCAPI {
      * send_nowait, queued at once, never blocks), SUBINTERPRETERS_FOREVER, or seconds (queue: wait
      * for room, QUEUE_FULL after; channel: wait until a receiver took it, TIMEOUT after, the item
      * withdrawn). QUEUE_CLOSED / CHANNEL_CLOSED, WRONG_KIND on a receive end, BAD_HANDLE,
-     * INVALID_ARGUMENT (data NULL with size > 0, NaN timeout), NO_MEMORY. */
+     * INVALID_ARGUMENT (data NULL with size > 0, size > PY_SSIZE_T_MAX, NaN timeout), NO_MEMORY. */
     int (*put_bytes)(SubinterpretersHandle *handle, const void *data, size_t size, double timeout);
 
     /* As put_bytes, for a shared memory block: nothing is copied, the receiver gets a
