@@ -92,7 +92,7 @@ demo:  ## The main job: a CSP pipeline over isolated interpreters vs the same on
 	$$venv_python examples/pipeline.py
 
 .PHONY: bench
-bench:  ## Benchmark suite (ping-pong, queue throughput, hand-over, start-up, pool, real programs) against the stdlib's interpreters (3.14+: concurrent.interpreters; 3.13: _interpreters), multiprocessing, threads; writes bench/results/latest.md and latest.png; BENCH_ARGS="--quick" for a smoke run.
+bench:  ## Benchmark suite (ping-pong, queue throughput, hand-over, start-up, pool, real programs, the C API) against the stdlib's interpreters (3.14+: concurrent.interpreters; 3.13: _interpreters), multiprocessing, threads; writes bench/results/latest.md and latest.png; BENCH_ARGS="--quick" for a smoke run.
 	@set -e; set -- $(NEWEST); venv_python=$$(scripts/venv.sh "$$1" "$$2" matplotlib markdown | tail -n 1); \
 	$$venv_python bench/run.py $(BENCH_ARGS)
 

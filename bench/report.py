@@ -1,10 +1,10 @@
-"""The report of a benchmark run: the tables as the terminal shows them (`table_lines()`), the
-rows' comparisons (`entry()`: ratios of medians, "3.20x slower" meaning the row is 3.2 times
-slower than its baseline, ours) and target lines (`goal()`, `time_goal()`: met / NOT met); and
+"""The report of a benchmark run: the tables as the terminal shows them (`table_lines()`), the rows'
+comparisons (`entry()`: ratios of medians, "3.20x slower" meaning the row is 3.2 times slower than
+its baseline, ours) and target lines (`goal()`, `time_goal()`, `rate_goal()`: met / NOT met); and
 what a full `make bench` run writes (issue 7): `bench/results/latest.md` (the machine, the Python
 and the anchors it used, the package version and commit, a summary table with a column per camp
-(ours, the stdlib's interpreters named after the CPython version, multiprocessing, threading),
-one table per workload with every row's median and its ratio to the baseline, and the targets),
+(ours, the stdlib's interpreters named after the CPython version, multiprocessing, threading), one
+table per workload with every row's median and its ratio to the baseline, and the targets),
 `bench/results/latest.png` (a log-scale horizontal bar chart per workload, ours highlighted) and
 the README's latest-run table. The workload modules fill a `Report` (through measure.Bench) while
 they print their tables.
@@ -124,6 +124,15 @@ def time_goal(label: str, row: Any, limit_ns: float) -> str:
         return f"  {label:<68} need {need:<8} n/a ({row.why if row is not None else 'not run'})"
     verdict = "met" if row.median < limit_ns else "NOT met"
     return f"  {label:<68} need {need:<8} measured {value_text('time', row.median):>10}   {verdict}"
+
+
+def rate_goal(label: str, row: Any, floor: float) -> str:
+    """A target on a median rate: at least `floor` items/s."""
+    need = f">= {tick_text('rate', floor)}"
+    if row is None or row.median is None:
+        return f"  {label:<68} need {need:<8} n/a ({row.why if row is not None else 'not run'})"
+    verdict = "met" if row.rate >= floor else "NOT met"
+    return f"  {label:<68} need {need:<8} measured {value_text('rate', row.rate):>10}   {verdict}"
 
 
 @dataclass

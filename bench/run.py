@@ -12,6 +12,7 @@ The tables, in order (one module each; their docstrings say what is measured and
   startup.py     create a worker, run a trivial statement, close it
   pool.py        interpreter pool: trivial task, map over 10,000 items, CPU-bound map, RSS
   programs.py    real programs: markdown rendering, records returned and given, records round trip
+  capi.py        the C API: a native producer without a GIL vs a Python one, native put/get pairs
 
 While it runs, a progress line on stderr says which table runs (of how many), the time since the
 start and what is being measured. A full run then writes (report.py) `bench/results/latest.md`:
@@ -37,6 +38,7 @@ import sys
 import time
 
 import anchors
+import capi
 import handover
 import pingpong
 import pool
@@ -53,6 +55,7 @@ TABLES = {  # --only's names, in the order they run
     "startup": startup.run,
     "pool": pool.run,
     "programs": programs.run,
+    "capi": capi.run,
 }
 
 

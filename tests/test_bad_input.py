@@ -316,6 +316,7 @@ WRONG_ARGUMENTS: list[tuple[str, Callable[[Ctx], object], Any]] = [
     ("list_all-argument", lambda c: si.list_all(1), TypeError),
     ("get_current-argument", lambda c: si.get_current(1), TypeError),
     ("get_main-argument", lambda c: si.get_main(1), TypeError),
+    ("get_include-argument", lambda c: si.get_include(1), TypeError),
     ("list_all_channels-argument", lambda c: si.list_all_channels(1), TypeError),
     ("list_all_queues-argument", lambda c: si.list_all_queues(1), TypeError),
     ("is_shareable-no-argument", lambda c: si.is_shareable(), TypeError),

@@ -64,6 +64,15 @@ if TYPE_CHECKING:
     from ._pool import BrokenInterpreterPool, InterpreterPoolExecutor
 
 
+def get_include() -> str:
+    """Return the folder holding ``subinterpreters.h``, the header of the package's C API (as
+    ``numpy.get_include()`` does): compile extensions with ``-I`` this folder. The API itself is
+    the capsule ``subinterpreters._core._C_API``; see docs/c-api.md."""
+    import os
+
+    return os.path.join(os.path.dirname(__file__), "include")
+
+
 def __getattr__(name: str) -> object:
     # The pool pulls in concurrent.futures: imported on first use, not by every interpreter
     # that imports the package.
@@ -113,6 +122,7 @@ __all__ = [
     "create_channel",
     "create_queue",
     "get_current",
+    "get_include",
     "get_main",
     "is_shareable",
     "list_all",

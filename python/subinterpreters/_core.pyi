@@ -13,6 +13,8 @@ _R = TypeVar("_R")
 _T = TypeVar("_T")
 
 __version__: Final[str]
+# The C API's table of functions, as a capsule (include/subinterpreters.h, docs/c-api.md).
+_C_API: Final[object]
 
 # --- errors -------------------------------------------------------------------------------------
 

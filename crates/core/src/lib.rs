@@ -9,8 +9,10 @@
 
 pub mod buffer_lease;
 pub mod channel;
+pub mod endpoint;
 pub mod error;
 mod exchange;
+pub mod foreign;
 pub mod interpreters;
 pub mod payload;
 mod pending;
@@ -27,7 +29,9 @@ pub use waiter::Notify;
 
 pub use buffer_lease::{BufferLease, LeaseHolder, LeaseTable};
 pub use channel::{channel, Channel, Receiver, Sender};
+pub use endpoint::{Endpoint, OfferError, TakeError, Wait};
 pub use error::{RecvError, SendError, TryRecvError};
+pub use foreign::ForeignSlots;
 pub use interpreters::{InterpreterTable, TableError};
 pub use payload::structured;
 pub use payload::Payload;

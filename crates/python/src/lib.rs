@@ -8,10 +8,13 @@
 //! [`values::Sink`]); [`state`] is the per-interpreter module state; [`convert`] turns Python
 //! objects into interpreter-independent payloads and back; the type modules ([`channel`],
 //! [`queue`], [`interpreter`], [`primitives`], [`select`], [`async_ops`]...) give the values
-//! their Python methods, the blocking calls of channels and queues written once in [`transfer`]; [`module`] creates the types, builds the state and is the entry point.
+//! their Python methods, the blocking calls of channels and queues written once in [`transfer`];
+//! [`c_api`] is the package's own C API (subinterpreters.h; the capsule `_C_API`), over the core
+//! with no GIL; [`module`] creates the types, builds the state and is the entry point.
 
 mod async_ops;
 mod blocking;
+mod c_api;
 mod channel;
 mod convert;
 mod counts;

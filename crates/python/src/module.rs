@@ -8,8 +8,8 @@ use crate::async_ops::{ASYNC_NOTIFIER, PENDING_OP};
 use crate::channel::{RECV_CHANNEL, SEND_CHANNEL};
 use crate::errors::ErrorClasses;
 use crate::ffi::{
-    add_module_object, module_entry_point, py_function, str_from, IdentityCache, Method, ModuleFunctions, PyResult,
-    Ref, StateObjects,
+    add_module_object, capsule, module_entry_point, py_function, str_from, IdentityCache, Method, ModuleFunctions,
+    PyResult, Ref, StateObjects,
 };
 use crate::interpreter::{INTERPRETER, PREPARED_CALL};
 use crate::lent_buffer::LENT_BUFFER;
@@ -75,6 +75,9 @@ impl StateObjects for State {
         add_module_object(module, c"_ClosedType", closed_type.as_ref())?;
         add_module_object(module, c"_PreparedCall", prepared_call_type.as_ref())?;
         add_module_object(module, c"__version__", str_from(env!("CARGO_PKG_VERSION"))?.as_ref())?;
+        // The C API's table is process-wide (function pointers only); each interpreter's module
+        // gets its own capsule of it.
+        add_module_object(module, c"_C_API", capsule(&crate::c_api::C_API, crate::c_api::CAPSULE_NAME)?.as_ref())?;
         let errors = ErrorClasses::create(module)?;
         Ok(State {
             interpreter_type,

@@ -293,6 +293,25 @@ pub(crate) enum Error {
     BufferLent { id: i64, holder: LeaseHolder },
     /// send_buffer from an interpreter the package cannot keep alive for the lease.
     CannotLend { id: i64 },
+    /// The C API was given an object that is not a queue or channel end (its type's name).
+    NotAnEndpoint(String),
+    /// The C API's codes that mean a misuse or a failure of its own (see `c_api`).
+    CApi(CApiFailure),
+}
+
+/// The C API's result codes that have no exception of a Python call (include/subinterpreters.h).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum CApiFailure {
+    /// A channel send or receive with a timeout (Python's calls say which of the two it was).
+    TimedOut,
+    BadHandle,
+    WrongKind,
+    UnsupportedItem,
+    InvalidArgument,
+    NoMemory,
+    Internal,
+    /// Not a code of the API at all.
+    UnknownCode(i32),
 }
 
 /// Raises the Python exception for `error`, using the classes of the current interpreter.
@@ -326,6 +345,11 @@ pub(crate) fn raise_error(classes: &ErrorClasses, error: Error) -> Raised {
             "no receiver took the object before the timeout; it was withdrawn and will not be delivered",
         ),
         Error::RecvTimedOut => raise(builtin(Builtin::TimeoutError), "nothing was received before the timeout"),
+        Error::NotAnEndpoint(type_name) => raise(
+            builtin(Builtin::TypeError),
+            &format!("expected a subinterpreters Queue, SendChannel or RecvChannel, not {type_name}"),
+        ),
+        Error::CApi(failure) => raise_c_api_failure(failure),
         Error::NotShareable(reason) => raise(classes.not_shareable.as_ref(), &reason),
         Error::Interpreter { id, refusal } => match refusal {
             TableError::NotFound => raise(
@@ -473,4 +497,29 @@ fn rebuild(pickled: &[u8]) -> Option<Owned> {
             None
         }
     }
+}
+
+fn raise_c_api_failure(failure: CApiFailure) -> Raised {
+    let (class, message) = match failure {
+        CApiFailure::TimedOut => (Builtin::TimeoutError, "the channel operation did not complete before its timeout"),
+        CApiFailure::BadHandle => {
+            (Builtin::ValueError, "not a live subinterpreters handle (NULL, released, or not one)")
+        }
+        CApiFailure::WrongKind => {
+            (Builtin::TypeError, "the handle cannot do that (a get on a send end, or a put on a receive end)")
+        }
+        CApiFailure::UnsupportedItem => {
+            (Builtin::TypeError, "the next item is neither bytes nor a shared memory block; it was left in place")
+        }
+        CApiFailure::InvalidArgument => (Builtin::ValueError, "invalid argument to a subinterpreters C API function"),
+        CApiFailure::NoMemory => (Builtin::MemoryError, "out of memory in the subinterpreters C API"),
+        CApiFailure::Internal => (Builtin::SystemError, "internal error in the subinterpreters C API"),
+        CApiFailure::UnknownCode(code) => {
+            return raise(
+                builtin(Builtin::SystemError),
+                &format!("{code} is not an error code of the subinterpreters C API"),
+            )
+        }
+    };
+    raise(builtin(class), message)
 }

@@ -14,6 +14,7 @@ mod args;
 mod buffer;
 mod containers;
 mod error;
+mod foreign;
 mod gil;
 mod identity;
 mod interp;
@@ -35,6 +36,7 @@ pub(crate) use error::{
     builtin, clear_error, new_exception_class, raise, raise_instance, restore_raised, take_raised, Builtin, PyResult,
     Raised,
 };
+pub(crate) use foreign::{capsule, object_from_c, ObjectPtr};
 pub(crate) use gil::{allow_threads, begin_shutdown_parking, check_signals, is_main_thread, thread_ident};
 pub(crate) use identity::IdentityCache;
 pub(crate) use interp::{
