@@ -440,3 +440,62 @@ def assert_ended_by_ctrl_c(proc: subprocess.CompletedProcess[str]) -> None:
     assert "KeyboardInterrupt" in proc.stderr, proc.stderr
     assert "Fatal Python error" not in proc.stderr, proc.stderr
     assert proc.returncode in (-signal.SIGINT, 128 + signal.SIGINT, 1), proc.returncode
+
+
+# --- exact signatures of values (the property tests) ------------------------------------------------
+
+# A value's signature spells out every type and value, and numbers each list, dict and set the
+# first time it is met, writing a reference to that number when it is met again: two values with
+# equal signatures are equal in value *and* in the shape of their sharing. The source runs here
+# and inside worker interpreters (where no module of the test suite is importable).
+SIGNATURE_SOURCE = """
+def signature(value):
+    seen = {}
+    out = []
+    def walk(v):
+        t = type(v)
+        if t in (list, dict, set):
+            if id(v) in seen:
+                out.append("@%d" % seen[id(v)])
+                return
+            seen[id(v)] = len(seen)
+        if t is tuple or t is list:
+            out.append("%s%d(" % ("t" if t is tuple else "l", len(v)))
+            for item in v:
+                walk(item)
+            out.append(")")
+        elif t is dict:
+            out.append("d%d(" % len(v))
+            for key, item in v.items():
+                walk(key)
+                walk(item)
+            out.append(")")
+        elif t is set or t is frozenset:
+            # Set order depends on the interpreter: items in the order of their own signatures
+            # (they are hashable, so they hold no list, dict or set to number).
+            out.append("%s%d(" % ("S" if t is set else "F", len(v)))
+            out.extend(sorted(signature(item) for item in v))
+            out.append(")")
+        elif v is None:
+            out.append("N")
+        elif t is bool:
+            out.append("T" if v else "F")
+        elif t is int:
+            out.append("i" + hex(v))
+        elif t is float:
+            out.append("f" + v.hex())
+        elif t is complex:
+            out.append("c" + v.real.hex() + "," + v.imag.hex())
+        elif t is str:
+            out.append("s" + ",".join("%x" % ord(ch) for ch in v))
+        elif t is bytes or t is bytearray:
+            out.append(("b" if t is bytes else "B") + v.hex())
+        else:
+            out.append("?" + t.__qualname__)
+    walk(value)
+    return "|".join(out)
+"""
+
+_signature_namespace: dict[str, object] = {}
+exec(SIGNATURE_SOURCE, _signature_namespace)
+signature = _signature_namespace["signature"]

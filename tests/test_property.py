@@ -13,46 +13,15 @@ from __future__ import annotations
 
 import threading
 from collections.abc import Iterator
-from typing import Any
 
 import pytest
 
 import subinterpreters as si
+from helpers import SIGNATURE_SOURCE, signature
 
 hypothesis = pytest.importorskip("hypothesis", reason="the property test needs hypothesis")
 st = hypothesis.strategies
 
-# Runs here and in the worker (no module of the test suite is importable there).
-SIGNATURE_SOURCE = """
-def signature(value):
-    out = []
-    stack = [value]
-    while stack:
-        v = stack.pop()
-        t = type(v)
-        if t is tuple:
-            out.append("(%d" % len(v))
-            stack.extend(reversed(v))
-        elif v is None:
-            out.append("N")
-        elif t is bool:
-            out.append("T" if v else "F")
-        elif t is int:
-            out.append("i" + hex(v))
-        elif t is float:
-            out.append("f" + v.hex())
-        elif t is str:
-            out.append("s" + ",".join("%x" % ord(ch) for ch in v))
-        elif t is bytes:
-            out.append("b" + v.hex())
-        else:
-            out.append("?" + t.__qualname__)
-    return "|".join(out)
-"""
-
-_namespace: dict[str, Any] = {}
-exec(SIGNATURE_SOURCE, _namespace)
-signature = _namespace["signature"]
 
 WORKER_SOURCE = (
     SIGNATURE_SOURCE

@@ -16,61 +16,11 @@ from typing import Any
 import pytest
 
 import subinterpreters as si
+from helpers import SIGNATURE_SOURCE, signature
 
 hypothesis = pytest.importorskip("hypothesis", reason="the property test needs hypothesis")
 st = hypothesis.strategies
 
-SIGNATURE_SOURCE = """
-def signature(value):
-    seen = {}
-    out = []
-    def walk(v):
-        t = type(v)
-        if t in (list, dict, set):
-            if id(v) in seen:
-                out.append("@%d" % seen[id(v)])
-                return
-            seen[id(v)] = len(seen)
-        if t is tuple or t is list:
-            out.append("%s%d(" % ("t" if t is tuple else "l", len(v)))
-            for item in v:
-                walk(item)
-            out.append(")")
-        elif t is dict:
-            out.append("d%d(" % len(v))
-            for key, item in v.items():
-                walk(key)
-                walk(item)
-            out.append(")")
-        elif t is set or t is frozenset:
-            # Set order depends on the interpreter: items in the order of their own signatures
-            # (they are hashable, so they hold no list, dict or set to number).
-            out.append("%s%d(" % ("S" if t is set else "F", len(v)))
-            out.extend(sorted(signature(item) for item in v))
-            out.append(")")
-        elif v is None:
-            out.append("N")
-        elif t is bool:
-            out.append("T" if v else "F")
-        elif t is int:
-            out.append("i" + hex(v))
-        elif t is float:
-            out.append("f" + v.hex())
-        elif t is complex:
-            out.append("c" + v.real.hex() + "," + v.imag.hex())
-        elif t is str:
-            out.append("s" + ",".join("%x" % ord(ch) for ch in v))
-        elif t is bytes or t is bytearray:
-            out.append(("b" if t is bytes else "B") + v.hex())
-        else:
-            out.append("?" + t.__qualname__)
-    walk(value)
-    return "|".join(out)
-"""
-
-_namespace: dict[str, Any] = {}
-exec(SIGNATURE_SOURCE, _namespace)
-signature = _namespace["signature"]
 
 WORKER_SOURCE = (
     SIGNATURE_SOURCE

@@ -324,10 +324,8 @@ _FUNCTIONS: dict[object, Any] = {}
 
 
 def _resolve_function(function: tuple[int, Any]) -> Any:
-    try:
-        return _FUNCTIONS[function]
-    except (KeyError, TypeError):
-        pass
+    """A function not found in ``_FUNCTIONS`` (``resolve`` looks there first), kept there when
+    it may be."""
     fn = unwrap(function)
     if function[0] == _FUNCTION_BY_VALUE or b"_main_object" not in function[1]:
         if len(_FUNCTIONS) >= _CACHE_MAX:

@@ -27,6 +27,10 @@ pub mod weak_ids;
 
 pub use waiter::Notify;
 
+/// The one rule for poisoned locks, for the binding's own `std` locks too.
+#[cfg(not(loom))]
+pub use sync::{lock, wait, wait_timeout};
+
 pub use buffer_lease::{BufferLease, LeaseHolder, LeaseTable};
 pub use channel::{channel, Channel, Receiver, Sender};
 pub use endpoint::{Endpoint, OfferError, TakeError, Wait};

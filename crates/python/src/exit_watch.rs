@@ -13,8 +13,10 @@
 use std::cell::OnceCell;
 use std::collections::{HashMap, HashSet};
 use std::sync::atomic::{AtomicI64, AtomicU64, AtomicU8, Ordering};
-use std::sync::{Arc, Condvar, Mutex, MutexGuard, Weak};
+use std::sync::{Arc, Condvar, Mutex, Weak};
+
 use std::time::{Duration, Instant};
+use subinterpreters_core::{lock, wait_timeout};
 
 use crate::ffi::{current_interpreter_id, none, thread_ident, Args, Owned, Param, ParamKind, PyResult, Ref, Signature};
 use crate::globals::INTERPRETERS;
@@ -99,10 +101,6 @@ static SLOTS: Mutex<Vec<Weak<Slot>>> = Mutex::new(Vec::new());
 thread_local! {
     /// This thread's slot, registered on its first blocking call (dropped with the thread).
     static SLOT: OnceCell<Arc<Slot>> = const { OnceCell::new() };
-}
-
-fn lock<T>(mutex: &Mutex<T>) -> MutexGuard<'_, T> {
-    mutex.lock().unwrap_or_else(|poisoned| poisoned.into_inner())
 }
 
 fn new_slot() -> Arc<Slot> {
@@ -217,7 +215,7 @@ fn watch() {
     let mut reported: HashSet<u64> = HashSet::new();
     let mut armed = lock(&WATCH.armed);
     loop {
-        armed = WATCH.changed.wait_timeout(armed, LOOK_EVERY).unwrap_or_else(|poisoned| poisoned.into_inner()).0;
+        armed = wait_timeout(&WATCH.changed, armed, LOOK_EVERY);
         let Some(names) = armed.as_ref() else { return };
         let now = Instant::now();
         let seen = look();

@@ -10,7 +10,7 @@
 use std::cell::OnceCell;
 use std::ffi::{c_int, CStr};
 
-use crate::ffi::{import_module, Args, Owned, PyResult, Ref};
+use crate::ffi::{import_module, Owned, PyResult, Ref};
 
 /// A function of the Python half.
 #[derive(Clone, Copy, PartialEq, Eq, Debug)]
@@ -39,26 +39,15 @@ pub(crate) enum HalfFunction {
     GetAsync,
     /// `_aio.put_async`: `Queue.put_async`.
     PutAsync,
+    // Keep `PutAsync` last: `COUNT` is counted from it.
 }
 
 const CALLS: &CStr = c"subinterpreters._calls";
 const AIO: &CStr = c"subinterpreters._aio";
 
 impl HalfFunction {
-    const ALL: [HalfFunction; 12] = [
-        HalfFunction::Call,
-        HalfFunction::CallInThread,
-        HalfFunction::RunInThread,
-        HalfFunction::CallAsync,
-        HalfFunction::RunAsync,
-        HalfFunction::Resolve,
-        HalfFunction::Dumps,
-        HalfFunction::Describe,
-        HalfFunction::RecvAsync,
-        HalfFunction::SendAsync,
-        HalfFunction::GetAsync,
-        HalfFunction::PutAsync,
-    ];
+    /// How many there are (the last one's index, plus one).
+    const COUNT: usize = HalfFunction::PutAsync as usize + 1;
 
     /// The module that defines it and its name there.
     fn location(self) -> (&'static CStr, &'static CStr) {
@@ -83,7 +72,7 @@ impl HalfFunction {
 /// state, so they live and die with the interpreter's module).
 #[derive(Default)]
 pub(crate) struct PythonHalf {
-    functions: [OnceCell<Owned>; HalfFunction::ALL.len()],
+    functions: [OnceCell<Owned>; HalfFunction::COUNT],
 }
 
 impl PythonHalf {
@@ -121,15 +110,10 @@ macro_rules! forwarders {
                 args: $crate::ffi::Args<'_>,
             ) -> $crate::ffi::PyResult<$crate::ffi::Owned> {
                 let state = $crate::state::state_of(this.obj)?;
-                $crate::python_half::forward(state.python_half.get($function)?, this.obj, args)
+                args.forward(state.python_half.get($function)?, this.obj)
             }
         )+
     };
 }
 
 pub(crate) use forwarders;
-
-/// `function(obj, *args, **kwargs)`.
-pub(crate) fn forward(function: Ref<'_>, obj: Ref<'_>, args: Args<'_>) -> PyResult<Owned> {
-    args.forward(function, obj)
-}

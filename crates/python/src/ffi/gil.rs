@@ -143,9 +143,7 @@ pub(super) fn park_if_main_is_exiting(may_park: ParkAtExit) {
         && match may_park {
             ParkAtExit::No => false,
             ParkAtExit::Yes => true,
-            ParkAtExit::IfLeftOver => {
-                LEFT_OVER.lock().unwrap_or_else(|poisoned| poisoned.into_inner()).contains(&thread_ident())
-            }
+            ParkAtExit::IfLeftOver => subinterpreters_core::lock(&LEFT_OVER).contains(&thread_ident()),
         };
     if park {
         loop {
@@ -157,6 +155,6 @@ pub(super) fn park_if_main_is_exiting(may_park: ParkAtExit) {
 /// Called by the exit hook, in the main interpreter, before it wakes blocked calls, with the
 /// idents of the non-daemon threads still alive (whose join was interrupted).
 pub(crate) fn begin_shutdown_parking(left_over: Vec<u64>) {
-    *LEFT_OVER.lock().unwrap_or_else(|poisoned| poisoned.into_inner()) = left_over;
+    *subinterpreters_core::lock(&LEFT_OVER) = left_over;
     MAIN_EXITING.store(true, Ordering::Release);
 }

@@ -247,15 +247,15 @@ static CREATION_TURN: CreationTurn =
 
 impl CreationTurn {
     fn take(&self) {
-        let mut busy = self.busy.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
+        let mut busy = subinterpreters_core::lock(&self.busy);
         while *busy {
-            busy = self.free.wait(busy).unwrap_or_else(|poisoned| poisoned.into_inner());
+            busy = subinterpreters_core::wait(&self.free, busy);
         }
         *busy = true;
     }
 
     fn give_back(&self) {
-        *self.busy.lock().unwrap_or_else(|poisoned| poisoned.into_inner()) = false;
+        *subinterpreters_core::lock(&self.busy) = false;
         self.free.notify_one();
     }
 }

@@ -21,6 +21,8 @@
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Mutex;
 
+use subinterpreters_core::lock;
+
 use pyo3_ffi as sys;
 
 use super::interp::InterpPtr;
@@ -36,10 +38,6 @@ struct Kept {
 /// state is CPython's C struct, valid until deleted, which only [`forget`] and [`keep`] do.
 static KEPT: Mutex<Vec<Kept>> = Mutex::new(Vec::new());
 
-fn kept() -> std::sync::MutexGuard<'static, Vec<Kept>> {
-    KEPT.lock().unwrap_or_else(|poisoned| poisoned.into_inner())
-}
-
 /// A number that names the calling OS thread for its whole life and no other thread ever.
 fn thread_token() -> u64 {
     static NEXT: AtomicU64 = AtomicU64::new(1);
@@ -53,7 +51,7 @@ fn thread_token() -> u64 {
 /// and gives it back to [`keep`]), or `None`.
 pub(super) fn take(interp: InterpPtr) -> Option<*mut sys::PyThreadState> {
     let (key, thread) = (interp.as_ptr() as usize, thread_token());
-    let mut kept = kept();
+    let mut kept = lock(&KEPT);
     let index = kept.iter().position(|entry| entry.interp == key && entry.thread == thread)?;
     Some(kept.swap_remove(index).state as *mut sys::PyThreadState)
 }
@@ -67,7 +65,7 @@ pub(super) fn take(interp: InterpPtr) -> Option<*mut sys::PyThreadState> {
 pub(super) unsafe fn keep(interp: InterpPtr, state: *mut sys::PyThreadState) {
     let (key, thread) = (interp.as_ptr() as usize, thread_token());
     let replaced = {
-        let mut kept = kept();
+        let mut kept = lock(&KEPT);
         match kept.iter_mut().find(|entry| entry.interp == key) {
             Some(entry) => {
                 let replaced = std::mem::replace(&mut entry.state, state as usize);
@@ -101,7 +99,7 @@ pub(super) unsafe fn keep(interp: InterpPtr, state: *mut sys::PyThreadState) {
 pub(super) unsafe fn forget(interp: InterpPtr) {
     let key = interp.as_ptr() as usize;
     let removed = {
-        let mut kept = kept();
+        let mut kept = lock(&KEPT);
         kept.iter().position(|entry| entry.interp == key).map(|index| kept.swap_remove(index).state)
     };
     if let Some(state) = removed {
