@@ -30,6 +30,8 @@ rust-test:  ## Core crate unit/integration tests, then the loom models.
 # pyelftools (tests/test_wheel.py reads the wheel's extension's ELF sections).
 TEST_REQUIREMENTS = numpy hypothesis mypy==2.4.1 typing_extensions "dask[distributed]==2026.8.0" pyelftools
 
+# PYTHONFAULTHANDLER=1: pytest keeps faulthandler on for the session only; this keeps it on until
+# the process ends, so a crash at exit (exit hooks, finalisation) still prints every thread's stack.
 python-test:  ## Build the package into a venv per CPython found (3.12-3.15); check the stubs (stubtest) and run pytest in each (but the wheel test).
 	@set -e; pythons=$$(scripts/find-pythons.sh); \
 	echo "$$pythons" | while read -r version python; do \
@@ -37,7 +39,7 @@ python-test:  ## Build the package into a venv per CPython found (3.12-3.15); ch
 		echo ">> stubtest on CPython $$version"; \
 		$$venv_python -m mypy.stubtest subinterpreters._core; \
 		echo ">> pytest on CPython $$version"; \
-		$$venv_python -m pytest tests -m "not wheel"; \
+		PYTHONFAULTHANDLER=1 $$venv_python -m pytest tests -m "not wheel"; \
 	done
 
 .PHONY: lint lint-layers lint-rust lint-python
