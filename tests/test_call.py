@@ -90,6 +90,54 @@ def test_a_pool_worker_keeps_its_thread_state_from_task_to_task() -> None:
         assert pool.submit(eval, "local.n").result() == 1
 
 
+def test_threads_taking_turns_in_one_interpreter(fresh) -> None:
+    # Each call leaves its thread's state kept and deletes the state the other thread kept. A kept
+    # state must not be deleted while its thread's gilstate slot (PyGILState_*) still names it:
+    # its next attach would write into freed memory (what `make memcheck` saw before the fix).
+    # Here: every call answers, and after each one the calling thread's gilstate state is its
+    # current one. A third thread spinning in Python spreads the hand-overs over the GIL's
+    # switch interval.
+    import ctypes
+    import operator
+
+    api = ctypes.pythonapi
+    api.PyGILState_GetThisThreadState.restype = ctypes.c_void_p
+    api.PyThreadState_Get.restype = ctypes.c_void_p
+    stop = threading.Event()
+    answers: list[int] = []
+    mismatches: list[str] = []
+
+    def take_turns(name: str) -> None:
+        done = 0
+        while done < 300:
+            try:
+                answers.append(fresh.call(operator.mul, 6, 7))
+            except si.InterpreterRunningError:
+                continue  # the other thread's turn
+            done += 1
+            if api.PyGILState_GetThisThreadState() != api.PyThreadState_Get():
+                mismatches.append(f"{name} after call {done}")
+
+    def spin() -> None:
+        while not stop.is_set():
+            pass
+
+    spinner = threading.Thread(target=spin, daemon=True)
+    spinner.start()
+    threads = [threading.Thread(target=take_turns, args=(name,)) for name in "AB"]
+    try:
+        for thread in threads:
+            thread.start()
+        for thread in threads:
+            thread.join(JOIN * 10)
+    finally:
+        stop.set()
+    assert not any(thread.is_alive() for thread in threads)
+    assert answers == [42] * 600
+    assert mismatches == []
+    assert fresh.call(abs, -1) == 1
+
+
 def test_close_after_many_threads_ran_in_the_interpreter(spawn) -> None:
     interp = si.create()
     for _ in range(4):

@@ -223,3 +223,30 @@ def test_a_signal_handler_raising_interrupts_close(tmp_path) -> None:
     )
     assert proc.returncode == 0, details(proc)
     assert proc.stdout.splitlines() == ["timed out", "closed"], details(proc)
+
+
+@pytest.mark.parametrize("isolated", [True, False], ids=["isolated", "legacy"])
+def test_an_exit_hook_of_the_closing_interpreter_may_create_and_close_another(tmp_path, isolated) -> None:
+    # Creations and ends of interpreters take turns process-wide (CPython's shared static state is
+    # not safe against a creation racing an end). The end runs the interpreter's atexit hooks on
+    # the closing thread, inside its turn: one that creates and closes an interpreter must not
+    # wait for that turn (the child would hang).
+    proc = run_script(
+        tmp_path,
+        f"""
+        interp = si.create(isolated={isolated})
+        interp.exec(
+            "import atexit\\n"
+            "import subinterpreters as si\\n"
+            "def hook():\\n"
+            "    inner = si.create()\\n"
+            "    print('inner says', inner.call(abs, -7), flush=True)\\n"
+            "    inner.close()\\n"
+            "atexit.register(hook)\\n"
+        )
+        interp.close()
+        print("closed", [i.id for i in si.list_all()] == [0], flush=True)
+        """,
+    )
+    assert proc.returncode == 0, details(proc)
+    assert proc.stdout.splitlines() == ["inner says 7", "closed True"], details(proc)

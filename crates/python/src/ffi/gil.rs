@@ -139,16 +139,25 @@ fn current_thread_is_daemon() -> PyResult<bool> {
 /// frames). It parks here for good, as CPython 3.14 does with such threads. Call with no thread
 /// state attached.
 pub(super) fn park_if_main_is_exiting(may_park: ParkAtExit) {
-    let park = MAIN_EXITING.load(Ordering::Acquire)
+    if must_park(may_park) {
+        park_for_good();
+    }
+}
+
+/// Whether [`park_if_main_is_exiting`] would park this thread now.
+pub(super) fn must_park(may_park: ParkAtExit) -> bool {
+    MAIN_EXITING.load(Ordering::Acquire)
         && match may_park {
             ParkAtExit::No => false,
             ParkAtExit::Yes => true,
             ParkAtExit::IfLeftOver => subinterpreters_core::lock(&LEFT_OVER).contains(&thread_ident()),
-        };
-    if park {
-        loop {
-            std::thread::park();
         }
+}
+
+/// Parks the calling thread (detached) until the process ends.
+pub(super) fn park_for_good() -> ! {
+    loop {
+        std::thread::park();
     }
 }
 

@@ -135,13 +135,18 @@ pub(crate) fn create_interpreter(
     isolated: bool,
     record: impl FnOnce(Option<(InterpPtr, i64)>) + Send,
 ) -> Result<(InterpPtr, i64), String> {
-    // One creation at a time in the process: CPython 3.12 initialises shared static state when it
-    // creates an interpreter, and two creations at once from two threads can corrupt it (seen
-    // here as "failed to get the Python codec of the filesystem encoding" / "descriptor 'close'
-    // for '_io.BufferedReader' objects doesn't apply to a '_io.FileIO' object"). The turn is
-    // awaited detached, so no GIL is held while waiting for it.
-    super::gil::allow_threads(|| CREATION_TURN.take());
-    let _turn = CreationTurnGuard;
+    // One creation or end at a time in the process (see `LifecycleTurn`). The turn is awaited
+    // detached, so no GIL is held while waiting for it; not through `allow_threads`, which may
+    // park a daemon thread at exit: this creation is counted in flight, the exit hook waits for
+    // it, and it must not hold the turn that the hook's closes need. It parks, if it must, below,
+    // once the turn is given back.
+    // SAFETY: the thread is attached (callers hold the GIL); detach it, then attach it again.
+    unsafe {
+        let caller = sys::PyEval_SaveThread();
+        LIFECYCLE_TURN.take();
+        sys::PyEval_RestoreThread(caller);
+    }
+    let turn = LifecycleTurnGuard;
     let config = if isolated {
         sys::PyInterpreterConfig {
             use_main_obmalloc: 0,
@@ -215,6 +220,7 @@ pub(crate) fn create_interpreter(
     let interp = InterpPtr(unsafe { NonNull::new_unchecked(interp) }, initial);
     // SAFETY: just created; nobody else knows it yet, so nobody can have ended it.
     let created = (interp, unsafe { interp.id() });
+    drop(turn);
     let panicked = run_detached(|| record(Some(created)));
     super::gil::park_if_main_is_exiting(may_park);
     // SAFETY: `caller` is this thread's state, detached by Py_NewInterpreterFromConfig.
@@ -235,37 +241,62 @@ for name in ('_ctypes', '_curses', '_curses_panel', '_datetime', '_decimal', '_e
     sys.modules.setdefault(name, None)
 ";
 
-/// The right to create an interpreter: a flag and a condvar rather than a `MutexGuard`, so that
-/// taking it can happen with the thread detached and holding it can span re-attaching.
-struct CreationTurn {
-    busy: std::sync::Mutex<bool>,
+/// The right to create or end an interpreter, one thread at a time in the process. CPython
+/// initialises runtime-wide static state when it creates an interpreter and tears part of it down
+/// when it ends one (the static types' per-interpreter records and their count, `_datetime`'s
+/// shared types: cpython gh-127108, gh-136421), without a lock of its own. Two creations at once
+/// were seen to corrupt it here on 3.12 ("failed to get the Python codec of the filesystem
+/// encoding", "descriptor 'close' for '_io.BufferedReader' objects doesn't apply to a
+/// '_io.FileIO' object"); a creation racing an end is the same race.
+///
+/// Re-entrant: ending an interpreter runs its exit hooks on the ending thread, and one may create
+/// or close another interpreter. A flag and a condvar rather than a `MutexGuard`, so that taking
+/// it can happen with the thread detached and holding it can span re-attaching.
+struct LifecycleTurn {
+    holder: std::sync::Mutex<Holder>,
     free: std::sync::Condvar,
 }
 
-static CREATION_TURN: CreationTurn =
-    CreationTurn { busy: std::sync::Mutex::new(false), free: std::sync::Condvar::new() };
+/// Who holds the turn, and how many times over.
+struct Holder {
+    thread: Option<std::thread::ThreadId>,
+    depth: usize,
+}
 
-impl CreationTurn {
+static LIFECYCLE_TURN: LifecycleTurn =
+    LifecycleTurn { holder: std::sync::Mutex::new(Holder { thread: None, depth: 0 }), free: std::sync::Condvar::new() };
+
+impl LifecycleTurn {
+    /// Waits for the turn (call it detached: its holder may need a GIL this thread holds).
     fn take(&self) {
-        let mut busy = subinterpreters_core::lock(&self.busy);
-        while *busy {
-            busy = subinterpreters_core::wait(&self.free, busy);
+        let me = std::thread::current().id();
+        let mut holder = subinterpreters_core::lock(&self.holder);
+        if holder.thread != Some(me) {
+            while holder.thread.is_some() {
+                holder = subinterpreters_core::wait(&self.free, holder);
+            }
+            holder.thread = Some(me);
         }
-        *busy = true;
+        holder.depth += 1;
     }
 
     fn give_back(&self) {
-        *subinterpreters_core::lock(&self.busy) = false;
-        self.free.notify_one();
+        let mut holder = subinterpreters_core::lock(&self.holder);
+        holder.depth -= 1;
+        if holder.depth == 0 {
+            holder.thread = None;
+            drop(holder);
+            self.free.notify_one();
+        }
     }
 }
 
-/// Gives the creation turn back when the creation is over, however it ends.
-struct CreationTurnGuard;
+/// Gives the turn back when the creation or end is over, however it ends.
+struct LifecycleTurnGuard;
 
-impl Drop for CreationTurnGuard {
+impl Drop for LifecycleTurnGuard {
     fn drop(&mut self) {
-        CREATION_TURN.give_back();
+        LIFECYCLE_TURN.give_back();
     }
 }
 
@@ -274,8 +305,9 @@ impl Drop for CreationTurnGuard {
 /// deleted afterwards, or with `keep_state` the one this thread kept from its last run there
 /// (made now if none), kept again afterwards (see [`super::kept_states`]). `f` is `Send`, so it
 /// cannot capture references of the caller's interpreter. `on_leave` runs once the thread has
-/// left `interp` entirely (its thread state detached) and before the caller is re-attached: the
-/// moment to tell the world that `interp` is free to be closed.
+/// left `interp` entirely (its thread state detached, kept or deleted) and the caller is attached
+/// again (or, for a thread that parks for good at exit, before it parks): the moment to tell the
+/// world that `interp` is free to be closed.
 ///
 /// # Safety
 /// `interp` must stay alive until this returns: the caller holds a reservation in the
@@ -306,10 +338,15 @@ pub(crate) unsafe fn enter_interpreter<R: Send>(
     // kept for this thread and taken out of the table): attach it (takes its GIL).
     unsafe { sys::PyEval_RestoreThread(state) };
     let result = catch_unwind(AssertUnwindSafe(f));
-    if keep_state {
-        // SAFETY: `state` is current, made on this thread; `interp` is ours and reserved
-        // (function contract). This detaches it.
-        unsafe { super::kept_states::keep(interp, state) };
+    // A thread that will park for good instead of re-attaching its caller (a daemon thread of the
+    // main interpreter at exit) deletes its state: kept, it would stay named by the thread's
+    // gilstate slot (see `kept_states`).
+    let parks = super::gil::must_park(may_park);
+    if keep_state && !parks {
+        // SAFETY: attached to `interp`, one of ours, with `state`, which is not in the table.
+        unsafe { super::kept_states::discard_others(interp) };
+        // SAFETY: `state` is current: detach it (releasing `interp`'s GIL), to keep it.
+        unsafe { sys::PyEval_SaveThread() };
     } else {
         // SAFETY: `state` is current; clear it, then delete it and release the GIL it holds.
         unsafe {
@@ -317,10 +354,26 @@ pub(crate) unsafe fn enter_interpreter<R: Send>(
             sys::PyThreadState_DeleteCurrent();
         }
     }
-    let panicked = run_detached(on_leave);
-    super::gil::park_if_main_is_exiting(may_park);
+    if parks {
+        // Still counted in `interp`'s table record until `on_leave`, which the exit hook waits
+        // for; nothing of it is kept.
+        drop(run_detached(on_leave));
+        super::gil::park_for_good();
+    }
     // SAFETY: `caller` is this thread's state, detached above.
     unsafe { sys::PyEval_RestoreThread(caller) };
+    // Only now, with the caller attached again (and so the thread's gilstate state), may `state`
+    // be deleted by another thread, so only now is it published; and before `on_leave`, after
+    // which `interp` may be closed, a close that must find it.
+    let panicked = catch_unwind(AssertUnwindSafe(|| {
+        if keep_state {
+            // SAFETY: made on this thread for `interp` (ours, still reserved for this run until
+            // `on_leave`), detached, and the caller's state was attached since.
+            unsafe { super::kept_states::publish(interp, state) };
+        }
+        on_leave();
+    }))
+    .err();
     resume_if_panicked(panicked);
     Ok(result.unwrap_or_else(|panic| resume_unwind(panic)))
 }
@@ -352,9 +405,21 @@ pub(crate) unsafe fn end_interpreter_if<E: Send>(
     unsafe { super::kept_states::forget(interp) };
     let outcome = catch_unwind(AssertUnwindSafe(prepare));
     match &outcome {
-        // SAFETY: attached with the initial state and, as `prepare` checked, the interpreter's
-        // only thread: what Py_EndInterpreter requires. It leaves no thread state current.
-        Ok(Ok(())) => unsafe { sys::Py_EndInterpreter(initial) },
+        Ok(Ok(())) => {
+            // Wait for the lifecycle turn detached (its holder may need this GIL: a legacy
+            // interpreter shares the main one). Nothing runs in `interp` meanwhile: it is reserved
+            // for this close and has no other thread.
+            // SAFETY: the initial state is current; detach it, then attach it again.
+            unsafe { sys::PyEval_SaveThread() };
+            LIFECYCLE_TURN.take();
+            let _turn = LifecycleTurnGuard;
+            // SAFETY: the initial state, detached just above on this thread.
+            unsafe { sys::PyEval_RestoreThread(initial) };
+            // SAFETY: attached with the initial state and, as `prepare` checked, the
+            // interpreter's only thread: what Py_EndInterpreter requires. It leaves no thread
+            // state current.
+            unsafe { sys::Py_EndInterpreter(initial) }
+        }
         // SAFETY: the initial state is current; detach it and keep it.
         _ => drop(unsafe { sys::PyEval_SaveThread() }),
     }

@@ -8,13 +8,23 @@
 //! from task to task: its `threading.local` values, its context variables, its trace function.
 //!
 //! Rules that keep this sound:
-//! - One state per interpreter at most, and only the thread that made it attaches it (a thread
-//!   is known by a token never reused, unlike thread idents); a run by another thread makes its
-//!   own state and, when it leaves, deletes the kept one and keeps its own instead.
 //! - A kept state is never attached: it is taken out of the table before it is attached and put
-//!   back after it is detached, both under the table's lock.
-//! - Closing an interpreter deletes its kept state first (`Py_EndInterpreter` requires that the
+//!   back after it is detached, both under the table's lock; only the thread that made it takes
+//!   it (a thread is known by a token never reused, unlike thread idents).
+//! - A state goes into the table only once its thread has attached its caller's state again.
+//!   Attaching a state makes it the thread's "gilstate" state (CPython's `PyGILState_*` slot),
+//!   and it stays so until the thread attaches another; deleting a state that a thread's slot
+//!   still names leaves that slot dangling (the thread's next attach writes into the freed
+//!   state). Published later, a kept state is named by no slot, so any thread may delete it.
+//! - A run that leaves deletes every state other threads kept for that interpreter (it holds the
+//!   interpreter's GIL, as deleting requires): one thread's state at a time survives a change of
+//!   threads, so states of threads that ended do not pile up. (Runs of one interpreter do not
+//!   overlap, the interpreter table reserves it for one run at a time, so that leaves one state
+//!   per interpreter; nothing here relies on it beyond one per interpreter and thread.)
+//! - Closing an interpreter deletes its kept states first (`Py_EndInterpreter` requires that the
 //!   closing thread's state be the interpreter's last).
+//! - A thread that parks for good at exit (a daemon thread of the main interpreter) deletes its
+//!   state instead of keeping it: it never attaches its caller again.
 //! - Only interpreters this package created keep states: it closes those, so it can delete
 //!   them; others are entered with a fresh state, as CPython's own `exec()` does.
 
@@ -34,8 +44,9 @@ struct Kept {
     state: usize,
 }
 
-/// The kept states, one per interpreter at most. Raw addresses, not Python objects: a thread
-/// state is CPython's C struct, valid until deleted, which only [`forget`] and [`keep`] do.
+/// The kept states, one per interpreter and thread at most. Raw addresses, not Python objects: a
+/// thread state is CPython's C struct, valid until deleted, which only [`discard_others`] and
+/// [`forget`] do.
 static KEPT: Mutex<Vec<Kept>> = Mutex::new(Vec::new());
 
 /// A number that names the calling OS thread for its whole life and no other thread ever.
@@ -48,7 +59,7 @@ fn thread_token() -> u64 {
 }
 
 /// The calling thread's kept state of `interp`, taken out of the table (the caller attaches it
-/// and gives it back to [`keep`]), or `None`.
+/// and gives it back to [`publish`]), or `None`.
 pub(super) fn take(interp: InterpPtr) -> Option<*mut sys::PyThreadState> {
     let (key, thread) = (interp.as_ptr() as usize, thread_token());
     let mut kept = lock(&KEPT);
@@ -56,55 +67,61 @@ pub(super) fn take(interp: InterpPtr) -> Option<*mut sys::PyThreadState> {
     Some(kept.swap_remove(index).state as *mut sys::PyThreadState)
 }
 
-/// Keeps `state`, the calling thread's state of `interp`, which is current: detaches it, after
-/// deleting the state another thread kept for `interp`, if any.
+/// Keeps `state`, the calling thread's detached state of `interp`, for its next run there.
 ///
 /// # Safety
-/// `state` is the current thread state, of `interp`, made on this thread; `interp` is one this
-/// package created and is reserved for this run (it cannot be closed until the run ends).
-pub(super) unsafe fn keep(interp: InterpPtr, state: *mut sys::PyThreadState) {
+/// `state` was made on this thread for `interp` and is detached, and this thread has attached
+/// another state since (so that no gilstate slot names `state`; see the module); `interp` is one
+/// this package created and is still reserved for this thread's run (it cannot be closed before
+/// `state` is in the table, where its close finds it).
+pub(super) unsafe fn publish(interp: InterpPtr, state: *mut sys::PyThreadState) {
     let (key, thread) = (interp.as_ptr() as usize, thread_token());
-    let replaced = {
-        let mut kept = lock(&KEPT);
-        match kept.iter_mut().find(|entry| entry.interp == key) {
-            Some(entry) => {
-                let replaced = std::mem::replace(&mut entry.state, state as usize);
-                entry.thread = thread;
-                Some(replaced as *mut sys::PyThreadState)
-            }
-            None => {
-                kept.push(Kept { interp: key, thread, state: state as usize });
-                None
-            }
-        }
-    };
-    if let Some(replaced) = replaced {
-        // SAFETY: `replaced` was kept (so detached, and attached by no one: only its own thread
-        // takes it, under the lock, and it is out of the table now); we hold `interp`'s GIL, as
-        // PyThreadState_Clear requires; PyThreadState_Delete takes a cleared, detached state.
-        unsafe {
-            sys::PyThreadState_Clear(replaced);
-            sys::PyThreadState_Delete(replaced);
-        }
-    }
-    // SAFETY: `state` is current (function contract): detach it, releasing `interp`'s GIL.
-    unsafe { sys::PyEval_SaveThread() };
+    lock(&KEPT).push(Kept { interp: key, thread, state: state as usize });
 }
 
-/// Deletes the state kept for `interp`, if any (before the interpreter is ended).
+/// Deletes the states other threads kept for `interp`, before the calling thread keeps its own.
+///
+/// # Safety
+/// The calling thread is attached to `interp` (holds its GIL) with a state of its own.
+pub(super) unsafe fn discard_others(interp: InterpPtr) {
+    // SAFETY: the caller's contract is `delete_all`'s.
+    unsafe { delete_all(interp) };
+}
+
+/// Deletes the states kept for `interp`, if any (before the interpreter is ended).
 ///
 /// # Safety
 /// The calling thread is attached to `interp` (holds its GIL) with a state of its own, and
 /// `interp` is reserved for closing, so no run can take or keep a state meanwhile.
 pub(super) unsafe fn forget(interp: InterpPtr) {
+    // SAFETY: the caller's contract is `delete_all`'s.
+    unsafe { delete_all(interp) };
+}
+
+/// Takes every state kept for `interp` out of the table and deletes it.
+///
+/// # Safety
+/// The calling thread is attached to `interp` (holds its GIL) with a state of its own (not one in
+/// the table: it took its own out before attaching it).
+unsafe fn delete_all(interp: InterpPtr) {
     let key = interp.as_ptr() as usize;
-    let removed = {
+    let removed: Vec<usize> = {
         let mut kept = lock(&KEPT);
-        kept.iter().position(|entry| entry.interp == key).map(|index| kept.swap_remove(index).state)
+        let mut removed = Vec::new();
+        kept.retain(|entry| {
+            let other = entry.interp == key;
+            if other {
+                removed.push(entry.state);
+            }
+            !other
+        });
+        removed
     };
-    if let Some(state) = removed {
-        // SAFETY: as in `keep`: a kept state is detached and attached by no one; we hold the
-        // interpreter's GIL.
+    for state in removed {
+        // SAFETY: a state in the table is detached and attached by no one (only its own thread
+        // takes it, under the lock, and it is out of the table now), and no gilstate slot names
+        // it (published only after its thread attached another); we hold the interpreter's GIL,
+        // as PyThreadState_Clear requires; PyThreadState_Delete takes a cleared, detached state.
         unsafe {
             sys::PyThreadState_Clear(state as *mut sys::PyThreadState);
             sys::PyThreadState_Delete(state as *mut sys::PyThreadState);
