@@ -460,3 +460,33 @@ def test_exit_reports_nothing_for_non_daemon_threads_waiting_elsewhere(tmp_path)
     )
     assert_clean_exit(proc, 3)
     assert "at exit, Python waits" not in proc.stderr, proc.stderr
+
+
+@pytest.mark.parametrize("form", ["call_in_thread", "run_in_thread"])
+def test_exit_lets_threads_of_finished_work_end_first(tmp_path, form) -> None:
+    # The work's thread is a daemon thread; CPython before 3.14 may crash when a daemon thread is
+    # still ending while the runtime is finalised. A program that waits for the result and exits
+    # at once: the exit hook waits (boundedly) for such threads to end, so the rest of the
+    # thread's life (here a done-callback, run by that thread after the result) still happens.
+    work = (
+        "interp.call_in_thread(time.sleep, 0.2)"
+        if form == "call_in_thread"
+        else ('interp.run_in_thread("import time; time.sleep(0.2)")')
+    )
+    proc = run_script(
+        tmp_path,
+        f"""
+        interp = si.create()
+        future = {work}
+
+        def after(_):
+            time.sleep(0.3)
+            print("the thread ended its work", flush=True)
+
+        future.add_done_callback(after)
+        future.result()
+        print("ready", flush=True)
+        """,
+    )
+    assert_clean_exit(proc, 0)
+    assert proc.stdout.splitlines() == ["ready", "the thread ended its work"], helpers.details(proc)

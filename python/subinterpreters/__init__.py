@@ -140,11 +140,21 @@ def _register_exit_hook() -> None:
         import atexit
 
         from . import _fork
-        from ._core import _shutdown
 
-        atexit.register(_shutdown)
+        atexit.register(_at_exit)
         _fork.install()
         _watch_exit_join()
+
+
+def _at_exit() -> None:
+    # The native hook closes every interpreter we created, releasing the calls blocked in the
+    # package; then the threads of call_in_thread()/run_in_thread() that finished are let end
+    # before CPython finalises (see _calls._join_ending_threads).
+    from . import _calls
+    from ._core import _shutdown
+
+    _shutdown()
+    _calls._join_ending_threads()
 
 
 def _watch_exit_join() -> None:

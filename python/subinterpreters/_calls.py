@@ -29,8 +29,10 @@ import marshal
 import pickle
 import sys
 import threading
+import time
 import traceback
 import types
+import weakref
 from concurrent.futures import Future
 from typing import Any
 
@@ -400,6 +402,34 @@ class ThreadFuture(Future[Any]):
         return self._thread is not None and self._thread.is_alive()
 
 
+# The futures of call_in_thread()/run_in_thread(), whose threads are daemon threads,
+# and CPython before 3.14 may crash (SIGSEGV) when a daemon thread is still ending while the
+# runtime is finalised: it frees the thread's state under it (gh-110052, gh-124878). A program
+# that waits for the result and exits at once meets exactly that; so the exit hook waits for the
+# threads whose work is over (their future is done) to end.
+_futures: weakref.WeakSet[ThreadFuture] = weakref.WeakSet()
+_futures_lock = threading.Lock()
+
+# How long the exit hook waits, in all, for those threads to end (a done-callback that blocks must
+# not keep the process from exiting).
+_ENDING_WAIT = 1.0
+
+
+def _join_ending_threads() -> None:
+    """Called by the exit hook, once it has released every blocked call: waits (at most
+    _ENDING_WAIT seconds in all) for the threads of call_in_thread()/run_in_thread() whose work
+    is over to end. Threads still running work are not waited for (the hook interrupted it, or
+    it ignores that: they stay daemon threads)."""
+    deadline = time.monotonic() + _ENDING_WAIT
+    with _futures_lock:
+        ending = [future._thread for future in _futures if future.done() and future._thread is not None]
+    for thread in ending:
+        remaining = deadline - time.monotonic()
+        if remaining <= 0:
+            return
+        thread.join(remaining)
+
+
 def _in_thread(work: Any, name: str) -> ThreadFuture:
     future = ThreadFuture()
 
@@ -414,6 +444,8 @@ def _in_thread(work: Any, name: str) -> ThreadFuture:
             future.set_result(result)
 
     future._thread = threading.Thread(target=target, name=name, daemon=True)
+    with _futures_lock:
+        _futures.add(future)
     future._thread.start()
     return future
 
