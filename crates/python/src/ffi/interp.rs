@@ -354,9 +354,12 @@ pub(crate) unsafe fn enter_interpreter<R: Send>(
             sys::PyThreadState_DeleteCurrent();
         }
     }
-    if parks {
-        // Still counted in `interp`'s table record until `on_leave`, which the exit hook waits
-        // for; nothing of it is kept.
+    // Asked again just before re-attaching when nothing is kept: a run the exit hook does not
+    // wait for (in an interpreter of other code) must not re-attach once finalisation may have
+    // begun. A kept state's run is waited for until `on_leave`, so that re-attach is safe.
+    if parks || (!keep_state && super::gil::must_park(may_park)) {
+        // A run of ours is still counted in `interp`'s table record until `on_leave`, which the
+        // exit hook waits for; nothing of it is kept.
         drop(run_detached(on_leave));
         super::gil::park_for_good();
     }
