@@ -141,12 +141,12 @@ pub(crate) fn create_interpreter(
     // it, and it must not hold the turn that the hook's closes need. It parks, if it must, below,
     // once the turn is given back.
     // SAFETY: the thread is attached (callers hold the GIL); detach it, then attach it again.
-    unsafe {
+    let turn = unsafe {
         let caller = sys::PyEval_SaveThread();
-        LIFECYCLE_TURN.take();
+        let turn = LIFECYCLE_TURN.take();
         sys::PyEval_RestoreThread(caller);
-    }
-    let turn = LifecycleTurnGuard;
+        turn
+    };
     let config = if isolated {
         sys::PyInterpreterConfig {
             use_main_obmalloc: 0,
@@ -267,8 +267,9 @@ static LIFECYCLE_TURN: LifecycleTurn =
     LifecycleTurn { holder: std::sync::Mutex::new(Holder { thread: None, depth: 0 }), free: std::sync::Condvar::new() };
 
 impl LifecycleTurn {
-    /// Waits for the turn (call it detached: its holder may need a GIL this thread holds).
-    fn take(&self) {
+    /// Waits for the turn (call it detached: its holder may need a GIL this thread holds); it is
+    /// given back when the guard drops.
+    fn take(&'static self) -> LifecycleTurnGuard {
         let me = std::thread::current().id();
         let mut holder = subinterpreters_core::lock(&self.holder);
         if holder.thread != Some(me) {
@@ -278,6 +279,7 @@ impl LifecycleTurn {
             holder.thread = Some(me);
         }
         holder.depth += 1;
+        LifecycleTurnGuard
     }
 
     fn give_back(&self) {
@@ -292,6 +294,7 @@ impl LifecycleTurn {
 }
 
 /// Gives the turn back when the creation or end is over, however it ends.
+#[must_use]
 struct LifecycleTurnGuard;
 
 impl Drop for LifecycleTurnGuard {
@@ -344,7 +347,7 @@ pub(crate) unsafe fn enter_interpreter<R: Send>(
     let parks = super::gil::must_park(may_park);
     if keep_state && !parks {
         // SAFETY: attached to `interp`, one of ours, with `state`, which is not in the table.
-        unsafe { super::kept_states::discard_others(interp) };
+        unsafe { super::kept_states::delete_all(interp) };
         // SAFETY: `state` is current: detach it (releasing `interp`'s GIL), to keep it.
         unsafe { sys::PyEval_SaveThread() };
     } else {
@@ -404,8 +407,8 @@ pub(crate) unsafe fn end_interpreter_if<E: Send>(
     // SAFETY: the initial state is detached and reserved for us (function contract).
     unsafe { sys::PyEval_RestoreThread(initial) };
     // SAFETY: attached to `interp` with its initial state; reserved for this close, so no run
-    // takes or keeps a state meanwhile. The kept state would count as a thread still alive.
-    unsafe { super::kept_states::forget(interp) };
+    // takes or keeps a state meanwhile. Kept states would count as threads still alive.
+    unsafe { super::kept_states::delete_all(interp) };
     let outcome = catch_unwind(AssertUnwindSafe(prepare));
     match &outcome {
         Ok(Ok(())) => {
@@ -414,8 +417,7 @@ pub(crate) unsafe fn end_interpreter_if<E: Send>(
             // for this close and has no other thread.
             // SAFETY: the initial state is current; detach it, then attach it again.
             unsafe { sys::PyEval_SaveThread() };
-            LIFECYCLE_TURN.take();
-            let _turn = LifecycleTurnGuard;
+            let _turn = LIFECYCLE_TURN.take();
             // SAFETY: the initial state, detached just above on this thread.
             unsafe { sys::PyEval_RestoreThread(initial) };
             // SAFETY: attached with the initial state and, as `prepare` checked, the

@@ -45,8 +45,7 @@ struct Kept {
 }
 
 /// The kept states, one per interpreter and thread at most. Raw addresses, not Python objects: a
-/// thread state is CPython's C struct, valid until deleted, which only [`discard_others`] and
-/// [`forget`] do.
+/// thread state is CPython's C struct, valid until deleted, which only [`delete_all`] does.
 static KEPT: Mutex<Vec<Kept>> = Mutex::new(Vec::new());
 
 /// A number that names the calling OS thread for its whole life and no other thread ever.
@@ -79,31 +78,13 @@ pub(super) unsafe fn publish(interp: InterpPtr, state: *mut sys::PyThreadState) 
     lock(&KEPT).push(Kept { interp: key, thread, state: state as usize });
 }
 
-/// Deletes the states other threads kept for `interp`, before the calling thread keeps its own.
-///
-/// # Safety
-/// The calling thread is attached to `interp` (holds its GIL) with a state of its own.
-pub(super) unsafe fn discard_others(interp: InterpPtr) {
-    // SAFETY: the caller's contract is `delete_all`'s.
-    unsafe { delete_all(interp) };
-}
-
-/// Deletes the states kept for `interp`, if any (before the interpreter is ended).
-///
-/// # Safety
-/// The calling thread is attached to `interp` (holds its GIL) with a state of its own, and
-/// `interp` is reserved for closing, so no run can take or keep a state meanwhile.
-pub(super) unsafe fn forget(interp: InterpPtr) {
-    // SAFETY: the caller's contract is `delete_all`'s.
-    unsafe { delete_all(interp) };
-}
-
-/// Takes every state kept for `interp` out of the table and deletes it.
+/// Takes every state kept for `interp` out of the table and deletes it: those of other threads
+/// before a run keeps its own, and all of them before the interpreter is ended.
 ///
 /// # Safety
 /// The calling thread is attached to `interp` (holds its GIL) with a state of its own (not one in
-/// the table: it took its own out before attaching it).
-unsafe fn delete_all(interp: InterpPtr) {
+/// the table: a run took its own out before attaching it; a close attaches the initial state).
+pub(super) unsafe fn delete_all(interp: InterpPtr) {
     let key = interp.as_ptr() as usize;
     let removed: Vec<usize> = {
         let mut kept = lock(&KEPT);
