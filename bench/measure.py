@@ -78,6 +78,9 @@ def time_rounds(
                 ended = clock()
             if check is not None:
                 check(i, result, prepared)
+            # Freed here, untimed: a large result (a pool's records) would otherwise be freed
+            # inside the next round's timing, by the assignment of its result.
+            result = prepared = None
             if i < warmup:
                 continue
             samples.append(ended - started)

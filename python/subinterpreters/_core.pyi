@@ -118,7 +118,7 @@ class Interpreter:
     async def run_async(self, source: str, /, **shared: object) -> None:
         """Awaitable run(): the event loop keeps running meanwhile."""
 
-    def _invoke(self, call: _PreparedCall, /) -> Any: ...
+    def _invoke(self, call: _PreparedCall, defer: bool = False, /) -> Any: ...
     def __reduce__(self) -> tuple[Any, ...]: ...
     def is_running(self) -> bool:
         """True while the interpreter runs code."""
@@ -400,6 +400,13 @@ def list_all_queues() -> list[Queue]:
 @final
 class _PreparedCall:
     """A call converted for crossing (see _prepare_call); Interpreter._invoke runs it, once."""
+
+@final
+class _ReturnedValue:
+    """A call's result, not built yet (see Interpreter._invoke); build() builds it, once."""
+
+    def build(self) -> Any:
+        """Build the result in this interpreter and return it (once: RuntimeError after)."""
 
 @final
 class _ClosedType:

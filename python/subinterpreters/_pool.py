@@ -17,6 +17,7 @@ import itertools
 import os
 import queue
 import threading
+import time
 import weakref
 from collections.abc import Callable, Iterable, Iterator
 from concurrent.futures import Future, _base
@@ -24,7 +25,7 @@ from concurrent.futures import thread as _thread
 from typing import Any
 
 from . import _calls
-from ._core import NotShareableError, RunFailedError, create
+from ._core import NotShareableError, RunFailedError, _ReturnedValue, create
 
 
 class BrokenInterpreterPool(_thread.BrokenThreadPool):
@@ -37,26 +38,112 @@ def _default_workers() -> int:
     return count or 1
 
 
+class _PoolFuture(Future):  # type: ignore[type-arg]
+    """A task's future. A result that costs more than a copy to build (a container, a pickled
+    object) comes back from the worker unbuilt (a ``_ReturnedValue``) and is built by the first
+    thread that asks for it (``result()``, ``exception()``, a done-callback calling either), once,
+    so the worker thread does not hold this interpreter's GIL for the build and goes on with its
+    next task at once. Otherwise a ``concurrent.futures.Future``."""
+
+    def result(self, timeout: float | None = None) -> Any:
+        value = super().result(timeout)
+        if type(value) is _ReturnedValue:
+            return self._build(value)
+        return value
+
+    def exception(self, timeout: float | None = None) -> BaseException | None:
+        exc = super().exception(timeout)
+        if exc is None and type(self._result) is _ReturnedValue:  # type: ignore[attr-defined]
+            try:
+                self._build(self._result)  # type: ignore[attr-defined]
+            except BaseException as failed:  # noqa: BLE001 - that is the answer
+                return failed
+        return exc
+
+    def _build(self, value: Any) -> Any:
+        with self._condition:  # type: ignore[attr-defined]
+            if self._result is value:  # type: ignore[attr-defined]  # not built by another thread meanwhile
+                try:
+                    self._result = value.build()
+                except RunFailedError as failed:  # it does not unpickle here
+                    self._result = None
+                    self._exception = _original(failed)
+                except BaseException as exc:  # noqa: BLE001 - the future carries it from now on
+                    self._result = None
+                    self._exception = exc
+            if self._exception is not None:  # type: ignore[attr-defined]
+                try:
+                    raise self._exception  # type: ignore[attr-defined]
+                finally:
+                    self = None  # type: ignore[assignment]  # no cycle through the traceback (as Future does)
+            return self._result  # type: ignore[attr-defined]
+
+    def __repr__(self) -> str:
+        with self._condition:  # type: ignore[attr-defined]
+            if type(self._result) is _ReturnedValue:  # type: ignore[attr-defined]
+                name = type(self).__name__
+                return f"<{name} at {id(self):#x} state=finished returned a value not built yet>"
+        return super().__repr__()
+
+
 class _Task:
-    """A work item: a future and the prepared call (see ``_calls.prepare``)."""
+    """A work item: a future, the prepared call (see ``_calls.prepare``) and, for an item of a
+    ``map`` call, that call's key (the tasks that may run in one batch; None for ``submit``)."""
 
-    __slots__ = ("future", "spec")
+    __slots__ = ("future", "spec", "group")
 
-    def __init__(self, future: Future[Any], spec: tuple[Any, ...]) -> None:
+    def __init__(self, future: Future[Any], spec: tuple[Any, ...], group: object = None) -> None:
         self.future = future
         self.spec = spec
+        self.group = group
 
     def run(self, interp: Any) -> None:
         if not self.future.set_running_or_notify_cancel():
             return
         try:
-            result = interp._invoke(self.spec)
+            result = interp._invoke(self.spec, True)
         except RunFailedError as failed:
             self.future.set_exception(_original(failed))
         except BaseException as exc:  # noqa: BLE001 - the future carries it
             self.future.set_exception(exc)
         else:
             self.future.set_result(result)
+
+
+# The items of one map() call (chunksize 1) are independent calls of one function: while every
+# worker is busy, a backlog is queued and the items are short, a worker takes the items queued
+# behind the one it got and runs them in one visit to its interpreter: one switch of
+# interpreters and GILs for all of them, where a thread pool's worker runs queued tasks without
+# giving up its GIL (and each switch back may wait for the GIL up to sys.getswitchinterval()
+# while the submitting thread runs). A batch is sized to take about _BATCH_NS at the worker's
+# last measured time per task, so it holds back the items it took for about that long at most;
+# its items are marked running when it is taken (as ProcessPoolExecutor marks the calls it sends
+# ahead). Tasks given to submit() are never batched: one may wait for another queued behind it.
+_BATCH_NS = 1_000_000
+_BATCH_MAX = 1024
+# Short: the worker's last visit took less than this per task.
+_SHORT_NS = 20_000
+# A backlog: more than this many tasks queued per worker.
+_BACKLOG = 4
+# The map() call submitting on this thread, if any (its tasks' group).
+_mapping = threading.local()
+
+
+def _run_batch(interp: Any, tasks: list[_Task]) -> None:
+    """Runs ``tasks`` (each already marked running) in one visit to ``interp``."""
+    try:
+        outcomes = interp._invoke_many([task.spec for task in tasks], True)
+    except BaseException as exc:  # noqa: BLE001 - the interpreter could not be entered: each future carries it
+        for task in tasks:
+            task.future.set_exception(exc)
+        return
+    for task, (ok, value) in zip(tasks, outcomes, strict=True):
+        if ok:
+            task.future.set_result(value)
+        elif isinstance(value, RunFailedError):
+            task.future.set_exception(_original(value))
+        else:
+            task.future.set_exception(value)
 
 
 def _original(failed: RunFailedError) -> BaseException:
@@ -76,6 +163,7 @@ def _worker(
     executor_reference: weakref.ref[InterpreterPoolExecutor],
     work_queue: queue.SimpleQueue[_Task | None],
     init: Callable[[], Any] | BaseException | None,
+    idle: list[None],
 ) -> None:
     """A worker thread: create an interpreter, run the initializer there, then run tasks in it
     until told to stop (the loop of ``concurrent.futures.thread._worker``). ``init`` prepares
@@ -97,11 +185,30 @@ def _worker(
             if executor is not None:
                 executor._initializer_failed(exc)
             return
+        per_task_ns = _SHORT_NS  # until measured: no batch
         while True:
-            task = work_queue.get(block=True)
+            idle.append(None)  # one entry per worker waiting for a task (append/pop: atomic)
+            try:
+                task = work_queue.get(block=True)
+            finally:
+                idle.pop()
             if task is not None:
-                task.run(interp)
-                del task
+                started = time.perf_counter_ns()
+                batch = after = None
+                if per_task_ns < _SHORT_NS:
+                    batch, after = _take_batch(task, work_queue, len(idle), executor_reference, per_task_ns)
+                if batch is None:
+                    task.run(interp)
+                    ran = 1
+                else:
+                    ran = len(batch)
+                    if batch:
+                        _run_batch(interp, batch)
+                if after is not None:
+                    after.run(interp)
+                    ran += 1
+                per_task_ns = (time.perf_counter_ns() - started) // max(ran, 1)
+                del task, batch, after
                 executor = executor_reference()
                 # The idle count matters only while the pool may still start workers (see
                 # _adjust_thread_count).
@@ -120,6 +227,44 @@ def _worker(
     finally:
         if interp is not None:
             interp.close()
+
+
+def _take_batch(
+    first: _Task,
+    work_queue: queue.SimpleQueue[_Task | None],
+    idle_workers: int,
+    executor_reference: weakref.ref[Any],
+    per_task_ns: int,
+) -> tuple[list[_Task] | None, _Task | None]:
+    """``first`` and the items of its map() call queued right behind it (about ``_BATCH_NS`` of
+    work at ``per_task_ns`` each, at most ``_BATCH_MAX`` and this worker's share of the queue),
+    those not cancelled marked running, and the task met after them, if any (not of the group:
+    to run on its own after the batch, in queue order); ``(None, None)`` when there is no batch
+    to take (run ``first`` alone). Nothing is taken while another worker waits for a task. A
+    stop signal met is put back for the loop to find."""
+    if first.group is None or idle_workers:
+        return None, None
+    executor = executor_reference()
+    workers = max(len(executor._threads), 1) if executor is not None else 1
+    del executor
+    queued = work_queue.qsize()
+    if queued <= _BACKLOG * workers:
+        return None, None
+    extra = min(min(_BATCH_MAX, _BATCH_NS // max(per_task_ns, 1)) - 1, queued // workers)
+    taken, after = [first], None
+    for _ in range(extra):
+        try:
+            task = work_queue.get_nowait()
+        except queue.Empty:
+            break
+        if task is None:
+            work_queue.put(None)
+            break
+        if task.group is not first.group:
+            after = task
+            break
+        taken.append(task)
+    return [task for task in taken if task.future.set_running_or_notify_cancel()], after
 
 
 def _process_chunk(fn: Callable[..., Any], chunk: tuple[tuple[Any, ...], ...]) -> list[Any]:
@@ -177,11 +322,12 @@ class InterpreterPoolExecutor(_thread.ThreadPoolExecutor):
                 self._init = exc
             else:
                 self._init = functools.partial(_calls.prepare, initializer, initargs, {}, keep_result=False)
+        self._idle_workers: list[None] = []  # see _worker
         super().__init__(max_workers, thread_name_prefix or f"InterpreterPoolExecutor-{self._counter()}")
 
     def submit(self, fn: Callable[..., Any], /, *args: Any, **kwargs: Any) -> Future[Any]:
         """Schedule fn(*args, **kwargs) in a worker interpreter; return its Future."""
-        future: Future[Any] = Future()
+        future: Future[Any] = _PoolFuture()
         try:
             # Outside the lock: pickling may take long. TypeError if fn is not callable.
             spec = _calls.prepare(fn, args, kwargs)
@@ -197,7 +343,7 @@ class InterpreterPoolExecutor(_thread.ThreadPoolExecutor):
             if spec is None:
                 future.set_exception(refused)
                 return future
-            self._work_queue.put(_Task(future, spec))
+            self._work_queue.put(_Task(future, spec, getattr(_mapping, "group", None)))
             self._adjust_thread_count()
             return future
 
@@ -214,7 +360,12 @@ class InterpreterPoolExecutor(_thread.ThreadPoolExecutor):
         if chunksize < 1:
             raise ValueError("chunksize must be >= 1.")
         if chunksize == 1:
-            return super().map(fn, *iterables, timeout=timeout, **kwargs)
+            # The calls it submits now form a group that short-task batches may take together.
+            _mapping.group = object()
+            try:
+                return super().map(fn, *iterables, timeout=timeout, **kwargs)
+            finally:
+                _mapping.group = None
         results = super().map(
             functools.partial(_process_chunk, fn), _chunks(chunksize, iterables), timeout=timeout, **kwargs
         )
@@ -264,7 +415,7 @@ class InterpreterPoolExecutor(_thread.ThreadPoolExecutor):
             worker = threading.Thread(
                 name=f"{self._thread_name_prefix}_{count}",
                 target=_worker,
-                args=(weakref.ref(self, wake_workers), self._work_queue, self._init),
+                args=(weakref.ref(self, wake_workers), self._work_queue, self._init, self._idle_workers),
             )
             worker.start()
             self._threads.add(worker)

@@ -14,8 +14,8 @@ use crate::ffi::{
 use crate::python_half::PythonHalf;
 use crate::values::{
     BarrierObject, ClosedSentinel, ConditionObject, EventObject, InterpreterId, LentBufferObject, LockObject,
-    NotifierObject, PendingOpObject, PreparedCall, QueueObject, RLockObject, RecvHandle, SemaphoreObject, SendHandle,
-    SharedArrayObject, Unbound,
+    NotifierObject, PendingOpObject, PreparedCall, QueueObject, RLockObject, RecvHandle, ReturnedValue,
+    SemaphoreObject, SendHandle, SharedArrayObject, Unbound,
 };
 
 /// Everything Python that one interpreter's copy of the module owns.
@@ -37,6 +37,7 @@ pub(crate) struct State {
     pub(crate) async_notifier_type: HeapType<NotifierObject>,
     pub(crate) pending_op_type: HeapType<PendingOpObject>,
     pub(crate) prepared_call_type: HeapType<PreparedCall>,
+    pub(crate) returned_value_type: HeapType<ReturnedValue>,
     /// `si.CLOSED`: what a select's receive case yields from a closed, drained channel or queue.
     pub(crate) closed: Owned,
     pub(crate) closed_type: HeapType<ClosedSentinel>,
@@ -114,6 +115,7 @@ impl State {
             self.async_notifier_type.as_ref(),
             self.pending_op_type.as_ref(),
             self.prepared_call_type.as_ref(),
+            self.returned_value_type.as_ref(),
             self.closed.as_ref(),
             self.closed_type.as_ref(),
             self.unbound_marker_type.as_ref(),

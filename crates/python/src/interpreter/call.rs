@@ -5,6 +5,8 @@
 //! from here, with no Python frame of the package on the stack: code that reads its caller's
 //! frame sees the interpreter's `__main__`, never the package's plumbing.
 
+use std::cell::RefCell;
+
 use subinterpreters_core::Payload;
 
 use super::enter::run_as_main;
@@ -12,10 +14,12 @@ use super::run::{describe_raised, describe_raised_from};
 use crate::convert::from_payload;
 use crate::errors::Error;
 use crate::errors::{RemoteError, RemoteText};
-use crate::ffi::{builtin, raise, take_raised, Args, Builtin, Owned, Param, ParamKind, PyResult, Signature, This};
+use crate::ffi::{
+    bool_from, builtin, raise, take_raised, Args, Builtin, Owned, Param, ParamKind, PyResult, Ref, Signature, This,
+};
 use crate::python_half::HalfFunction;
 use crate::state::{state_of, with_imported_state, State};
-use crate::values::InterpreterId;
+use crate::values::{InterpreterId, ReturnedValue};
 
 crate::python_half::forwarders!(InterpreterId:
     call => HalfFunction::Call,
@@ -25,9 +29,12 @@ crate::python_half::forwarders!(InterpreterId:
     run_async => HalfFunction::RunAsync,
 );
 
-static INVOKE_SIGNATURE: Signature<1> = Signature {
+static INVOKE_SIGNATURE: Signature<2> = Signature {
     function: "_invoke",
-    params: [Param { name: c"call", kind: ParamKind::PositionalOnly, required: true }],
+    params: [
+        Param { name: c"call", kind: ParamKind::PositionalOnly, required: true },
+        Param { name: c"defer", kind: ParamKind::PositionalOnly, required: false },
+    ],
     var_keyword: false,
 };
 
@@ -39,20 +46,91 @@ enum Outcome {
     NotShareable(String),
 }
 
-/// `Interpreter._invoke(call)`: makes the call prepared by `_core._prepare_call` in the
-/// interpreter and returns its result; raises ExecutionFailed if the function raised (or if
-/// its result cannot be rebuilt here), NotShareableError if the result cannot cross.
+/// `Interpreter._invoke(call, defer=False)`: makes the call prepared by `_core._prepare_call`
+/// in the interpreter and returns its result; raises ExecutionFailed if the function raised (or
+/// if its result cannot be rebuilt here), NotShareableError if the result cannot cross. With
+/// `defer`, a result that is costly to build comes back unbuilt, as a `_ReturnedValue`: a pool's
+/// worker thread then hands it over without holding the caller's GIL for the build.
 pub(super) fn invoke(this: This<'_, InterpreterId>, args: Args<'_>) -> PyResult<Owned> {
-    let [call] = args.parse(&INVOKE_SIGNATURE)?;
+    let [call, defer] = args.parse(&INVOKE_SIGNATURE)?;
+    let defer = is_set(defer)?;
     let state = state_of(this.obj)?;
-    let Some(prepared) = state.prepared_call_type.downcast(call.expect("required")) else {
-        return Err(raise(builtin(Builtin::TypeError), "_invoke() takes a call made by _prepare_call()"));
-    };
-    let Some(payload) = prepared.0.borrow_mut().take() else {
-        return Err(raise(builtin(Builtin::RuntimeError), "this prepared call has run already"));
-    };
+    let payload = take_prepared(state, &[call.expect("required")])?.pop().expect("one call");
     let outcome = run_as_main(state, this.value.0, "call a function in", move || invoke_inside(payload))?;
+    settle(state, outcome, defer)
+}
+
+static INVOKE_MANY_SIGNATURE: Signature<2> = Signature {
+    function: "_invoke_many",
+    params: [
+        Param { name: c"calls", kind: ParamKind::PositionalOnly, required: true },
+        Param { name: c"defer", kind: ParamKind::PositionalOnly, required: false },
+    ],
+    var_keyword: false,
+};
+
+/// `Interpreter._invoke_many(calls, defer=False)`: makes the prepared calls of the list `calls`
+/// one after the other in the interpreter, entering it once (a pool's worker with several short
+/// tasks queued pays one switch of interpreters and GILs for all of them, as a thread pool's
+/// worker runs queued tasks without giving up its GIL). Returns a list of `(True, result)` or
+/// `(False, exception)`, one per call, each as `_invoke` would return or raise it.
+pub(super) fn invoke_many(this: This<'_, InterpreterId>, args: Args<'_>) -> PyResult<Owned> {
+    let [calls, defer] = args.parse(&INVOKE_MANY_SIGNATURE)?;
+    let defer = is_set(defer)?;
+    let state = state_of(this.obj)?;
+    let calls = calls.expect("required");
+    if calls.kind() != crate::ffi::ObjKind::List {
+        return Err(raise(builtin(Builtin::TypeError), "_invoke_many() takes a list of calls made by _prepare_call()"));
+    }
+    let calls: Vec<_> = (0..calls.list_len()).map(|index| calls.list_item(index).to_owned()).collect();
+    let refs: Vec<_> = calls.iter().map(Owned::as_ref).collect();
+    let payloads = take_prepared(state, &refs)?;
+    let outcomes = run_as_main(state, this.value.0, "call a function in", move || {
+        payloads.into_iter().map(invoke_inside).collect::<Vec<_>>()
+    })?;
+    let mut settled = Vec::with_capacity(outcomes.len());
+    for outcome in outcomes {
+        let pair = match settle(state, outcome, defer) {
+            Ok(result) => [bool_from(true), result],
+            Err(raised) => match take_raised() {
+                Some(exc) => [bool_from(false), exc],
+                None => return Err(raised),
+            },
+        };
+        settled.push(crate::ffi::tuple(pair.into())?);
+    }
+    crate::ffi::list(settled)
+}
+
+/// An optional flag argument: false when not given.
+fn is_set(flag: Option<Ref<'_>>) -> PyResult<bool> {
+    flag.map_or(Ok(false), |flag| flag.is_truthy())
+}
+
+/// The payloads of prepared calls, each taken out of its `_PreparedCall` (a call runs once).
+/// Every one is checked before any is taken: a bad one refuses them all and takes nothing.
+fn take_prepared(state: &State, calls: &[Ref<'_>]) -> PyResult<Vec<Payload>> {
+    let mut prepared = Vec::with_capacity(calls.len());
+    let mut seen = std::collections::HashSet::with_capacity(calls.len());
+    for &call in calls {
+        let Some(prepared_call) = state.prepared_call_type.downcast(call) else {
+            return Err(raise(builtin(Builtin::TypeError), "_invoke() takes a call made by _prepare_call()"));
+        };
+        // A call listed twice would run once and then find itself taken: refused as run already.
+        if prepared_call.0.borrow().is_none() || !seen.insert(call.as_ptr() as usize) {
+            return Err(raise(builtin(Builtin::RuntimeError), "this prepared call has run already"));
+        }
+        prepared.push(prepared_call);
+    }
+    Ok(prepared.into_iter().map(|call| call.0.borrow_mut().take().expect("checked above")).collect())
+}
+
+/// What `_invoke` returns or raises for a call's outcome.
+fn settle(state: &State, outcome: Result<Outcome, RemoteError>, defer: bool) -> PyResult<Owned> {
     match outcome {
+        Ok(Outcome::Returned(payload)) if defer && super::returned::worth_deferring(&payload) => {
+            state.returned_value_type.instance(ReturnedValue(RefCell::new(Some(payload))))
+        }
         Ok(Outcome::Returned(payload)) => from_payload(state, &payload).map_err(|_| result_not_rebuilt(state)),
         Ok(Outcome::NotShareable(reason)) => Err(state.fail(Error::NotShareable(reason))),
         Err(remote) => Err(state.fail(Error::RunFailed(remote))),
@@ -61,7 +139,7 @@ pub(super) fn invoke(this: This<'_, InterpreterId>, args: Args<'_>) -> PyResult<
 
 /// The result came back but cannot be built here (it fails to unpickle): ExecutionFailed, with
 /// the error that prevented it as `__cause__`.
-fn result_not_rebuilt(state: &State) -> crate::ffi::Raised {
+pub(super) fn result_not_rebuilt(state: &State) -> crate::ffi::Raised {
     let cause = take_raised();
     let mut remote = describe_raised_from(cause.as_ref().map(Owned::as_ref));
     let mut message = b"the call returned, but its result cannot be rebuilt here: ".to_vec();

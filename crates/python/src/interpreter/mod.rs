@@ -6,10 +6,12 @@ mod call;
 mod close;
 mod enter;
 mod prepared;
+mod returned;
 mod run;
 
 pub(crate) use close::{try_close, CloseFailure, StrayThreads};
 pub(crate) use prepared::{prepare_call, PREPARED_CALL};
+pub(crate) use returned::RETURNED_VALUE;
 
 use subinterpreters_core::TableError;
 
@@ -76,9 +78,15 @@ Awaitable call(): the event loop keeps running while fn runs in the interpreter.
         py_method!(c"run_async", c"run_async($self, source, /, **shared)\n--\n\n\
 Awaitable run(): the event loop keeps running while source runs in the interpreter.",
             fastcall: call::run_async),
-        py_method!(c"_invoke", c"_invoke($self, call, /)\n--\n\n\
-Internal: make a call prepared by _prepare_call() in the interpreter and return its result.",
+        py_method!(c"_invoke", c"_invoke($self, call, defer=False, /)\n--\n\n\
+Internal: make a call prepared by _prepare_call() in the interpreter and return its result.\n\
+With defer, a result that costs more than a copy to build (a container, a pickled object) is\n\
+returned as a _ReturnedValue, built by its build() where and when that costs least.",
             fastcall: call::invoke),
+        py_method!(c"_invoke_many", c"_invoke_many($self, calls, defer=False, /)\n--\n\n\
+Internal: make the prepared calls of the list calls one after the other in the interpreter,\n\
+entering it once; return a list of (True, result) or (False, exception), one per call.",
+            fastcall: call::invoke_many),
         py_method!(c"is_running", c"is_running($self, /)\n--\n\n\
 Return True while the interpreter is running code (always True for the main interpreter).",
             noargs: is_running),

@@ -1,4 +1,4 @@
-//! What `Interpreter` and `_PreparedCall` objects carry.
+//! What `Interpreter`, `_PreparedCall` and `_ReturnedValue` objects carry.
 
 use std::cell::RefCell;
 
@@ -10,3 +10,6 @@ pub(crate) struct InterpreterId(pub(crate) i64);
 
 /// What a `_PreparedCall` carries: the call's payload until a run takes it (once).
 pub(crate) struct PreparedCall(pub(crate) RefCell<Option<Payload>>);
+
+/// What a `_ReturnedValue` carries: a call's result as it came back, until it is built (once).
+pub(crate) struct ReturnedValue(pub(crate) RefCell<Option<Payload>>);

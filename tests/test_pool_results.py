@@ -1,0 +1,279 @@
+"""The pool end to end (issue 14): results that are costly to build (containers, pickled objects)
+come back from a worker unbuilt and are built by the first thread that asks the future for them,
+once; workers whose tasks are short run the tasks queued behind them in one visit to their
+interpreter (Interpreter._invoke_many), never taking a task an idle worker would take. Every
+behaviour of the executor stays as issue 5 listed it (tests/test_pool.py)."""
+
+from __future__ import annotations
+
+import asyncio
+import concurrent.futures
+import site
+import threading
+
+import pytest
+
+import callee_module as callee
+import subinterpreters as si
+from helpers import TESTS_DIR
+
+JOIN = 10.0
+
+
+def make_pool(max_workers: int = 2) -> si.InterpreterPoolExecutor:
+    return si.InterpreterPoolExecutor(max_workers, initializer=site.addsitedir, initargs=(TESTS_DIR,))
+
+
+@pytest.fixture
+def pool():
+    pool = make_pool(2)
+    yield pool
+    pool.shutdown(wait=True, cancel_futures=True)
+
+
+def records(n: int) -> list[dict[str, object]]:
+    return [{"id": i, "name": f"user{i}", "score": i / 4, "tags": ["a", "b"]} for i in range(n)]
+
+
+# --- results built where they are asked for -----------------------------------------------------
+
+
+def test_a_container_result_is_one_object_however_often_it_is_asked_for(pool) -> None:
+    future = pool.submit(callee.identity, records(100))
+    first = future.result(timeout=JOIN)
+    assert first == records(100)
+    assert future.result() is first
+    assert future.exception() is None
+    assert future.result() is first
+
+
+def test_exception_of_a_container_result_is_none_and_result_follows(pool) -> None:
+    future = pool.submit(callee.identity, {"a": [1, 2], "b": {3}})
+    assert future.exception(timeout=JOIN) is None
+    assert future.result() == {"a": [1, 2], "b": {3}}
+
+
+def test_threads_asking_at_once_get_the_same_object(pool) -> None:
+    future = pool.submit(callee.identity, records(2000))
+    concurrent.futures.wait([future], timeout=JOIN)
+    start = threading.Barrier(8)
+    got: list[object] = []
+
+    def ask() -> None:
+        start.wait()
+        got.append(future.result())
+
+    threads = [threading.Thread(target=ask) for _ in range(8)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(JOIN)
+    assert len(got) == 8
+    assert all(value is got[0] for value in got)
+    assert got[0] == records(2000)
+
+
+def test_a_done_callback_gets_the_built_result(pool) -> None:
+    seen: list[object] = []
+    done = threading.Event()
+
+    def callback(future: concurrent.futures.Future) -> None:
+        seen.append(future.result())
+        done.set()
+
+    future = pool.submit(callee.identity, [1, [2, 3], {"four": 4}])
+    future.add_done_callback(callback)
+    assert done.wait(JOIN)
+    assert seen == [[1, [2, 3], {"four": 4}]]
+    assert future.result() is seen[0]
+
+
+def test_a_result_that_does_not_rebuild_here_fails_its_future_the_same_each_time(pool) -> None:
+    future = pool.submit(callee.identity, [1, 2])  # the pool works before and after
+    assert future.result(timeout=JOIN) == [1, 2]
+    failing = pool.submit(callee.make_refuses_to_unpickle)
+    exc = failing.exception(timeout=JOIN)
+    assert type(exc) is ValueError
+    assert "refuses to be rebuilt" in str(exc)
+    assert isinstance(exc.__cause__, si.ExecutionFailed)
+    with pytest.raises(ValueError, match="refuses to be rebuilt"):
+        failing.result()
+    assert failing.exception() is exc
+    assert pool.submit(callee.add, 1, 1).result(timeout=JOIN) == 2
+
+
+def test_a_result_asked_for_by_result_first_fails_as_exception_says(pool) -> None:
+    failing = pool.submit(callee.make_refuses_to_unpickle)
+    with pytest.raises(ValueError, match="refuses to be rebuilt") as raised:
+        failing.result(timeout=JOIN)
+    assert failing.exception() is raised.value
+
+
+def test_repr_of_a_finished_future_does_not_show_the_plumbing(pool) -> None:
+    future = pool.submit(callee.identity, [1, 2, 3])
+    concurrent.futures.wait([future], timeout=JOIN)
+    assert "_ReturnedValue" not in repr(future)
+    assert "finished" in repr(future)
+    future.result()
+    assert "returned list" in repr(future)
+
+
+def test_scalar_results_are_plain_values(pool) -> None:
+    future = pool.submit(callee.add, 2, 3)
+    assert future.result(timeout=JOIN) == 5
+    assert "returned int" in repr(future)
+
+
+def test_pool_futures_work_with_asyncio(pool) -> None:
+    async def main() -> object:
+        loop = asyncio.get_running_loop()
+        wrapped = await asyncio.wrap_future(pool.submit(callee.identity, records(10)))
+        in_executor = await loop.run_in_executor(pool, callee.identity, {"x": [1]})
+        return wrapped, in_executor
+
+    assert asyncio.run(main()) == (records(10), {"x": [1]})
+
+
+def test_pool_futures_are_concurrent_futures(pool) -> None:
+    future = pool.submit(callee.identity, [1])
+    assert isinstance(future, concurrent.futures.Future)
+    done, _ = concurrent.futures.wait([future], timeout=JOIN)
+    assert done == {future}
+    assert list(concurrent.futures.as_completed([future], timeout=JOIN)) == [future]
+
+
+# --- short items of one map() run in batches ---------------------------------------------------
+
+
+def test_many_short_tasks_each_get_their_own_result_or_error(pool) -> None:
+    futures = [pool.submit(callee.divide, i, 0 if i % 500 == 7 else 1) for i in range(3000)]
+    for i, future in enumerate(futures):
+        if i % 500 == 7:
+            exc = future.exception(timeout=JOIN)
+            assert type(exc) is ZeroDivisionError
+            assert isinstance(exc.__cause__, si.ExecutionFailed)
+        else:
+            assert future.result(timeout=JOIN) == i
+
+
+def test_map_of_many_short_items_raises_at_the_failing_one(pool) -> None:
+    results = pool.map(callee.divide, range(3000), [0 if i == 2500 else 1 for i in range(3000)])
+    for i in range(2500):
+        assert next(results) == i
+    with pytest.raises(ZeroDivisionError):
+        next(results)
+
+
+def test_map_of_many_short_tasks_keeps_order_and_types(pool) -> None:
+    assert list(pool.map(callee.add, range(5000), range(5000))) == [2 * i for i in range(5000)]
+    assert list(pool.map(callee.identity, [[i] for i in range(2000)])) == [[i] for i in range(2000)]
+
+
+def test_a_task_waiting_for_one_queued_behind_it_runs_while_a_worker_is_free(pool) -> None:
+    # Many short tasks first, so that the workers take batches when they can.
+    assert list(pool.map(callee.add, range(2000), range(2000)))[-1] == 3998
+    event = si.Event()
+    waiting = pool.submit(callee.wait_event, event, "waited", 20)
+    setter = pool.submit(event.set)
+    after = [pool.submit(callee.add, i, 1) for i in range(20)]
+    assert waiting.result(timeout=30) == "waited"
+    assert setter.result(timeout=JOIN) is None
+    assert [future.result(timeout=JOIN) for future in after] == list(range(1, 21))
+
+
+def test_cancelled_queued_tasks_never_run_while_short_ones_are_batched() -> None:
+    pool = make_pool(1)
+    try:
+        assert list(pool.map(callee.add, range(500), range(500)))[-1] == 998
+        event = si.Event()
+        q = si.create_queue()
+        blocker = pool.submit(callee.wait_event, event, None, 20)
+        queued = [pool.submit(callee.put, q, i) for i in range(50)]
+        cancelled = [future.cancel() for future in queued[::2]]
+        assert all(cancelled)
+        event.set()
+        blocker.result(timeout=JOIN)
+        for future in queued[1::2]:
+            future.result(timeout=JOIN)
+        got = sorted(q.get(timeout=JOIN) for _ in range(25))
+        assert got == list(range(1, 50, 2))
+        assert q.empty()
+    finally:
+        pool.shutdown(wait=True, cancel_futures=True)
+
+
+def test_shutdown_runs_every_queued_short_task() -> None:
+    pool = make_pool(2)
+    futures = [pool.submit(callee.add, i, 1) for i in range(3000)]
+    pool.shutdown(wait=True)
+    assert [future.result(timeout=0) for future in futures] == [i + 1 for i in range(3000)]
+
+
+# --- Interpreter._invoke_many, the worker's batch --------------------------------------------------
+
+
+@pytest.fixture
+def interp():
+    interp = si.create()
+    interp.exec(callee.add_tests_dir_source())
+    yield interp
+    interp.close()
+
+
+def prepared(fn, *args, **kwargs):
+    from subinterpreters import _calls
+
+    return _calls.prepare(fn, args, kwargs)
+
+
+def test_invoke_many_returns_each_outcome_in_order(interp) -> None:
+    outcomes = interp._invoke_many(
+        [prepared(callee.add, 1, 2), prepared(callee.divide, 1, 0), prepared(callee.add, 3, c=4)]
+    )
+    assert [ok for ok, _ in outcomes] == [True, False, True]
+    assert outcomes[0][1] == 3
+    assert outcomes[2][1] == 7
+    failed = outcomes[1][1]
+    assert isinstance(failed, si.ExecutionFailed)
+    assert failed.type_name == "ZeroDivisionError"
+
+
+def test_invoke_many_with_defer_returns_containers_unbuilt(interp) -> None:
+    ((ok, value),) = interp._invoke_many([prepared(callee.identity, [1, {"a": 2}])], True)
+    assert ok
+    assert type(value).__name__ == "_ReturnedValue"
+    assert value.build() == [1, {"a": 2}]
+    with pytest.raises(RuntimeError, match="built already"):
+        value.build()
+
+
+def test_invoke_many_of_nothing_is_an_empty_list(interp) -> None:
+    assert interp._invoke_many([]) == []
+
+
+def test_invoke_many_refuses_a_call_listed_twice_and_takes_none(interp) -> None:
+    first, second = prepared(callee.add, 1, 1), prepared(callee.add, 2, 2)
+    with pytest.raises(RuntimeError, match="run already"):
+        interp._invoke_many([first, second, first])
+    assert interp._invoke_many([first, second]) == [(True, 2), (True, 4)]
+    with pytest.raises(RuntimeError, match="run already"):
+        interp._invoke_many([first])
+
+
+@pytest.mark.parametrize("calls", [(1, 2), None, "calls"])
+def test_invoke_many_needs_a_list(interp, calls) -> None:
+    with pytest.raises(TypeError, match="list"):
+        interp._invoke_many(calls)
+
+
+def test_invoke_many_refuses_what_is_not_a_prepared_call_and_takes_none(interp) -> None:
+    good = prepared(callee.add, 1, 1)
+    with pytest.raises(TypeError, match="_prepare_call"):
+        interp._invoke_many([good, object()])
+    assert interp._invoke_many([good]) == [(True, 2)]
+
+
+def test_invoke_with_defer_builds_scalars_at_once(interp) -> None:
+    assert interp._invoke(prepared(callee.add, 1, 2), True) == 3
+    value = interp._invoke(prepared(callee.identity, {"k": (1, 2)}), True)
+    assert value.build() == {"k": (1, 2)}
