@@ -38,6 +38,9 @@ struct Inner<H> {
     /// Creations between [`InterpreterTable::begin_create`] and their end.
     creating: usize,
     shutting_down: bool,
+    /// Threads in [`InterpreterTable::wait_until`]: a change wakes them only if there are any
+    /// (a notify is a system call; runs begin and end on every call into an interpreter).
+    waiting: usize,
 }
 
 struct Record<H> {
@@ -61,7 +64,7 @@ impl<H: Copy> InterpreterTable<H> {
     /// An empty table.
     pub fn new() -> Self {
         InterpreterTable {
-            inner: Mutex::new(Inner { records: BTreeMap::new(), creating: 0, shutting_down: false }),
+            inner: Mutex::new(Inner { records: BTreeMap::new(), creating: 0, shutting_down: false, waiting: 0 }),
             changed: Condvar::new(),
         }
     }
@@ -85,8 +88,7 @@ impl<H: Copy> InterpreterTable<H> {
         if let Some((id, handle, isolated)) = created {
             inner.records.insert(id, Record::new(handle, isolated));
         }
-        drop(inner);
-        self.changed.notify_all();
+        self.announce(inner);
     }
 
     /// Records an interpreter in one step ([`begin_create`](Self::begin_create) and
@@ -133,10 +135,11 @@ impl<H: Copy> InterpreterTable<H> {
 
     /// Ends a run started by [`begin_run`](Self::begin_run).
     pub fn end_run(&self, id: i64) {
-        if let Some(record) = lock(&self.inner).records.get_mut(&id) {
+        let mut inner = lock(&self.inner);
+        if let Some(record) = inner.records.get_mut(&id) {
             record.runner = None;
         }
-        self.changed.notify_all();
+        self.announce(inner);
     }
 
     /// Reserves `id` for a short use of its handle by a thread that does not run code in it (the
@@ -150,10 +153,11 @@ impl<H: Copy> InterpreterTable<H> {
 
     /// Ends a visit started by [`begin_visit`](Self::begin_visit).
     pub fn end_visit(&self, id: i64) {
-        if let Some(record) = lock(&self.inner).records.get_mut(&id) {
+        let mut inner = lock(&self.inner);
+        if let Some(record) = inner.records.get_mut(&id) {
             record.visitors -= 1;
         }
-        self.changed.notify_all();
+        self.announce(inner);
     }
 
     /// Starts closing `id`: returns its handle, or `Ok(None)` if it is already closed or being
@@ -176,16 +180,28 @@ impl<H: Copy> InterpreterTable<H> {
 
     /// Gives up a close begun by [`begin_close`](Self::begin_close): the interpreter is live again.
     pub fn abandon_close(&self, id: i64) {
-        if let Some(record) = lock(&self.inner).records.get_mut(&id) {
+        let mut inner = lock(&self.inner);
+        if let Some(record) = inner.records.get_mut(&id) {
             record.closing = false;
         }
-        self.changed.notify_all();
+        self.announce(inner);
     }
 
     /// Forgets an interpreter whose close has finished.
     pub fn finish_close(&self, id: i64) {
-        lock(&self.inner).records.remove(&id);
-        self.changed.notify_all();
+        let mut inner = lock(&self.inner);
+        inner.records.remove(&id);
+        self.announce(inner);
+    }
+
+    /// Releases the lock after a change and wakes the threads waiting for one, if any (they
+    /// registered under the lock, so none is missed).
+    fn announce(&self, inner: MutexGuard<'_, Inner<H>>) {
+        let waiting = inner.waiting > 0;
+        drop(inner);
+        if waiting {
+            self.changed.notify_all();
+        }
     }
 
     /// Refuses every later creation and run. Returns false if shutdown had begun.
@@ -225,7 +241,9 @@ impl<H: Copy> InterpreterTable<H> {
             if now >= deadline {
                 return false;
             }
+            inner.waiting += 1;
             inner = wait_timeout(&self.changed, inner, deadline - now);
+            inner.waiting -= 1;
         }
     }
 

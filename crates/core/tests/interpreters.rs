@@ -137,6 +137,44 @@ fn wait_until_idle_is_woken_when_the_last_run_ends() {
 }
 
 #[test]
+fn every_kind_of_change_wakes_a_waiter_that_would_otherwise_wait_an_hour() {
+    // Changes wake waiters only while some are registered: a missed wake-up would leave the
+    // waiter asleep until its deadline, an hour away, and the receive below would fail.
+    type Wait = fn(&InterpreterTable<usize>) -> bool;
+    type Change = fn(&InterpreterTable<usize>);
+    let changes: [(&str, Wait, Change); 4] = [
+        ("end_run", |t| t.wait_until_idle(Instant::now() + Duration::from_secs(3600)), |t| t.end_run(1)),
+        ("finish_create", |t| t.wait_until_idle(Instant::now() + Duration::from_secs(3600)), |t| t.finish_create(None)),
+        ("finish_close", |t| t.wait_until_no_closes(Instant::now() + Duration::from_secs(3600)), |t| t.finish_close(1)),
+        (
+            "abandon_close",
+            |t| t.wait_until_no_closes(Instant::now() + Duration::from_secs(3600)),
+            |t| t.abandon_close(1),
+        ),
+    ];
+    for (what, wait, change) in changes {
+        for _ in 0..10 {
+            let table = Arc::new(table());
+            match what {
+                "end_run" => drop(table.begin_run(1, 1).unwrap()),
+                "finish_create" => table.begin_create().unwrap(),
+                _ => drop(table.begin_close(1).unwrap()),
+            }
+            let (done_tx, done_rx) = mpsc::channel();
+            let waiter = {
+                let table = table.clone();
+                thread::spawn(move || done_tx.send(wait(&table)).unwrap())
+            };
+            thread::sleep(Duration::from_millis(5)); // most often, the waiter is asleep by now
+            change(&table);
+            let woken = done_rx.recv_timeout(PATIENCE);
+            assert_eq!(woken, Ok(true), "{what}: the waiter was not woken");
+            join(waiter);
+        }
+    }
+}
+
+#[test]
 fn concurrent_begin_run_admits_exactly_one_runner() {
     for _ in 0..50 {
         let table = Arc::new(table());
