@@ -125,6 +125,10 @@ _BATCH_MAX = 1024
 _SHORT_NS = 20_000
 # A backlog: more than this many tasks queued per worker.
 _BACKLOG = 4
+# A submit whose conversion took longer than this (large arguments) lets an idle worker take the
+# task at once (see submit), for about _HAND_OVER_S.
+_COSTLY_PREPARE_NS = 200_000
+_HAND_OVER_S = 50e-6
 # The map() call submitting on this thread, if any (its tasks' group).
 _mapping = threading.local()
 
@@ -328,11 +332,13 @@ class InterpreterPoolExecutor(_thread.ThreadPoolExecutor):
     def submit(self, fn: Callable[..., Any], /, *args: Any, **kwargs: Any) -> Future[Any]:
         """Schedule fn(*args, **kwargs) in a worker interpreter; return its Future."""
         future: Future[Any] = _PoolFuture()
+        started = time.perf_counter_ns()
         try:
             # Outside the lock: pickling may take long. TypeError if fn is not callable.
             spec = _calls.prepare(fn, args, kwargs)
         except NotShareableError as exc:
             spec, refused = None, exc
+        costly = time.perf_counter_ns() - started > _COSTLY_PREPARE_NS
         with self._shutdown_lock, _thread._global_shutdown_lock:  # type: ignore[attr-defined]
             if self._broken:
                 raise BrokenInterpreterPool(self._broken)
@@ -345,7 +351,13 @@ class InterpreterPoolExecutor(_thread.ThreadPoolExecutor):
                 return future
             self._work_queue.put(_Task(future, spec, getattr(_mapping, "group", None)))
             self._adjust_thread_count()
-            return future
+        if costly and self._idle_workers:
+            # A worker waits for this task, and takes it only with this interpreter's GIL: hold
+            # it no longer, or a caller submitting more large tasks (each converted with the GIL
+            # held, in native code that never gives it up) keeps every worker waiting until
+            # it blocks. The worker gives the GIL back once it enters its interpreter.
+            time.sleep(_HAND_OVER_S)
+        return future
 
     def map(
         self,
