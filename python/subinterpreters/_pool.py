@@ -189,7 +189,10 @@ def _worker(
             if executor is not None:
                 executor._initializer_failed(exc)
             return
-        per_task_ns = _SHORT_NS  # until measured: no batch
+        # The time per task of the last visit, and the map() call its tasks came from: a batch
+        # is taken only of the same call's items, once one of them has been timed (a short task
+        # of another kind says nothing of how long these take).
+        per_task_ns, timed_group = _SHORT_NS, None
         while True:
             idle.append(None)  # one entry per worker waiting for a task (append/pop: atomic)
             try:
@@ -199,7 +202,7 @@ def _worker(
             if task is not None:
                 started = time.perf_counter_ns()
                 batch = after = None
-                if per_task_ns < _SHORT_NS:
+                if task.group is not None and task.group is timed_group and per_task_ns < _SHORT_NS:
                     batch, after = _take_batch(task, work_queue, len(idle), executor_reference, per_task_ns)
                 if batch is None:
                     task.run(interp)
@@ -212,6 +215,7 @@ def _worker(
                     after.run(interp)
                     ran += 1
                 per_task_ns = (time.perf_counter_ns() - started) // max(ran, 1)
+                timed_group = task.group if after is None else None
                 del task, batch, after
                 executor = executor_reference()
                 # The idle count matters only while the pool may still start workers (see
