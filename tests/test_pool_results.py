@@ -134,6 +134,14 @@ def test_pool_futures_work_with_asyncio(pool) -> None:
     assert asyncio.run(main()) == (records(10), {"x": [1]})
 
 
+def test_a_result_that_does_not_rebuild_fails_the_awaiting_coroutine(pool) -> None:
+    async def main() -> object:
+        return await asyncio.wrap_future(pool.submit(callee.make_refuses_to_unpickle))
+
+    with pytest.raises(ValueError, match="refuses to be rebuilt"):
+        asyncio.run(main())
+
+
 def test_pool_futures_are_concurrent_futures(pool) -> None:
     future = pool.submit(callee.identity, [1])
     assert isinstance(future, concurrent.futures.Future)

@@ -60,6 +60,17 @@ class _PoolFuture(Future):  # type: ignore[type-arg]
                 return failed
         return exc
 
+    def _get_snapshot(self) -> tuple[bool, bool, Any, BaseException | None]:
+        # CPython 3.15's asyncio (wrap_future, run_in_executor) reads a finished future through
+        # this private method instead of result()/exception(): it gets the built value too.
+        done, cancelled, result, exc = super()._get_snapshot()  # type: ignore[misc]
+        if done and not cancelled and exc is None and type(result) is _ReturnedValue:
+            try:
+                result = self._build(result)
+            except BaseException as failed:  # noqa: BLE001 - that is the answer
+                return True, False, None, failed
+        return done, cancelled, result, exc
+
     def _build(self, value: Any) -> Any:
         with self._condition:  # type: ignore[attr-defined]
             if self._result is value:  # type: ignore[attr-defined]  # not built by another thread meanwhile
