@@ -15,7 +15,7 @@ import pytest
 
 import callee_module as callee
 import subinterpreters as si
-from helpers import TESTS_DIR
+from helpers import TESTS_DIR, assert_clean_exit, details, run_script
 
 JOIN = 10.0
 
@@ -215,6 +215,28 @@ def test_shutdown_runs_every_queued_short_task() -> None:
     futures = [pool.submit(callee.add, i, 1) for i in range(3000)]
     pool.shutdown(wait=True)
     assert [future.result(timeout=0) for future in futures] == [i + 1 for i in range(3000)]
+
+
+def test_process_exit_with_batched_map_items_queued_is_clean(tmp_path) -> None:
+    # Items of map() calls left queued at exit, short enough to be batched, run before the
+    # workers stop; the last one writes a marker.
+    marker = tmp_path / "last.txt"
+    proc = run_script(
+        tmp_path,
+        f"""
+        import pathlib
+        import subinterpreters as si
+
+        pool = si.InterpreterPoolExecutor(2)
+        assert list(pool.map(pow, range(2000), [2] * 2000))[-1] == 1999 ** 2
+        pending = pool.map(pow, range(20000), [2] * 20000)
+        pool.submit(pathlib.Path({str(marker)!r}).write_text, "after the batches")
+        print("ready", flush=True)
+        """,
+    )
+    assert_clean_exit(proc, 0)
+    assert "ready" in proc.stdout, details(proc)
+    assert marker.read_text(encoding="utf-8") == "after the batches"
 
 
 # --- Interpreter._invoke_many, the worker's batch --------------------------------------------------
