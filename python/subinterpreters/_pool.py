@@ -76,12 +76,9 @@ class _PoolFuture(Future):  # type: ignore[type-arg]
             if self._result is value:  # type: ignore[attr-defined]  # not built by another thread meanwhile
                 try:
                     self._result = value.build()
-                except RunFailedError as failed:  # it does not unpickle here
-                    self._result = None
-                    self._exception = _original(failed)
                 except BaseException as exc:  # noqa: BLE001 - the future carries it from now on
                     self._result = None
-                    self._exception = exc
+                    self._exception = _failure(exc)
             if self._exception is not None:  # type: ignore[attr-defined]
                 try:
                     raise self._exception  # type: ignore[attr-defined]
@@ -113,10 +110,8 @@ class _Task:
             return
         try:
             result = interp._invoke(self.spec, True)
-        except RunFailedError as failed:
-            self.future.set_exception(_original(failed))
         except BaseException as exc:  # noqa: BLE001 - the future carries it
-            self.future.set_exception(exc)
+            self.future.set_exception(_failure(exc))
         else:
             self.future.set_result(result)
 
@@ -155,10 +150,13 @@ def _run_batch(interp: Any, tasks: list[_Task]) -> None:
     for task, (ok, value) in zip(tasks, outcomes, strict=True):
         if ok:
             task.future.set_result(value)
-        elif isinstance(value, RunFailedError):
-            task.future.set_exception(_original(value))
         else:
-            task.future.set_exception(value)
+            task.future.set_exception(_failure(value))
+
+
+def _failure(exc: BaseException) -> BaseException:
+    """What a task's future carries for an exception met running it or building its result."""
+    return _original(exc) if isinstance(exc, RunFailedError) else exc
 
 
 def _original(failed: RunFailedError) -> BaseException:
@@ -261,7 +259,7 @@ def _take_batch(
     to run on its own after the batch, in queue order); ``(None, None)`` when there is no batch
     to take (run ``first`` alone). Nothing is taken while another worker waits for a task. A
     stop signal met is put back for the loop to find."""
-    if first.group is None or idle_workers:
+    if idle_workers:
         return None, None
     executor = executor_reference()
     workers = max(len(executor._threads), 1) if executor is not None else 1
@@ -388,11 +386,11 @@ class InterpreterPoolExecutor(_thread.ThreadPoolExecutor):
             raise ValueError("chunksize must be >= 1.")
         if chunksize == 1:
             # The calls it submits now form a group that short-task batches may take together.
-            _mapping.group = object()
+            outer, _mapping.group = getattr(_mapping, "group", None), object()
             try:
                 return super().map(fn, *iterables, timeout=timeout, **kwargs)
             finally:
-                _mapping.group = None
+                _mapping.group = outer
         results = super().map(
             functools.partial(_process_chunk, fn), _chunks(chunksize, iterables), timeout=timeout, **kwargs
         )

@@ -140,17 +140,14 @@ fn wait_until_idle_is_woken_when_the_last_run_ends() {
 fn every_kind_of_change_wakes_a_waiter_that_would_otherwise_wait_an_hour() {
     // Changes wake waiters only while some are registered: a missed wake-up would leave the
     // waiter asleep until its deadline, an hour away, and the receive below would fail.
+    const HOUR: Duration = Duration::from_secs(3600);
     type Wait = fn(&InterpreterTable<usize>) -> bool;
     type Change = fn(&InterpreterTable<usize>);
     let changes: [(&str, Wait, Change); 4] = [
-        ("end_run", |t| t.wait_until_idle(Instant::now() + Duration::from_secs(3600)), |t| t.end_run(1)),
-        ("finish_create", |t| t.wait_until_idle(Instant::now() + Duration::from_secs(3600)), |t| t.finish_create(None)),
-        ("finish_close", |t| t.wait_until_no_closes(Instant::now() + Duration::from_secs(3600)), |t| t.finish_close(1)),
-        (
-            "abandon_close",
-            |t| t.wait_until_no_closes(Instant::now() + Duration::from_secs(3600)),
-            |t| t.abandon_close(1),
-        ),
+        ("end_run", |t| t.wait_until_idle(Instant::now() + HOUR), |t| t.end_run(1)),
+        ("finish_create", |t| t.wait_until_idle(Instant::now() + HOUR), |t| t.finish_create(None)),
+        ("finish_close", |t| t.wait_until_no_closes(Instant::now() + HOUR), |t| t.finish_close(1)),
+        ("abandon_close", |t| t.wait_until_no_closes(Instant::now() + HOUR), |t| t.abandon_close(1)),
     ];
     for (what, wait, change) in changes {
         for _ in 0..10 {

@@ -19,7 +19,7 @@ use crate::ffi::{
 };
 use crate::python_half::HalfFunction;
 use crate::state::{state_of, with_imported_state, State};
-use crate::values::{InterpreterId, ReturnedValue};
+use crate::values::{InterpreterId, PreparedCall, ReturnedValue};
 
 crate::python_half::forwarders!(InterpreterId:
     call => HalfFunction::Call,
@@ -55,7 +55,7 @@ pub(super) fn invoke(this: This<'_, InterpreterId>, args: Args<'_>) -> PyResult<
     let [call, defer] = args.parse(&INVOKE_SIGNATURE)?;
     let defer = is_set(defer)?;
     let state = state_of(this.obj)?;
-    let payload = take_prepared(state, &[call.expect("required")])?.pop().expect("one call");
+    let payload = checked_call(state, call.expect("required"))?.0.borrow_mut().take().expect("checked");
     let outcome = run_as_main(state, this.value.0, "call a function in", move || invoke_inside(payload))?;
     settle(state, outcome, defer)
 }
@@ -107,20 +107,26 @@ fn is_set(flag: Option<Ref<'_>>) -> PyResult<bool> {
     flag.map_or(Ok(false), |flag| flag.is_truthy())
 }
 
+/// The `_PreparedCall` that `call` is, if it has not run yet.
+fn checked_call<'a>(state: &State, call: Ref<'a>) -> PyResult<&'a PreparedCall> {
+    let Some(prepared) = state.prepared_call_type.downcast(call) else {
+        return Err(raise(builtin(Builtin::TypeError), "_invoke() takes a call made by _prepare_call()"));
+    };
+    if prepared.0.borrow().is_none() {
+        return Err(raise(builtin(Builtin::RuntimeError), "this prepared call has run already"));
+    }
+    Ok(prepared)
+}
+
 /// The payloads of prepared calls, each taken out of its `_PreparedCall` (a call runs once).
 /// Every one is checked before any is taken: a bad one refuses them all and takes nothing.
 fn take_prepared(state: &State, calls: &[Ref<'_>]) -> PyResult<Vec<Payload>> {
-    let mut prepared = Vec::with_capacity(calls.len());
-    let mut seen = std::collections::HashSet::with_capacity(calls.len());
-    for &call in calls {
-        let Some(prepared_call) = state.prepared_call_type.downcast(call) else {
-            return Err(raise(builtin(Builtin::TypeError), "_invoke() takes a call made by _prepare_call()"));
-        };
-        // A call listed twice would run once and then find itself taken: refused as run already.
-        if prepared_call.0.borrow().is_none() || !seen.insert(call.as_ptr() as usize) {
-            return Err(raise(builtin(Builtin::RuntimeError), "this prepared call has run already"));
-        }
-        prepared.push(prepared_call);
+    let prepared = calls.iter().map(|&call| checked_call(state, call)).collect::<PyResult<Vec<_>>>()?;
+    // A call listed twice would run once and then find itself taken: refused as run already.
+    let mut addresses: Vec<usize> = calls.iter().map(|call| call.as_ptr() as usize).collect();
+    addresses.sort_unstable();
+    if addresses.windows(2).any(|pair| pair[0] == pair[1]) {
+        return Err(raise(builtin(Builtin::RuntimeError), "this prepared call has run already"));
     }
     Ok(prepared.into_iter().map(|call| call.0.borrow_mut().take().expect("checked above")).collect())
 }
