@@ -9,6 +9,7 @@
 
 pub mod buffer_lease;
 pub mod channel;
+pub mod demand;
 pub mod endpoint;
 pub mod error;
 mod exchange;
@@ -33,6 +34,7 @@ pub use sync::{lock, wait, wait_timeout};
 
 pub use buffer_lease::{BufferLease, LeaseHolder, LeaseTable};
 pub use channel::{channel, Channel, Receiver, Sender};
+pub use demand::{Demand, Wanting};
 pub use endpoint::{Endpoint, OfferError, TakeError, Wait};
 pub use error::{RecvError, SendError, TryRecvError};
 pub use foreign::ForeignSlots;

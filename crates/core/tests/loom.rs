@@ -1760,3 +1760,41 @@ fn a_close_that_finds_no_lease_of_its_interpreter_never_precedes_a_release() {
         });
     }
 }
+
+// --- Demand: a holder giving way to a counted waiter -------------------------------------------
+
+use subinterpreters_core::Demand;
+
+/// A waiter counts itself, takes the "GIL" (a mutex) and stops counting; the holder, seeing a
+/// waiter, lets go and waits for it. Whatever the interleaving: nothing deadlocks, the count ends
+/// at zero, and when `wait_served` reports the waiter took it, it had (its turn is recorded).
+#[test]
+fn a_holder_giving_way_sees_the_waiter_take_its_turn() {
+    model("demand give way", || {
+        let demand = LoomArc::new(Demand::new());
+        let gil = LoomArc::new(loom::sync::Mutex::new(Vec::<&'static str>::new()));
+        let held = gil.lock().unwrap();
+        let waiter = {
+            let (demand, gil) = (demand.clone(), gil.clone());
+            thread::spawn(move || {
+                let wish = demand.want();
+                let mut turns = gil.lock().unwrap();
+                drop(wish);
+                turns.push("waiter");
+            })
+        };
+        let (seen, served) = (demand.waiting(), demand.served());
+        drop(held);
+        let taken = seen > 0 && demand.wait_served(served, std::time::Duration::from_micros(3));
+        let mut turns = gil.lock().unwrap();
+        if taken {
+            assert_eq!(*turns, ["waiter"], "reported taken before the waiter had its turn");
+        }
+        turns.push("holder");
+        drop(turns);
+        waiter.join().unwrap();
+        assert_eq!(demand.waiting(), 0);
+        assert_eq!(demand.served(), 1);
+        assert_eq!(gil.lock().unwrap().len(), 2);
+    });
+}

@@ -12,13 +12,13 @@ use std::collections::HashMap;
 use std::hash::{BuildHasherDefault, Hasher};
 
 use subinterpreters_core::structured::{Decoder, DepthExceeded, Encoder, Item, MemoId, StrId, Structured};
-use subinterpreters_core::Payload;
+use subinterpreters_core::{Demand, Payload};
 
 use super::ToPayloadError;
 use crate::ffi::{
-    bool_from, bytearray_from, bytes_from, complex_from, dict_set, float_from, int_from_hex, int_from_i64, new_dict,
-    new_set, none, set_add, str_from_utf8, str_from_utf8_surrogatepass, Filling, GcPaused, ObjKind, Owned, PyResult,
-    Ref,
+    bool_from, bytearray_from, bytes_from, complex_from, dict_set, float_from, gil_demand, give_way, int_from_hex,
+    int_from_i64, new_dict, new_set, none, set_add, str_from_utf8, str_from_utf8_surrogatepass, Filling, GcPaused,
+    ObjKind, Owned, PyResult, Ref, Unfinished,
 };
 use crate::state::State;
 
@@ -227,11 +227,34 @@ fn too_deep(error: DepthExceeded) -> ToPayloadError {
 
 /// Builds the objects `structured` describes, in the current interpreter (attachments through
 /// `attached`, which builds a handle from its payload).
+///
+/// A large build lets the threads of ours that wait for this interpreter's GIL have it now and
+/// then (see [`crate::ffi::give_way`]): a pool's worker thread that finished its task must not
+/// wait until the main thread has built another task's result. (Other waiters wait for the end,
+/// as for any native call: CPython's hand-over needs a request only its own loop sees.) Nothing
+/// half built is visible meanwhile: the lists and tuples being filled are hidden from the
+/// garbage collector. A value with a reference back to a container (`MemoRef`), which could lead
+/// from a finished object to one being filled, and a frozenset being filled (which must stay
+/// unreferenced) do not give way; nor does the rest of a build once no waiter took the GIL
+/// given (one counted but stuck, at exit).
 pub(crate) fn decode(structured: &Structured, attached: &dyn Fn(&Payload) -> PyResult<Owned>) -> PyResult<Owned> {
-    let _paused = GcPaused::new();
-    let mut build = Build { decoder: structured.decoder(), attached, kept: Vec::new(), memo: Vec::new() };
+    let mut build = Build {
+        decoder: structured.decoder(),
+        attached,
+        kept: Vec::new(),
+        memo: Vec::new(),
+        gc: GcPaused::new(),
+        demand: gil_demand(),
+        unfinished: Unfinished::new(),
+        countdown: GIVE_WAY_EVERY,
+        may_give_way: true,
+        frozensets_filling: 0,
+    };
     build.next()
 }
+
+/// Items built between two looks at whether other threads wait for the GIL (about 0.1 ms).
+const GIVE_WAY_EVERY: u32 = 4096;
 
 struct Build<'a> {
     decoder: Decoder<'a>,
@@ -240,10 +263,30 @@ struct Build<'a> {
     kept: Vec<Owned>,
     /// Containers built (or being built) so far, by MemoId.
     memo: Vec<Owned>,
+    /// The collector is paused while building (giving way too).
+    gc: GcPaused,
+    /// Threads waiting for this interpreter's GIL.
+    demand: &'static Demand,
+    /// The lists and tuples being filled.
+    unfinished: Unfinished,
+    /// Items left until the next look at `demand`.
+    countdown: u32,
+    /// False once a container was referred to again (see [`decode`]), or a give-way found no
+    /// one to take the GIL (see [`give_way`]).
+    may_give_way: bool,
+    frozensets_filling: u32,
 }
 
 impl Build<'_> {
     fn next(&mut self) -> PyResult<Owned> {
+        self.countdown -= 1;
+        if self.countdown == 0 {
+            self.countdown = GIVE_WAY_EVERY;
+            if self.may_give_way && self.frozensets_filling == 0 && self.demand.waiting() > 0 {
+                let demand = self.demand;
+                self.may_give_way = self.gc.let_others_run(&self.unfinished, || give_way(demand));
+            }
+        }
         let item = self.decoder.next().map_err(|error| {
             crate::ffi::raise(
                 crate::ffi::builtin(crate::ffi::Builtin::SystemError),
@@ -268,19 +311,13 @@ impl Build<'_> {
             Item::Bytes(data) => bytes_from(data)?,
             Item::ByteArray(data) => bytearray_from(data)?,
             Item::Tuple(len) => {
-                let mut tuple = Filling::tuple(len)?;
-                for _ in 0..len {
-                    tuple.push(self.next()?)?;
-                }
-                tuple.finish()?
+                let tuple = Filling::tuple(len)?;
+                self.fill(tuple, len)?
             }
             Item::List(len, id) => {
-                let mut list = Filling::list(len)?;
+                let list = Filling::list(len)?;
                 self.remember(id, list.as_ref().to_owned());
-                for _ in 0..len {
-                    list.push(self.next()?)?;
-                }
-                list.finish()?
+                self.fill(list, len)?
             }
             Item::Dict(len, id) => {
                 let dict = new_dict()?;
@@ -306,18 +343,36 @@ impl Build<'_> {
                 // filled once it is complete.
                 self.remember(id, none());
                 let set = new_set(true)?;
+                self.frozensets_filling += 1;
                 for _ in 0..len {
                     set_add(set.as_ref(), self.next()?.as_ref())?;
                 }
+                self.frozensets_filling -= 1;
                 self.memo[id.index()] = set.clone();
                 set
             }
             Item::MemoRef(id) => match self.memo.get(id.index()) {
-                Some(container) => container.clone(),
+                Some(container) => {
+                    self.may_give_way = false;
+                    container.clone()
+                }
                 None => return Err(malformed("a reference to a container not built yet")),
             },
             Item::Attachment(payload) => (self.attached)(payload)?,
         })
+    }
+
+    /// Fills `seq` (a new list or tuple) with the next `len` items; listed as unfinished meanwhile.
+    fn fill(&mut self, mut seq: Filling, len: usize) -> PyResult<Owned> {
+        // SAFETY: `seq` is finished (or dropped) only after the pop below.
+        unsafe { self.unfinished.push(&seq) };
+        let filled = (0..len).try_for_each(|_| {
+            let item = self.next()?;
+            seq.push(item)
+        });
+        self.unfinished.pop();
+        filled?;
+        seq.finish()
     }
 
     fn remember(&mut self, id: MemoId, container: Owned) {

@@ -3,6 +3,8 @@
 //! reader here is for objects of exactly that type (the caller checked [`Ref::kind`]), whose
 //! contents no Python code can change during the walk: it runs none.
 
+use std::ptr::NonNull;
+
 use pyo3_ffi as sys;
 
 use super::error::{clear_error, PyResult, Raised};
@@ -185,6 +187,33 @@ impl Filling {
     }
 }
 
+/// The lists and tuples one build is filling, innermost last, by address (no reference is
+/// taken: this runs once per list of a build): each is owned by its [`Filling`], which the
+/// build keeps until after removing it here. Hidden from the collector while the build lets
+/// other threads run ([`GcPaused::let_others_run`]).
+pub(crate) struct Unfinished(Vec<NonNull<sys::PyObject>>);
+
+impl Unfinished {
+    pub(crate) fn new() -> Unfinished {
+        Unfinished(Vec::new())
+    }
+
+    /// Lists `seq` (innermost) until the matching [`Unfinished::pop`].
+    ///
+    /// # Safety
+    /// `seq`'s object stays alive until then: its `Filling` is neither finished nor dropped
+    /// before the pop.
+    pub(crate) unsafe fn push(&mut self, seq: &Filling) {
+        // SAFETY: an owned object's pointer is never null.
+        self.0.push(unsafe { NonNull::new_unchecked(seq.seq.as_ptr()) });
+    }
+
+    /// Removes the innermost sequence listed.
+    pub(crate) fn pop(&mut self) {
+        self.0.pop();
+    }
+}
+
 /// A new empty dict.
 pub(crate) fn new_dict() -> PyResult<Owned> {
     // SAFETY: returns a new dict or null with MemoryError set.
@@ -242,6 +271,46 @@ impl GcPaused {
     pub(crate) fn new() -> GcPaused {
         // SAFETY: the thread is attached; PyGC_Disable returns the previous state.
         GcPaused { was_enabled: unsafe { sys::PyGC_Disable() } != 0 }
+    }
+}
+
+impl GcPaused {
+    /// Runs `f`, which lets other threads of this interpreter run (see [`super::give_way`]),
+    /// with `unfinished` — lists and tuples being filled, whose empty slots are NULL — out of
+    /// the collector's sight: `gc.get_objects()`, `gc.get_referrers()` or `gc.collect()` in
+    /// another thread must not reach a NULL slot. Each is tracked again afterwards (if it was).
+    ///
+    /// The collector stays paused meanwhile: were it running, the first allocation of the thread
+    /// let in would collect everything built so far (all of it young), on CPython < 3.14 in one
+    /// go, while the build waits. A `gc.enable()` made meanwhile is kept (restored on drop); a
+    /// `gc.disable()` made meanwhile finds it disabled already and is not seen.
+    pub(crate) fn let_others_run<R>(&mut self, unfinished: &Unfinished, f: impl FnOnce() -> R) -> R {
+        let hidden: Vec<bool> = unfinished
+            .0
+            .iter()
+            .map(|seq| {
+                // SAFETY: live objects (`Unfinished::push`'s contract) of GC-aware types;
+                // untracking a tracked object is always allowed, and nothing tracked reaches it.
+                unsafe {
+                    let tracked = sys::PyObject_GC_IsTracked(seq.as_ptr()) == 1;
+                    if tracked {
+                        sys::PyObject_GC_UnTrack(seq.as_ptr().cast());
+                    }
+                    tracked
+                }
+            })
+            .collect();
+        let result = f();
+        // SAFETY: attached again, to the interpreter whose collector this paused.
+        if unsafe { sys::PyGC_Disable() } != 0 {
+            self.was_enabled = true; // another thread enabled it meanwhile
+        }
+        for (seq, _) in unfinished.0.iter().zip(hidden).filter(|(_, tracked)| *tracked) {
+            // SAFETY: alive (as above), untracked above, and nothing can track it again (only
+            // its builder could reach it); a GC-aware type.
+            unsafe { sys::PyObject_GC_Track(seq.as_ptr().cast()) };
+        }
+        result
     }
 }
 

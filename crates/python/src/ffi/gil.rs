@@ -1,12 +1,15 @@
-//! Releasing the GIL around blocking work, seeing signals, knowing which thread we are on, and
-//! keeping daemon threads away from interpreter finalisation.
+//! Releasing the GIL around blocking work (and giving it to the threads that wait for it during
+//! long native work), seeing signals, knowing which thread we are on, and keeping daemon threads
+//! away from interpreter finalisation.
 
 use std::cell::Cell;
 use std::panic::{catch_unwind, resume_unwind, AssertUnwindSafe};
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::Mutex;
+use std::time::Duration;
 
 use pyo3_ffi as sys;
+use subinterpreters_core::Demand;
 
 use super::error::{PyResult, Raised};
 use super::module::import_module;
@@ -18,6 +21,13 @@ static MAIN_EXITING: AtomicBool = AtomicBool::new(false);
 static LEFT_OVER: Mutex<Vec<u64>> = Mutex::new(Vec::new());
 /// The main thread of the main interpreter, learnt on first need. 0 until then.
 static MAIN_THREAD: AtomicU64 = AtomicU64::new(0);
+
+/// Threads of ours waiting to take an interpreter's GIL back (after blocking, or after a call into
+/// another interpreter), in buckets by interpreter id: two interpreters that share a bucket only
+/// cost a give-way that was not needed.
+static GIL_DEMAND: [Demand; 16] = [const { Demand::new() }; 16];
+/// How long a thread giving way waits for a waiter to take the GIL (see [`give_way`]).
+const GIVE_WAY_PATIENCE: Duration = Duration::from_micros(500);
 
 thread_local! {
     /// Whether this thread is a daemon thread of the main interpreter, learnt on first need.
@@ -77,13 +87,47 @@ pub(crate) fn check_signals() -> PyResult<()> {
 /// `Send`, which keeps Python references out of it.
 pub(crate) fn allow_threads<R: Send>(f: impl FnOnce() -> R + Send) -> R {
     let may_park = may_park_at_exit();
+    let demand = gil_demand();
     // SAFETY: the thread is attached; PyEval_SaveThread detaches it and returns its state.
     let saved = unsafe { sys::PyEval_SaveThread() };
     let result = catch_unwind(AssertUnwindSafe(f));
     park_if_main_is_exiting(may_park);
     // SAFETY: `saved` is this thread's state, detached just above.
-    unsafe { sys::PyEval_RestoreThread(saved) };
+    unsafe { reattach(saved, demand) };
     result.unwrap_or_else(|panic| resume_unwind(panic))
+}
+
+/// The count of threads waiting for the GIL of the interpreter the calling thread is attached
+/// to (those coming back through [`reattach`]).
+pub(crate) fn gil_demand() -> &'static Demand {
+    &GIL_DEMAND[super::interp::current_interpreter_id().rem_euclid(GIL_DEMAND.len() as i64) as usize]
+}
+
+/// Attaches `saved` again, counted in `demand` (its interpreter's, from [`gil_demand`]) while
+/// it waits for the GIL, so a thread holding the GIL through long native work lets it go.
+///
+/// # Safety
+/// As `PyEval_RestoreThread`: `saved` is the calling thread's state, detached, and no state is
+/// attached on this thread.
+pub(super) unsafe fn reattach(saved: *mut sys::PyThreadState, demand: &Demand) {
+    let _wish = demand.want();
+    // SAFETY: function contract.
+    unsafe { sys::PyEval_RestoreThread(saved) };
+}
+
+/// Called now and then by long native work holding the GIL (with `demand` from [`gil_demand`]):
+/// when threads of ours wait for the GIL (counted in `demand`), releases it until one of them
+/// has taken it (at most `GIVE_WAY_PATIENCE`), then waits for it as any thread does. Without
+/// this, a waiter waits until the work ends: CPython's hand-over needs a request that only the
+/// interpreter's own loop sees. The caller makes whatever it holds safe for other threads to
+/// see first (nothing of it may be reachable half made). False if it waited for nothing: a
+/// waiter counted but not taking the GIL (one stuck at exit); the caller stops asking then.
+pub(crate) fn give_way(demand: &Demand) -> bool {
+    if demand.waiting() == 0 {
+        return true;
+    }
+    let served = demand.served();
+    allow_threads(|| demand.wait_served(served, GIVE_WAY_PATIENCE))
 }
 
 /// Whether a thread must park instead of re-attaching once the main interpreter is exiting.

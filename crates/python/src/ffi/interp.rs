@@ -323,6 +323,7 @@ pub(crate) unsafe fn enter_interpreter<R: Send>(
     on_leave: impl FnOnce() + Send,
 ) -> PyResult<R> {
     let may_park = super::gil::may_park_at_exit();
+    let demand = super::gil::gil_demand();
     // SAFETY: the thread is attached; PyEval_SaveThread detaches it and returns its state.
     let caller = unsafe { sys::PyEval_SaveThread() };
     let kept = if keep_state { super::kept_states::take(interp) } else { None };
@@ -366,8 +367,8 @@ pub(crate) unsafe fn enter_interpreter<R: Send>(
         drop(run_detached(on_leave));
         super::gil::park_for_good();
     }
-    // SAFETY: `caller` is this thread's state, detached above.
-    unsafe { sys::PyEval_RestoreThread(caller) };
+    // SAFETY: `caller` is this thread's state, detached above; nothing is attached now.
+    unsafe { super::gil::reattach(caller, demand) };
     // Only now, with the caller attached again (and so the thread's gilstate state), may `state`
     // be deleted by another thread, so only now is it published; and before `on_leave`, after
     // which `interp` may be closed, a close that must find it.

@@ -30,14 +30,16 @@ mod values;
 pub(crate) use args::{Args, Param, ParamKind, Signature, EXIT_SIGNATURE};
 pub(crate) use buffer::{memoryview_of, BufferView, Export};
 pub(crate) use containers::{
-    bytearray_from, complex_from, new_dict, new_set, set_add, str_from_utf8, Filling, GcPaused,
+    bytearray_from, complex_from, new_dict, new_set, set_add, str_from_utf8, Filling, GcPaused, Unfinished,
 };
 pub(crate) use error::{
     builtin, clear_error, new_exception_class, raise, raise_instance, restore_raised, take_raised, Builtin, PyResult,
     Raised,
 };
 pub(crate) use foreign::{capsule, object_from_c, ObjectPtr};
-pub(crate) use gil::{allow_threads, begin_shutdown_parking, check_signals, is_main_thread, thread_ident};
+pub(crate) use gil::{
+    allow_threads, begin_shutdown_parking, check_signals, gil_demand, give_way, is_main_thread, thread_ident,
+};
 pub(crate) use identity::IdentityCache;
 pub(crate) use interp::{
     create_interpreter, current_interpreter_id, end_interpreter_if, enter_interpreter, eval_snippet,
