@@ -1,8 +1,12 @@
 """A long build of structured data (a large list received in this interpreter) lets the threads of
 ours that wait for this interpreter's GIL run now and then: a thread coming back from another
 interpreter (``exec``, ``call``, a pool's worker) or from a blocking ``get`` does not wait until
-the build ends. While they run, nothing half built is visible to them (the lists and tuples being
-filled are hidden from the garbage collector, which stays paused for the build).
+the build ends. While they run, no half-filled list or tuple is reachable (those being filled are
+hidden from the garbage collector), and what they decide about the collector stands.
+
+The tests that check *when* a helper comes back run with the collector off: with it on, the
+helper's first allocation may run a collection of everything built so far, after which the
+build (no longer asked to give way) may finish before the helper counts.
 """
 
 import contextlib
@@ -111,19 +115,19 @@ class Scene:
         return self.came_back.is_set() and 0 <= self.built_when_back < ITEMS
 
 
-def test_a_thread_back_from_another_interpreter_runs_during_the_build(interp):
+def test_a_thread_back_from_another_interpreter_runs_during_the_build(interp, collector_off):
     scene = Scene(interp)
 
     def helper():
         scene.away()  # comes back to this interpreter while the main thread builds
         scene.back()
-        gc.collect()
+        gc.collect()  # a collection while the build waits: no NULL slot met
 
     scene.helper(helper)
     assert scene.receive(), "the waiting thread only ran once the build had ended"
 
 
-def test_a_thread_back_from_a_blocking_get_runs_during_the_build(interp):
+def test_a_thread_back_from_a_blocking_get_runs_during_the_build(interp, collector_off):
     scene = Scene(interp)
     ready = threading.Event()
 
@@ -142,7 +146,7 @@ def test_a_thread_back_from_a_blocking_get_runs_during_the_build(interp):
     assert scene.receive(), "the waiting thread only ran once the build had ended"
 
 
-def test_a_list_being_filled_is_out_of_sight_of_the_collector(interp):
+def test_a_list_being_filled_is_out_of_sight_of_the_collector(interp, collector_off):
     # Floats are not tracked by the collector: the sender's list, and the one being filled, are
     # the only sequences of that length.
     scene = Scene(interp)
@@ -174,37 +178,31 @@ def collector(enabled: bool):
         (gc.enable if was else gc.disable)()
 
 
-def test_the_collector_stays_paused_for_the_build_and_an_enable_made_meanwhile_stands(interp):
-    # The thread let in finds the collector paused (were it running, its first allocation would
-    # collect everything built so far while the build waits); the gc.enable() it makes stands.
-    scene, seen = Scene(interp), []
-
-    def helper():
-        scene.away()
-        scene.back()
-        gc.enable()
-        seen.append(gc.isenabled())
-
-    scene.helper(helper)
+@pytest.fixture
+def collector_off():
     with collector(enabled=False):
-        assert scene.receive()
-        assert seen == [True]
-        assert gc.isenabled()
+        yield
 
 
-def test_an_enabled_collector_is_paused_for_the_build_and_enabled_after(interp):
+@pytest.mark.parametrize("enabled_before", [True, False])
+def test_what_a_thread_let_in_decides_about_the_collector_stands(interp, enabled_before):
     scene, seen = Scene(interp), []
 
     def helper():
         scene.away()
+        if enabled_before:
+            gc.disable()  # first: with the collector on, an allocation may run a collection
+            scene.back()
+        else:
+            scene.back()  # counted while the collector is still off
+            gc.enable()
         seen.append(gc.isenabled())
-        scene.back()
 
     scene.helper(helper)
-    with collector(enabled=True):
-        assert scene.receive()
-        assert seen == [False]
-        assert gc.isenabled()
+    with collector(enabled=enabled_before):
+        assert scene.receive(), "the waiting thread only ran once the build had ended"
+        assert seen == [not enabled_before]
+        assert gc.isenabled() is not enabled_before
 
 
 def test_a_value_with_a_cycle_still_arrives_whole_with_a_waiter(interp):

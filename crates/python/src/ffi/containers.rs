@@ -277,20 +277,22 @@ impl GcPaused {
 impl GcPaused {
     /// Runs `f`, which lets other threads of this interpreter run (see [`super::give_way`]),
     /// with `unfinished` — lists and tuples being filled, whose empty slots are NULL — out of
-    /// the collector's sight: `gc.get_objects()`, `gc.get_referrers()` or `gc.collect()` in
+    /// the collector's sight: `gc.get_objects()`, `gc.get_referrers()` or a collection in
     /// another thread must not reach a NULL slot. Each is tracked again afterwards (if it was).
+    /// The collector runs meanwhile if it ran before the build, and what other threads decide
+    /// about it meanwhile (`gc.enable()`, `gc.disable()`) is what is restored on drop.
     ///
-    /// The collector stays paused meanwhile: were it running, the first allocation of the thread
-    /// let in would collect everything built so far (all of it young), on CPython < 3.14 in one
-    /// go, while the build waits. A `gc.enable()` made meanwhile is kept (restored on drop); a
-    /// `gc.disable()` made meanwhile finds it disabled already and is not seen.
-    pub(crate) fn let_others_run<R>(&mut self, unfinished: &Unfinished, f: impl FnOnce() -> R) -> R {
+    /// # Safety
+    /// No object reachable from Python (anything tracked, or known to other code) refers to a
+    /// listed sequence: only the builder reaches them.
+    pub(crate) unsafe fn let_others_run<R>(&mut self, unfinished: &Unfinished, f: impl FnOnce() -> R) -> R {
         let hidden: Vec<bool> = unfinished
             .0
             .iter()
             .map(|seq| {
                 // SAFETY: live objects (`Unfinished::push`'s contract) of GC-aware types;
-                // untracking a tracked object is always allowed, and nothing tracked reaches it.
+                // untracking a tracked object is always allowed; nothing else reaches it
+                // (function contract), so nothing sees it untracked.
                 unsafe {
                     let tracked = sys::PyObject_GC_IsTracked(seq.as_ptr()) == 1;
                     if tracked {
@@ -300,11 +302,14 @@ impl GcPaused {
                 }
             })
             .collect();
-        let result = f();
-        // SAFETY: attached again, to the interpreter whose collector this paused.
-        if unsafe { sys::PyGC_Disable() } != 0 {
-            self.was_enabled = true; // another thread enabled it meanwhile
+        if self.was_enabled {
+            // SAFETY: attached, to the interpreter whose collector this paused.
+            unsafe { sys::PyGC_Enable() };
         }
+        let result = f();
+        // SAFETY: attached again, to the same interpreter; the state found is what other threads
+        // left (a gc.disable() or gc.enable() made meanwhile), restored on drop.
+        self.was_enabled = unsafe { sys::PyGC_Disable() } != 0;
         for (seq, _) in unfinished.0.iter().zip(hidden).filter(|(_, tracked)| *tracked) {
             // SAFETY: alive (as above), untracked above, and nothing can track it again (only
             // its builder could reach it); a GC-aware type.

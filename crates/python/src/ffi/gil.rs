@@ -23,8 +23,9 @@ static LEFT_OVER: Mutex<Vec<u64>> = Mutex::new(Vec::new());
 static MAIN_THREAD: AtomicU64 = AtomicU64::new(0);
 
 /// Threads of ours waiting to take an interpreter's GIL back (after blocking, or after a call into
-/// another interpreter), in buckets by interpreter id: two interpreters that share a bucket only
-/// cost a give-way that was not needed.
+/// another interpreter), in buckets by interpreter id: two interpreters that share a bucket cost
+/// a give-way that was not needed (a wait of at most `GIVE_WAY_PATIENCE`, after which the build
+/// waits longer before it looks again).
 static GIL_DEMAND: [Demand; 16] = [const { Demand::new() }; 16];
 /// How long a thread giving way waits for a waiter to take the GIL (see [`give_way`]).
 const GIVE_WAY_PATIENCE: Duration = Duration::from_micros(500);
@@ -119,15 +120,23 @@ pub(super) unsafe fn reattach(saved: *mut sys::PyThreadState, demand: &Demand) {
 /// when threads of ours wait for the GIL (counted in `demand`), releases it until one of them
 /// has taken it (at most `GIVE_WAY_PATIENCE`), then waits for it as any thread does. Without
 /// this, a waiter waits until the work ends: CPython's hand-over needs a request that only the
-/// interpreter's own loop sees. The caller makes whatever it holds safe for other threads to
-/// see first (nothing of it may be reachable half made). False if it waited for nothing: a
-/// waiter counted but not taking the GIL (one stuck at exit); the caller stops asking then.
-pub(crate) fn give_way(demand: &Demand) -> bool {
+/// interpreter's own loop sees. False if no waiter took it (a slow wake-up, another thread
+/// first, or one counted but stuck): the caller waits longer before the next try. A thread that
+/// would park for good at exit if it let go (see [`park_if_main_is_exiting`]) keeps the GIL and
+/// finishes its work instead.
+///
+/// # Safety
+/// Whatever the caller is building must be safe for other threads to see meanwhile: nothing
+/// reachable from Python may lead to a half-filled object (see `GcPaused::let_others_run`).
+pub(crate) unsafe fn give_way(demand: &Demand) -> bool {
     if demand.waiting() == 0 {
         return true;
     }
+    if must_park(may_park_at_exit()) {
+        return false;
+    }
     let served = demand.served();
-    allow_threads(|| demand.wait_served(served, GIVE_WAY_PATIENCE))
+    allow_threads(|| demand.wait_served(served, GIVE_WAY_PATIENCE)) || demand.served() != served
 }
 
 /// Whether a thread must park instead of re-attaching once the main interpreter is exiting.
