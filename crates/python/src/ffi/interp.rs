@@ -94,6 +94,7 @@ pub(crate) unsafe fn run_attached_to(interp: InterpPtr, f: impl FnOnce()) {
         let _ = catch_unwind(AssertUnwindSafe(f));
         return;
     }
+    let demand = (!current.is_null()).then(super::gil::gil_demand);
     // SAFETY: the current state (if any) is attached to this thread; detaching releases its GIL.
     let caller = if current.is_null() { std::ptr::null_mut() } else { unsafe { sys::PyEval_SaveThread() } };
     // SAFETY: `interp` is alive (contract); PyThreadState_New needs no GIL.
@@ -113,9 +114,9 @@ pub(crate) unsafe fn run_attached_to(interp: InterpPtr, f: impl FnOnce()) {
             sys::PyThreadState_DeleteCurrent();
         }
     }
-    if !caller.is_null() {
-        // SAFETY: `caller` is this thread's state, detached above.
-        unsafe { sys::PyEval_RestoreThread(caller) };
+    if let Some(demand) = demand {
+        // SAFETY: `caller` is this thread's state, detached above; nothing is attached now.
+        unsafe { super::gil::reattach(caller, demand) };
     }
 }
 
@@ -169,6 +170,7 @@ pub(crate) fn create_interpreter(
         }
     };
     let may_park = super::gil::may_park_at_exit();
+    let demand = super::gil::gil_demand();
     // SAFETY: the thread is attached (callers hold the GIL), as Py_NewInterpreterFromConfig
     // requires; it detaches the caller's state and leaves the new one current, or on failure
     // makes the caller's current again.
@@ -223,8 +225,9 @@ pub(crate) fn create_interpreter(
     drop(turn);
     let panicked = run_detached(|| record(Some(created)));
     super::gil::park_if_main_is_exiting(may_park);
-    // SAFETY: `caller` is this thread's state, detached by Py_NewInterpreterFromConfig.
-    unsafe { sys::PyEval_RestoreThread(caller) };
+    // SAFETY: `caller` is this thread's state, detached by Py_NewInterpreterFromConfig; nothing
+    // is attached now.
+    unsafe { super::gil::reattach(caller, demand) };
     resume_if_panicked(panicked);
     Ok(created)
 }
@@ -403,6 +406,7 @@ pub(crate) unsafe fn end_interpreter_if<E: Send>(
     let initial = interp.1;
     assert!(!initial.is_null(), "only interpreters created here are ended here");
     let may_park = super::gil::may_park_at_exit();
+    let demand = super::gil::gil_demand();
     // SAFETY: the thread is attached; detach it.
     let caller = unsafe { sys::PyEval_SaveThread() };
     // SAFETY: the initial state is detached and reserved for us (function contract).
@@ -434,8 +438,8 @@ pub(crate) unsafe fn end_interpreter_if<E: Send>(
         Err(_) => None,
     };
     super::gil::park_if_main_is_exiting(may_park);
-    // SAFETY: `caller` is this thread's state, detached above.
-    unsafe { sys::PyEval_RestoreThread(caller) };
+    // SAFETY: `caller` is this thread's state, detached above; nothing is attached now.
+    unsafe { super::gil::reattach(caller, demand) };
     resume_if_panicked(panicked);
     outcome.unwrap_or_else(|panic| resume_unwind(panic))
 }
