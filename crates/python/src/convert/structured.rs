@@ -277,6 +277,7 @@ struct Build<'a> {
     give_way_every: u32,
     /// False once a container was referred to again (see [`decode`]).
     may_give_way: bool,
+    /// Frozensets being filled (nothing may refer to one, so no give-way meanwhile).
     frozensets_filling: u32,
 }
 

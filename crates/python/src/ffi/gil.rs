@@ -22,10 +22,10 @@ static LEFT_OVER: Mutex<Vec<u64>> = Mutex::new(Vec::new());
 /// The main thread of the main interpreter, learnt on first need. 0 until then.
 static MAIN_THREAD: AtomicU64 = AtomicU64::new(0);
 
-/// Threads of ours waiting to take an interpreter's GIL back (after blocking, or after a call into,
-/// the creation or the end of another interpreter), in buckets by interpreter id: two interpreters that share a bucket cost
-/// a give-way that was not needed (a wait of at most `GIVE_WAY_PATIENCE`, after which the build
-/// waits longer before it looks again).
+/// Threads of ours waiting to take an interpreter's GIL back (after blocking, or after a call
+/// into, the creation or the end of another interpreter), in buckets by interpreter id: two
+/// interpreters that share a bucket cost a give-way that was not needed (a wait of at most
+/// `GIVE_WAY_PATIENCE`, after which the build waits longer before it looks again).
 static GIL_DEMAND: [Demand; 16] = [const { Demand::new() }; 16];
 /// How long a thread giving way waits for a waiter to take the GIL (see [`give_way`]).
 const GIVE_WAY_PATIENCE: Duration = Duration::from_micros(500);
