@@ -118,6 +118,18 @@ def send_on(send_end, item) -> None:
     send_end.send_nowait(item)
 
 
+def wait_on(q, timeout=30):
+    """Returns the first item put in `q`: a task that runs until the test lets it end."""
+    return q.get(timeout=timeout)
+
+
+def write_text(path, text) -> None:
+    """Writes `text` to `path`: proves the function ran."""
+    import pathlib
+
+    pathlib.Path(path).write_text(text, encoding="utf-8")
+
+
 # --- results that cannot go back ------------------------------------------------------------------
 
 

@@ -1,8 +1,10 @@
 """The pool end to end (issue 14): results that are costly to build (containers, pickled objects)
 come back from a worker unbuilt and are built by the first thread that asks the future for them,
 once; workers whose tasks are short run the tasks queued behind them in one visit to their
-interpreter (Interpreter._invoke_many), never taking a task an idle worker would take. Every
-behaviour of the executor stays as issue 5 listed it (tests/test_pool.py)."""
+interpreter, never taking a task an idle worker would take. Tasks wait in a native queue
+(_TaskQueue) that workers take from without this interpreter's GIL (Interpreter._serve); a
+future asks its task's cell (_TaskCell) whether it started. Every behaviour of the executor
+stays as issue 5 listed it (tests/test_pool.py)."""
 
 from __future__ import annotations
 
@@ -10,6 +12,7 @@ import asyncio
 import concurrent.futures
 import site
 import threading
+import time
 
 import pytest
 
@@ -239,7 +242,7 @@ def test_process_exit_with_batched_map_items_queued_is_clean(tmp_path) -> None:
     assert marker.read_text(encoding="utf-8") == "after the batches"
 
 
-# --- Interpreter._invoke_many, the worker's batch --------------------------------------------------
+# --- The native work queue and Interpreter._serve, the worker's loop ----------------------------
 
 
 @pytest.fixture
@@ -256,51 +259,265 @@ def prepared(fn, *args, **kwargs):
     return _calls.prepare(fn, args, kwargs)
 
 
-def test_invoke_many_returns_each_outcome_in_order(interp) -> None:
-    outcomes = interp._invoke_many(
-        [prepared(callee.add, 1, 2), prepared(callee.divide, 1, 0), prepared(callee.add, 3, c=4)]
-    )
-    assert [ok for ok, _ in outcomes] == [True, False, True]
-    assert outcomes[0][1] == 3
-    assert outcomes[2][1] == 7
-    failed = outcomes[1][1]
+def serve_all(interp, queue, workers=1):
+    """Runs Interpreter._serve until the stop signal queued last; returns what it settled."""
+    settled = []
+    queue.put(None)
+    assert interp._serve(queue, settled.extend, workers) is None
+    return settled
+
+
+def test_serve_runs_the_queued_tasks_in_order_and_settles_each(interp) -> None:
+    from subinterpreters._core import _TaskQueue
+
+    queue = _TaskQueue()
+    cells = [
+        queue.put(prepared(callee.add, 1, 2), 10),
+        queue.put(prepared(callee.divide, 1, 0), 11),
+        queue.put(prepared(callee.add, 3, c=4), 12),
+    ]
+    assert queue.qsize() == 3
+    settled = serve_all(interp, queue)
+    assert [(task_id, ok) for task_id, ok, _ in settled] == [(10, True), (11, False), (12, True)]
+    assert settled[0][2] == 3
+    assert settled[2][2] == 7
+    failed = settled[1][2]
     assert isinstance(failed, si.ExecutionFailed)
     assert failed.type_name == "ZeroDivisionError"
+    assert queue.qsize() == 0
+    assert not any(cell.running() for cell in cells)
+    assert all(cell.wait() for cell in cells)
 
 
-def test_invoke_many_with_defer_returns_containers_unbuilt(interp) -> None:
-    ((ok, value),) = interp._invoke_many([prepared(callee.identity, [1, {"a": 2}])], True)
-    assert ok
+def test_serve_hands_containers_over_unbuilt(interp) -> None:
+    from subinterpreters._core import _TaskQueue
+
+    queue = _TaskQueue()
+    queue.put(prepared(callee.identity, [1, {"a": 2}]), 1)
+    ((task_id, ok, value),) = serve_all(interp, queue)
+    assert (task_id, ok) == (1, True)
     assert type(value).__name__ == "_ReturnedValue"
     assert value.build() == [1, {"a": 2}]
-    with pytest.raises(RuntimeError, match="built already"):
-        value.build()
 
 
-def test_invoke_many_of_nothing_is_an_empty_list(interp) -> None:
-    assert interp._invoke_many([]) == []
+def test_a_cancelled_task_is_not_run_and_is_reported_as_such(interp, tmp_path) -> None:
+    from subinterpreters._core import _TaskQueue
+
+    marker = tmp_path / "ran"
+    queue = _TaskQueue()
+    cell = queue.put(prepared(callee.write_text, str(marker), "ran"), 5)
+    assert cell.cancel()
+    assert not cell.cancel()  # once
+    assert not cell.running()
+    assert serve_all(interp, queue) == [(5, None, None)]
+    assert not marker.exists()
 
 
-def test_invoke_many_refuses_a_call_listed_twice_and_takes_none(interp) -> None:
-    first, second = prepared(callee.add, 1, 1), prepared(callee.add, 2, 2)
+def test_a_started_task_cannot_be_cancelled(interp) -> None:
+    from subinterpreters._core import _TaskQueue
+
+    queue = _TaskQueue()
+    cell = queue.put(prepared(callee.add, 1, 1), 0)
+    seen = []
+
+    def settle(outcomes):
+        seen.append((cell.running(), cell.cancel()))
+
+    queue.put(None)
+    interp._serve(queue, settle, 1)
+    assert seen == [(True, False)]
+    assert not cell.running()
+
+
+def test_put_takes_the_prepared_call_once(interp) -> None:
+    from subinterpreters._core import _TaskQueue
+
+    queue = _TaskQueue()
+    call = prepared(callee.add, 2, 2)
+    queue.put(call, 1)
     with pytest.raises(RuntimeError, match="run already"):
-        interp._invoke_many([first, second, first])
-    assert interp._invoke_many([first, second]) == [(True, 2), (True, 4)]
+        queue.put(call, 2)
     with pytest.raises(RuntimeError, match="run already"):
-        interp._invoke_many([first])
+        interp._invoke(call)
+    assert queue.qsize() == 1
+    assert serve_all(interp, queue) == [(1, True, 4)]
 
 
-@pytest.mark.parametrize("calls", [(1, 2), None, "calls"])
-def test_invoke_many_needs_a_list(interp, calls) -> None:
-    with pytest.raises(TypeError, match="list"):
-        interp._invoke_many(calls)
+@pytest.mark.parametrize(
+    ("args", "error", "match"),
+    [
+        ((object(),), TypeError, "_prepare_call"),
+        (("call",), TypeError, "_prepare_call"),
+        ((None, 1), None, None),
+    ],
+)
+def test_put_refuses_what_is_not_a_prepared_call(args, error, match) -> None:
+    from subinterpreters._core import _TaskQueue
+
+    queue = _TaskQueue()
+    if error is None:
+        queue.put(*args)  # a stop signal: the id is ignored
+        assert queue.qsize() == 1
+        return
+    with pytest.raises(error, match=match):
+        queue.put(*args)
+    assert queue.qsize() == 0
 
 
-def test_invoke_many_refuses_what_is_not_a_prepared_call_and_takes_none(interp) -> None:
-    good = prepared(callee.add, 1, 1)
-    with pytest.raises(TypeError, match="_prepare_call"):
-        interp._invoke_many([good, object()])
-    assert interp._invoke_many([good]) == [(True, 2)]
+@pytest.mark.parametrize(
+    ("task_id", "group", "error"),
+    [
+        ("1", 0, TypeError),
+        (1.0, 0, TypeError),
+        (-1, 0, ValueError),
+        (0, -2, ValueError),
+        (0, None, TypeError),
+    ],
+)
+def test_put_checks_the_task_id_and_group_before_taking_the_call(interp, task_id, group, error) -> None:
+    from subinterpreters._core import _TaskQueue
+
+    queue = _TaskQueue()
+    call = prepared(callee.add, 1, 1)
+    with pytest.raises(error):
+        queue.put(call, task_id, group)
+    assert queue.qsize() == 0
+    assert interp._invoke(call) == 2  # not taken
+
+
+def test_drain_takes_the_tasks_out_and_leaves_the_stop_signals(interp) -> None:
+    from subinterpreters._core import _TaskQueue
+
+    queue = _TaskQueue()
+    queue.put(prepared(callee.add, 1, 1), 7)
+    queue.put(None)
+    queue.put(prepared(callee.add, 2, 2), 8)
+    assert queue.drain() == [7, 8]
+    assert queue.qsize() == 1
+    settled = []
+    assert interp._serve(queue, settled.extend, 1) is None  # the stop signal
+    assert settled == []
+
+
+def test_idle_counts_a_worker_waiting_for_a_task(interp) -> None:
+    from subinterpreters._core import _TaskQueue
+
+    queue = _TaskQueue()
+    assert queue.idle() == 0
+    settled = []
+    worker = threading.Thread(target=interp._serve, args=(queue, settled.extend, 1))
+    worker.start()
+    try:
+        deadline = time.monotonic() + JOIN
+        while queue.idle() != 1 and time.monotonic() < deadline:
+            time.sleep(0.001)
+        assert queue.idle() == 1
+        cell = queue.put(prepared(callee.add, 5, 5), 3)
+        deadline = time.monotonic() + JOIN
+        while not settled and time.monotonic() < deadline:
+            cell.wait()
+        assert settled == [(3, True, 10)]
+    finally:
+        queue.put(None)
+        worker.join(JOIN)
+    assert not worker.is_alive()
+    assert queue.idle() == 0
+
+
+def test_serve_checks_its_arguments(interp) -> None:
+    from subinterpreters._core import _TaskQueue
+
+    with pytest.raises(TypeError, match="_TaskQueue"):
+        interp._serve([], list.append, 1)
+    with pytest.raises(ValueError, match="workers"):
+        interp._serve(_TaskQueue(), list.append, 0)
+    with pytest.raises(TypeError):
+        interp._serve(_TaskQueue(), list.append)
+
+
+def test_a_failing_settle_still_ends_the_spin_and_propagates(interp) -> None:
+    from subinterpreters._core import _TaskQueue
+
+    queue = _TaskQueue()
+    cell = queue.put(prepared(callee.add, 1, 1), 0)
+
+    def settle(outcomes):
+        raise LookupError("settle failed")
+
+    with pytest.raises(LookupError, match="settle failed"):
+        interp._serve(queue, settle, 1)
+    assert cell.wait()
+    assert not cell.running()
+
+
+# --- The executor on the native queue -------------------------------------------------------------
+
+
+def test_a_running_task_reports_running_and_cannot_be_cancelled(pool) -> None:
+    gate = si.create_queue()
+    future = pool.submit(callee.wait_on, gate)
+    deadline = time.monotonic() + JOIN
+    while not future.running() and time.monotonic() < deadline:
+        time.sleep(0.001)
+    assert future.running()
+    assert "state=running" in repr(future)
+    assert not future.cancel()
+    assert not future.cancelled()
+    gate.put("go")
+    assert future.result(JOIN) == "go"
+    assert not future.running()
+    assert future.done()
+
+
+def test_a_queued_task_cancelled_never_runs(tmp_path) -> None:
+    pool = make_pool(1)
+    try:
+        gate = si.create_queue()
+        marker = tmp_path / "ran"
+        busy = pool.submit(callee.wait_on, gate)
+        queued = pool.submit(callee.write_text, str(marker), "ran")
+        assert queued.cancel()
+        assert queued.cancelled()
+        assert not queued.running()
+        with pytest.raises(concurrent.futures.CancelledError):
+            queued.result(0)
+        gate.put("go")
+        assert busy.result(JOIN) == "go"
+        assert pool.submit(callee.add, 1, 2).result(JOIN) == 3
+        assert not marker.exists()
+        assert not pool._pending  # nothing left listed
+    finally:
+        pool.shutdown()
+
+
+def test_result_with_a_zero_timeout_does_not_wait(pool) -> None:
+    gate = si.create_queue()
+    future = pool.submit(callee.wait_on, gate)
+    with pytest.raises(TimeoutError):
+        future.result(timeout=0)
+    with pytest.raises(TimeoutError):
+        future.exception(timeout=0)
+    gate.put(1)
+    assert future.result(JOIN) == 1
+
+
+def test_futures_settled_from_many_threads_all_arrive(pool) -> None:
+    results: list[int] = []
+    lock = threading.Lock()
+
+    def submitter(base: int) -> None:
+        futures = [pool.submit(callee.add, base, n) for n in range(200)]
+        got = [future.result(JOIN) for future in futures]
+        with lock:
+            results.extend(got)
+
+    threads = [threading.Thread(target=submitter, args=(1000 * k,)) for k in range(4)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(JOIN * 3)
+    assert sorted(results) == sorted(1000 * k + n for k in range(4) for n in range(200))
+    assert not pool._pending
 
 
 def test_invoke_with_defer_builds_scalars_at_once(interp) -> None:

@@ -119,6 +119,13 @@ class Interpreter:
         """Awaitable run(): the event loop keeps running meanwhile."""
 
     def _invoke(self, call: _PreparedCall, defer: bool = False, /) -> Any: ...
+    def _serve(
+        self,
+        queue: _TaskQueue,
+        settle: Callable[[list[tuple[int, bool | None, Any]]], object],
+        workers: int,
+        /,
+    ) -> None: ...
     def __reduce__(self) -> tuple[Any, ...]: ...
     def is_running(self) -> bool:
         """True while the interpreter runs code."""
@@ -407,6 +414,37 @@ class _ReturnedValue:
 
     def build(self) -> Any:
         """Build the result in this interpreter and return it (once: RuntimeError after)."""
+
+@final
+class _TaskQueue:
+    """An InterpreterPoolExecutor's work queue (see Interpreter._serve)."""
+
+    def __init__(self) -> None: ...
+    @overload
+    def put(self, call: None, /) -> None: ...
+    @overload
+    def put(self, call: _PreparedCall, task_id: int = 0, group: int = 0, /) -> _TaskCell: ...
+    def qsize(self) -> int:
+        """The number of tasks and stop signals queued."""
+
+    def idle(self) -> int:
+        """The number of workers waiting for a task now."""
+
+    def drain(self) -> list[int]:
+        """Take every queued task out (the stop signals stay); return their task ids."""
+
+@final
+class _TaskCell:
+    """Where a task of an InterpreterPoolExecutor stands."""
+
+    def cancel(self) -> bool:
+        """Cancel the task if no worker has taken it."""
+
+    def running(self) -> bool:
+        """True once a worker took the task, until its outcome is handed over."""
+
+    def wait(self) -> bool:
+        """Spin a few microseconds, the GIL released, until the outcome is handed over."""
 
 @final
 class _ClosedType:

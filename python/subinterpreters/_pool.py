@@ -2,11 +2,14 @@
 long-lived isolated interpreter of their own, as CPython 3.14's executor of the same name does.
 
 A task is prepared for crossing where it is submitted (``_calls.prepare``: arguments are a
-snapshot of that moment, and what cannot cross fails the future at once); it waits in the pool's
-work queue; a worker thread takes it and calls it in its interpreter with
-``Interpreter._invoke``, on its own thread, with no other hop. Workers are started lazily, up to
-``max_workers``, and reused (``ThreadPoolExecutor``'s rule); a worker closes its interpreter
-when it stops: at ``shutdown()``, when the pool is garbage-collected without one, or at exit
+snapshot of that moment, and what cannot cross fails the future at once) and queued, as plain
+data, in the pool's native work queue (``_core._TaskQueue``). A worker thread waits for it inside
+its interpreter without holding any GIL (``Interpreter._serve``), runs it there and takes this
+interpreter's GIL only to settle the future; a caller of ``result()`` spins for a few
+microseconds on the task's cell before it sleeps, so a short task costs neither side a sleep and
+a wake-up. Workers are started lazily, up to ``max_workers``, and reused
+(``ThreadPoolExecutor``'s rule); a worker closes its interpreter when it stops: at
+``shutdown()``, when the pool is garbage-collected without one, or at exit
 (``concurrent.futures`` wakes and joins its workers then).
 """
 
@@ -15,9 +18,7 @@ from __future__ import annotations
 import functools
 import itertools
 import os
-import queue
 import threading
-import time
 import weakref
 from collections.abc import Callable, Iterable, Iterator
 from concurrent.futures import Future, _base
@@ -25,7 +26,7 @@ from concurrent.futures import thread as _thread
 from typing import Any
 
 from . import _calls
-from ._core import NotShareableError, RunFailedError, _ReturnedValue, create
+from ._core import NotShareableError, RunFailedError, _ReturnedValue, _TaskQueue, create
 
 
 class BrokenInterpreterPool(_thread.BrokenThreadPool):
@@ -39,19 +40,45 @@ def _default_workers() -> int:
 
 
 class _PoolFuture(Future):  # type: ignore[type-arg]
-    """A task's future. A result that costs more than a copy to build (a container, a pickled
-    object) comes back from the worker unbuilt (a ``_ReturnedValue``) and is built by the first
-    thread that asks for it (``result()``, ``exception()``, a done-callback calling either), once,
-    so the worker thread does not hold this interpreter's GIL for the build and goes on with its
-    next task at once. Otherwise a ``concurrent.futures.Future``."""
+    """A task's future. Its task waits in the pool's native queue, where a worker takes it
+    without this interpreter's GIL: the future asks the task's cell (``_cell``) whether the task
+    has started (``running()``, ``cancel()``) until the worker settles it. A result that costs
+    more than a copy to build (a container, a pickled object) comes back from the worker unbuilt
+    (a ``_ReturnedValue``) and is built by the first thread that asks for it (``result()``,
+    ``exception()``, a done-callback calling either), once, so the worker thread does not hold
+    this interpreter's GIL for the build and goes on with its next task at once. Otherwise a
+    ``concurrent.futures.Future``."""
+
+    _cell: Any = None
+
+    def cancel(self) -> bool:
+        with self._condition:  # type: ignore[attr-defined]
+            if self._state == _base.PENDING and self._cell is not None and not self._cell.cancel():  # type: ignore[attr-defined]
+                return False  # a worker took it: it runs (as a ThreadPoolExecutor's task would)
+        return super().cancel()
+
+    def running(self) -> bool:
+        with self._condition:  # type: ignore[attr-defined]
+            if self._state == _base.PENDING and self._cell is not None:  # type: ignore[attr-defined]
+                return bool(self._cell.running())
+            return self._state == _base.RUNNING  # type: ignore[attr-defined]
+
+    def _spin(self, timeout: float | None) -> None:
+        # A short task is met by spinning a few microseconds, with the GIL released, instead of
+        # a sleep and a wake-up (the worker settles the future meanwhile).
+        cell = self._cell
+        if cell is not None and (timeout is None or timeout > 0) and self._state in _UNSETTLED:  # type: ignore[attr-defined]
+            cell.wait()
 
     def result(self, timeout: float | None = None) -> Any:
+        self._spin(timeout)
         value = super().result(timeout)
         if type(value) is _ReturnedValue:
             return self._build(value)
         return value
 
     def exception(self, timeout: float | None = None) -> BaseException | None:
+        self._spin(timeout)
         exc = super().exception(timeout)
         if exc is None and type(self._result) is _ReturnedValue:  # type: ignore[attr-defined]
             try:
@@ -88,70 +115,33 @@ class _PoolFuture(Future):  # type: ignore[type-arg]
 
     def __repr__(self) -> str:
         with self._condition:  # type: ignore[attr-defined]
+            name = type(self).__name__
             if type(self._result) is _ReturnedValue:  # type: ignore[attr-defined]
-                name = type(self).__name__
                 return f"<{name} at {id(self):#x} state=finished returned a value not built yet>"
+            if self._state == _base.PENDING and self._cell is not None and self._cell.running():  # type: ignore[attr-defined]
+                return f"<{name} at {id(self):#x} state=running>"
         return super().__repr__()
 
 
-class _Task:
-    """A work item: a future, the prepared call (see ``_calls.prepare``) and, for an item of a
-    ``map`` call, that call's key (the tasks that may run in one batch; None for ``submit``)."""
-
-    __slots__ = ("future", "spec", "group")
-
-    def __init__(self, future: Future[Any], spec: tuple[Any, ...], group: object = None) -> None:
-        self.future = future
-        self.spec = spec
-        self.group = group
-
-    def run(self, interp: Any) -> None:
-        if not self.future.set_running_or_notify_cancel():
-            return
-        try:
-            result = interp._invoke(self.spec, True)
-        except BaseException as exc:  # noqa: BLE001 - the future carries it
-            self.future.set_exception(_failure(exc))
-        else:
-            self.future.set_result(result)
-
-
-# The items of one map() call (chunksize 1) are independent calls of one function: while every
-# worker is busy, a backlog is queued and the items are short, a worker takes the items queued
-# behind the one it got and runs them in one visit to its interpreter: one switch of
-# interpreters and GILs for all of them, where a thread pool's worker runs queued tasks without
-# giving up its GIL (and each switch back may wait for the GIL up to sys.getswitchinterval()
-# while the submitting thread runs). A batch is sized to take about _BATCH_NS at the worker's
-# last measured time per task, so it holds back the items it took for about that long at most;
-# its items are marked running when it is taken (as ProcessPoolExecutor marks the calls it sends
-# ahead). Tasks given to submit() are never batched: one may wait for another queued behind it.
-_BATCH_NS = 1_000_000
-_BATCH_MAX = 1024
-# Short: the worker's last visit took less than this per task.
-_SHORT_NS = 20_000
-# A backlog: more than this many tasks queued per worker.
-_BACKLOG = 4
-# A submit whose conversion took longer than this (large arguments) lets an idle worker take the
-# task at once (see submit), for about _HAND_OVER_S.
-_COSTLY_PREPARE_NS = 200_000
-_HAND_OVER_S = 50e-6
-# The map() call submitting on this thread, if any (its tasks' group).
+_UNSETTLED = (_base.PENDING, _base.RUNNING)
+# The map() call submitting on this thread, if any: its tasks' group (short tasks of one group
+# may run in one visit to a worker's interpreter; see the core's Pace).
 _mapping = threading.local()
+_groups = itertools.count(1)
 
 
-def _run_batch(interp: Any, tasks: list[_Task]) -> None:
-    """Runs ``tasks`` (each already marked running) in one visit to ``interp``."""
-    try:
-        outcomes = interp._invoke_many([task.spec for task in tasks], True)
-    except BaseException as exc:  # noqa: BLE001 - the interpreter could not be entered: each future carries it
-        for task in tasks:
-            task.future.set_exception(exc)
-        return
-    for task, (ok, value) in zip(tasks, outcomes, strict=True):
+def _settle(pending: dict[int, Future[Any]], outcomes: list[tuple[int, bool | None, Any]]) -> None:
+    """Called by a worker (``Interpreter._serve``) with this interpreter's GIL: settles the
+    futures of the tasks it took, from ``(task_id, ok, value)`` (``ok`` None: the task was
+    cancelled before it started; its future is settled already)."""
+    for task_id, ok, value in outcomes:
+        future = pending.pop(task_id, None)
+        if future is None or ok is None or not future.set_running_or_notify_cancel():
+            continue
         if ok:
-            task.future.set_result(value)
+            future.set_result(value)
         else:
-            task.future.set_exception(_failure(value))
+            future.set_exception(_failure(value))
 
 
 def _failure(exc: BaseException) -> BaseException:
@@ -174,15 +164,16 @@ def _original(failed: RunFailedError) -> BaseException:
 
 def _worker(
     executor_reference: weakref.ref[InterpreterPoolExecutor],
-    work_queue: queue.SimpleQueue[_Task | None],
+    work_queue: _TaskQueue,
     init: Callable[[], Any] | BaseException | None,
-    idle: list[None],
+    pending: dict[int, Future[Any]],
+    workers: int,
 ) -> None:
     """A worker thread: create an interpreter, run the initializer there, then run tasks in it
-    until told to stop (the loop of ``concurrent.futures.thread._worker``). ``init`` prepares
-    the initializer's call (a prepared call runs once, so each worker prepares its own), or is
-    why it could not be prepared (it then breaks the pool here, when a worker starts, as in
-    CPython 3.14)."""
+    until told to stop (the loop of ``concurrent.futures.thread._worker``, run natively by
+    ``Interpreter._serve``). ``init`` prepares the initializer's call (a prepared call runs
+    once, so each worker prepares its own), or is why it could not be prepared (it then breaks
+    the pool here, when a worker starts, as in CPython 3.14)."""
     interp = None
     try:
         try:
@@ -198,41 +189,18 @@ def _worker(
             if executor is not None:
                 executor._initializer_failed(exc)
             return
-        # The time per task of the last visit, and the map() call its tasks came from: a batch
-        # is taken only of the same call's items, once one of them has been timed (a short task
-        # of another kind says nothing of how long these take).
-        per_task_ns, timed_group = _SHORT_NS, None
+        settle = functools.partial(_settle, pending)
         while True:
-            idle.append(None)  # one entry per worker waiting for a task (append/pop: atomic)
             try:
-                task = work_queue.get(block=True)
-            finally:
-                idle.pop()
-            if task is not None:
-                started = time.perf_counter_ns()
-                batch = after = None
-                if task.group is not None and task.group is timed_group and per_task_ns < _SHORT_NS:
-                    batch, after = _take_batch(task, work_queue, len(idle), executor_reference, per_task_ns)
-                if batch is None:
-                    task.run(interp)
-                    ran = 1
-                else:
-                    ran = len(batch)
-                    if batch:
-                        _run_batch(interp, batch)
-                if after is not None:
-                    after.run(interp)
-                    ran += 1
-                per_task_ns = (time.perf_counter_ns() - started) // max(ran, 1)
-                timed_group = task.group if after is None else None
-                del task, batch, after
+                interp._serve(work_queue, settle, workers)  # returns at a stop signal
+            except BaseException as exc:  # noqa: BLE001 - the interpreter cannot be entered any more
+                if _thread._shutdown:  # type: ignore[attr-defined]  # the runtime is exiting: nothing to report
+                    return
+                _base.LOGGER.critical("Exception in worker", exc_info=exc)
                 executor = executor_reference()
-                # The idle count matters only while the pool may still start workers (see
-                # _adjust_thread_count).
-                if executor is not None and len(executor._threads) < executor._max_workers:
-                    executor._idle_semaphore.release()
-                del executor
-                continue
+                if executor is not None:
+                    executor._initializer_failed(exc, stopped=True)
+                return
             executor = executor_reference()
             # Stop when the interpreter is exiting, the pool was collected, or shut down.
             if _thread._shutdown or executor is None or executor._shutdown:  # type: ignore[attr-defined]
@@ -244,44 +212,6 @@ def _worker(
     finally:
         if interp is not None:
             interp.close()
-
-
-def _take_batch(
-    first: _Task,
-    work_queue: queue.SimpleQueue[_Task | None],
-    idle_workers: int,
-    executor_reference: weakref.ref[Any],
-    per_task_ns: int,
-) -> tuple[list[_Task] | None, _Task | None]:
-    """``first`` and the items of its map() call queued right behind it (about ``_BATCH_NS`` of
-    work at ``per_task_ns`` each, at most ``_BATCH_MAX`` and this worker's share of the queue),
-    those not cancelled marked running, and the task met after them, if any (not of the group:
-    to run on its own after the batch, in queue order); ``(None, None)`` when there is no batch
-    to take (run ``first`` alone). Nothing is taken while another worker waits for a task. A
-    stop signal met is put back for the loop to find."""
-    if idle_workers:
-        return None, None
-    executor = executor_reference()
-    workers = max(len(executor._threads), 1) if executor is not None else 1
-    del executor
-    queued = work_queue.qsize()
-    if queued <= _BACKLOG * workers:
-        return None, None
-    extra = min(min(_BATCH_MAX, _BATCH_NS // max(per_task_ns, 1)) - 1, queued // workers)
-    taken, after = [first], None
-    for _ in range(extra):
-        try:
-            task = work_queue.get_nowait()
-        except queue.Empty:
-            break
-        if task is None:
-            work_queue.put(None)
-            break
-        if task.group is not first.group:
-            after = task
-            break
-        taken.append(task)
-    return [task for task in taken if task.future.set_running_or_notify_cancel()], after
 
 
 def _process_chunk(fn: Callable[..., Any], chunk: tuple[tuple[Any, ...], ...]) -> list[Any]:
@@ -339,19 +269,21 @@ class InterpreterPoolExecutor(_thread.ThreadPoolExecutor):
                 self._init = exc
             else:
                 self._init = functools.partial(_calls.prepare, initializer, initargs, {}, keep_result=False)
-        self._idle_workers: list[None] = []  # see _worker
         super().__init__(max_workers, thread_name_prefix or f"InterpreterPoolExecutor-{self._counter()}")
+        # The native work queue (put(None) stops a worker, as concurrent.futures' exit hook and
+        # shutdown() expect of a work queue), and the futures of the tasks not settled yet.
+        self._work_queue: _TaskQueue = _TaskQueue()  # type: ignore[assignment]
+        self._pending: dict[int, Future[Any]] = {}
+        self._task_ids = itertools.count()
 
     def submit(self, fn: Callable[..., Any], /, *args: Any, **kwargs: Any) -> Future[Any]:
         """Schedule fn(*args, **kwargs) in a worker interpreter; return its Future."""
-        future: Future[Any] = _PoolFuture()
-        started = time.perf_counter_ns()
+        future: _PoolFuture = _PoolFuture()
         try:
             # Outside the lock: pickling may take long. TypeError if fn is not callable.
             spec = _calls.prepare(fn, args, kwargs)
         except NotShareableError as exc:
             spec, refused = None, exc
-        costly = time.perf_counter_ns() - started > _COSTLY_PREPARE_NS
         with self._shutdown_lock, _thread._global_shutdown_lock:  # type: ignore[attr-defined]
             if self._broken:
                 raise BrokenInterpreterPool(self._broken)
@@ -362,14 +294,11 @@ class InterpreterPoolExecutor(_thread.ThreadPoolExecutor):
             if spec is None:
                 future.set_exception(refused)
                 return future
-            self._work_queue.put(_Task(future, spec, getattr(_mapping, "group", None)))
+            task_id = next(self._task_ids)
+            # Listed before it is queued: a worker may settle it as soon as it is.
+            self._pending[task_id] = future
+            future._cell = self._work_queue.put(spec, task_id, getattr(_mapping, "group", 0))
             self._adjust_thread_count()
-        if costly and self._idle_workers:
-            # A worker waits for this task, and takes it only with this interpreter's GIL: hold
-            # it no longer, or a caller submitting more large tasks (each converted with the GIL
-            # held, in native code that never gives it up) keeps every worker waiting until
-            # it blocks. The worker gives the GIL back once it enters its interpreter.
-            time.sleep(_HAND_OVER_S)
         return future
 
     def map(
@@ -386,7 +315,7 @@ class InterpreterPoolExecutor(_thread.ThreadPoolExecutor):
             raise ValueError("chunksize must be >= 1.")
         if chunksize == 1:
             # The calls it submits now form a group that short-task batches may take together.
-            outer, _mapping.group = getattr(_mapping, "group", None), object()
+            outer, _mapping.group = getattr(_mapping, "group", 0), next(_groups)
             try:
                 return super().map(fn, *iterables, timeout=timeout, **kwargs)
             finally:
@@ -416,38 +345,37 @@ class InterpreterPoolExecutor(_thread.ThreadPoolExecutor):
     def _take_queued_futures(self) -> list[Future[Any]]:
         """Takes every task no worker has started out of the queue (the lock held); the caller
         settles their futures once it has released the lock."""
-        futures = []
-        while True:
-            try:
-                task = self._work_queue.get_nowait()
-            except queue.Empty:
-                return futures
-            if task is not None:
-                futures.append(task.future)
+        pending = self._pending
+        return [
+            future
+            for task_id in self._work_queue.drain()
+            if (future := pending.pop(task_id, None)) is not None
+        ]
 
     def _adjust_thread_count(self) -> None:
-        # ThreadPoolExecutor's rule: reuse an idle worker, else start one below the limit. Once
-        # every worker is started there is nothing to decide: the idle count (a semaphore, a
-        # microsecond per task each way) is kept only until then.
-        if len(self._threads) >= self._max_workers or self._idle_semaphore.acquire(timeout=0):
+        # ThreadPoolExecutor's rule: reuse an idle worker (one waiting for a task: enough of
+        # them for every queued task), else start one below the limit.
+        queue = self._work_queue
+        if len(self._threads) >= self._max_workers or queue.idle() >= queue.qsize():
             return
 
-        def wake_workers(_: object, work_queue: queue.SimpleQueue[Any] = self._work_queue) -> None:
+        def wake_workers(_: object, work_queue: _TaskQueue = queue) -> None:
             work_queue.put(None)  # the pool was garbage-collected: let its workers stop
 
         count = len(self._threads)
-        if count < self._max_workers:
-            worker = threading.Thread(
-                name=f"{self._thread_name_prefix}_{count}",
-                target=_worker,
-                args=(weakref.ref(self, wake_workers), self._work_queue, self._init, self._idle_workers),
-            )
-            worker.start()
-            self._threads.add(worker)
-            _thread._threads_queues[worker] = self._work_queue  # type: ignore[attr-defined]
+        worker = threading.Thread(
+            name=f"{self._thread_name_prefix}_{count}",
+            target=_worker,
+            args=(weakref.ref(self, wake_workers), queue, self._init, self._pending, self._max_workers),
+        )
+        worker.start()
+        self._threads.add(worker)
+        _thread._threads_queues[worker] = queue  # type: ignore[attr-defined]
 
-    def _initializer_failed(self, exc: BaseException | None = None) -> None:  # type: ignore[override]
-        if isinstance(exc, NotShareableError) and exc is self._init:
+    def _initializer_failed(self, exc: BaseException | None = None, stopped: bool = False) -> None:  # type: ignore[override]
+        if stopped:
+            what = "a worker stopped:"
+        elif isinstance(exc, NotShareableError) and exc is self._init:
             what = "the initializer cannot cross to a worker interpreter:"
         elif self._init is not None:
             what = "a worker's initializer raised"

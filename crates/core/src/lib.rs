@@ -22,7 +22,10 @@ pub mod queue;
 pub mod registry;
 pub mod select;
 pub mod shared_memory;
+mod spin;
 mod sync;
+pub mod task_cell;
+pub mod task_queue;
 mod waiter;
 pub mod weak_ids;
 
@@ -47,4 +50,6 @@ pub use registry::{ChannelRegistry, QueueRegistry};
 pub use select::{random_order, start_select, Case, PendingSelect, SelectStart, Selected};
 pub use shared_memory::{ArrayKind, ArrayLayout, SharedArray};
 pub use structured::{Decoder, DepthExceeded, Encoder, FormatError, Item, MemoId, StrId, Structured};
+pub use task_cell::{TaskCell, TaskState};
+pub use task_queue::{Entry, Grouped, Pace, TaskQueue};
 pub use weak_ids::{WeakIds, WeakRef};

@@ -6,13 +6,13 @@ use std::time::Duration;
 
 #[cfg(loom)]
 pub(crate) use loom::sync::{
-    atomic::{AtomicBool, AtomicU64, AtomicUsize},
+    atomic::{AtomicBool, AtomicU64, AtomicU8, AtomicUsize},
     Arc, Condvar, Mutex, MutexGuard,
 };
 
 #[cfg(not(loom))]
 pub(crate) use std::sync::{
-    atomic::{AtomicBool, AtomicU64, AtomicUsize},
+    atomic::{AtomicBool, AtomicU64, AtomicU8, AtomicUsize},
     Arc, Condvar, Mutex, MutexGuard,
 };
 

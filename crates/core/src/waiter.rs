@@ -12,7 +12,7 @@
 //! Lock order: a channel's or queue's lock may be held while taking a waiter's lock, never the
 //! reverse.
 
-use std::time::{Duration, Instant};
+use std::time::Instant;
 
 use crate::sync::{lock, wait, wait_timeout, AtomicBool, Condvar, Mutex};
 use std::sync::atomic::Ordering;
@@ -157,13 +157,6 @@ fn take_done<T>(phase: &mut Phase<T>) -> Option<Completion<T>> {
     }
 }
 
-/// Spin budget before parking. A round trip through a condvar costs tens of microseconds between
-/// interpreters; a peer that answers within this budget is met without one. Bounded, so an idle
-/// waiter never burns its core: after the budget it parks.
-const SPIN_BUDGET: Duration = Duration::from_micros(50);
-/// Busy iterations (CPU pause hints, ~25 ns each) before the spin starts yielding the core.
-const BUSY_SPINS: u32 = 128;
-
 #[cfg(not(loom))]
 thread_local! {
     /// Whether this thread's last wait was completed by a peer on another CPU. When the peer
@@ -194,44 +187,23 @@ fn learn_from_peer(completer_cpu: Option<usize>) {
 #[cfg(loom)]
 fn learn_from_peer(_completer_cpu: Option<usize>) {}
 
-#[cfg(not(loom))]
+/// Spins before parking: busily only when the last peer ran on another CPU.
 fn spin_until(done: impl Fn() -> bool, deadline: Option<Instant>) {
-    if PEER_ON_OTHER_CPU.with(|other| other.get()) {
-        for _ in 0..BUSY_SPINS {
-            if done() {
-                return;
-            }
-            std::hint::spin_loop();
-        }
-    }
-    let mut stop = Instant::now() + SPIN_BUDGET;
-    if let Some(deadline) = deadline {
-        stop = stop.min(deadline);
-    }
-    while !done() && Instant::now() < stop {
-        std::thread::yield_now();
-    }
+    #[cfg(not(loom))]
+    let busy = PEER_ON_OTHER_CPU.with(|other| other.get());
+    #[cfg(loom)]
+    let busy = false;
+    crate::spin::spin_until(done, busy, crate::spin::SPIN_BUDGET, deadline);
 }
 
-/// Busy-spins until `done` or for [`BUSY_SPINS`] iterations, and only when the last peer ran on
+/// Busy-spins until `done` or for a few hundred nanoseconds, and only when the last peer ran on
 /// another CPU (otherwise spinning only delays it).
 #[cfg(not(loom))]
 pub(crate) fn spin_briefly(done: impl Fn() -> bool) {
     if PEER_ON_OTHER_CPU.with(|other| other.get()) {
-        for _ in 0..BUSY_SPINS {
-            if done() {
-                return;
-            }
-            std::hint::spin_loop();
-        }
+        crate::spin::spin_busily(done);
     }
 }
 
 #[cfg(loom)]
 pub(crate) fn spin_briefly(_done: impl Fn() -> bool) {}
-
-#[cfg(loom)]
-fn spin_until(_done: impl Fn() -> bool, _deadline: Option<Instant>) {
-    // Spinning only multiplies loom's interleavings; the parking path is what must be correct.
-    let _ = (SPIN_BUDGET, BUSY_SPINS);
-}

@@ -1798,3 +1798,92 @@ fn a_holder_giving_way_sees_the_waiter_take_its_turn() {
         assert_eq!(gil.lock().unwrap().len(), 2);
     });
 }
+
+// --- A pool's task queue and task cells ------------------------------------------------------
+
+use subinterpreters_core::{Entry, Grouped, Pace, TaskCell, TaskQueue, TaskState};
+
+struct Job(u32);
+
+impl Grouped for Job {
+    fn group(&self) -> u64 {
+        0
+    }
+}
+
+fn job_of(entry: Option<Entry<Job>>) -> Option<u32> {
+    match entry {
+        Some(Entry::Tasks(tasks)) => {
+            assert_eq!(tasks.len(), 1, "submitted tasks are taken one at a time");
+            Some(tasks[0].0)
+        }
+        Some(Entry::Stop) => None,
+        None => panic!("a take without a deadline returned nothing"),
+    }
+}
+
+/// Two idle workers (one of them may be the spinner, whose put skips the wake-up) and two puts:
+/// each worker gets one task, whatever the interleaving of the spinner's hand-back with the
+/// puts; a lost wake-up shows up as loom's deadlock.
+#[test]
+fn two_idle_workers_each_get_one_of_two_tasks() {
+    model_bounded("task queue: two takers, two puts", 3, || {
+        let queue = LoomArc::new(TaskQueue::new());
+        let takers: Vec<_> = (0..2)
+            .map(|_| {
+                let queue = queue.clone();
+                thread::spawn(move || job_of(queue.take(None, &Pace::new(), 2)))
+            })
+            .collect();
+        queue.put(Job(1));
+        queue.put(Job(2));
+        let mut got: Vec<u32> = takers.into_iter().map(|taker| taker.join().unwrap().unwrap()).collect();
+        got.sort_unstable();
+        assert_eq!(got, [1, 2]);
+        assert!(queue.is_empty());
+    });
+}
+
+/// A stop signal queued behind a task reaches the worker after the task.
+#[test]
+fn a_worker_gets_the_task_then_the_stop_signal() {
+    model("task queue: task then stop", || {
+        let queue = LoomArc::new(TaskQueue::new());
+        let worker = {
+            let queue = queue.clone();
+            thread::spawn(move || {
+                let first = job_of(queue.take(None, &Pace::new(), 1));
+                let second = job_of(queue.take(None, &Pace::new(), 1));
+                (first, second)
+            })
+        };
+        queue.put(Job(7));
+        queue.put_stop();
+        assert_eq!(worker.join().unwrap(), (Some(7), None));
+    });
+}
+
+/// Cancelling races a worker starting the task: exactly one wins; a cancelled task is never
+/// started, and a started one settles.
+#[test]
+fn cancel_and_start_race_and_exactly_one_wins() {
+    model("task cell: cancel against start", || {
+        let cell = LoomArc::new(TaskCell::new());
+        let worker = {
+            let cell = cell.clone();
+            thread::spawn(move || {
+                let started = cell.start();
+                if started {
+                    cell.settle();
+                }
+                started
+            })
+        };
+        let cancelled = cell.cancel();
+        let started = worker.join().unwrap();
+        assert!(cancelled != started, "cancelled: {cancelled}, started: {started}");
+        let expected = if cancelled { TaskState::Cancelled } else { TaskState::Settled };
+        assert_eq!(cell.state(), expected);
+        assert!(cell.wait_settled(std::time::Duration::ZERO));
+    });
+}

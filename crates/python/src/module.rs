@@ -11,7 +11,7 @@ use crate::ffi::{
     add_module_object, capsule, module_entry_point, py_function, str_from, IdentityCache, Method, ModuleFunctions,
     PyResult, Ref, StateObjects,
 };
-use crate::interpreter::{INTERPRETER, PREPARED_CALL, RETURNED_VALUE};
+use crate::interpreter::{INTERPRETER, PREPARED_CALL, RETURNED_VALUE, TASK_CELL, TASK_QUEUE};
 use crate::lent_buffer::LENT_BUFFER;
 use crate::primitives::{BARRIER, BOUNDED_SEMAPHORE, CONDITION, EVENT, LOCK, RLOCK, SEMAPHORE};
 use crate::python_half::PythonHalf;
@@ -43,6 +43,8 @@ impl StateObjects for State {
         let pending_op_type = PENDING_OP.create(module)?;
         let prepared_call_type = PREPARED_CALL.create(module)?;
         let returned_value_type = RETURNED_VALUE.create(module)?;
+        let task_queue_type = TASK_QUEUE.create(module)?;
+        let task_cell_type = TASK_CELL.create(module)?;
         // Held by the state through `closed`: a type without a reference to the module (see
         // `create_unbound`), or the module would never be freed.
         let closed_type = CLOSED_TYPE.create_unbound()?;
@@ -76,6 +78,8 @@ impl StateObjects for State {
         add_module_object(module, c"_ClosedType", closed_type.as_ref())?;
         add_module_object(module, c"_PreparedCall", prepared_call_type.as_ref())?;
         add_module_object(module, c"_ReturnedValue", returned_value_type.as_ref())?;
+        add_module_object(module, c"_TaskQueue", task_queue_type.as_ref())?;
+        add_module_object(module, c"_TaskCell", task_cell_type.as_ref())?;
         add_module_object(module, c"__version__", str_from(env!("CARGO_PKG_VERSION"))?.as_ref())?;
         // The C API's table is process-wide (function pointers only); each interpreter's module
         // gets its own capsule of it.
@@ -100,6 +104,8 @@ impl StateObjects for State {
             pending_op_type,
             prepared_call_type,
             returned_value_type,
+            task_queue_type,
+            task_cell_type,
             closed,
             closed_type,
             unbound_marker_type,

@@ -15,7 +15,7 @@ use crate::python_half::PythonHalf;
 use crate::values::{
     BarrierObject, ClosedSentinel, ConditionObject, EventObject, InterpreterId, LentBufferObject, LockObject,
     NotifierObject, PendingOpObject, PreparedCall, QueueObject, RLockObject, RecvHandle, ReturnedValue,
-    SemaphoreObject, SendHandle, SharedArrayObject, Unbound,
+    SemaphoreObject, SendHandle, SharedArrayObject, TaskCellObject, TaskQueueObject, Unbound,
 };
 
 /// Everything Python that one interpreter's copy of the module owns.
@@ -38,6 +38,8 @@ pub(crate) struct State {
     pub(crate) pending_op_type: HeapType<PendingOpObject>,
     pub(crate) prepared_call_type: HeapType<PreparedCall>,
     pub(crate) returned_value_type: HeapType<ReturnedValue>,
+    pub(crate) task_queue_type: HeapType<TaskQueueObject>,
+    pub(crate) task_cell_type: HeapType<TaskCellObject>,
     /// `si.CLOSED`: what a select's receive case yields from a closed, drained channel or queue.
     pub(crate) closed: Owned,
     pub(crate) closed_type: HeapType<ClosedSentinel>,
@@ -116,6 +118,8 @@ impl State {
             self.pending_op_type.as_ref(),
             self.prepared_call_type.as_ref(),
             self.returned_value_type.as_ref(),
+            self.task_queue_type.as_ref(),
+            self.task_cell_type.as_ref(),
             self.closed.as_ref(),
             self.closed_type.as_ref(),
             self.unbound_marker_type.as_ref(),

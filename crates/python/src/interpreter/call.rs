@@ -14,9 +14,7 @@ use super::run::{describe_raised, describe_raised_from};
 use crate::convert::from_payload;
 use crate::errors::Error;
 use crate::errors::{RemoteError, RemoteText};
-use crate::ffi::{
-    bool_from, builtin, raise, take_raised, Args, Builtin, Owned, Param, ParamKind, PyResult, Ref, Signature, This,
-};
+use crate::ffi::{builtin, raise, take_raised, Args, Builtin, Owned, Param, ParamKind, PyResult, Ref, Signature, This};
 use crate::python_half::HalfFunction;
 use crate::state::{state_of, with_imported_state, State};
 use crate::values::{InterpreterId, PreparedCall, ReturnedValue};
@@ -39,7 +37,7 @@ static INVOKE_SIGNATURE: Signature<2> = Signature {
 };
 
 /// How a call ended, as plain data that can cross back.
-enum Outcome {
+pub(super) enum Outcome {
     /// The result, natively or pickled (or None when the call does not keep it).
     Returned(Payload),
     /// The result cannot cross (the reason).
@@ -60,55 +58,13 @@ pub(super) fn invoke(this: This<'_, InterpreterId>, args: Args<'_>) -> PyResult<
     settle(state, outcome, defer)
 }
 
-static INVOKE_MANY_SIGNATURE: Signature<2> = Signature {
-    function: "_invoke_many",
-    params: [
-        Param { name: c"calls", kind: ParamKind::PositionalOnly, required: true },
-        Param { name: c"defer", kind: ParamKind::PositionalOnly, required: false },
-    ],
-    var_keyword: false,
-};
-
-/// `Interpreter._invoke_many(calls, defer=False)`: makes the prepared calls of the list `calls`
-/// one after the other in the interpreter, entering it once (a pool's worker with several short
-/// tasks queued pays one switch of interpreters and GILs for all of them, as a thread pool's
-/// worker runs queued tasks without giving up its GIL). Returns a list of `(True, result)` or
-/// `(False, exception)`, one per call, each as `_invoke` would return or raise it.
-pub(super) fn invoke_many(this: This<'_, InterpreterId>, args: Args<'_>) -> PyResult<Owned> {
-    let [calls, defer] = args.parse(&INVOKE_MANY_SIGNATURE)?;
-    let defer = is_set(defer)?;
-    let state = state_of(this.obj)?;
-    let calls = calls.expect("required");
-    if calls.kind() != crate::ffi::ObjKind::List {
-        return Err(raise(builtin(Builtin::TypeError), "_invoke_many() takes a list of calls made by _prepare_call()"));
-    }
-    let calls: Vec<_> = (0..calls.list_len()).map(|index| calls.list_item(index).to_owned()).collect();
-    let refs: Vec<_> = calls.iter().map(Owned::as_ref).collect();
-    let payloads = take_prepared(state, &refs)?;
-    let outcomes = run_as_main(state, this.value.0, "call a function in", move || {
-        payloads.into_iter().map(invoke_inside).collect::<Vec<_>>()
-    })?;
-    let mut settled = Vec::with_capacity(outcomes.len());
-    for outcome in outcomes {
-        let pair = match settle(state, outcome, defer) {
-            Ok(result) => [bool_from(true), result],
-            Err(raised) => match take_raised() {
-                Some(exc) => [bool_from(false), exc],
-                None => return Err(raised),
-            },
-        };
-        settled.push(crate::ffi::tuple(pair.into())?);
-    }
-    crate::ffi::list(settled)
-}
-
 /// An optional flag argument: false when not given.
 fn is_set(flag: Option<Ref<'_>>) -> PyResult<bool> {
     flag.map_or(Ok(false), |flag| flag.is_truthy())
 }
 
 /// The `_PreparedCall` that `call` is, if it has not run yet.
-fn checked_call<'a>(state: &State, call: Ref<'a>) -> PyResult<&'a PreparedCall> {
+pub(super) fn checked_call<'a>(state: &State, call: Ref<'a>) -> PyResult<&'a PreparedCall> {
     let Some(prepared) = state.prepared_call_type.downcast(call) else {
         return Err(raise(builtin(Builtin::TypeError), "_invoke() takes a call made by _prepare_call()"));
     };
@@ -118,21 +74,8 @@ fn checked_call<'a>(state: &State, call: Ref<'a>) -> PyResult<&'a PreparedCall> 
     Ok(prepared)
 }
 
-/// The payloads of prepared calls, each taken out of its `_PreparedCall` (a call runs once).
-/// Every one is checked before any is taken: a bad one refuses them all and takes nothing.
-fn take_prepared(state: &State, calls: &[Ref<'_>]) -> PyResult<Vec<Payload>> {
-    let prepared = calls.iter().map(|&call| checked_call(state, call)).collect::<PyResult<Vec<_>>>()?;
-    // A call listed twice would run once and then find itself taken: refused as run already.
-    let mut addresses: Vec<usize> = calls.iter().map(|call| call.as_ptr() as usize).collect();
-    addresses.sort_unstable();
-    if addresses.windows(2).any(|pair| pair[0] == pair[1]) {
-        return Err(raise(builtin(Builtin::RuntimeError), "this prepared call has run already"));
-    }
-    Ok(prepared.into_iter().map(|call| call.0.borrow_mut().take().expect("checked above")).collect())
-}
-
 /// What `_invoke` returns or raises for a call's outcome.
-fn settle(state: &State, outcome: Result<Outcome, RemoteError>, defer: bool) -> PyResult<Owned> {
+pub(super) fn settle(state: &State, outcome: Result<Outcome, RemoteError>, defer: bool) -> PyResult<Owned> {
     match outcome {
         Ok(Outcome::Returned(payload)) if defer && super::returned::worth_deferring(&payload) => {
             state.returned_value_type.instance(ReturnedValue(RefCell::new(Some(payload))))
@@ -160,7 +103,7 @@ pub(super) fn result_not_rebuilt(state: &State) -> crate::ffi::Raised {
 }
 
 /// The part of a call that happens inside the target. Returns plain data only.
-fn invoke_inside(payload: Payload) -> Result<Outcome, RemoteError> {
+pub(super) fn invoke_inside(payload: Payload) -> Result<Outcome, RemoteError> {
     let mut remote = None;
     let outcome = with_imported_state(|state| {
         let result = match call_resolved(state, &payload) {

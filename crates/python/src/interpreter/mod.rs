@@ -8,10 +8,13 @@ mod enter;
 mod prepared;
 mod returned;
 mod run;
+mod serve;
+mod tasks;
 
 pub(crate) use close::{try_close, CloseFailure, StrayThreads};
 pub(crate) use prepared::{prepare_call, PREPARED_CALL};
 pub(crate) use returned::RETURNED_VALUE;
+pub(crate) use tasks::{TASK_CELL, TASK_QUEUE};
 
 use subinterpreters_core::TableError;
 
@@ -83,10 +86,12 @@ Internal: make a call prepared by _prepare_call() in the interpreter and return 
 With defer, a result that costs more than a copy to build (a container, a pickled object) is\n\
 returned as a _ReturnedValue, built by its build() where and when that costs least.",
             fastcall: call::invoke),
-        py_method!(c"_invoke_many", c"_invoke_many($self, calls, defer=False, /)\n--\n\n\
-Internal: make the prepared calls of the list calls one after the other in the interpreter,\n\
-entering it once; return a list of (True, result) or (False, exception), one per call.",
-            fastcall: call::invoke_many),
+        py_method!(c"_serve", c"_serve($self, queue, settle, workers, /)\n--\n\n\
+Internal: an InterpreterPoolExecutor worker's loop. Run the tasks of the _TaskQueue queue in\n\
+the interpreter, waiting for each without holding a GIL, until a stop signal; after each visit\n\
+call settle(outcomes), outcomes a list of (task_id, ok, value) (ok None: cancelled before it\n\
+started). workers is the pool's size.",
+            fastcall: serve::serve),
         py_method!(c"is_running", c"is_running($self, /)\n--\n\n\
 Return True while the interpreter is running code (always True for the main interpreter).",
             noargs: is_running),

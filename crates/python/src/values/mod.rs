@@ -9,6 +9,7 @@ mod interpreters;
 mod markers;
 mod pending;
 mod primitives;
+mod tasks;
 
 pub(crate) use buffers::{LentBufferObject, SharedArrayObject};
 pub(crate) use endpoints::{QueueObject, RecvHandle, SendHandle, Sink, Source};
@@ -16,3 +17,4 @@ pub(crate) use interpreters::{InterpreterId, PreparedCall, ReturnedValue};
 pub(crate) use markers::{ClosedSentinel, Unbound};
 pub(crate) use pending::{NotifierObject, Parked, PendingOpObject, Pipe};
 pub(crate) use primitives::{BarrierObject, ConditionObject, EventObject, LockObject, RLockObject, SemaphoreObject};
+pub(crate) use tasks::{PoolTask, TaskCellObject, TaskQueueObject};
