@@ -267,7 +267,10 @@ def serve_all(interp, queue, workers=1):
     return settled
 
 
-def test_serve_runs_the_queued_tasks_in_order_and_settles_each(interp) -> None:
+RESULT, EXCEPTION, BROKEN, CANCELLED = 0, 1, 2, 3
+
+
+def test_serve_leaves_each_outcome_in_its_cell_to_be_claimed_once(interp) -> None:
     from subinterpreters._core import _TaskQueue
 
     queue = _TaskQueue()
@@ -277,56 +280,96 @@ def test_serve_runs_the_queued_tasks_in_order_and_settles_each(interp) -> None:
         queue.put(prepared(callee.add, 3, c=4), 12),
     ]
     assert queue.qsize() == 3
-    settled = serve_all(interp, queue)
-    assert [(task_id, ok) for task_id, ok, _ in settled] == [(10, True), (11, False), (12, True)]
-    assert settled[0][2] == 3
-    assert settled[2][2] == 7
-    failed = settled[1][2]
+    assert [cell.claim() for cell in cells] == [None, None, None]  # not run yet
+    assert serve_all(interp, queue) == []  # nobody watched: nothing to settle through the pool
+    assert queue.qsize() == 0
+    assert all(cell.wait() for cell in cells)
+    assert not any(cell.running() for cell in cells)
+    assert cells[0].claim() == (RESULT, 3)
+    kind, failed = cells[1].claim()
+    assert kind == EXCEPTION
     assert isinstance(failed, si.ExecutionFailed)
     assert failed.type_name == "ZeroDivisionError"
-    assert queue.qsize() == 0
-    assert not any(cell.running() for cell in cells)
-    assert all(cell.wait() for cell in cells)
+    assert cells[2].claim() == (RESULT, 7)
+    assert [cell.claim() for cell in cells] == [None, None, None]  # once
+    assert [cell.watch() for cell in cells] == [None, None, None]
 
 
-def test_serve_hands_containers_over_unbuilt(interp) -> None:
+def test_a_claimed_container_is_built_by_the_claimer(interp) -> None:
     from subinterpreters._core import _TaskQueue
 
     queue = _TaskQueue()
-    queue.put(prepared(callee.identity, [1, {"a": 2}]), 1)
-    ((task_id, ok, value),) = serve_all(interp, queue)
-    assert (task_id, ok) == (1, True)
+    cell = queue.put(prepared(callee.identity, [1, {"a": 2}]), 1)
+    serve_all(interp, queue)
+    assert cell.claim() == (RESULT, [1, {"a": 2}])
+
+
+def test_serve_settles_watched_tasks_through_settle_containers_unbuilt(interp) -> None:
+    from subinterpreters._core import _TaskQueue
+
+    queue = _TaskQueue()
+    watched = queue.put(prepared(callee.identity, [1, {"a": 2}]), 1)
+    unwatched = queue.put(prepared(callee.add, 1, 1), 2)
+    failing = queue.put(prepared(callee.divide, 1, 0), 3)
+    assert watched.watch() is None
+    assert failing.watch() is None
+    settled = serve_all(interp, queue)
+    assert [(task_id, kind) for task_id, kind, _ in settled] == [(1, RESULT), (3, EXCEPTION)]
+    value = settled[0][2]
     assert type(value).__name__ == "_ReturnedValue"
     assert value.build() == [1, {"a": 2}]
+    assert isinstance(settled[1][2], si.ExecutionFailed)
+    assert watched.claim() is None  # the worker claimed it
+    assert unwatched.claim() == (RESULT, 2)
 
 
-def test_a_cancelled_task_is_not_run_and_is_reported_as_such(interp, tmp_path) -> None:
+def test_a_watch_after_the_task_finished_claims_it(interp) -> None:
+    from subinterpreters._core import _TaskQueue
+
+    queue = _TaskQueue()
+    cell = queue.put(prepared(callee.add, 2, 3), 4)
+    serve_all(interp, queue)
+    assert cell.watch() == (RESULT, 5)
+    assert cell.claim() is None
+
+
+def test_a_cancelled_task_is_not_run(interp, tmp_path) -> None:
     from subinterpreters._core import _TaskQueue
 
     marker = tmp_path / "ran"
     queue = _TaskQueue()
     cell = queue.put(prepared(callee.write_text, str(marker), "ran"), 5)
     assert cell.cancel()
-    assert not cell.cancel()  # once
+    assert cell.cancel()  # still cancelled
     assert not cell.running()
-    assert serve_all(interp, queue) == [(5, None, None)]
+    assert cell.wait()
+    assert serve_all(interp, queue) == []
     assert not marker.exists()
+    assert cell.claim() == (CANCELLED, None)
+    assert cell.claim() is None
 
 
 def test_a_started_task_cannot_be_cancelled(interp) -> None:
     from subinterpreters._core import _TaskQueue
 
     queue = _TaskQueue()
-    cell = queue.put(prepared(callee.add, 1, 1), 0)
-    seen = []
-
-    def settle(outcomes):
-        seen.append((cell.running(), cell.cancel()))
-
+    gate = si.create_queue()
+    cell = queue.put(prepared(callee.wait_on, gate), 0)
     queue.put(None)
-    interp._serve(queue, settle, 1)
-    assert seen == [(True, False)]
+    worker = threading.Thread(target=interp._serve, args=(queue, list, 1))
+    worker.start()
+    try:
+        deadline = time.monotonic() + JOIN
+        while not cell.running() and time.monotonic() < deadline:
+            time.sleep(0.001)
+        assert cell.running()
+        assert not cell.cancel()
+        assert cell.claim() is None
+    finally:
+        gate.put("go")
+        worker.join(JOIN)
     assert not cell.running()
+    assert cell.claim() == (RESULT, "go")
 
 
 def test_put_takes_the_prepared_call_once(interp) -> None:
@@ -334,33 +377,33 @@ def test_put_takes_the_prepared_call_once(interp) -> None:
 
     queue = _TaskQueue()
     call = prepared(callee.add, 2, 2)
-    queue.put(call, 1)
+    cell = queue.put(call, 1)
     with pytest.raises(RuntimeError, match="run already"):
         queue.put(call, 2)
     with pytest.raises(RuntimeError, match="run already"):
         interp._invoke(call)
     assert queue.qsize() == 1
-    assert serve_all(interp, queue) == [(1, True, 4)]
+    serve_all(interp, queue)
+    assert cell.claim() == (RESULT, 4)
 
 
-@pytest.mark.parametrize(
-    ("args", "error", "match"),
-    [
-        ((object(),), TypeError, "_prepare_call"),
-        (("call",), TypeError, "_prepare_call"),
-        ((None, 1), None, None),
-    ],
-)
-def test_put_refuses_what_is_not_a_prepared_call(args, error, match) -> None:
+@pytest.mark.parametrize("call", [object(), "call", 1])
+def test_put_refuses_what_is_not_a_prepared_call(call) -> None:
     from subinterpreters._core import _TaskQueue
 
     queue = _TaskQueue()
-    if error is None:
-        queue.put(*args)  # a stop signal: the id is ignored
-        assert queue.qsize() == 1
-        return
-    with pytest.raises(error, match=match):
-        queue.put(*args)
+    with pytest.raises(TypeError, match="_prepare_call"):
+        queue.put(call, 1)
+    assert queue.qsize() == 0
+
+
+def test_put_none_is_a_stop_signal(interp) -> None:
+    from subinterpreters._core import _TaskQueue
+
+    queue = _TaskQueue()
+    assert queue.put(None) is None
+    assert queue.qsize() == 1
+    assert interp._serve(queue, list, 1) is None
     assert queue.qsize() == 0
 
 
@@ -385,18 +428,34 @@ def test_put_checks_the_task_id_and_group_before_taking_the_call(interp, task_id
     assert interp._invoke(call) == 2  # not taken
 
 
-def test_drain_takes_the_tasks_out_and_leaves_the_stop_signals(interp) -> None:
+def test_cancel_queued_cancels_the_tasks_and_leaves_the_stop_signals(interp) -> None:
     from subinterpreters._core import _TaskQueue
 
     queue = _TaskQueue()
-    queue.put(prepared(callee.add, 1, 1), 7)
+    first = queue.put(prepared(callee.add, 1, 1), 7)
     queue.put(None)
-    queue.put(prepared(callee.add, 2, 2), 8)
-    assert queue.drain() == [7, 8]
+    second = queue.put(prepared(callee.add, 2, 2), 8)
+    assert second.watch() is None
+    assert queue.cancel_queued() == [8]  # the watched one
     assert queue.qsize() == 1
-    settled = []
-    assert interp._serve(queue, settled.extend, 1) is None  # the stop signal
-    assert settled == []
+    assert serve_all(interp, queue) == []
+    assert first.claim() == (CANCELLED, None)
+    assert second.claim() == (CANCELLED, None)
+
+
+def test_fail_queued_finishes_the_tasks_as_broken(interp) -> None:
+    from subinterpreters._core import _TaskQueue
+
+    queue = _TaskQueue()
+    first = queue.put(prepared(callee.add, 1, 1), 7)
+    second = queue.put(prepared(callee.add, 2, 2), 8)
+    assert first.watch() is None
+    assert queue.fail_queued("the pool broke") == [7]
+    assert queue.qsize() == 0
+    assert first.claim() == (BROKEN, "the pool broke")
+    assert second.claim() == (BROKEN, "the pool broke")
+    with pytest.raises(TypeError):
+        queue.fail_queued()
 
 
 def test_idle_counts_a_worker_waiting_for_a_task(interp) -> None:
@@ -404,8 +463,7 @@ def test_idle_counts_a_worker_waiting_for_a_task(interp) -> None:
 
     queue = _TaskQueue()
     assert queue.idle() == 0
-    settled = []
-    worker = threading.Thread(target=interp._serve, args=(queue, settled.extend, 1))
+    worker = threading.Thread(target=interp._serve, args=(queue, list, 1))
     worker.start()
     try:
         deadline = time.monotonic() + JOIN
@@ -414,9 +472,9 @@ def test_idle_counts_a_worker_waiting_for_a_task(interp) -> None:
         assert queue.idle() == 1
         cell = queue.put(prepared(callee.add, 5, 5), 3)
         deadline = time.monotonic() + JOIN
-        while not settled and time.monotonic() < deadline:
-            cell.wait()
-        assert settled == [(3, True, 10)]
+        while not cell.wait() and time.monotonic() < deadline:
+            pass
+        assert cell.claim() == (RESULT, 10)
     finally:
         queue.put(None)
         worker.join(JOIN)
@@ -435,11 +493,12 @@ def test_serve_checks_its_arguments(interp) -> None:
         interp._serve(_TaskQueue(), list.append)
 
 
-def test_a_failing_settle_still_ends_the_spin_and_propagates(interp) -> None:
+def test_a_failing_settle_propagates_and_the_outcome_is_not_lost_twice(interp) -> None:
     from subinterpreters._core import _TaskQueue
 
     queue = _TaskQueue()
     cell = queue.put(prepared(callee.add, 1, 1), 0)
+    assert cell.watch() is None
 
     def settle(outcomes):
         raise LookupError("settle failed")
@@ -447,7 +506,7 @@ def test_a_failing_settle_still_ends_the_spin_and_propagates(interp) -> None:
     with pytest.raises(LookupError, match="settle failed"):
         interp._serve(queue, settle, 1)
     assert cell.wait()
-    assert not cell.running()
+    assert cell.claim() is None  # the worker had claimed it
 
 
 # --- The executor on the native queue -------------------------------------------------------------
@@ -485,7 +544,7 @@ def test_a_queued_task_cancelled_never_runs(tmp_path) -> None:
         assert busy.result(JOIN) == "go"
         assert pool.submit(callee.add, 1, 2).result(JOIN) == 3
         assert not marker.exists()
-        assert not pool._pending  # nothing left listed
+        assert not pool._watched  # nothing left listed
     finally:
         pool.shutdown()
 
@@ -517,10 +576,136 @@ def test_futures_settled_from_many_threads_all_arrive(pool) -> None:
     for thread in threads:
         thread.join(JOIN * 3)
     assert sorted(results) == sorted(1000 * k + n for k in range(4) for n in range(200))
-    assert not pool._pending
+    assert not pool._watched
 
 
 def test_invoke_with_defer_builds_scalars_at_once(interp) -> None:
     assert interp._invoke(prepared(callee.add, 1, 2), True) == 3
     value = interp._invoke(prepared(callee.identity, {"k": (1, 2)}), True)
     assert value.build() == {"k": (1, 2)}
+
+
+# --- Futures whose task finished but whose outcome nobody claimed yet -----------------------------
+
+
+def finished_unclaimed(pool, fn=callee.add, *args):
+    """A future whose task has finished in its worker, its outcome still in the task's cell."""
+    future = pool.submit(fn, *args)
+    deadline = time.monotonic() + JOIN
+    while not future._cell.wait() and time.monotonic() < deadline:
+        pass
+    assert future._state == "PENDING"  # not settled: nobody asked yet
+    return future
+
+
+def test_wait_sees_a_finished_task_nobody_asked_about(pool) -> None:
+    future = finished_unclaimed(pool, callee.add, 1, 2)
+    started = time.monotonic()
+    done, not_done = concurrent.futures.wait([future], timeout=JOIN)
+    assert done == {future} and not not_done
+    assert time.monotonic() - started < JOIN / 2
+    assert future.result() == 3
+
+
+def test_wait_first_completed_and_as_completed_see_finished_tasks(pool) -> None:
+    gate = si.create_queue()
+    blocked = pool.submit(callee.wait_on, gate)
+    finished = finished_unclaimed(pool, callee.add, 2, 2)
+    done, not_done = concurrent.futures.wait([blocked, finished], timeout=JOIN, return_when="FIRST_COMPLETED")
+    assert done == {finished} and not_done == {blocked}
+    other = finished_unclaimed(pool, callee.add, 3, 3)
+    assert next(concurrent.futures.as_completed([blocked, other], timeout=JOIN)) is other
+    gate.put("go")
+    assert [f.result() for f in concurrent.futures.as_completed([blocked], timeout=JOIN)] == ["go"]
+
+
+def test_done_callbacks_run_for_finished_and_for_running_tasks(pool) -> None:
+    seen = []
+    finished = finished_unclaimed(pool, callee.add, 1, 1)
+    finished.add_done_callback(lambda f: seen.append(("finished", f.result())))
+    assert seen == [("finished", 2)]  # at once, as for any done future
+    gate = si.create_queue()
+    running = pool.submit(callee.wait_on, gate)
+    called = threading.Event()
+    running.add_done_callback(lambda f: (seen.append(("running", f.result())), called.set()))
+    gate.put("go")
+    assert called.wait(JOIN)
+    assert seen[-1] == ("running", "go")
+    assert not pool._watched
+
+
+def test_state_queries_settle_a_finished_task(pool) -> None:
+    future = finished_unclaimed(pool, callee.add, 4, 4)
+    assert future.done()
+    assert future._state == "FINISHED"
+    assert not future.running()
+    assert not future.cancelled()
+    assert not future.cancel()
+    assert future.result(timeout=0) == 8
+    failing = finished_unclaimed(pool, callee.divide, 1, 0)
+    assert "finished raised ZeroDivisionError" in repr(failing)
+    assert isinstance(failing.exception(timeout=0), ZeroDivisionError)
+
+
+def test_a_blocked_result_is_settled_by_the_worker(pool) -> None:
+    gate = si.create_queue()
+    future = pool.submit(callee.wait_on, gate)
+    answer = []
+    waiter = threading.Thread(target=lambda: answer.append(future.result(JOIN)))
+    waiter.start()
+    deadline = time.monotonic() + JOIN
+    while future._task_id not in pool._watched and time.monotonic() < deadline:
+        time.sleep(0.001)
+    assert future._task_id in pool._watched  # result() had to sleep: the worker settles it
+    gate.put([1, {"a": 2}])
+    waiter.join(JOIN)
+    assert answer == [[1, {"a": 2}]]
+    assert not pool._watched
+
+
+def test_shutdown_cancels_queued_futures_watched_or_not() -> None:
+    pool = make_pool(1)
+    gate = si.create_queue()
+    busy = pool.submit(callee.wait_on, gate)
+    deadline = time.monotonic() + JOIN
+    while not busy.running() and time.monotonic() < deadline:
+        time.sleep(0.001)
+    quiet = pool.submit(callee.add, 1, 1)
+    watched = pool.submit(callee.add, 2, 2)
+    seen = []
+    watched.add_done_callback(lambda f: seen.append(f.cancelled()))
+    gate.put("go")
+    pool.shutdown(wait=True, cancel_futures=True)
+    assert seen == [True]  # told at shutdown
+    assert quiet.cancelled()
+    with pytest.raises(concurrent.futures.CancelledError):
+        quiet.result(0)
+    assert busy.result(0) == "go"
+
+
+def test_a_broken_pool_fails_queued_futures_watched_or_not() -> None:
+    pool = si.InterpreterPoolExecutor(1, initializer=callee.divide, initargs=(1, 0))
+    futures = [pool.submit(callee.add, n) for n in range(3)]
+    seen = []
+    futures[2].add_done_callback(lambda f: seen.append(type(f.exception()).__name__))
+    for future in futures:
+        with pytest.raises(si.BrokenInterpreterPool):
+            future.result(JOIN)
+    assert seen == ["BrokenInterpreterPool"]
+    pool.shutdown()
+
+
+def test_wait_and_as_completed_see_a_cancelled_future_at_once() -> None:
+    pool = make_pool(1)
+    try:
+        gate = si.create_queue()
+        busy = pool.submit(callee.wait_on, gate)
+        queued = pool.submit(callee.add, 1, 1)
+        assert queued.cancel()
+        done, not_done = concurrent.futures.wait([busy, queued], timeout=JOIN, return_when="FIRST_COMPLETED")
+        assert done == {queued} and not_done == {busy}
+        assert next(concurrent.futures.as_completed([busy, queued], timeout=JOIN)) is queued
+        gate.put("go")
+        assert busy.result(JOIN) == "go"
+    finally:
+        pool.shutdown()

@@ -430,8 +430,11 @@ class _TaskQueue:
     def idle(self) -> int:
         """The number of workers waiting for a task now."""
 
-    def drain(self) -> list[int]:
-        """Take every queued task out (the stop signals stay); return their task ids."""
+    def cancel_queued(self) -> list[int]:
+        """Cancel every queued task; return the ids of those whose futures are watched."""
+
+    def fail_queued(self, why: str, /) -> list[int]:
+        """Finish every queued task as broken; return the ids of those watched."""
 
 @final
 class _TaskCell:
@@ -441,10 +444,16 @@ class _TaskCell:
         """Cancel the task if no worker has taken it."""
 
     def running(self) -> bool:
-        """True once a worker took the task, until its outcome is handed over."""
+        """True once a worker took the task, until it finishes."""
 
     def wait(self) -> bool:
-        """Spin a few microseconds, the GIL released, until the outcome is handed over."""
+        """Spin a few microseconds, the GIL released, until the task finishes."""
+
+    def claim(self) -> tuple[int, Any] | None:
+        """Claim the outcome of a finished (or cancelled) task: (kind, value), or None."""
+
+    def watch(self) -> tuple[int, Any] | None:
+        """Mark the task watched; claim it as claim() does if it finished."""
 
 @final
 class _ClosedType:

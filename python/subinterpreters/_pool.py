@@ -4,10 +4,11 @@ long-lived isolated interpreter of their own, as CPython 3.14's executor of the 
 A task is prepared for crossing where it is submitted (``_calls.prepare``: arguments are a
 snapshot of that moment, and what cannot cross fails the future at once) and queued, as plain
 data, in the pool's native work queue (``_core._TaskQueue``). A worker thread waits for it inside
-its interpreter without holding any GIL (``Interpreter._serve``), runs it there and takes this
-interpreter's GIL only to settle the future; a caller of ``result()`` spins for a few
-microseconds on the task's cell before it sleeps, so a short task costs neither side a sleep and
-a wake-up. Workers are started lazily, up to ``max_workers``, and reused
+its interpreter without holding any GIL (``Interpreter._serve``), runs it there and leaves the
+outcome in the task's cell, where the thread that asks the future for it claims it (after
+spinning a few microseconds for a short task): a short task costs neither side a sleep and a
+wake-up, and the worker never waits for this interpreter's GIL, but to settle a future somebody
+waits on (see ``_PoolFuture``). Workers are started lazily, up to ``max_workers``, and reused
 (``ThreadPoolExecutor``'s rule); a worker closes its interpreter when it stops: at
 ``shutdown()``, when the pool is garbage-collected without one, or at exit
 (``concurrent.futures`` wakes and joins its workers then).
@@ -39,46 +40,199 @@ def _default_workers() -> int:
     return count or 1
 
 
+# How a task ended, as _TaskCell.claim() and a worker's settle hand it over.
+_RESULT, _EXCEPTION, _BROKEN, _CANCELLED = 0, 1, 2, 3
+_PENDING, _FINISHED = _base.PENDING, _base.FINISHED
+_CANCELLED_STATES = (_base.CANCELLED, _base.CANCELLED_AND_NOTIFIED)
+_DONE_STATES = (_base.CANCELLED, _base.CANCELLED_AND_NOTIFIED, _base.FINISHED)
+
+
+class _WatchingWaiters:
+    """A pending future's ``_waiters`` as ``concurrent.futures.wait()`` and ``as_completed()``
+    see it: adding a waiter watches the task, so its worker settles the future (and settles it
+    now, if the task finished, with the waiter already listed)."""
+
+    __slots__ = ("_future", "_waiters")
+
+    def __init__(self, future: _PoolFuture, waiters: list[Any]) -> None:
+        self._future, self._waiters = future, waiters
+
+    def append(self, waiter: Any) -> None:
+        self._waiters.append(waiter)
+        self._future._watch()
+
+    def remove(self, waiter: Any) -> None:
+        self._waiters.remove(waiter)
+
+    def __iter__(self) -> Iterator[Any]:
+        return iter(self._waiters)
+
+    def __len__(self) -> int:
+        return len(self._waiters)
+
+
 class _PoolFuture(Future):  # type: ignore[type-arg]
-    """A task's future. Its task waits in the pool's native queue, where a worker takes it
-    without this interpreter's GIL: the future asks the task's cell (``_cell``) whether the task
-    has started (``running()``, ``cancel()``) until the worker settles it. A result that costs
-    more than a copy to build (a container, a pickled object) comes back from the worker unbuilt
-    (a ``_ReturnedValue``) and is built by the first thread that asks for it (``result()``,
-    ``exception()``, a done-callback calling either), once, so the worker thread does not hold
-    this interpreter's GIL for the build and goes on with its next task at once. Otherwise a
-    ``concurrent.futures.Future``."""
+    """A task's future. Its task waits in the pool's native queue, and its outcome in the task's
+    cell (``_cell``), where a worker leaves it without this interpreter's GIL: the thread that
+    asks for it (``result()``, ``exception()``, ``done()``...) claims it from there and settles
+    the future, after spinning a few microseconds for a short task. Once the future is watched
+    (a done-callback, ``wait()``, ``as_completed()``, a ``result()`` that has to sleep), it is
+    listed in the pool and the worker settles it. A result that costs more than a copy to build
+    (a container, a pickled object) that a worker hands over comes unbuilt (a
+    ``_ReturnedValue``), and is built by the first thread that asks for it, once: the worker
+    does not hold this interpreter's GIL for the build."""
 
     _cell: Any = None
+    _task_id = 0
+    _watched_in: dict[int, _PoolFuture] = {}
+    _listed = False  # in _watched_in (once watched)
+
+    def __init__(self) -> None:
+        # Future.__init__ (the same on CPython 3.12-3.15) without its Condition, which is made
+        # on first use: most futures of a map() never need one (the thread that asks claims the
+        # outcome), and making one costs about as much as the rest of a submit.
+        self._state = _PENDING
+        self._result = None
+        self._exception = None
+        self.__dict__["_waiter_list"] = []
+        self._done_callbacks: list[Callable[[Future[Any]], object]] = []
+
+    @property  # type: ignore[override]
+    def _condition(self) -> threading.Condition:
+        condition = self.__dict__.get("_made_condition")
+        if condition is None:
+            # Made once, whichever thread comes first (setdefault is atomic).
+            condition = self.__dict__.setdefault("_made_condition", threading.Condition())
+        return condition
+
+    @property  # type: ignore[override]
+    def _waiters(self) -> Any:
+        waiters = self.__dict__["_waiter_list"]
+        if self._cell is not None and self._state == _PENDING:  # type: ignore[attr-defined]
+            return _WatchingWaiters(self, waiters)
+        return waiters
+
+    @_waiters.setter
+    def _waiters(self, waiters: list[Any]) -> None:
+        self.__dict__["_waiter_list"] = waiters
+
+    def _claim(self) -> None:
+        """Settles the future now if its task finished (or was cancelled) unclaimed."""
+        cell = self._cell
+        if cell is not None and self._state == _PENDING:  # type: ignore[attr-defined]
+            claimed = cell.claim()  # once: whoever gets it settles
+            if claimed is not None:
+                self._settle(*claimed)
+
+    def _watch(self) -> None:
+        """From now on the task's worker settles the future (settled now if it finished)."""
+        cell = self._cell
+        if cell is None or self._state != _PENDING:  # type: ignore[attr-defined]
+            return
+        with self._condition:  # type: ignore[attr-defined]
+            if self._state == _PENDING:  # type: ignore[attr-defined]
+                self._watched_in[self._task_id] = self
+                self._listed = True
+                claimed = cell.watch()
+                if claimed is not None:
+                    self._settle(*claimed)
+
+    def _settle(self, kind: int, value: Any) -> None:
+        """Settles the future with a claimed outcome (only its claimer calls this)."""
+        if kind == _CANCELLED:
+            with self._condition:
+                if self._state == _PENDING:  # type: ignore[attr-defined]
+                    self._cancel_and_notify()
+            return
+        if self._state != _PENDING:  # type: ignore[attr-defined]
+            return
+        # Future.set_running_or_notify_cancel() then set_result() or set_exception(). The state
+        # is set first, then the condition taken if one was made: a thread that made it to
+        # wait, add a callback or install a waiter has either seen the new state, or holds the
+        # condition until it has waited or listed what it added (which this then sees).
+        if kind == _RESULT:
+            self._result = value
+        else:
+            self._exception = _failure(value) if kind == _EXCEPTION else BrokenInterpreterPool(value)
+        self._state = _FINISHED
+        condition = self.__dict__.get("_made_condition")
+        if condition is not None:
+            with condition:
+                for waiter in self.__dict__["_waiter_list"]:
+                    if kind == _RESULT:
+                        waiter.add_result(self)
+                    else:
+                        waiter.add_exception(self)
+                condition.notify_all()
+        if self._listed:  # watched meanwhile (listed under the condition, before the above)
+            self._watched_in.pop(self._task_id, None)
+        if self._done_callbacks:  # type: ignore[attr-defined]
+            self._invoke_callbacks()  # type: ignore[attr-defined]
 
     def cancel(self) -> bool:
-        with self._condition:  # type: ignore[attr-defined]
-            if self._state == _base.PENDING and self._cell is not None and not self._cell.cancel():  # type: ignore[attr-defined]
-                return False  # a worker took it: it runs (as a ThreadPoolExecutor's task would)
+        cell = self._cell
+        if cell is not None:
+            with self._condition:  # type: ignore[attr-defined]
+                if self._state == _PENDING:  # type: ignore[attr-defined]
+                    if not cell.cancel():
+                        self._claim()  # a worker took it (as a ThreadPoolExecutor's task, it runs)
+                        return False
+                    if self._listed:
+                        self._watched_in.pop(self._task_id, None)
+                    self._cancel_and_notify()
+                    return True
         return super().cancel()
 
-    def running(self) -> bool:
-        with self._condition:  # type: ignore[attr-defined]
-            if self._state == _base.PENDING and self._cell is not None:  # type: ignore[attr-defined]
-                return bool(self._cell.running())
-            return self._state == _base.RUNNING  # type: ignore[attr-defined]
+    def _cancel_and_notify(self) -> None:
+        # What a ThreadPoolExecutor does when a worker meets a cancelled task, done at once (no
+        # worker will meet it): wait() and as_completed() see it as done.
+        Future.cancel(self)
+        self.set_running_or_notify_cancel()
 
-    def _spin(self, timeout: float | None) -> None:
-        # A short task is met by spinning a few microseconds, with the GIL released, instead of
-        # a sleep and a wake-up (the worker settles the future meanwhile).
+    def cancelled(self) -> bool:
+        self._claim()
+        return self._state in _CANCELLED_STATES  # type: ignore[attr-defined]
+
+    def running(self) -> bool:
         cell = self._cell
-        if cell is not None and (timeout is None or timeout > 0) and self._state in _UNSETTLED:  # type: ignore[attr-defined]
-            cell.wait()
+        if cell is not None and self._state == _PENDING:  # type: ignore[attr-defined]
+            if cell.running():
+                return True
+            self._claim()
+        return self._state == _base.RUNNING  # type: ignore[attr-defined]
+
+    def done(self) -> bool:
+        self._claim()
+        return self._state in _DONE_STATES  # type: ignore[attr-defined]
+
+    def _meet(self, timeout: float | None) -> None:
+        # A short task is met by spinning a few microseconds (the GIL released) and claiming
+        # its outcome; otherwise the future is watched, and its worker settles it.
+        self._claim()
+        if self._state == _PENDING and (timeout is None or timeout > 0):  # type: ignore[attr-defined]
+            self._cell.wait()
+            self._claim()
+        if self._state == _PENDING:  # type: ignore[attr-defined]
+            self._watch()
+
+    def add_done_callback(self, fn: Callable[[Future[Any]], object]) -> None:
+        self._watch()
+        super().add_done_callback(fn)
 
     def result(self, timeout: float | None = None) -> Any:
-        self._spin(timeout)
-        value = super().result(timeout)
+        if self._state == _PENDING and self._cell is not None:  # type: ignore[attr-defined]
+            self._meet(timeout)
+        if self._state == _FINISHED and self._exception is None:  # type: ignore[attr-defined]
+            value = self._result  # type: ignore[attr-defined]  # final once finished
+        else:
+            value = super().result(timeout)
         if type(value) is _ReturnedValue:
             return self._build(value)
         return value
 
     def exception(self, timeout: float | None = None) -> BaseException | None:
-        self._spin(timeout)
+        if self._state == _PENDING and self._cell is not None:  # type: ignore[attr-defined]
+            self._meet(timeout)
         exc = super().exception(timeout)
         if exc is None and type(self._result) is _ReturnedValue:  # type: ignore[attr-defined]
             try:
@@ -90,6 +244,7 @@ class _PoolFuture(Future):  # type: ignore[type-arg]
     def _get_snapshot(self) -> tuple[bool, bool, Any, BaseException | None]:
         # CPython 3.15's asyncio (wrap_future, run_in_executor) reads a finished future through
         # this private method instead of result()/exception(): it gets the built value too.
+        self._claim()
         done, cancelled, result, exc = super()._get_snapshot()  # type: ignore[misc]
         if done and not cancelled and exc is None and type(result) is _ReturnedValue:
             try:
@@ -114,34 +269,29 @@ class _PoolFuture(Future):  # type: ignore[type-arg]
             return self._result  # type: ignore[attr-defined]
 
     def __repr__(self) -> str:
+        self._claim()
         with self._condition:  # type: ignore[attr-defined]
             name = type(self).__name__
             if type(self._result) is _ReturnedValue:  # type: ignore[attr-defined]
                 return f"<{name} at {id(self):#x} state=finished returned a value not built yet>"
-            if self._state == _base.PENDING and self._cell is not None and self._cell.running():  # type: ignore[attr-defined]
+            if self._state == _PENDING and self._cell is not None and self._cell.running():  # type: ignore[attr-defined]
                 return f"<{name} at {id(self):#x} state=running>"
         return super().__repr__()
 
 
-_UNSETTLED = (_base.PENDING, _base.RUNNING)
 # The map() call submitting on this thread, if any: its tasks' group (short tasks of one group
 # may run in one visit to a worker's interpreter; see the core's Pace).
 _mapping = threading.local()
 _groups = itertools.count(1)
 
 
-def _settle(pending: dict[int, Future[Any]], outcomes: list[tuple[int, bool | None, Any]]) -> None:
+def _settle(watched: dict[int, _PoolFuture], outcomes: list[tuple[int, int, Any]]) -> None:
     """Called by a worker (``Interpreter._serve``) with this interpreter's GIL: settles the
-    futures of the tasks it took, from ``(task_id, ok, value)`` (``ok`` None: the task was
-    cancelled before it started; its future is settled already)."""
-    for task_id, ok, value in outcomes:
-        future = pending.pop(task_id, None)
-        if future is None or ok is None or not future.set_running_or_notify_cancel():
-            continue
-        if ok:
-            future.set_result(value)
-        else:
-            future.set_exception(_failure(value))
+    futures of watched tasks it finished, from ``(task_id, kind, value)``."""
+    for task_id, kind, value in outcomes:
+        future = watched.pop(task_id, None)
+        if future is not None:
+            future._settle(kind, value)
 
 
 def _failure(exc: BaseException) -> BaseException:
@@ -166,7 +316,7 @@ def _worker(
     executor_reference: weakref.ref[InterpreterPoolExecutor],
     work_queue: _TaskQueue,
     init: Callable[[], Any] | BaseException | None,
-    pending: dict[int, Future[Any]],
+    watched: dict[int, _PoolFuture],
     workers: int,
 ) -> None:
     """A worker thread: create an interpreter, run the initializer there, then run tasks in it
@@ -189,7 +339,7 @@ def _worker(
             if executor is not None:
                 executor._initializer_failed(exc)
             return
-        settle = functools.partial(_settle, pending)
+        settle = functools.partial(_settle, watched)
         while True:
             try:
                 interp._serve(work_queue, settle, workers)  # returns at a stop signal
@@ -271,9 +421,10 @@ class InterpreterPoolExecutor(_thread.ThreadPoolExecutor):
                 self._init = functools.partial(_calls.prepare, initializer, initargs, {}, keep_result=False)
         super().__init__(max_workers, thread_name_prefix or f"InterpreterPoolExecutor-{self._counter()}")
         # The native work queue (put(None) stops a worker, as concurrent.futures' exit hook and
-        # shutdown() expect of a work queue), and the futures of the tasks not settled yet.
+        # shutdown() expect of a work queue), and the watched futures not settled yet, which
+        # their workers settle (see _PoolFuture).
         self._work_queue: _TaskQueue = _TaskQueue()  # type: ignore[assignment]
-        self._pending: dict[int, Future[Any]] = {}
+        self._watched: dict[int, _PoolFuture] = {}
         self._task_ids = itertools.count()
 
     def submit(self, fn: Callable[..., Any], /, *args: Any, **kwargs: Any) -> Future[Any]:
@@ -295,8 +446,7 @@ class InterpreterPoolExecutor(_thread.ThreadPoolExecutor):
                 future.set_exception(refused)
                 return future
             task_id = next(self._task_ids)
-            # Listed before it is queued: a worker may settle it as soon as it is.
-            self._pending[task_id] = future
+            future._task_id, future._watched_in = task_id, self._watched
             future._cell = self._work_queue.put(spec, task_id, getattr(_mapping, "group", 0))
             self._adjust_thread_count()
         return future
@@ -343,13 +493,12 @@ class InterpreterPoolExecutor(_thread.ThreadPoolExecutor):
                     worker.join()
 
     def _take_queued_futures(self) -> list[Future[Any]]:
-        """Takes every task no worker has started out of the queue (the lock held); the caller
-        settles their futures once it has released the lock."""
-        pending = self._pending
+        """Cancels every task no worker has started (the lock held) and returns the watched
+        futures among them, to be cancelled once the lock is released; the others learn it
+        when asked."""
+        watched = self._watched
         return [
-            future
-            for task_id in self._work_queue.drain()
-            if (future := pending.pop(task_id, None)) is not None
+            future for task_id in self._work_queue.cancel_queued() if (future := watched.pop(task_id, None))
         ]
 
     def _adjust_thread_count(self) -> None:
@@ -366,7 +515,7 @@ class InterpreterPoolExecutor(_thread.ThreadPoolExecutor):
         worker = threading.Thread(
             name=f"{self._thread_name_prefix}_{count}",
             target=_worker,
-            args=(weakref.ref(self, wake_workers), queue, self._init, self._pending, self._max_workers),
+            args=(weakref.ref(self, wake_workers), queue, self._init, self._watched, self._max_workers),
         )
         worker.start()
         self._threads.add(worker)
@@ -390,7 +539,14 @@ class InterpreterPoolExecutor(_thread.ThreadPoolExecutor):
         with self._shutdown_lock:
             if not self._broken:
                 self._broken = f"{what} {why}; the pool is not usable any more"
-            failed = self._take_queued_futures()
-        for future in failed:  # outside the lock: done-callbacks may call back into the pool
-            if future.set_running_or_notify_cancel():
-                future.set_exception(BrokenInterpreterPool(self._broken))
+            # Each queued task is finished as broken: the watched futures are settled now
+            # (outside the lock: done-callbacks may call back into the pool), the others when
+            # asked.
+            watched = self._watched
+            failed = [
+                future
+                for task_id in self._work_queue.fail_queued(self._broken)
+                if (future := watched.get(task_id))
+            ]
+        for future in failed:
+            future._claim()

@@ -50,6 +50,6 @@ pub use registry::{ChannelRegistry, QueueRegistry};
 pub use select::{random_order, start_select, Case, PendingSelect, SelectStart, Selected};
 pub use shared_memory::{ArrayKind, ArrayLayout, SharedArray};
 pub use structured::{Decoder, DepthExceeded, Encoder, FormatError, Item, MemoId, StrId, Structured};
-pub use task_cell::{TaskCell, TaskState};
+pub use task_cell::{Claimed, TaskCell, TaskState};
 pub use task_queue::{Entry, Grouped, Pace, TaskQueue};
 pub use weak_ids::{WeakIds, WeakRef};

@@ -1801,7 +1801,7 @@ fn a_holder_giving_way_sees_the_waiter_take_its_turn() {
 
 // --- A pool's task queue and task cells ------------------------------------------------------
 
-use subinterpreters_core::{Entry, Grouped, Pace, TaskCell, TaskQueue, TaskState};
+use subinterpreters_core::{Claimed, Entry, Grouped, Pace, TaskCell, TaskQueue, TaskState};
 
 struct Job(u32);
 
@@ -1864,7 +1864,7 @@ fn a_worker_gets_the_task_then_the_stop_signal() {
 }
 
 /// Cancelling races a worker starting the task: exactly one wins; a cancelled task is never
-/// started, and a started one settles.
+/// started, and a started one finishes.
 #[test]
 fn cancel_and_start_race_and_exactly_one_wins() {
     model("task cell: cancel against start", || {
@@ -1874,7 +1874,7 @@ fn cancel_and_start_race_and_exactly_one_wins() {
             thread::spawn(move || {
                 let started = cell.start();
                 if started {
-                    cell.settle();
+                    cell.finish(1u32);
                 }
                 started
             })
@@ -1882,8 +1882,34 @@ fn cancel_and_start_race_and_exactly_one_wins() {
         let cancelled = cell.cancel();
         let started = worker.join().unwrap();
         assert!(cancelled != started, "cancelled: {cancelled}, started: {started}");
-        let expected = if cancelled { TaskState::Cancelled } else { TaskState::Settled };
-        assert_eq!(cell.state(), expected);
-        assert!(cell.wait_settled(std::time::Duration::ZERO));
+        let expected = if cancelled { Claimed::Cancelled } else { Claimed::Outcome(1) };
+        assert_eq!(cell.claim(), Some(expected));
+        assert!(cell.wait_finished(std::time::Duration::ZERO));
+    });
+}
+
+/// A worker finishing a task races a thread that starts watching it (and claims it if it
+/// finished) and another thread claiming it: the outcome is claimed exactly once, and if the
+/// watch came first, by the finisher (which is told to).
+#[test]
+fn finish_watch_and_claim_race_and_the_outcome_is_claimed_once() {
+    model_bounded("task cell: finish against watch and claim", 3, || {
+        let cell = LoomArc::new(TaskCell::new());
+        assert!(cell.start());
+        let worker = {
+            let cell = cell.clone();
+            thread::spawn(move || if cell.finish(9u32) { cell.claim() } else { None })
+        };
+        let claimer = {
+            let cell = cell.clone();
+            thread::spawn(move || cell.claim())
+        };
+        let watched = cell.watch();
+        let by_worker = worker.join().unwrap();
+        let by_claimer = claimer.join().unwrap();
+        let claims: Vec<_> = [watched, by_worker, by_claimer].into_iter().flatten().collect();
+        // The watch always precedes the end of this execution, so somebody has claimed it.
+        assert_eq!(claims, [Claimed::Outcome(9)]);
+        assert_eq!(cell.state(), TaskState::Claimed);
     });
 }

@@ -1,25 +1,26 @@
 //! `Interpreter._serve(queue, settle, workers, /)`: the loop of an `InterpreterPoolExecutor`'s
-//! worker thread. It waits for its next task inside its interpreter, holding neither GIL, runs
-//! it there, and holds the pool's GIL only to hand the outcome over: through `settle`, the pool's
-//! function that settles the futures, once per visit. The thread that submits keeps its own
-//! GIL meanwhile, and a caller spinning on the task's cell (`_TaskCell.wait`) sees the outcome
-//! as soon as it is handed over: a short task costs no sleep and wake-up on either side.
+//! worker thread. It stays inside its interpreter, waiting for each task with the GIL released
+//! and leaving each outcome in the task's cell, where the thread that asks the future for it
+//! claims it: the pool's GIL is not needed, and a caller spinning on the cell meets a short task
+//! without a sleep or a wake-up on either side. Only a watched task (its future has a
+//! done-callback, a `wait()` or a blocked `result()` on it) is settled by the worker, through
+//! `settle`, the pool's function, in one visit to the pool's interpreter per batch.
 
-use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use subinterpreters_core::{Entry, Pace, TaskCell, TaskQueue};
+use subinterpreters_core::{Claimed, Entry, Pace, TaskQueue};
 
-use super::call::{invoke_inside, settle as outcome_of, Outcome};
+use super::call::{invoke_inside, Outcome};
 use super::enter::run_as_main;
+use super::tasks::outcome_pair;
 use crate::counts::count_arg;
-use crate::errors::RemoteError;
 use crate::ffi::{
-    allow_threads, bool_from, builtin, int_from_u64, list, none, raise, take_raised, tuple, Args, Builtin, Owned,
-    Param, ParamKind, PyResult, Ref, Signature, This,
+    allow_threads, builtin, int_from_u64, list, none, raise, tuple, Args, Builtin, Owned, Param, ParamKind, PyResult,
+    Ref, Signature, This,
 };
+use crate::globals::INTERPRETERS;
 use crate::state::{state_of, State};
-use crate::values::{InterpreterId, PoolTask};
+use crate::values::{InterpreterId, PoolTask, TaskOutcome};
 
 /// How long a worker waits for a task inside its interpreter before it leaves it and comes back:
 /// at exit, a thread that must park for good does so on its way out, and the exit hook waits
@@ -36,28 +37,21 @@ static SERVE_SIGNATURE: Signature<3> = Signature {
     var_keyword: false,
 };
 
-/// What one visit to the interpreter did.
+/// Why a visit to the interpreter ended.
 enum Visit {
-    /// Took a stop signal: `_serve` returns.
+    /// Took a stop signal, or the process is exiting: `_serve` returns.
     Stop,
     /// Nothing came within [`LOOK_AGAIN`].
     Idle,
-    /// Ran these tasks (or found them cancelled).
-    Ran(Vec<Ran>),
-}
-
-/// A task taken: its id, its cell, and its outcome (`None`: it was cancelled before).
-struct Ran {
-    id: u64,
-    cell: Arc<TaskCell>,
-    outcome: Option<Result<Outcome, RemoteError>>,
+    /// Finished watched tasks, whose futures the worker settles: (task id, outcome).
+    Settle(Vec<(u64, TaskOutcome)>),
 }
 
 /// `Interpreter._serve(queue, settle, workers)`: runs the tasks of the `_TaskQueue` `queue` in
-/// this interpreter until it takes a stop signal (then returns None). After each visit it calls
-/// `settle(outcomes)` with a list of `(task_id, ok, value)`: `ok` True and the result (a
-/// `_ReturnedValue` when it is costly to build), False and the exception, or None for a task
-/// cancelled before it started. `workers` is the pool's size (it sizes batches).
+/// this interpreter until it takes a stop signal (then returns None). Each outcome waits in its
+/// task's cell to be claimed; for watched tasks it calls `settle(outcomes)` with a list of
+/// `(task_id, kind, value)` (kinds as `_TaskCell.claim()`'s; a costly result comes unbuilt, as
+/// a `_ReturnedValue`). `workers` is the pool's size (it sizes batches).
 pub(super) fn serve(this: This<'_, InterpreterId>, args: Args<'_>) -> PyResult<Owned> {
     let [queue, settle, workers] = args.parse(&SERVE_SIGNATURE)?;
     let state = state_of(this.obj)?;
@@ -73,56 +67,57 @@ pub(super) fn serve(this: This<'_, InterpreterId>, args: Args<'_>) -> PyResult<O
         match visit {
             Visit::Stop => return Ok(none()),
             Visit::Idle => {}
-            Visit::Ran(ran) => hand_over(state, settle, ran)?,
+            Visit::Settle(finished) => hand_over(state, settle, finished)?,
         }
     }
 }
 
-/// Inside the interpreter: waits for the next entry with its GIL released, then runs the tasks.
+/// Inside the interpreter: takes and runs tasks until a watched one finishes (or a stop signal,
+/// or nothing comes for [`LOOK_AGAIN`]).
 fn visit(queue: &TaskQueue<PoolTask>, pace: &mut Pace, workers: usize) -> Visit {
-    let deadline = Instant::now() + LOOK_AGAIN;
-    let seen: &Pace = pace;
-    let tasks = match allow_threads(move || queue.take(Some(deadline), seen, workers)) {
-        None => return Visit::Idle,
-        Some(Entry::Stop) => return Visit::Stop,
-        Some(Entry::Tasks(tasks)) => tasks,
-    };
-    let (group, count, started) = (tasks[0].group, tasks.len(), Instant::now());
-    let ran = tasks
-        .into_iter()
-        .map(|task| {
-            let outcome = task.cell.start().then(|| invoke_inside(task.call));
-            Ran { id: task.id, cell: task.cell, outcome }
-        })
-        .collect();
-    pace.ran(group, count, started.elapsed());
-    Visit::Ran(ran)
+    loop {
+        if INTERPRETERS.is_shutting_down() {
+            return Visit::Stop;
+        }
+        let deadline = Instant::now() + LOOK_AGAIN;
+        let seen: &Pace = pace;
+        let tasks = match allow_threads(move || queue.take(Some(deadline), seen, workers)) {
+            None => return Visit::Idle,
+            Some(Entry::Stop) => return Visit::Stop,
+            Some(Entry::Tasks(tasks)) => tasks,
+        };
+        let (group, count, started) = (tasks[0].group, tasks.len(), Instant::now());
+        let mut watched = Vec::new();
+        for task in tasks {
+            if !task.cell.start() {
+                continue; // cancelled: its canceller settles the future
+            }
+            let outcome = match invoke_inside(task.call) {
+                Ok(Outcome::Returned(payload)) => TaskOutcome::Returned(payload),
+                Ok(Outcome::NotShareable(why)) => TaskOutcome::NotShareable(why),
+                Err(remote) => TaskOutcome::Raised(remote),
+            };
+            if task.cell.finish(outcome) {
+                if let Some(Claimed::Outcome(outcome)) = task.cell.claim() {
+                    watched.push((task.id, outcome));
+                }
+            }
+        }
+        pace.ran(group, count, started.elapsed());
+        if !watched.is_empty() {
+            return Visit::Settle(watched);
+        }
+    }
 }
 
-/// Back in the pool's interpreter: hands the outcomes to `settle`, then marks the tasks that ran
-/// as settled (whatever `settle` did: a caller spinning on a cell stops spinning).
-fn hand_over(state: &State, settle: Ref<'_>, ran: Vec<Ran>) -> PyResult<()> {
-    let mut cells = Vec::with_capacity(ran.len());
-    let outcomes = (|| {
-        let mut outcomes = Vec::with_capacity(ran.len());
-        for Ran { id, cell, outcome } in ran {
-            let (ok, value) = match outcome {
-                None => (none(), none()),
-                Some(outcome) => {
-                    cells.push(cell);
-                    match outcome_of(state, outcome, true) {
-                        Ok(result) => (bool_from(true), result),
-                        Err(raised) => (bool_from(false), take_raised().ok_or(raised)?),
-                    }
-                }
-            };
-            outcomes.push(tuple(vec![int_from_u64(id)?, ok, value])?);
-        }
-        list(outcomes)
-    })();
-    let settled = outcomes.and_then(|outcomes| settle.call(&[outcomes.as_ref()]));
-    for cell in cells {
-        cell.settle();
+/// Back in the pool's interpreter: hands the outcomes of watched tasks to `settle`.
+fn hand_over(state: &State, settle: Ref<'_>, finished: Vec<(u64, TaskOutcome)>) -> PyResult<()> {
+    let mut outcomes = Vec::with_capacity(finished.len());
+    for (id, outcome) in finished {
+        let pair = outcome_pair(state, outcome, true)?;
+        let mut parts = pair.as_ref().tuple_items();
+        let (kind, value) = (parts.next().expect("a pair"), parts.next().expect("a pair"));
+        outcomes.push(tuple(vec![int_from_u64(id)?, kind.to_owned(), value.to_owned()])?);
     }
-    settled.map(drop)
+    settle.call(&[list(outcomes)?.as_ref()]).map(drop)
 }

@@ -1,21 +1,28 @@
 //! `_TaskQueue` and `_TaskCell`: the queue between an `InterpreterPoolExecutor` and its worker
 //! threads, and where each task stands (the core's `TaskQueue` and `TaskCell`). The pool puts
-//! prepared calls in; a worker takes them with `Interpreter._serve` without the pool's GIL; a
-//! future asks its cell whether its task may still be cancelled, and spins on it for a moment
-//! before it waits for its outcome.
+//! prepared calls in; a worker takes them with `Interpreter._serve` without the pool's GIL and
+//! leaves each outcome in its cell; the thread that asks the future for it claims it from there
+//! (after spinning a moment for a short task), unless the future is watched (a blocked
+//! `result()`, a done-callback, `wait()`), whose worker settles it.
 
 use std::sync::Arc;
 
-use subinterpreters_core::{TaskCell, TaskQueue, TaskState};
+use subinterpreters_core::{Claimed, TaskQueue, TaskState};
 
-use super::call::checked_call;
+use super::call::{checked_call, settle, Outcome};
 use crate::counts::count_arg;
 use crate::ffi::{
-    allow_threads, bool_from, int_from_u64, list, none, py_method, py_slot, Args, Owned, Param, ParamKind, PyResult,
-    Ref, Signature, This, TypeDef,
+    allow_threads, bool_from, int_from_u64, list, none, py_method, py_slot, str_from, take_raised, tuple, Args, Owned,
+    Param, ParamKind, PyResult, Ref, Signature, This, TypeDef,
 };
-use crate::state::state_of;
-use crate::values::{PoolTask, TaskCellObject, TaskQueueObject};
+use crate::state::{state_of, State};
+use crate::values::{PoolCell, PoolTask, TaskCellObject, TaskOutcome, TaskQueueObject};
+
+/// The kinds of `(kind, value)` pairs a claim or a worker's settle hands to the pool.
+const RESULT: u64 = 0;
+const EXCEPTION: u64 = 1;
+const BROKEN: u64 = 2;
+const CANCELLED: u64 = 3;
 
 pub(crate) static TASK_QUEUE: TypeDef<TaskQueueObject> = TypeDef::new(
     c"subinterpreters._TaskQueue",
@@ -29,8 +36,12 @@ Queue the prepared call `call` (from _prepare_call; taken out of it) as task `ta
 map() call `group` (0: none) and return its _TaskCell; put(None) queues a stop signal.", fastcall: put),
         py_method!(c"qsize", c"qsize($self, /)\n--\n\nReturn the number of tasks and stop signals queued.", noargs: qsize),
         py_method!(c"idle", c"idle($self, /)\n--\n\nReturn the number of workers waiting for a task now.", noargs: idle),
-        py_method!(c"drain", c"drain($self, /)\n--\n\n\
-Take every queued task out (the stop signals stay) and return their task ids, in order.", noargs: drain),
+        py_method!(c"cancel_queued", c"cancel_queued($self, /)\n--\n\n\
+Take every queued task out (the stop signals stay) and cancel it; return the ids of those whose\n\
+futures are watched (to be cancelled now; the others learn it when asked).", noargs: cancel_queued),
+        py_method!(c"fail_queued", c"fail_queued($self, why, /)\n--\n\n\
+Take every queued task out (the stop signals stay) and finish it as broken, for the reason\n\
+why (a str); return the ids of those whose futures are watched (to be settled now).", fastcall: fail_queued),
     ],
     &[],
     &[py_slot!(new: new_queue)],
@@ -41,14 +52,20 @@ pub(crate) static TASK_CELL: TypeDef<TaskCellObject> = TypeDef::new(
     c"Where a task of an InterpreterPoolExecutor stands (see _TaskQueue.put).",
     &[
         py_method!(c"cancel", c"cancel($self, /)\n--\n\n\
-Cancel the task if no worker has taken it: return True if cancelled now, False if a worker\n\
-took it (or it was cancelled before).", noargs: cancel),
+Cancel the task unless a worker has taken it: return True if it is cancelled (now or before),\n\
+False if a worker took it.", noargs: cancel),
         py_method!(c"running", c"running($self, /)\n--\n\n\
-Return True if a worker has taken the task and has not handed its outcome over yet.", noargs: running),
+Return True if a worker has taken the task and not finished it yet.", noargs: running),
         py_method!(c"wait", c"wait($self, /)\n--\n\n\
-Spin for a few microseconds, with the GIL released, until the task's outcome has been handed\n\
-over (or it was cancelled); return whether it has. A short task is met without a sleep and a\n\
-wake-up.", noargs: wait),
+Spin for a few microseconds, with the GIL released, until the task finishes (or was cancelled);\n\
+return whether it has. A short task is met without a sleep and a wake-up.", noargs: wait),
+        py_method!(c"claim", c"claim($self, /)\n--\n\n\
+If the task finished (or was cancelled) and nobody claimed it yet, claim it and return\n\
+(kind, value): (0, result), (1, exception), (2, why the pool broke), (3, None) for cancelled;\n\
+else None. The caller settles the future.", noargs: claim),
+        py_method!(c"watch", c"watch($self, /)\n--\n\n\
+Mark the task watched (its worker settles the future from now on); if it finished before,\n\
+claim it as claim() does and return (kind, value), else None.", noargs: watch),
     ],
     &[],
     &[],
@@ -80,7 +97,7 @@ fn put(this: This<'_, TaskQueueObject>, args: Args<'_>) -> PyResult<Owned> {
     let id = task_id.map_or(Ok(0), |id| count_arg(id, "task_id", 0, "must be >= 0"))? as u64;
     let group = group.map_or(Ok(0), |group| count_arg(group, "group", 0, "must be >= 0"))? as u64;
     let prepared = checked_call(state, call)?;
-    let cell = Arc::new(TaskCell::new());
+    let cell = Arc::new(PoolCell::new());
     let cell_object = state.task_cell_type.instance(TaskCellObject(cell.clone()))?;
     let call = prepared.0.borrow_mut().take().expect("checked_call found it not run");
     this.value.0.put(PoolTask { call, cell, id, group });
@@ -95,10 +112,25 @@ fn idle(this: This<'_, TaskQueueObject>) -> PyResult<Owned> {
     int_from_u64(this.value.0.idle() as u64)
 }
 
-fn drain(this: This<'_, TaskQueueObject>) -> PyResult<Owned> {
+fn cancel_queued(this: This<'_, TaskQueueObject>) -> PyResult<Owned> {
     let tasks = this.value.0.drain();
-    list(tasks.iter().map(|task| int_from_u64(task.id)).collect::<PyResult<Vec<_>>>()?)
+    let watched = tasks.iter().filter(|task| task.cell.cancel() && task.cell.is_watched());
+    list(watched.map(|task| int_from_u64(task.id)).collect::<PyResult<Vec<_>>>()?)
 }
+
+fn fail_queued(this: This<'_, TaskQueueObject>, args: Args<'_>) -> PyResult<Owned> {
+    let [why] = args.parse(&FAIL_SIGNATURE)?;
+    let why = why.expect("required").str_lossy();
+    let tasks = this.value.0.drain();
+    let watched = tasks.iter().filter(|task| task.cell.finish(TaskOutcome::Broken(why.clone())));
+    list(watched.map(|task| int_from_u64(task.id)).collect::<PyResult<Vec<_>>>()?)
+}
+
+static FAIL_SIGNATURE: Signature<1> = Signature {
+    function: "fail_queued",
+    params: [Param { name: c"why", kind: ParamKind::PositionalOnly, required: true }],
+    var_keyword: false,
+};
 
 fn cancel(this: This<'_, TaskCellObject>) -> PyResult<Owned> {
     Ok(bool_from(this.value.0.cancel()))
@@ -110,5 +142,43 @@ fn running(this: This<'_, TaskCellObject>) -> PyResult<Owned> {
 
 fn wait(this: This<'_, TaskCellObject>) -> PyResult<Owned> {
     let cell = this.value.0.clone();
-    Ok(bool_from(allow_threads(move || cell.wait_settled(TaskCell::PATIENCE))))
+    // Over already: no need to let go of the GIL.
+    if !matches!(cell.state(), TaskState::Queued | TaskState::Running) {
+        return Ok(bool_from(true));
+    }
+    Ok(bool_from(allow_threads(move || cell.wait_finished(PoolCell::PATIENCE))))
+}
+
+fn claim(this: This<'_, TaskCellObject>) -> PyResult<Owned> {
+    claimed(state_of(this.obj)?, this.value.0.claim())
+}
+
+fn watch(this: This<'_, TaskCellObject>) -> PyResult<Owned> {
+    claimed(state_of(this.obj)?, this.value.0.watch())
+}
+
+/// What a claim hands to the pool: `(kind, value)`, built now (the claimer is the thread that
+/// asked for the result), or None.
+fn claimed(state: &State, claimed: Option<Claimed<TaskOutcome>>) -> PyResult<Owned> {
+    match claimed {
+        None => Ok(none()),
+        Some(Claimed::Cancelled) => tuple(vec![int_from_u64(CANCELLED)?, none()]),
+        Some(Claimed::Outcome(outcome)) => outcome_pair(state, outcome, false),
+    }
+}
+
+/// `(kind, value)` for a task's outcome. With `defer`, a result that costs more than a copy to
+/// build comes unbuilt (a `_ReturnedValue`: a worker does not build it holding the pool's GIL).
+pub(super) fn outcome_pair(state: &State, outcome: TaskOutcome, defer: bool) -> PyResult<Owned> {
+    let settled = match outcome {
+        TaskOutcome::Broken(why) => return tuple(vec![int_from_u64(BROKEN)?, str_from(&why)?]),
+        TaskOutcome::Returned(payload) => settle(state, Ok(Outcome::Returned(payload)), defer),
+        TaskOutcome::NotShareable(why) => settle(state, Ok(Outcome::NotShareable(why)), defer),
+        TaskOutcome::Raised(remote) => settle(state, Err(remote), defer),
+    };
+    let (kind, value) = match settled {
+        Ok(result) => (RESULT, result),
+        Err(raised) => (EXCEPTION, take_raised().ok_or(raised)?),
+    };
+    tuple(vec![int_from_u64(kind)?, value])
 }

@@ -17,4 +17,4 @@ pub(crate) use interpreters::{InterpreterId, PreparedCall, ReturnedValue};
 pub(crate) use markers::{ClosedSentinel, Unbound};
 pub(crate) use pending::{NotifierObject, Parked, PendingOpObject, Pipe};
 pub(crate) use primitives::{BarrierObject, ConditionObject, EventObject, LockObject, RLockObject, SemaphoreObject};
-pub(crate) use tasks::{PoolTask, TaskCellObject, TaskQueueObject};
+pub(crate) use tasks::{PoolCell, PoolTask, TaskCellObject, TaskOutcome, TaskQueueObject};

@@ -1,15 +1,34 @@
 //! What a pool's `_TaskQueue` and `_TaskCell` objects carry: the core's task queue, holding
-//! prepared calls (plain data), and the cell each task's future watches.
+//! prepared calls (plain data), and the cell each task's future watches, holding the task's
+//! outcome (plain data too) until the future is settled.
 
 use std::sync::Arc;
 
 use subinterpreters_core::{Grouped, Payload, TaskCell, TaskQueue};
 
+use crate::errors::RemoteError;
+
+/// How a pool's task ended, as plain data that waits in its cell.
+pub(crate) enum TaskOutcome {
+    /// The result, natively or pickled.
+    Returned(Payload),
+    /// The result cannot cross (the reason).
+    NotShareable(String),
+    /// The function raised (described).
+    Raised(RemoteError),
+    /// The pool broke before a worker took the task (why).
+    Broken(String),
+}
+
+/// A task's cell (see the core's `TaskCell`).
+pub(crate) type PoolCell = TaskCell<TaskOutcome>;
+
 /// A queued task: the prepared call (taken out of its `_PreparedCall`), the cell its future
-/// watches, its number in the pool (the key of its future there) and its `map` call (0: none).
+/// watches, its number in the pool (the key of its future there once watched) and its `map`
+/// call (0: none).
 pub(crate) struct PoolTask {
     pub(crate) call: Payload,
-    pub(crate) cell: Arc<TaskCell>,
+    pub(crate) cell: Arc<PoolCell>,
     pub(crate) id: u64,
     pub(crate) group: u64,
 }
@@ -23,5 +42,5 @@ impl Grouped for PoolTask {
 /// What a `_TaskQueue` carries: the queue its pool's workers take tasks from.
 pub(crate) struct TaskQueueObject(pub(crate) Arc<TaskQueue<PoolTask>>);
 
-/// What a `_TaskCell` carries: where its task stands.
-pub(crate) struct TaskCellObject(pub(crate) Arc<TaskCell>);
+/// What a `_TaskCell` carries: where its task stands, and its outcome until claimed.
+pub(crate) struct TaskCellObject(pub(crate) Arc<PoolCell>);
