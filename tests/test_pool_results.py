@@ -11,6 +11,7 @@ from __future__ import annotations
 import asyncio
 import concurrent.futures
 import site
+import sys
 import threading
 import time
 
@@ -291,7 +292,13 @@ def test_serve_leaves_each_outcome_in_its_cell_to_be_claimed_once(interp) -> Non
     assert isinstance(failed, si.ExecutionFailed)
     assert failed.type_name == "ZeroDivisionError"
     assert cells[2].claim() == (RESULT, 7)
-    assert [cell.claim() for cell in cells] == [None, None, None]  # once
+    # The same pair again until the future is settled (a claim interrupted before its caller
+    # got the pair can be made again), then nothing.
+    assert cells[0].claim() == (RESULT, 3)
+    assert cells[0].watch() == (RESULT, 3)
+    for cell in cells:
+        cell.forget()
+    assert [cell.claim() for cell in cells] == [None, None, None]
     assert [cell.watch() for cell in cells] == [None, None, None]
 
 
@@ -330,6 +337,7 @@ def test_a_watch_after_the_task_finished_claims_it(interp) -> None:
     cell = queue.put(prepared(callee.add, 2, 3), 4)
     serve_all(interp, queue)
     assert cell.watch() == (RESULT, 5)
+    cell.forget()
     assert cell.claim() is None
 
 
@@ -346,7 +354,9 @@ def test_a_cancelled_task_is_not_run(interp, tmp_path) -> None:
     assert serve_all(interp, queue) == []
     assert not marker.exists()
     assert cell.claim() == (CANCELLED, None)
+    cell.forget()
     assert cell.claim() is None
+    assert cell.cancel()  # still cancelled
 
 
 def test_a_started_task_cannot_be_cancelled(interp) -> None:
@@ -512,13 +522,19 @@ def test_a_failing_settle_propagates_and_the_outcome_is_not_lost_twice(interp) -
 # --- The executor on the native queue -------------------------------------------------------------
 
 
-def test_a_running_task_reports_running_and_cannot_be_cancelled(pool) -> None:
+def running_task(pool):
+    """A task running in `pool` until the returned queue gets an item (its result)."""
     gate = si.create_queue()
     future = pool.submit(callee.wait_on, gate)
     deadline = time.monotonic() + JOIN
     while not future.running() and time.monotonic() < deadline:
         time.sleep(0.001)
     assert future.running()
+    return gate, future
+
+
+def test_a_running_task_reports_running_and_cannot_be_cancelled(pool) -> None:
+    gate, future = running_task(pool)
     assert "state=running" in repr(future)
     assert not future.cancel()
     assert not future.cancelled()
@@ -586,6 +602,13 @@ def test_invoke_with_defer_builds_scalars_at_once(interp) -> None:
 
 
 # --- Futures whose task finished but whose outcome nobody claimed yet -----------------------------
+
+
+def busy_pool():
+    """A one-worker pool, its worker busy until the returned queue gets an item (its result)."""
+    pool = make_pool(1)
+    gate, busy = running_task(pool)
+    return pool, gate, busy
 
 
 def finished_unclaimed(pool, fn=callee.add, *args):
@@ -664,12 +687,7 @@ def test_a_blocked_result_is_settled_by_the_worker(pool) -> None:
 
 
 def test_shutdown_cancels_queued_futures_watched_or_not() -> None:
-    pool = make_pool(1)
-    gate = si.create_queue()
-    busy = pool.submit(callee.wait_on, gate)
-    deadline = time.monotonic() + JOIN
-    while not busy.running() and time.monotonic() < deadline:
-        time.sleep(0.001)
+    pool, gate, busy = busy_pool()
     quiet = pool.submit(callee.add, 1, 1)
     watched = pool.submit(callee.add, 2, 2)
     seen = []
@@ -696,10 +714,8 @@ def test_a_broken_pool_fails_queued_futures_watched_or_not() -> None:
 
 
 def test_wait_and_as_completed_see_a_cancelled_future_at_once() -> None:
-    pool = make_pool(1)
+    pool, gate, busy = busy_pool()
     try:
-        gate = si.create_queue()
-        busy = pool.submit(callee.wait_on, gate)
         queued = pool.submit(callee.add, 1, 1)
         assert queued.cancel()
         done, not_done = concurrent.futures.wait([busy, queued], timeout=JOIN, return_when="FIRST_COMPLETED")
@@ -709,3 +725,136 @@ def test_wait_and_as_completed_see_a_cancelled_future_at_once() -> None:
         assert busy.result(JOIN) == "go"
     finally:
         pool.shutdown()
+
+
+# --- Races and interruptions around a claim (found by review; each ran wrong before its fix) -------
+
+
+def test_wait_and_as_completed_are_right_while_workers_settle_watched_futures(tmp_path) -> None:
+    # A worker settling a watched future must not change its state while wait() or
+    # as_completed() hold every future's condition (it once did: wait(ALL_COMPLETED) returned
+    # early, as_completed() yielded a future twice). Many finished plain futures widen the window.
+    proc = run_script(
+        tmp_path,
+        """
+        import sys, time, concurrent.futures as cf
+        from concurrent.futures import Future
+        import subinterpreters as si
+
+        sys.setswitchinterval(1e-6)
+        plain = []
+        for _ in range(20000):
+            f = Future()
+            f.set_result(None)
+            plain.append(f)
+        bad = 0
+        with si.InterpreterPoolExecutor(2) as pool:
+            for trial in range(40):
+                f1 = pool.submit(time.sleep, 0.0005 * (trial % 8))
+                f1.add_done_callback(lambda f: None)  # watched: its worker settles it
+                f2 = pool.submit(time.sleep, 0.02)
+                done, not_done = cf.wait(plain + [f1, f2])
+                bad += bool(not_done)
+                g1 = pool.submit(time.sleep, 0.0005 * (trial % 8))
+                g1.add_done_callback(lambda f: None)
+                g2 = pool.submit(time.sleep, 0.02)
+                bad += len(list(cf.as_completed(plain + [g1, g2]))) != len(plain) + 2
+        print("bad", bad)
+        """,
+        timeout=120,
+    )
+    assert_clean_exit(proc, 0)
+    assert "bad 0" in proc.stdout, details(proc)
+
+
+def test_ctrl_c_during_a_claim_leaves_the_future_settleable(tmp_path) -> None:
+    # Ctrl-C landing right after the claim's native call returned once lost the outcome: the
+    # future stayed pending for ever. The claimed pair is kept until the future is settled.
+    proc = run_script(
+        tmp_path,
+        """
+        import _thread, random, threading, time
+        import subinterpreters as si
+
+        wedged = interrupted = 0
+        with si.InterpreterPoolExecutor(1) as pool:
+            for trial in range(100):
+                f = pool.submit(list, range(200_000))  # its claim builds the list: a while
+                while not f._cell.wait():
+                    pass
+                timer = threading.Timer(random.uniform(0, 0.004), _thread.interrupt_main)
+                timer.start()
+                try:
+                    f.result()
+                    time.sleep(0.05)  # a late interrupt lands here
+                except KeyboardInterrupt:
+                    interrupted += 1
+                    try:
+                        assert len(f.result(timeout=1)) == 200_000
+                    except TimeoutError:
+                        wedged += 1
+                timer.join()
+        print("interrupted", interrupted, "wedged", wedged)
+        """,
+        timeout=120,
+    )
+    assert_clean_exit(proc, 0)
+    assert "wedged 0" in proc.stdout, details(proc)
+    assert "interrupted 0 " not in proc.stdout, details(proc)
+
+
+def test_done_callbacks_run_without_the_future_condition_held() -> None:
+    pool, gate, busy = busy_pool()
+    try:
+        future = pool.submit(callee.add, 1, 1)
+        seen = []
+
+        def ask(fut) -> None:
+            try:
+                fut.result(JOIN)  # takes the future's condition
+            except concurrent.futures.CancelledError:
+                seen.append("cancelled")
+
+        def callback(fut) -> None:
+            # Another thread asking the future must not wait for this callback to end.
+            other = threading.Thread(target=ask, args=(fut,))
+            other.start()
+            other.join(JOIN)
+            seen.append(other.is_alive())
+
+        future.add_done_callback(callback)
+        assert future.cancel()
+        assert seen == ["cancelled", False]
+        gate.put("go")
+        assert busy.result(JOIN) == "go"
+    finally:
+        pool.shutdown()
+
+
+def test_a_cancelled_future_watched_late_is_not_left_listed() -> None:
+    pool, gate, busy = busy_pool()
+    queued = pool.submit(callee.add, 2, 3)
+    pool.shutdown(wait=False, cancel_futures=True)
+    seen = []
+    queued.add_done_callback(lambda f: seen.append(f.cancelled()))  # watches: settles it
+    assert seen == [True]
+    assert not pool._watched
+    gate.put("go")
+    pool.shutdown()
+    assert busy.result(0) == "go"
+    assert not pool._watched
+
+
+def test_a_done_callback_raising_systemexit_does_not_break_the_pool(pool, caplog) -> None:
+    gate = si.create_queue()
+    first = pool.submit(callee.wait_on, gate)
+    first.add_done_callback(lambda f: sys.exit(0))
+    other = pool.submit(callee.wait_on, gate)
+    other_seen = threading.Event()
+    other.add_done_callback(lambda f: other_seen.set())
+    gate.put(1)
+    gate.put(2)
+    assert other_seen.wait(JOIN)  # settled too
+    assert sorted([first.result(JOIN), other.result(JOIN)]) == [1, 2]
+    assert not pool._broken
+    assert pool.submit(callee.add, 1, 2).result(JOIN) == 3

@@ -455,6 +455,9 @@ class _TaskCell:
     def watch(self) -> tuple[int, Any] | None:
         """Mark the task watched; claim it as claim() does if it finished."""
 
+    def forget(self) -> None:
+        """Drop the pair a claim kept (the future is settled)."""
+
 @final
 class _ClosedType:
     """The type of ``CLOSED``."""

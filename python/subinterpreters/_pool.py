@@ -7,8 +7,8 @@ data, in the pool's native work queue (``_core._TaskQueue``). A worker thread wa
 its interpreter without holding any GIL (``Interpreter._serve``), runs it there and leaves the
 outcome in the task's cell, where the thread that asks the future for it claims it (after
 spinning a few microseconds for a short task): a short task costs neither side a sleep and a
-wake-up, and the worker never waits for this interpreter's GIL, but to settle a future somebody
-waits on (see ``_PoolFuture``). Workers are started lazily, up to ``max_workers``, and reused
+wake-up, and the worker needs this interpreter's GIL only to settle a future somebody waits on
+(see ``_PoolFuture``). Workers are started lazily, up to ``max_workers``, and reused
 (``ThreadPoolExecutor``'s rule); a worker closes its interpreter when it stops: at
 ``shutdown()``, when the pool is garbage-collected without one, or at exit
 (``concurrent.futures`` wakes and joins its workers then).
@@ -44,6 +44,8 @@ def _default_workers() -> int:
 _RESULT, _EXCEPTION, _BROKEN, _CANCELLED = 0, 1, 2, 3
 _PENDING, _FINISHED = _base.PENDING, _base.FINISHED
 _CANCELLED_STATES = (_base.CANCELLED, _base.CANCELLED_AND_NOTIFIED)
+# Makes every _PoolFuture's condition, and settles those that have none (see _settle).
+_MAKING = threading.Lock()
 _DONE_STATES = (_base.CANCELLED, _base.CANCELLED_AND_NOTIFIED, _base.FINISHED)
 
 
@@ -101,8 +103,10 @@ class _PoolFuture(Future):  # type: ignore[type-arg]
     def _condition(self) -> threading.Condition:
         condition = self.__dict__.get("_made_condition")
         if condition is None:
-            # Made once, whichever thread comes first (setdefault is atomic).
-            condition = self.__dict__.setdefault("_made_condition", threading.Condition())
+            with _MAKING:  # see _settle
+                condition = self.__dict__.get("_made_condition")
+                if condition is None:
+                    condition = self.__dict__["_made_condition"] = threading.Condition()
         return condition
 
     @property  # type: ignore[override]
@@ -120,7 +124,7 @@ class _PoolFuture(Future):  # type: ignore[type-arg]
         """Settles the future now if its task finished (or was cancelled) unclaimed."""
         cell = self._cell
         if cell is not None and self._state == _PENDING:  # type: ignore[attr-defined]
-            claimed = cell.claim()  # once: whoever gets it settles
+            claimed = cell.claim()  # once (and again until forget(): see _TaskCell.claim)
             if claimed is not None:
                 self._settle(*claimed)
 
@@ -130,64 +134,71 @@ class _PoolFuture(Future):  # type: ignore[type-arg]
         if cell is None or self._state != _PENDING:  # type: ignore[attr-defined]
             return
         with self._condition:  # type: ignore[attr-defined]
-            if self._state == _PENDING:  # type: ignore[attr-defined]
-                self._watched_in[self._task_id] = self
-                self._listed = True
-                claimed = cell.watch()
-                if claimed is not None:
-                    self._settle(*claimed)
+            if self._state != _PENDING:  # type: ignore[attr-defined]
+                return
+            self._watched_in[self._task_id] = self
+            self._listed = True
+            claimed = cell.watch()
+        if claimed is not None:
+            self._settle(*claimed)
 
     def _settle(self, kind: int, value: Any) -> None:
-        """Settles the future with a claimed outcome (only its claimer calls this)."""
+        """Settles the future with a claimed outcome: Future.set_running_or_notify_cancel()
+        and set_result() or set_exception() (or cancel() then set_running_or_notify_cancel())
+        in one step. A future nobody has made a condition for has no waiter and no callback,
+        and nobody reads its state under a condition: it is settled under the module's lock that
+        makes conditions, without one; otherwise under its condition, as Future does, with the
+        callbacks run after."""
+        condition = self.__dict__.get("_made_condition")
+        if condition is None:
+            with _MAKING:
+                condition = self.__dict__.get("_made_condition")
+                if condition is None and self._state == _PENDING:  # type: ignore[attr-defined]
+                    self._set_outcome(kind, value)
+        if condition is not None:
+            with condition:
+                settled = self._state == _PENDING  # type: ignore[attr-defined]
+                if settled:
+                    self._set_outcome(kind, value)
+                    for waiter in self.__dict__["_waiter_list"]:
+                        if kind == _CANCELLED:
+                            waiter.add_cancelled(self)
+                        elif kind == _RESULT:
+                            waiter.add_result(self)
+                        else:
+                            waiter.add_exception(self)
+                    condition.notify_all()
+            if settled and self._done_callbacks:  # type: ignore[attr-defined]
+                self._invoke_callbacks()  # type: ignore[attr-defined]
+        if self._listed:
+            self._watched_in.pop(self._task_id, None)
+        self._cell.forget()
+
+    def _set_outcome(self, kind: int, value: Any) -> None:
         if kind == _CANCELLED:
-            with self._condition:
-                if self._state == _PENDING:  # type: ignore[attr-defined]
-                    self._cancel_and_notify()
+            # What Future.cancel() then set_running_or_notify_cancel() leave, at once (no
+            # worker will meet the task): wait() and as_completed() see it as done.
+            self._state = _base.CANCELLED_AND_NOTIFIED
             return
-        if self._state != _PENDING:  # type: ignore[attr-defined]
-            return
-        # Future.set_running_or_notify_cancel() then set_result() or set_exception(). The state
-        # is set first, then the condition taken if one was made: a thread that made it to
-        # wait, add a callback or install a waiter has either seen the new state, or holds the
-        # condition until it has waited or listed what it added (which this then sees).
         if kind == _RESULT:
             self._result = value
         else:
             self._exception = _failure(value) if kind == _EXCEPTION else BrokenInterpreterPool(value)
         self._state = _FINISHED
-        condition = self.__dict__.get("_made_condition")
-        if condition is not None:
-            with condition:
-                for waiter in self.__dict__["_waiter_list"]:
-                    if kind == _RESULT:
-                        waiter.add_result(self)
-                    else:
-                        waiter.add_exception(self)
-                condition.notify_all()
-        if self._listed:  # watched meanwhile (listed under the condition, before the above)
-            self._watched_in.pop(self._task_id, None)
-        if self._done_callbacks:  # type: ignore[attr-defined]
-            self._invoke_callbacks()  # type: ignore[attr-defined]
 
     def cancel(self) -> bool:
+        state = self._state  # type: ignore[attr-defined]
+        if state == _FINISHED:
+            return False  # final (Executor.map cancels every future it has taken the result of)
         cell = self._cell
-        if cell is not None:
-            with self._condition:  # type: ignore[attr-defined]
-                if self._state == _PENDING:  # type: ignore[attr-defined]
-                    if not cell.cancel():
-                        self._claim()  # a worker took it (as a ThreadPoolExecutor's task, it runs)
-                        return False
-                    if self._listed:
-                        self._watched_in.pop(self._task_id, None)
-                    self._cancel_and_notify()
-                    return True
-        return super().cancel()
-
-    def _cancel_and_notify(self) -> None:
-        # What a ThreadPoolExecutor does when a worker meets a cancelled task, done at once (no
-        # worker will meet it): wait() and as_completed() see it as done.
-        Future.cancel(self)
-        self.set_running_or_notify_cancel()
+        if cell is None:
+            return super().cancel()
+        if state == _PENDING:
+            if not cell.cancel():
+                self._claim()  # a worker took it (as a ThreadPoolExecutor's task, it runs)
+                return False
+            self._settle(_CANCELLED, None)
+        return self._state in _CANCELLED_STATES  # type: ignore[attr-defined]
 
     def cancelled(self) -> bool:
         self._claim()
@@ -199,7 +210,7 @@ class _PoolFuture(Future):  # type: ignore[type-arg]
             if cell.running():
                 return True
             self._claim()
-        return self._state == _base.RUNNING  # type: ignore[attr-defined]
+        return self._state == _base.RUNNING  # type: ignore[attr-defined]  # never, but by hand
 
     def done(self) -> bool:
         self._claim()
@@ -291,7 +302,10 @@ def _settle(watched: dict[int, _PoolFuture], outcomes: list[tuple[int, int, Any]
     for task_id, kind, value in outcomes:
         future = watched.pop(task_id, None)
         if future is not None:
-            future._settle(kind, value)
+            try:
+                future._settle(kind, value)
+            except BaseException:  # noqa: BLE001 - a done-callback raising SystemExit, say: the others still get theirs
+                _base.LOGGER.exception("exception settling %r", future)
 
 
 def _failure(exc: BaseException) -> BaseException:

@@ -23,6 +23,8 @@ const RUNNING: u8 = 1;
 const CANCELLED: u8 = 2;
 const FINISHED: u8 = 3;
 const CLAIMED: u8 = 4;
+/// Cancelled, and the cancellation claimed: still cancelled to a later `cancel()`.
+const CANCEL_CLAIMED: u8 = 5;
 const PHASE: u8 = 0b0111;
 /// Set once someone waits on the task's future: its finisher must settle it.
 const WATCHED: u8 = 0b1000;
@@ -104,7 +106,8 @@ impl<O> TaskCell<O> {
 
     /// Cancels the task unless a worker has taken it: true if it is cancelled (now or before).
     pub fn cancel(&self) -> bool {
-        self.advance(&[QUEUED], CANCELLED).is_some() || self.state.load(Ordering::Acquire) & PHASE == CANCELLED
+        self.advance(&[QUEUED], CANCELLED).is_some()
+            || matches!(self.state.load(Ordering::Acquire) & PHASE, CANCELLED | CANCEL_CLAIMED)
     }
 
     /// A worker takes the task to run it; false if it was cancelled (or taken) before.
@@ -127,8 +130,10 @@ impl<O> TaskCell<O> {
         match self.advance(&[QUEUED, RUNNING], FINISHED) {
             Some(before) => before & WATCHED != 0,
             None => {
-                // Cancelled meanwhile (a queued task): the outcome is not anyone's.
-                lock(&self.outcome).take();
+                // Cancelled meanwhile (a queued task): the outcome is not anyone's. Dropped
+                // outside the lock (a payload's handles may lock other things as they go).
+                let unclaimed = lock(&self.outcome).take();
+                drop(unclaimed);
                 false
             }
         }
@@ -144,10 +149,10 @@ impl<O> TaskCell<O> {
     /// The outcome (or the cancellation) if the task finished (or was cancelled) and nobody
     /// claimed it yet: the caller settles the future.
     pub fn claim(&self) -> Option<Claimed<O>> {
-        let before = self.advance(&[FINISHED, CANCELLED], CLAIMED)?;
-        if before & PHASE == CANCELLED {
+        if self.advance(&[CANCELLED], CANCEL_CLAIMED).is_some() {
             return Some(Claimed::Cancelled);
         }
+        self.advance(&[FINISHED], CLAIMED)?;
         let outcome = lock(&self.outcome).take();
         Some(Claimed::Outcome(outcome.expect("a finished task holds its outcome until claimed")))
     }
@@ -176,6 +181,8 @@ mod tests {
         assert!(cell.wait_finished(Duration::ZERO));
         assert_eq!(cell.claim(), Some(Claimed::Cancelled));
         assert_eq!(cell.claim(), None);
+        assert!(cell.cancel(), "claimed, it is still cancelled");
+        assert_eq!(cell.state(), TaskState::Claimed);
     }
 
     #[test]

@@ -22,10 +22,11 @@ use crate::globals::INTERPRETERS;
 use crate::state::{state_of, State};
 use crate::values::{InterpreterId, PoolTask, TaskOutcome};
 
-/// How long a worker waits for a task inside its interpreter before it leaves it and comes back:
-/// at exit, a thread that must park for good does so on its way out, and the exit hook waits
-/// for runs in flight to end.
-const LOOK_AGAIN: Duration = Duration::from_millis(100);
+/// How long an idle worker waits for a task inside its interpreter before it leaves it (taking
+/// the pool's GIL for a moment) and comes back. Only an exit that did not stop the pool first
+/// (Ctrl-C interrupted Python's join of its threads) needs it: a thread that must park for good
+/// then does so on its way out, and the exit hook waits for runs in flight to end.
+const LOOK_AGAIN: Duration = Duration::from_secs(1);
 
 static SERVE_SIGNATURE: Signature<3> = Signature {
     function: "_serve",

@@ -5,6 +5,7 @@
 //! (after spinning a moment for a short task), unless the future is watched (a blocked
 //! `result()`, a done-callback, `wait()`), whose worker settles it.
 
+use std::cell::RefCell;
 use std::sync::Arc;
 
 use subinterpreters_core::{Claimed, TaskQueue, TaskState};
@@ -62,10 +63,13 @@ return whether it has. A short task is met without a sleep and a wake-up.", noar
         py_method!(c"claim", c"claim($self, /)\n--\n\n\
 If the task finished (or was cancelled) and nobody claimed it yet, claim it and return\n\
 (kind, value): (0, result), (1, exception), (2, why the pool broke), (3, None) for cancelled;\n\
-else None. The caller settles the future.", noargs: claim),
+the same pair again until forget() (a claim its caller never saw can be made again); else\n\
+None. The caller settles the future.", noargs: claim),
         py_method!(c"watch", c"watch($self, /)\n--\n\n\
 Mark the task watched (its worker settles the future from now on); if it finished before,\n\
 claim it as claim() does and return (kind, value), else None.", noargs: watch),
+        py_method!(c"forget", c"forget($self, /)\n--\n\n\
+Drop the pair a claim kept (the future is settled).", noargs: forget),
     ],
     &[],
     &[],
@@ -98,7 +102,8 @@ fn put(this: This<'_, TaskQueueObject>, args: Args<'_>) -> PyResult<Owned> {
     let group = group.map_or(Ok(0), |group| count_arg(group, "group", 0, "must be >= 0"))? as u64;
     let prepared = checked_call(state, call)?;
     let cell = Arc::new(PoolCell::new());
-    let cell_object = state.task_cell_type.instance(TaskCellObject(cell.clone()))?;
+    let cell_object =
+        state.task_cell_type.instance(TaskCellObject { cell: cell.clone(), claimed: RefCell::new(None) })?;
     let call = prepared.0.borrow_mut().take().expect("checked_call found it not run");
     this.value.0.put(PoolTask { call, cell, id, group });
     Ok(cell_object)
@@ -133,15 +138,15 @@ static FAIL_SIGNATURE: Signature<1> = Signature {
 };
 
 fn cancel(this: This<'_, TaskCellObject>) -> PyResult<Owned> {
-    Ok(bool_from(this.value.0.cancel()))
+    Ok(bool_from(this.value.cell.cancel()))
 }
 
 fn running(this: This<'_, TaskCellObject>) -> PyResult<Owned> {
-    Ok(bool_from(this.value.0.state() == TaskState::Running))
+    Ok(bool_from(this.value.cell.state() == TaskState::Running))
 }
 
 fn wait(this: This<'_, TaskCellObject>) -> PyResult<Owned> {
-    let cell = this.value.0.clone();
+    let cell = this.value.cell.clone();
     // Over already: no need to let go of the GIL.
     if !matches!(cell.state(), TaskState::Queued | TaskState::Running) {
         return Ok(bool_from(true));
@@ -150,21 +155,35 @@ fn wait(this: This<'_, TaskCellObject>) -> PyResult<Owned> {
 }
 
 fn claim(this: This<'_, TaskCellObject>) -> PyResult<Owned> {
-    claimed(state_of(this.obj)?, this.value.0.claim())
+    let claimed = this.value.cell.claim();
+    claimed_pair(this, claimed)
 }
 
 fn watch(this: This<'_, TaskCellObject>) -> PyResult<Owned> {
-    claimed(state_of(this.obj)?, this.value.0.watch())
+    let claimed = this.value.cell.watch();
+    claimed_pair(this, claimed)
+}
+
+fn forget(this: This<'_, TaskCellObject>) -> PyResult<Owned> {
+    let pair = this.value.claimed.borrow_mut().take();
+    drop(pair);
+    Ok(none())
 }
 
 /// What a claim hands to the pool: `(kind, value)`, built now (the claimer is the thread that
-/// asked for the result), or None.
-fn claimed(state: &State, claimed: Option<Claimed<TaskOutcome>>) -> PyResult<Owned> {
-    match claimed {
-        None => Ok(none()),
-        Some(Claimed::Cancelled) => tuple(vec![int_from_u64(CANCELLED)?, none()]),
-        Some(Claimed::Outcome(outcome)) => outcome_pair(state, outcome, false),
-    }
+/// asked for the result) and kept until `forget()`; the pair of an earlier claim whose future
+/// is not settled yet; or None.
+fn claimed_pair(this: This<'_, TaskCellObject>, claimed: Option<Claimed<TaskOutcome>>) -> PyResult<Owned> {
+    let pair = match claimed {
+        None => match this.value.claimed.borrow().as_ref() {
+            Some(pair) => return Ok(pair.clone()),
+            None => return Ok(none()),
+        },
+        Some(Claimed::Cancelled) => tuple(vec![int_from_u64(CANCELLED)?, none()])?,
+        Some(Claimed::Outcome(outcome)) => outcome_pair(state_of(this.obj)?, outcome, false)?,
+    };
+    *this.value.claimed.borrow_mut() = Some(pair.clone());
+    Ok(pair)
 }
 
 /// `(kind, value)` for a task's outcome. With `defer`, a result that costs more than a copy to

@@ -2,11 +2,13 @@
 //! prepared calls (plain data), and the cell each task's future watches, holding the task's
 //! outcome (plain data too) until the future is settled.
 
+use std::cell::RefCell;
 use std::sync::Arc;
 
 use subinterpreters_core::{Grouped, Payload, TaskCell, TaskQueue};
 
 use crate::errors::RemoteError;
+use crate::ffi::Owned;
 
 /// How a pool's task ended, as plain data that waits in its cell.
 pub(crate) enum TaskOutcome {
@@ -42,5 +44,10 @@ impl Grouped for PoolTask {
 /// What a `_TaskQueue` carries: the queue its pool's workers take tasks from.
 pub(crate) struct TaskQueueObject(pub(crate) Arc<TaskQueue<PoolTask>>);
 
-/// What a `_TaskCell` carries: where its task stands, and its outcome until claimed.
-pub(crate) struct TaskCellObject(pub(crate) Arc<PoolCell>);
+/// What a `_TaskCell` carries: where its task stands, and its outcome until claimed; then the
+/// claimed outcome as built, `(kind, value)`, until the future is settled (`forget()`), so that
+/// a claim interrupted before its caller got the pair (Ctrl-C) can be made again.
+pub(crate) struct TaskCellObject {
+    pub(crate) cell: Arc<PoolCell>,
+    pub(crate) claimed: RefCell<Option<Owned>>,
+}
