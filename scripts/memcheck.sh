@@ -114,6 +114,14 @@ tests/test_pool.py::test_a_raising_task_fails_only_its_future \
 tests/test_pool.py::test_raising_initializer_breaks_the_pool \
 tests/test_pool.py::test_shutdown_cancel_futures_cancels_what_has_not_started \
 tests/test_pool.py::test_process_exit_by_falling_off_the_end_with_a_running_task \
+tests/test_pool_results.py::test_serve_leaves_each_outcome_in_its_cell_to_be_claimed_once \
+tests/test_pool_results.py::test_serve_settles_watched_tasks_through_settle_containers_unbuilt \
+tests/test_pool_results.py::test_cancel_queued_cancels_the_tasks_and_leaves_the_stop_signals \
+tests/test_pool_results.py::test_fail_queued_finishes_the_tasks_as_broken \
+tests/test_pool_results.py::test_wait_first_completed_and_as_completed_see_finished_tasks \
+tests/test_pool_results.py::test_done_callbacks_run_for_finished_and_for_running_tasks \
+tests/test_pool_results.py::test_shutdown_cancels_queued_futures_watched_or_not \
+tests/test_pool_results.py::test_a_broken_pool_fails_queued_futures_watched_or_not \
 tests/test_exit.py::test_exit_with_live_idle_interpreters \
 tests/test_exit.py::test_exit_with_calls_blocked_in_threads_inside_subinterpreters \
 tests/test_exit.py::test_exit_while_two_interpreters_run_code_and_others_block \
