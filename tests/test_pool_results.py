@@ -783,17 +783,18 @@ def test_ctrl_c_during_a_claim_leaves_the_future_settleable(tmp_path) -> None:
                 while not f._cell.wait():
                     pass
                 timer = threading.Timer(random.uniform(0, 0.004), _thread.interrupt_main)
-                timer.start()
                 try:
+                    timer.start()  # it may fire before start() returns
                     f.result()
-                    time.sleep(0.05)  # a late interrupt lands here
+                    timer.join()  # a late interrupt lands here (or just after, still in here)
+                    time.sleep(0.01)
                 except KeyboardInterrupt:
                     interrupted += 1
+                    timer.join()
                     try:
                         assert len(f.result(timeout=1)) == 200_000
                     except TimeoutError:
                         wedged += 1
-                timer.join()
         print("interrupted", interrupted, "wedged", wedged)
         """,
         timeout=120,

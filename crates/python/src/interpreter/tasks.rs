@@ -118,17 +118,25 @@ fn idle(this: This<'_, TaskQueueObject>) -> PyResult<Owned> {
 }
 
 fn cancel_queued(this: This<'_, TaskQueueObject>) -> PyResult<Owned> {
+    // Every task is cancelled before any Python object is made: a failure (MemoryError) then
+    // leaves no task out of the queue and still pending.
     let tasks = this.value.0.drain();
-    let watched = tasks.iter().filter(|task| task.cell.cancel() && task.cell.is_watched());
-    list(watched.map(|task| int_from_u64(task.id)).collect::<PyResult<Vec<_>>>()?)
+    let watched: Vec<u64> =
+        tasks.iter().filter(|task| task.cell.cancel() && task.cell.is_watched()).map(|task| task.id).collect();
+    ids(watched)
 }
 
 fn fail_queued(this: This<'_, TaskQueueObject>, args: Args<'_>) -> PyResult<Owned> {
     let [why] = args.parse(&FAIL_SIGNATURE)?;
     let why = why.expect("required").str_lossy();
     let tasks = this.value.0.drain();
-    let watched = tasks.iter().filter(|task| task.cell.finish(TaskOutcome::Broken(why.clone())));
-    list(watched.map(|task| int_from_u64(task.id)).collect::<PyResult<Vec<_>>>()?)
+    let watched: Vec<u64> =
+        tasks.iter().filter(|task| task.cell.finish(TaskOutcome::Broken(why.clone()))).map(|task| task.id).collect();
+    ids(watched)
+}
+
+fn ids(ids: Vec<u64>) -> PyResult<Owned> {
+    list(ids.into_iter().map(int_from_u64).collect::<PyResult<Vec<_>>>()?)
 }
 
 static FAIL_SIGNATURE: Signature<1> = Signature {
