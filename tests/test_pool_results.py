@@ -859,3 +859,18 @@ def test_a_done_callback_raising_systemexit_does_not_break_the_pool(pool, caplog
     assert sorted([first.result(JOIN), other.result(JOIN)]) == [1, 2]
     assert not pool._broken
     assert pool.submit(callee.add, 1, 2).result(JOIN) == 3
+
+
+def test_a_worker_back_from_a_task_is_reused_at_once() -> None:
+    # ThreadPoolExecutor's rule, checked by CPython's test_idle_thread_reuse: a task submitted as
+    # soon as the last one's result is seen goes to the worker that ran it, not to a new one. The
+    # worker counts as idle before its task is seen finished (it once did only once back in its
+    # queue: a race that started a second worker now and then).
+    for _ in range(30):
+        pool = make_pool(4)
+        try:
+            for n in range(5):
+                assert pool.submit(callee.add, n, 1).result(JOIN) == n + 1
+            assert len(pool._threads) == 1
+        finally:
+            pool.shutdown()

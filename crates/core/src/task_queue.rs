@@ -44,6 +44,8 @@ struct State<T> {
     /// Whether a taker is spinning (at most one). A put finding one, and no more entries than it
     /// can take, wakes no one: the spinner locks again before it sleeps, and finds the entry.
     spinning: bool,
+    /// Takers that said they are coming back ([`TaskQueue::coming_back`]) and have not yet.
+    returning: usize,
 }
 
 /// See the module.
@@ -64,7 +66,7 @@ impl<T: Grouped> TaskQueue<T> {
     /// An empty queue.
     pub fn new() -> TaskQueue<T> {
         TaskQueue {
-            state: Mutex::new(State { entries: VecDeque::new(), asleep: 0, spinning: false }),
+            state: Mutex::new(State { entries: VecDeque::new(), asleep: 0, spinning: false, returning: 0 }),
             wake: Condvar::new(),
             queued: AtomicUsize::new(0),
         }
@@ -100,10 +102,18 @@ impl<T: Grouped> TaskQueue<T> {
         self.len() == 0
     }
 
-    /// Takers waiting for an entry now (asleep or spinning).
+    /// Takers waiting for an entry now (asleep or spinning), or about to (see
+    /// [`coming_back`](Self::coming_back)).
     pub fn idle(&self) -> usize {
         let state = lock(&self.state);
-        state.asleep + usize::from(state.spinning)
+        state.asleep + usize::from(state.spinning) + state.returning
+    }
+
+    /// A taker about to finish its last task says it is coming back for another: counted as idle
+    /// from now on, so that whoever sees that task finished (and submits the next at once) knows
+    /// a taker will be there, until its next [`take`](Self::take) with `back`.
+    pub fn coming_back(&self) {
+        lock(&self.state).returning += 1;
     }
 
     /// Takes every queued task out (a pool cancelling what has not started, or broken); the stop
@@ -125,9 +135,13 @@ impl<T: Grouped> TaskQueue<T> {
 
     /// Waits for the next entry until `deadline` (`None`: for ever); `None` if it passed first.
     /// `pace` is the taker's: with `workers` workers in the pool, it decides whether short tasks
-    /// of one `map` call queued behind the first are taken with it.
-    pub fn take(&self, deadline: Option<Instant>, pace: &Pace, workers: usize) -> Option<Entry<T>> {
+    /// of one `map` call queued behind the first are taken with it. `back`: the taker said it was
+    /// [`coming_back`](Self::coming_back), and now it is.
+    pub fn take(&self, deadline: Option<Instant>, pace: &Pace, workers: usize, back: bool) -> Option<Entry<T>> {
         let mut state = lock(&self.state);
+        if back {
+            state.returning = state.returning.saturating_sub(1);
+        }
         if let Some(entry) = self.pop(&mut state, pace, workers) {
             return Some(entry);
         }
@@ -274,8 +288,8 @@ mod tests {
         queue.put(Job(0, 2));
         assert_eq!(queue.len(), 3);
         let pace = Pace::new();
-        assert_eq!(tasks(queue.take(None, &pace, 1)), [1]);
-        assert_eq!(queue.take(None, &pace, 1), Some(Entry::Stop));
+        assert_eq!(tasks(queue.take(None, &pace, 1, false)), [1]);
+        assert_eq!(queue.take(None, &pace, 1, false), Some(Entry::Stop));
         assert_eq!(tasks(queue.try_take(&pace, 1)), [2]);
         assert!(queue.try_take(&pace, 1).is_none());
         assert!(queue.is_empty());
@@ -285,8 +299,22 @@ mod tests {
     fn a_take_gives_up_at_its_deadline() {
         let queue: TaskQueue<Job> = TaskQueue::new();
         let started = Instant::now();
-        assert!(queue.take(Some(started + Duration::from_millis(20)), &Pace::new(), 1).is_none());
+        assert!(queue.take(Some(started + Duration::from_millis(20)), &Pace::new(), 1, false).is_none());
         assert!(started.elapsed() >= Duration::from_millis(20));
+        assert_eq!(queue.idle(), 0);
+    }
+
+    #[test]
+    fn a_taker_coming_back_counts_as_idle_until_it_takes_again() {
+        let queue = TaskQueue::new();
+        queue.put(Job(0, 1));
+        let pace = Pace::new();
+        assert_eq!(tasks(queue.take(None, &pace, 1, false)), [1]);
+        assert_eq!(queue.idle(), 0);
+        queue.coming_back();
+        assert_eq!(queue.idle(), 1);
+        queue.put(Job(0, 2));
+        assert_eq!(tasks(queue.take(None, &pace, 1, true)), [2]);
         assert_eq!(queue.idle(), 0);
     }
 
@@ -307,7 +335,7 @@ mod tests {
         let takers: Vec<_> = (0..3)
             .map(|_| {
                 let queue = queue.clone();
-                std::thread::spawn(move || tasks(queue.take(None, &Pace::new(), 3)))
+                std::thread::spawn(move || tasks(queue.take(None, &Pace::new(), 3, false)))
             })
             .collect();
         while queue.idle() < 3 {

@@ -1832,7 +1832,7 @@ fn two_idle_workers_each_get_one_of_two_tasks() {
         let takers: Vec<_> = (0..2)
             .map(|_| {
                 let queue = queue.clone();
-                thread::spawn(move || job_of(queue.take(None, &Pace::new(), 2)))
+                thread::spawn(move || job_of(queue.take(None, &Pace::new(), 2, false)))
             })
             .collect();
         queue.put(Job(1));
@@ -1852,8 +1852,8 @@ fn a_worker_gets_the_task_then_the_stop_signal() {
         let worker = {
             let queue = queue.clone();
             thread::spawn(move || {
-                let first = job_of(queue.take(None, &Pace::new(), 1));
-                let second = job_of(queue.take(None, &Pace::new(), 1));
+                let first = job_of(queue.take(None, &Pace::new(), 1, false));
+                let second = job_of(queue.take(None, &Pace::new(), 1, false));
                 (first, second)
             })
         };

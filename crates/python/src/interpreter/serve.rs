@@ -62,9 +62,9 @@ pub(super) fn serve(this: This<'_, InterpreterId>, args: Args<'_>) -> PyResult<O
     let queue = queue.0.clone();
     let settle = settle.expect("required");
     let workers = count_arg(workers.expect("required"), "workers", 1, "must be >= 1")?;
-    let mut pace = Pace::new();
+    let mut worker = Worker { pace: Pace::new(), workers, back: false };
     loop {
-        let visit = run_as_main(state, this.value.0, "call a function in", || visit(&queue, &mut pace, workers))?;
+        let visit = run_as_main(state, this.value.0, "call a function in", || visit(&queue, &mut worker))?;
         match visit {
             Visit::Stop => return Ok(none()),
             Visit::Idle => {}
@@ -73,23 +73,32 @@ pub(super) fn serve(this: This<'_, InterpreterId>, args: Args<'_>) -> PyResult<O
     }
 }
 
+/// A worker's state across visits.
+struct Worker {
+    pace: Pace,
+    /// The pool's size.
+    workers: usize,
+    /// It told the queue it is coming back (see `TaskQueue::coming_back`).
+    back: bool,
+}
+
 /// Inside the interpreter: takes and runs tasks until a watched one finishes (or a stop signal,
 /// or nothing comes for [`LOOK_AGAIN`]).
-fn visit(queue: &TaskQueue<PoolTask>, pace: &mut Pace, workers: usize) -> Visit {
+fn visit(queue: &TaskQueue<PoolTask>, worker: &mut Worker) -> Visit {
     loop {
         if INTERPRETERS.is_shutting_down() {
             return Visit::Stop;
         }
         let deadline = Instant::now() + LOOK_AGAIN;
-        let seen: &Pace = pace;
-        let tasks = match allow_threads(move || queue.take(Some(deadline), seen, workers)) {
+        let (pace, workers, back) = (&worker.pace, worker.workers, std::mem::take(&mut worker.back));
+        let tasks = match allow_threads(move || queue.take(Some(deadline), pace, workers, back)) {
             None => return Visit::Idle,
             Some(Entry::Stop) => return Visit::Stop,
             Some(Entry::Tasks(tasks)) => tasks,
         };
         let (group, count, started) = (tasks[0].group, tasks.len(), Instant::now());
         let mut watched = Vec::new();
-        for task in tasks {
+        for (index, task) in tasks.into_iter().enumerate() {
             if !task.cell.start() {
                 continue; // cancelled: its canceller settles the future
             }
@@ -98,13 +107,24 @@ fn visit(queue: &TaskQueue<PoolTask>, pace: &mut Pace, workers: usize) -> Visit 
                 Ok(Outcome::NotShareable(why)) => TaskOutcome::NotShareable(why),
                 Err(remote) => TaskOutcome::Raised(remote),
             };
+            if index + 1 == count {
+                // Counted idle before its last task is seen finished: a caller submitting the next
+                // task at once reuses this worker rather than starting another
+                // (ThreadPoolExecutor's rule).
+                queue.coming_back();
+                worker.back = true;
+            }
             if task.cell.finish(outcome) {
                 if let Some(Claimed::Outcome(outcome)) = task.cell.claim() {
                     watched.push((task.id, outcome));
                 }
             }
         }
-        pace.ran(group, count, started.elapsed());
+        if !worker.back {
+            queue.coming_back(); // its last task was cancelled
+            worker.back = true;
+        }
+        worker.pace.ran(group, count, started.elapsed());
         if !watched.is_empty() {
             return Visit::Settle(watched);
         }
