@@ -14,13 +14,8 @@ const BUSY_SPINS: u32 = 128;
 /// Returns whether `done` was seen.
 #[cfg(not(loom))]
 pub(crate) fn spin_until(done: impl Fn() -> bool, busy: bool, patience: Duration, deadline: Option<Instant>) -> bool {
-    if busy {
-        for _ in 0..BUSY_SPINS {
-            if done() {
-                return true;
-            }
-            std::hint::spin_loop();
-        }
+    if busy && spin_busily(&done) {
+        return true;
     }
     let mut stop = Instant::now() + patience;
     if let Some(deadline) = deadline {
@@ -50,13 +45,14 @@ pub(crate) fn spin_until(
     false
 }
 
-/// Busy-spins until `done` or for [`BUSY_SPINS`] iterations.
+/// Busy-spins until `done` or for [`BUSY_SPINS`] iterations; returns whether `done` was seen.
 #[cfg(not(loom))]
-pub(crate) fn spin_busily(done: impl Fn() -> bool) {
+pub(crate) fn spin_busily(done: impl Fn() -> bool) -> bool {
     for _ in 0..BUSY_SPINS {
         if done() {
-            return;
+            return true;
         }
         std::hint::spin_loop();
     }
+    false
 }

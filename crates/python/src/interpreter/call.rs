@@ -17,7 +17,7 @@ use crate::errors::{RemoteError, RemoteText};
 use crate::ffi::{builtin, raise, take_raised, Args, Builtin, Owned, Param, ParamKind, PyResult, Ref, Signature, This};
 use crate::python_half::HalfFunction;
 use crate::state::{state_of, with_imported_state, State};
-use crate::values::{InterpreterId, PreparedCall, ReturnedValue};
+use crate::values::{InterpreterId, Outcome, PreparedCall, ReturnedValue};
 
 crate::python_half::forwarders!(InterpreterId:
     call => HalfFunction::Call,
@@ -35,14 +35,6 @@ static INVOKE_SIGNATURE: Signature<2> = Signature {
     ],
     var_keyword: false,
 };
-
-/// How a call ended, as plain data that can cross back.
-pub(super) enum Outcome {
-    /// The result, natively or pickled (or None when the call does not keep it).
-    Returned(Payload),
-    /// The result cannot cross (the reason).
-    NotShareable(String),
-}
 
 /// `Interpreter._invoke(call, defer=False)`: makes the call prepared by `_core._prepare_call`
 /// in the interpreter and returns its result; raises ExecutionFailed if the function raised (or

@@ -10,7 +10,7 @@ use std::time::{Duration, Instant};
 
 use subinterpreters_core::{Claimed, Entry, Pace, TaskQueue};
 
-use super::call::{invoke_inside, Outcome};
+use super::call::invoke_inside;
 use super::enter::run_as_main;
 use super::tasks::outcome_pair;
 use crate::counts::count_arg;
@@ -102,11 +102,7 @@ fn visit(queue: &TaskQueue<PoolTask>, worker: &mut Worker) -> Visit {
             if !task.cell.start() {
                 continue; // cancelled: its canceller settles the future
             }
-            let outcome = match invoke_inside(task.call) {
-                Ok(Outcome::Returned(payload)) => TaskOutcome::Returned(payload),
-                Ok(Outcome::NotShareable(why)) => TaskOutcome::NotShareable(why),
-                Err(remote) => TaskOutcome::Raised(remote),
-            };
+            let outcome = TaskOutcome::Ran(invoke_inside(task.call));
             if index + 1 == count {
                 // Counted idle before its last task is seen finished: a caller submitting the next
                 // task at once reuses this worker rather than starting another
@@ -135,10 +131,8 @@ fn visit(queue: &TaskQueue<PoolTask>, worker: &mut Worker) -> Visit {
 fn hand_over(state: &State, settle: Ref<'_>, finished: Vec<(u64, TaskOutcome)>) -> PyResult<()> {
     let mut outcomes = Vec::with_capacity(finished.len());
     for (id, outcome) in finished {
-        let pair = outcome_pair(state, outcome, true)?;
-        let mut parts = pair.as_ref().tuple_items();
-        let (kind, value) = (parts.next().expect("a pair"), parts.next().expect("a pair"));
-        outcomes.push(tuple(vec![int_from_u64(id)?, kind.to_owned(), value.to_owned()])?);
+        let (kind, value) = outcome_pair(state, outcome, true)?;
+        outcomes.push(tuple(vec![int_from_u64(id)?, int_from_u64(kind)?, value])?);
     }
     settle.call(&[list(outcomes)?.as_ref()]).map(drop)
 }

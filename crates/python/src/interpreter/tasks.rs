@@ -10,7 +10,7 @@ use std::sync::Arc;
 
 use subinterpreters_core::{Claimed, TaskQueue, TaskState};
 
-use super::call::{checked_call, settle, Outcome};
+use super::call::{checked_call, settle};
 use crate::counts::count_arg;
 use crate::ffi::{
     allow_threads, bool_from, int_from_u64, list, none, py_method, py_slot, str_from, take_raised, tuple, Args, Owned,
@@ -188,24 +188,24 @@ fn claimed_pair(this: This<'_, TaskCellObject>, claimed: Option<Claimed<TaskOutc
             None => return Ok(none()),
         },
         Some(Claimed::Cancelled) => tuple(vec![int_from_u64(CANCELLED)?, none()])?,
-        Some(Claimed::Outcome(outcome)) => outcome_pair(state_of(this.obj)?, outcome, false)?,
+        Some(Claimed::Outcome(outcome)) => {
+            let (kind, value) = outcome_pair(state_of(this.obj)?, outcome, false)?;
+            tuple(vec![int_from_u64(kind)?, value])?
+        }
     };
     *this.value.claimed.borrow_mut() = Some(pair.clone());
     Ok(pair)
 }
 
-/// `(kind, value)` for a task's outcome. With `defer`, a result that costs more than a copy to
-/// build comes unbuilt (a `_ReturnedValue`: a worker does not build it holding the pool's GIL).
-pub(super) fn outcome_pair(state: &State, outcome: TaskOutcome, defer: bool) -> PyResult<Owned> {
-    let settled = match outcome {
-        TaskOutcome::Broken(why) => return tuple(vec![int_from_u64(BROKEN)?, str_from(&why)?]),
-        TaskOutcome::Returned(payload) => settle(state, Ok(Outcome::Returned(payload)), defer),
-        TaskOutcome::NotShareable(why) => settle(state, Ok(Outcome::NotShareable(why)), defer),
-        TaskOutcome::Raised(remote) => settle(state, Err(remote), defer),
-    };
-    let (kind, value) = match settled {
-        Ok(result) => (RESULT, result),
-        Err(raised) => (EXCEPTION, take_raised().ok_or(raised)?),
-    };
-    tuple(vec![int_from_u64(kind)?, value])
+/// The kind and value of a task's outcome (kinds as `claim()`'s). With `defer`, a result that
+/// costs more than a copy to build comes unbuilt (a `_ReturnedValue`: a worker does not build
+/// it holding the pool's GIL).
+pub(super) fn outcome_pair(state: &State, outcome: TaskOutcome, defer: bool) -> PyResult<(u64, Owned)> {
+    match outcome {
+        TaskOutcome::Broken(why) => Ok((BROKEN, str_from(&why)?)),
+        TaskOutcome::Ran(ran) => match settle(state, ran, defer) {
+            Ok(result) => Ok((RESULT, result)),
+            Err(raised) => Ok((EXCEPTION, take_raised().ok_or(raised)?)),
+        },
+    }
 }

@@ -13,7 +13,7 @@ mod tasks;
 
 pub(crate) use buffers::{LentBufferObject, SharedArrayObject};
 pub(crate) use endpoints::{QueueObject, RecvHandle, SendHandle, Sink, Source};
-pub(crate) use interpreters::{InterpreterId, PreparedCall, ReturnedValue};
+pub(crate) use interpreters::{InterpreterId, Outcome, PreparedCall, ReturnedValue};
 pub(crate) use markers::{ClosedSentinel, Unbound};
 pub(crate) use pending::{NotifierObject, Parked, PendingOpObject, Pipe};
 pub(crate) use primitives::{BarrierObject, ConditionObject, EventObject, LockObject, RLockObject, SemaphoreObject};

@@ -7,17 +7,14 @@ use std::sync::Arc;
 
 use subinterpreters_core::{Grouped, Payload, TaskCell, TaskQueue};
 
+use super::Outcome;
 use crate::errors::RemoteError;
 use crate::ffi::Owned;
 
 /// How a pool's task ended, as plain data that waits in its cell.
 pub(crate) enum TaskOutcome {
-    /// The result, natively or pickled.
-    Returned(Payload),
-    /// The result cannot cross (the reason).
-    NotShareable(String),
-    /// The function raised (described).
-    Raised(RemoteError),
+    /// Its call ran: what `Interpreter._invoke` would return or raise.
+    Ran(Result<Outcome, RemoteError>),
     /// The pool broke before a worker took the task (why).
     Broken(String),
 }
