@@ -21,10 +21,11 @@
 
 use std::collections::VecDeque;
 
+use std::mem::ManuallyDrop;
 use std::ops::{Deref, DerefMut};
 use std::sync::atomic::{AtomicBool as StdAtomicBool, Ordering};
 
-use crate::sync::{lock, Arc, Mutex, MutexGuard};
+use crate::sync::{lock, lock_when_free, Arc, Mutex, MutexGuard};
 use crate::waiter::{Outcome, Waiter};
 
 /// Ticket of an item put back with [`State::requeue`] at the very front.
@@ -43,13 +44,20 @@ pub(crate) struct Exchange<T> {
     state: Mutex<State<T>>,
     /// Whether a take would find something (an item, an offer, or the end) when the lock was last
     /// released. Only a hint, read without the lock so that a taker can spin on it before
-    /// registering (a plain `std` atomic: loom never spins, so never reads it).
-    ready: StdAtomicBool,
+    /// registering (a plain `std` atomic: loom never spins, so never reads it). On cache lines
+    /// of its own: a taker spinning on it does not take the lock's line from its holder.
+    ready: CacheLine<StdAtomicBool>,
 }
+
+/// A value alone on its cache lines (128 bytes: x86 fetches lines in adjacent pairs), as
+/// crossbeam-utils' `CachePadded`.
+#[repr(align(128))]
+struct CacheLine<V>(V);
 
 /// The locked state of an exchange; on unlock it refreshes the exchange's `ready` hint.
 pub(crate) struct Locked<'a, T> {
-    guard: MutexGuard<'a, State<T>>,
+    /// Dropped (unlocked) by `Drop`, before the hint is published.
+    guard: ManuallyDrop<MutexGuard<'a, State<T>>>,
     ready: &'a StdAtomicBool,
 }
 
@@ -68,8 +76,16 @@ impl<T> DerefMut for Locked<'_, T> {
 
 impl<T> Drop for Locked<'_, T> {
     fn drop(&mut self) {
-        let state = &*self.guard;
+        let state = &**self.guard;
         let ready = !state.buffer.is_empty() || !state.offers.is_empty() || state.drained();
+        // Unlocked before the hint turns true: a taker spinning on it then finds the lock free,
+        // instead of pulling the lock's cache line away from a holder about to release it (a
+        // producer's unlock stalled on that for most of its time when items flow one by one).
+        // SAFETY: the guard is dropped here, once, and `self` is not used after `drop`.
+        unsafe { ManuallyDrop::drop(&mut self.guard) };
+        // Published after the unlock, the hint can be overwritten by an older value (two unlocks
+        // racing): it stays a hint, right again at the next unlock, and no take relies on it
+        // (a taker always locks before it decides).
         if self.ready.load(Ordering::Relaxed) != ready {
             self.ready.store(ready, Ordering::Release);
         }
@@ -164,17 +180,23 @@ impl<T> Exchange<T> {
                 takes_closed: false,
                 on_last_close,
             }),
-            ready: StdAtomicBool::new(false),
+            ready: CacheLine(StdAtomicBool::new(false)),
         }
     }
 
     pub(crate) fn lock(&self) -> Locked<'_, T> {
-        Locked { guard: lock(&self.state), ready: &self.ready }
+        Locked { guard: ManuallyDrop::new(lock(&self.state)), ready: &self.ready.0 }
+    }
+
+    /// As [`lock`](Self::lock), for a taker that just saw the `ready` hint: the producer that
+    /// set it is likely back for its next item, and is let finish (see [`lock_when_free`]).
+    pub(crate) fn lock_for_take(&self) -> Locked<'_, T> {
+        Locked { guard: ManuallyDrop::new(lock_when_free(&self.state)), ready: &self.ready.0 }
     }
 
     /// The `ready` hint (see the field).
     pub(crate) fn looks_ready(&self) -> bool {
-        self.ready.load(Ordering::Acquire)
+        self.ready.0.load(Ordering::Acquire)
     }
 
     /// See the `order` field.

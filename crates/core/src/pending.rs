@@ -39,7 +39,7 @@ pub(crate) fn start_take<T>(exchange: &Arc<Exchange<T>>, notify: Option<Notify>)
     if !exchange.looks_ready() {
         spin_briefly(|| exchange.looks_ready());
     }
-    let mut state = exchange.lock();
+    let mut state = exchange.lock_for_take();
     match state.take() {
         Taken::Item(item) => return Ok(RecvStart::Ready(item)),
         Taken::Closed => return Err(RecvError::Closed),

@@ -25,6 +25,37 @@ pub fn lock<T>(mutex: &Mutex<T>) -> MutexGuard<'_, T> {
     }
 }
 
+/// Locks `mutex` (as [`lock`]), first trying a few times with pauses between the tries while
+/// another thread holds it, rather than spinning on the lock word: a waiter that keeps reading
+/// the lock's cache line makes the holder's unlock wait for that line to come back. For a lock
+/// held for a few dozen nanoseconds at a time by a thread that takes it again at once (a
+/// producer putting items one by one, a consumer taking them).
+#[cfg(not(loom))]
+pub fn lock_when_free<T>(mutex: &Mutex<T>) -> MutexGuard<'_, T> {
+    /// Tries before falling back to the lock's own wait (about 64 * 8 pauses: a few µs).
+    const TRIES: u32 = 64;
+    /// Pauses between two tries (~25 ns each): about one short critical section.
+    const PAUSES: u32 = 8;
+    for _ in 0..TRIES {
+        match mutex.try_lock() {
+            Ok(guard) => return guard,
+            Err(std::sync::TryLockError::Poisoned(poisoned)) => return poisoned.into_inner(),
+            Err(std::sync::TryLockError::WouldBlock) => {
+                for _ in 0..PAUSES {
+                    std::hint::spin_loop();
+                }
+            }
+        }
+    }
+    lock(mutex)
+}
+
+/// Under loom: a plain [`lock`] (spinning only multiplies the interleavings).
+#[cfg(loom)]
+pub fn lock_when_free<T>(mutex: &Mutex<T>) -> MutexGuard<'_, T> {
+    lock(mutex)
+}
+
 /// Waits on `condvar` with `guard`'s lock, ignoring poisoning (see [`lock`]).
 pub fn wait<'a, T>(condvar: &Condvar, guard: MutexGuard<'a, T>) -> MutexGuard<'a, T> {
     match condvar.wait(guard) {
