@@ -517,6 +517,7 @@ def test_a_failing_settle_propagates_and_the_outcome_is_not_lost_twice(interp) -
         interp._serve(queue, settle, 1)
     assert cell.wait()
     assert cell.claim() is None  # the worker had claimed it
+    assert queue.idle() == 0  # it said it was coming back for another task, then left
 
 
 # --- The executor on the native queue -------------------------------------------------------------

@@ -116,6 +116,13 @@ impl<T: Grouped> TaskQueue<T> {
         lock(&self.state).returning += 1;
     }
 
+    /// A taker that said it was [`coming_back`](Self::coming_back) leaves instead (an error on its
+    /// way back, the process exiting): no longer counted idle.
+    pub fn not_coming_back(&self) {
+        let mut state = lock(&self.state);
+        state.returning = state.returning.saturating_sub(1);
+    }
+
     /// Takes every queued task out (a pool cancelling what has not started, or broken); the stop
     /// signals stay.
     pub fn drain(&self) -> Vec<T> {
@@ -316,6 +323,19 @@ mod tests {
         queue.put(Job(0, 2));
         assert_eq!(tasks(queue.take(None, &pace, 1, true)), [2]);
         assert_eq!(queue.idle(), 0);
+    }
+
+    #[test]
+    fn a_taker_that_does_not_come_back_is_no_longer_counted_idle() {
+        let queue: TaskQueue<Job> = TaskQueue::new();
+        queue.coming_back();
+        queue.coming_back();
+        assert_eq!(queue.idle(), 2);
+        queue.not_coming_back();
+        assert_eq!(queue.idle(), 1);
+        queue.not_coming_back();
+        queue.not_coming_back();
+        assert_eq!(queue.idle(), 0, "never below zero");
     }
 
     #[test]

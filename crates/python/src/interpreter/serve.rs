@@ -63,9 +63,24 @@ pub(super) fn serve(this: This<'_, InterpreterId>, args: Args<'_>) -> PyResult<O
     let settle = settle.expect("required");
     let workers = count_arg(workers.expect("required"), "workers", 1, "must be >= 1")?;
     let mut worker = Worker { pace: Pace::new(), workers, back: false };
+    let served = serve_until_stopped(state, this.value.0, &queue, settle, &mut worker);
+    if worker.back {
+        // It said it was coming back for another task, and leaves (an error): not idle any more.
+        queue.not_coming_back();
+    }
+    served
+}
+
+/// The loop of `_serve`: visits to the interpreter, and hand-overs between them.
+fn serve_until_stopped(
+    state: &State,
+    id: i64,
+    queue: &TaskQueue<PoolTask>,
+    settle: Ref<'_>,
+    worker: &mut Worker,
+) -> PyResult<Owned> {
     loop {
-        let visit = run_as_main(state, this.value.0, "call a function in", || visit(&queue, &mut worker))?;
-        match visit {
+        match run_as_main(state, id, "call a function in", || visit(queue, worker))? {
             Visit::Stop => return Ok(none()),
             Visit::Idle => {}
             Visit::Settle(finished) => hand_over(state, settle, finished)?,
