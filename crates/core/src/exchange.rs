@@ -81,7 +81,8 @@ impl<T> Drop for Locked<'_, T> {
         // Unlocked before the hint turns true: a taker spinning on it then finds the lock free,
         // instead of pulling the lock's cache line away from a holder about to release it (a
         // producer's unlock stalled on that for most of its time when items flow one by one).
-        // SAFETY: the guard is dropped here, once, and `self` is not used after `drop`.
+        // SAFETY: `Drop::drop` runs once, the guard cannot have been moved out of `self` (a type
+        // with a `Drop` impl cannot be destructured), and `self.guard` is not used after this.
         unsafe { ManuallyDrop::drop(&mut self.guard) };
         // Published after the unlock, the hint can be overwritten by an older value (two unlocks
         // racing): it stays a hint, right again at the next unlock, and no take relies on it
@@ -188,8 +189,8 @@ impl<T> Exchange<T> {
         Locked { guard: ManuallyDrop::new(lock(&self.state)), ready: &self.ready.0 }
     }
 
-    /// As [`lock`](Self::lock), for a taker that just saw the `ready` hint: the producer that
-    /// set it is likely back for its next item, and is let finish (see [`lock_when_free`]).
+    /// As [`lock`](Self::lock), for a taker whose producer runs on another CPU and may be back
+    /// in the lock for its next item: it is let finish (see [`lock_when_free`]).
     pub(crate) fn lock_for_take(&self) -> Locked<'_, T> {
         Locked { guard: ManuallyDrop::new(lock_when_free(&self.state)), ready: &self.ready.0 }
     }

@@ -11,7 +11,7 @@ use std::time::Instant;
 use crate::error::{RecvError, SendError};
 use crate::exchange::{Exchange, OfferKind, Offered, Registration, Taken};
 use crate::sync::Arc;
-use crate::waiter::{spin_briefly, Completion, Notify, Outcome, Waiter};
+use crate::waiter::{peer_on_other_cpu, spin_briefly, Completion, Notify, Outcome, Waiter};
 
 /// Offers `item` on `exchange`: done at once, or parked until taken (or let in).
 pub(crate) fn start_offer<T>(
@@ -39,7 +39,9 @@ pub(crate) fn start_take<T>(exchange: &Arc<Exchange<T>>, notify: Option<Notify>)
     if !exchange.looks_ready() {
         spin_briefly(|| exchange.looks_ready());
     }
-    let mut state = exchange.lock_for_take();
+    // A producer on another CPU may be back in the lock for its next item: let it finish rather
+    // than take the lock's cache line from it. (One on this CPU cannot be running meanwhile.)
+    let mut state = if peer_on_other_cpu() { exchange.lock_for_take() } else { exchange.lock() };
     match state.take() {
         Taken::Item(item) => return Ok(RecvStart::Ready(item)),
         Taken::Closed => return Err(RecvError::Closed),

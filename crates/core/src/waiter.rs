@@ -189,18 +189,26 @@ fn learn_from_peer(_completer_cpu: Option<usize>) {}
 
 /// Spins before parking: busily only when the last peer ran on another CPU.
 fn spin_until(done: impl Fn() -> bool, deadline: Option<Instant>) {
-    #[cfg(not(loom))]
-    let busy = PEER_ON_OTHER_CPU.with(|other| other.get());
-    #[cfg(loom)]
-    let busy = false;
-    crate::spin::spin_until(done, busy, crate::spin::SPIN_BUDGET, deadline);
+    crate::spin::spin_until(done, peer_on_other_cpu(), crate::spin::SPIN_BUDGET, deadline);
+}
+
+/// True when the last peer ran on another CPU: a short busy wait for it can pay (when it shares
+/// this CPU, busy-waiting only delays it).
+#[cfg(not(loom))]
+pub(crate) fn peer_on_other_cpu() -> bool {
+    PEER_ON_OTHER_CPU.with(|other| other.get())
+}
+
+#[cfg(loom)]
+pub(crate) fn peer_on_other_cpu() -> bool {
+    false
 }
 
 /// Busy-spins until `done` or for a few hundred nanoseconds, and only when the last peer ran on
 /// another CPU (otherwise spinning only delays it).
 #[cfg(not(loom))]
 pub(crate) fn spin_briefly(done: impl Fn() -> bool) {
-    if PEER_ON_OTHER_CPU.with(|other| other.get()) {
+    if peer_on_other_cpu() {
         crate::spin::spin_busily(done);
     }
 }

@@ -62,25 +62,14 @@ pub(super) fn serve(this: This<'_, InterpreterId>, args: Args<'_>) -> PyResult<O
     let queue = queue.0.clone();
     let settle = settle.expect("required");
     let workers = count_arg(workers.expect("required"), "workers", 1, "must be >= 1")?;
-    let mut worker = Worker { pace: Pace::new(), workers, back: false };
-    let served = serve_until_stopped(state, this.value.0, &queue, settle, &mut worker);
-    if worker.back {
-        // It said it was coming back for another task, and leaves (an error): not idle any more.
-        queue.not_coming_back();
-    }
-    served
+    let mut worker = Worker { queue: &queue, pace: Pace::new(), workers, back: false };
+    serve_until_stopped(state, this.value.0, &mut worker, settle)
 }
 
 /// The loop of `_serve`: visits to the interpreter, and hand-overs between them.
-fn serve_until_stopped(
-    state: &State,
-    id: i64,
-    queue: &TaskQueue<PoolTask>,
-    settle: Ref<'_>,
-    worker: &mut Worker,
-) -> PyResult<Owned> {
+fn serve_until_stopped(state: &State, id: i64, worker: &mut Worker<'_>, settle: Ref<'_>) -> PyResult<Owned> {
     loop {
-        match run_as_main(state, id, "call a function in", || visit(queue, worker))? {
+        match run_as_main(state, id, "call a function in", || visit(worker))? {
             Visit::Stop => return Ok(none()),
             Visit::Idle => {}
             Visit::Settle(finished) => hand_over(state, settle, finished)?,
@@ -89,7 +78,8 @@ fn serve_until_stopped(
 }
 
 /// A worker's state across visits.
-struct Worker {
+struct Worker<'q> {
+    queue: &'q TaskQueue<PoolTask>,
     pace: Pace,
     /// The pool's size.
     workers: usize,
@@ -97,9 +87,20 @@ struct Worker {
     back: bool,
 }
 
+impl Drop for Worker<'_> {
+    fn drop(&mut self) {
+        if self.back {
+            // It said it was coming back for another task, and leaves instead (an error, the
+            // process exiting): not idle any more.
+            self.queue.not_coming_back();
+        }
+    }
+}
+
 /// Inside the interpreter: takes and runs tasks until a watched one finishes (or a stop signal,
 /// or nothing comes for [`LOOK_AGAIN`]).
-fn visit(queue: &TaskQueue<PoolTask>, worker: &mut Worker) -> Visit {
+fn visit(worker: &mut Worker<'_>) -> Visit {
+    let queue = worker.queue;
     loop {
         if INTERPRETERS.is_shutting_down() {
             return Visit::Stop;
