@@ -267,3 +267,36 @@ def _refuse():
 
 def make_refuses_to_unpickle() -> RefusesToUnpickle:
     return RefusesToUnpickle()
+
+
+class FreedSlowly:
+    """Crosses by pickle; a copy made by pickle, when freed, waits in ``__del__`` (up to 10 s)
+    until `release` gets an item: shows when a worker frees what a task left behind."""
+
+    def __init__(self, release, armed=False):
+        self.release = release
+        self.armed = armed
+
+    def __reduce__(self):
+        return (FreedSlowly, (self.release, not self.armed))
+
+    def __del__(self):
+        if self.armed:
+            try:
+                self.release.get(timeout=10)
+            except Exception:  # noqa: BLE001, S110 - a __del__ must not raise; the test sees the wait
+                pass
+
+
+def returns_freed_slowly(release, gate=None):
+    """Returns a FreedSlowly made here (its copy where it lands is not armed); with `gate`, first
+    waits for an item there."""
+    if gate is not None:
+        gate.get(timeout=30)
+    return FreedSlowly(release, armed=True)
+
+
+def takes(_arg, gate=None):
+    """Returns None; with `gate`, first waits for an item there."""
+    if gate is not None:
+        gate.get(timeout=30)

@@ -862,6 +862,35 @@ def test_a_done_callback_raising_systemexit_does_not_break_the_pool(pool, caplog
     assert pool.submit(callee.add, 1, 2).result(JOIN) == 3
 
 
+@pytest.mark.parametrize("watched", [False, True], ids=["asked", "watched"])
+@pytest.mark.parametrize("left", ["arguments", "result"])
+def test_a_tasks_leftovers_are_freed_after_its_outcome_is_out(pool, left, watched) -> None:
+    # As in ThreadPoolExecutor, a future gets its outcome before the worker lets go of the task's
+    # arguments and result: their frees (a slow __del__ here) do not delay whoever waits for it.
+    release, gate = si.create_queue(), si.create_queue()
+    if left == "arguments":
+        future = pool.submit(callee.takes, callee.FreedSlowly(release), gate)
+    else:
+        future = pool.submit(callee.returns_freed_slowly, release, gate)
+    try:
+        settled = threading.Event()
+        if watched:  # the worker settles it, through its hand-over
+            future.add_done_callback(lambda _: settled.set())
+        gate.put(None)
+        if watched:
+            assert settled.wait(5), "the hand-over waited for the frees"
+        else:  # the asking thread claims it from the task's cell
+            deadline = time.monotonic() + 5
+            while not future.done() and time.monotonic() < deadline:
+                time.sleep(0.001)
+            assert future.done(), "the outcome waited for the frees"
+        result = future.result(timeout=0)
+        assert result is None if left == "arguments" else isinstance(result, callee.FreedSlowly)
+    finally:
+        release.put(None)  # the worker's __del__ ends
+    assert pool.submit(callee.add, 1, 2).result(timeout=JOIN) == 3
+
+
 def test_a_worker_back_from_a_task_is_reused_at_once() -> None:
     # ThreadPoolExecutor's rule, checked by CPython's test_idle_thread_reuse: a task submitted as
     # soon as the last one's result is seen goes to the worker that ran it, not to a new one. The

@@ -1,7 +1,7 @@
 //! The module `subinterpreters._core`, the top of the binding: its exec (which creates every type
 //! and builds the per-interpreter [`State`]), its function table and its entry point.
 
-use std::cell::OnceCell;
+use std::cell::{OnceCell, RefCell};
 use std::ffi::c_int;
 
 use crate::async_ops::{ASYNC_NOTIFIER, PENDING_OP};
@@ -115,6 +115,7 @@ impl StateObjects for State {
             python_half: PythonHalf::default(),
             interpreter_objects: IdentityCache::new()?,
             queue_objects: IdentityCache::new()?,
+            left_to_free: RefCell::new(Vec::new()),
         })
     }
 

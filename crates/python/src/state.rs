@@ -2,7 +2,7 @@
 //! markers and caches) and how a function finds it. Built by the module's exec (`module.rs`, which
 //! knows every type); everything here names only the values the types carry.
 
-use std::cell::OnceCell;
+use std::cell::{OnceCell, RefCell};
 use std::ffi::c_int;
 
 use subinterpreters_core::{Payload, QueueHandle};
@@ -55,6 +55,9 @@ pub(crate) struct State {
     /// they live (CPython's `concurrent.interpreters` keeps the same identities).
     pub(crate) interpreter_objects: IdentityCache,
     pub(crate) queue_objects: IdentityCache,
+    /// What a pool's worker running here left to free (finished tasks' arguments and results)
+    /// while it hands watched outcomes over: freed when it is back (see `Interpreter._serve`).
+    pub(crate) left_to_free: RefCell<Vec<Owned>>,
 }
 
 impl State {

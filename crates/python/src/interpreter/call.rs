@@ -46,7 +46,10 @@ pub(super) fn invoke(this: This<'_, InterpreterId>, args: Args<'_>) -> PyResult<
     let defer = is_set(defer)?;
     let state = state_of(this.obj)?;
     let payload = checked_call(state, call.expect("required"))?.0.borrow_mut().take().expect("checked");
-    let outcome = run_as_main(state, this.value.0, "call a function in", move || invoke_inside(payload))?;
+    let outcome = run_as_main(state, this.value.0, "call a function in", move || {
+        let mut leftovers = Vec::new();
+        invoke_inside(&payload, &mut leftovers)
+    })?;
     settle(state, outcome, defer)
 }
 
@@ -94,11 +97,15 @@ pub(super) fn result_not_rebuilt(state: &State) -> crate::ffi::Raised {
     raised
 }
 
-/// The part of a call that happens inside the target. Returns plain data only.
-pub(super) fn invoke_inside(payload: Payload) -> Result<Outcome, RemoteError> {
+/// The part of a call that happens inside the target. Returns plain data only. What the call
+/// leaves to free there (its arguments and its result, once written) goes to `leftovers`, for
+/// the caller to drop inside the interpreter when it suits it: a pool's worker drops them once
+/// the outcome is in the task's cell, so whoever waits for the outcome does not wait for those
+/// frees too (a ThreadPoolExecutor also sets a future's result before it lets go of the task).
+pub(super) fn invoke_inside(payload: &Payload, leftovers: &mut Vec<Owned>) -> Result<Outcome, RemoteError> {
     let mut remote = None;
     let outcome = with_imported_state(|state| {
-        let result = match call_resolved(state, &payload) {
+        let result = match call_resolved(state, payload, leftovers) {
             Ok(result) => result,
             Err(_) => {
                 remote = Some(describe_call_failure(state));
@@ -107,7 +114,9 @@ pub(super) fn invoke_inside(payload: Payload) -> Result<Outcome, RemoteError> {
         };
         let Some(result) = result else { return Ok(Some(Outcome::Returned(Payload::None))) };
         let dumps = state.python_half.get(HalfFunction::Dumps)?;
-        match super::prepared::native_or_pickled(state, dumps, result.as_ref(), "the result") {
+        let written = super::prepared::native_or_pickled(state, dumps, result.as_ref(), "the result");
+        leftovers.push(result);
+        match written {
             Ok(payload) => Ok(Some(Outcome::Returned(payload))),
             Err(raised) => not_shareable(state, raised).map(Some),
         }
@@ -120,18 +129,27 @@ pub(super) fn invoke_inside(payload: Payload) -> Result<Outcome, RemoteError> {
 }
 
 /// Builds the call here, resolves it (`_calls.resolve`) and makes it, from here: no Python
-/// frame of ours is around the function. `None` when the result is not wanted.
-fn call_resolved(state: &State, payload: &Payload) -> PyResult<Option<Owned>> {
+/// frame of ours is around the function. `None` when the result is not wanted. The call's
+/// arguments go to `leftovers` once it returned.
+fn call_resolved(state: &State, payload: &Payload, leftovers: &mut Vec<Owned>) -> PyResult<Option<Owned>> {
     let spec = from_payload(state, payload)?;
     let resolved = state.python_half.get(HalfFunction::Resolve)?.call(&[spec.as_ref()])?;
-    let mut parts = resolved.as_ref().tuple_items();
-    match (parts.next(), parts.next(), parts.next(), parts.next()) {
-        (Some(function), Some(args), Some(kwargs), Some(keep)) => {
-            let result = function.call_with(args, kwargs)?;
-            Ok(if keep.is_truthy()? { Some(result) } else { None })
+    let result = {
+        let mut parts = resolved.as_ref().tuple_items();
+        match (parts.next(), parts.next(), parts.next(), parts.next()) {
+            (Some(function), Some(args), Some(kwargs), Some(keep)) => {
+                let result = function.call_with(args, kwargs)?;
+                if keep.is_truthy()? {
+                    Some(result)
+                } else {
+                    None
+                }
+            }
+            _ => return Err(raise(builtin(Builtin::SystemError), "bad resolved call")),
         }
-        _ => Err(raise(builtin(Builtin::SystemError), "bad resolved call")),
-    }
+    };
+    leftovers.extend([spec, resolved]);
+    Ok(result)
 }
 
 /// A NotShareableError raised while wrapping the result becomes an outcome; anything else

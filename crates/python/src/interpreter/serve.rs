@@ -15,11 +15,11 @@ use super::enter::run_as_main;
 use super::tasks::outcome_pair;
 use crate::counts::count_arg;
 use crate::ffi::{
-    allow_threads, builtin, int_from_u64, list, none, raise, tuple, Args, Builtin, Owned, Param, ParamKind, PyResult,
-    Ref, Signature, This,
+    allow_threads, builtin, int_from_u64, list, none, raise, take_raised, tuple, Args, Builtin, Owned, Param,
+    ParamKind, PyResult, Ref, Signature, This,
 };
 use crate::globals::INTERPRETERS;
-use crate::state::{state_of, State};
+use crate::state::{state_of, with_imported_state, State};
 use crate::values::{InterpreterId, PoolTask, TaskOutcome};
 
 /// How long an idle worker waits for a task inside its interpreter before it leaves it (taking
@@ -62,7 +62,7 @@ pub(super) fn serve(this: This<'_, InterpreterId>, args: Args<'_>) -> PyResult<O
     let queue = queue.0.clone();
     let settle = settle.expect("required");
     let workers = count_arg(workers.expect("required"), "workers", 1, "must be >= 1")?;
-    let mut worker = Worker { queue: &queue, pace: Pace::new(), workers, back: false };
+    let mut worker = Worker { queue: &queue, pace: Pace::new(), workers, back: false, kept: false };
     serve_until_stopped(state, this.value.0, &mut worker, settle)
 }
 
@@ -85,6 +85,8 @@ struct Worker<'q> {
     workers: usize,
     /// It told the queue it is coming back (see `TaskQueue::coming_back`).
     back: bool,
+    /// It kept what watched tasks left to free (see [`keep_until_back`]).
+    kept: bool,
 }
 
 impl Drop for Worker<'_> {
@@ -100,6 +102,9 @@ impl Drop for Worker<'_> {
 /// Inside the interpreter: takes and runs tasks until a watched one finishes (or a stop signal,
 /// or nothing comes for [`LOOK_AGAIN`]).
 fn visit(worker: &mut Worker<'_>) -> Visit {
+    if std::mem::take(&mut worker.kept) {
+        free_what_was_kept();
+    }
     let queue = worker.queue;
     loop {
         if INTERPRETERS.is_shutting_down() {
@@ -118,7 +123,8 @@ fn visit(worker: &mut Worker<'_>) -> Visit {
             if !task.cell.start() {
                 continue; // cancelled: its canceller settles the future
             }
-            let outcome = TaskOutcome::Ran(invoke_inside(task.call));
+            let mut leftovers = Vec::new();
+            let outcome = TaskOutcome::Ran(invoke_inside(&task.call, &mut leftovers));
             if index + 1 == count {
                 // Counted idle before its last task is seen finished: a caller submitting the next
                 // task at once reuses this worker rather than starting another
@@ -129,8 +135,14 @@ fn visit(worker: &mut Worker<'_>) -> Visit {
             if task.cell.finish(outcome) {
                 if let Some(Claimed::Outcome(outcome)) = task.cell.claim() {
                     watched.push((task.id, outcome));
+                    // Its future is settled by the hand-over, which the frees must not delay.
+                    keep_until_back(leftovers);
+                    worker.kept = true;
+                    continue;
                 }
             }
+            // Freed once the outcome can be claimed: the task's arguments, its result.
+            drop(leftovers);
         }
         if !worker.back {
             queue.coming_back(); // its last task was cancelled
@@ -140,6 +152,28 @@ fn visit(worker: &mut Worker<'_>) -> Visit {
         if !watched.is_empty() {
             return Visit::Settle(watched);
         }
+    }
+}
+
+/// Keeps what a watched task left to free (objects of this interpreter: its arguments, its
+/// result) until the worker is back from handing its outcome over. Freed at once if the module's
+/// state cannot be reached (the interpreter is shutting down).
+fn keep_until_back(leftovers: Vec<Owned>) {
+    let kept = with_imported_state(move |state| {
+        state.left_to_free.borrow_mut().extend(leftovers);
+        Ok(())
+    });
+    if kept.is_err() {
+        drop(take_raised());
+    }
+}
+
+/// Frees what [`keep_until_back`] kept, back in the interpreter.
+fn free_what_was_kept() {
+    let kept = with_imported_state(|state| Ok(std::mem::take(&mut *state.left_to_free.borrow_mut())));
+    match kept {
+        Ok(kept) => drop(kept), // outside the borrow: a __del__ may run any code
+        Err(_) => drop(take_raised()),
     }
 }
 
