@@ -122,6 +122,7 @@ tests/test_pool_results.py::test_wait_first_completed_and_as_completed_see_finis
 tests/test_pool_results.py::test_done_callbacks_run_for_finished_and_for_running_tasks \
 tests/test_pool_results.py::test_shutdown_cancels_queued_futures_watched_or_not \
 tests/test_pool_results.py::test_a_broken_pool_fails_queued_futures_watched_or_not \
+tests/test_pool_results.py::test_a_tasks_leftovers_are_freed_after_its_outcome_is_out \
 tests/test_exit.py::test_exit_with_live_idle_interpreters \
 tests/test_exit.py::test_exit_with_calls_blocked_in_threads_inside_subinterpreters \
 tests/test_exit.py::test_exit_while_two_interpreters_run_code_and_others_block \
