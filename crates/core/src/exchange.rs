@@ -195,6 +195,12 @@ impl<T> Exchange<T> {
         Locked { guard: ManuallyDrop::new(lock_when_free(&self.state)), ready: &self.ready.0 }
     }
 
+    /// Sets the `ready` hint as a racing unlock could have left it.
+    #[cfg(all(test, not(loom)))]
+    pub(crate) fn set_hint(&self, ready: bool) {
+        self.ready.0.store(ready, Ordering::Release);
+    }
+
     /// The `ready` hint (see the field).
     pub(crate) fn looks_ready(&self) -> bool {
         self.ready.0.load(Ordering::Acquire)

@@ -243,3 +243,51 @@ fn recv_result<T>(completion: Completion<T>) -> Result<T, RecvError> {
         Outcome::Sent => unreachable!("a consumer is completed with an item or closed"),
     }
 }
+
+#[cfg(all(test, not(loom)))]
+mod tests {
+    use super::*;
+    use crate::exchange::{Exchange, OfferKind};
+
+    fn put(exchange: &Arc<Exchange<u32>>, item: u32) {
+        assert!(matches!(start_offer(exchange, item, OfferKind::Unbounded, None), Ok(SendStart::Delivered)));
+    }
+
+    #[test]
+    fn a_stale_not_ready_hint_still_finds_the_item() {
+        let exchange = Arc::new(Exchange::new(None, None));
+        put(&exchange, 7);
+        assert!(exchange.looks_ready());
+        exchange.set_hint(false); // an older value stored last by a racing unlock
+        assert!(matches!(start_take(&exchange, None), Ok(RecvStart::Ready(7))));
+    }
+
+    #[test]
+    fn a_stale_ready_hint_parks_the_taker_until_an_item_comes() {
+        let exchange = Arc::new(Exchange::new(None, None));
+        exchange.set_hint(true); // an older value stored last by a racing unlock
+        let Ok(RecvStart::Pending(mut pending)) = start_take(&exchange, None) else {
+            panic!("a take found something in an empty exchange");
+        };
+        assert!(!exchange.looks_ready(), "the next unlock sets the hint right");
+        put(&exchange, 9);
+        assert_eq!(pending.wait_until(None).map(Result::ok), Some(Some(9)));
+    }
+
+    #[test]
+    fn a_panic_while_locked_unlocks_once() {
+        let exchange = Arc::new(Exchange::new(None, None));
+        let holder = exchange.clone();
+        let panicked = std::thread::spawn(move || {
+            let _locked = holder.lock();
+            panic!("while locked");
+        })
+        .join();
+        assert!(panicked.is_err());
+        // Poisoned, and unlocked exactly once: both ways in still work.
+        drop(exchange.lock());
+        drop(exchange.lock_for_take());
+        put(&exchange, 1);
+        assert!(matches!(start_take(&exchange, None), Ok(RecvStart::Ready(1))));
+    }
+}
