@@ -10,8 +10,9 @@ use std::time::Instant;
 
 use crate::error::{RecvError, SendError};
 use crate::exchange::{Exchange, OfferKind, Offered, Registration, Taken};
+use crate::spin::spin_busily;
 use crate::sync::Arc;
-use crate::waiter::{peer_on_other_cpu, spin_briefly, Completion, Notify, Outcome, Waiter};
+use crate::waiter::{peer_on_other_cpu, Completion, Notify, Outcome, Waiter};
 
 /// Offers `item` on `exchange`: done at once, or parked until taken (or let in).
 pub(crate) fn start_offer<T>(
@@ -34,14 +35,16 @@ pub(crate) fn start_offer<T>(
 
 /// Takes from `exchange`: an item at once, or parked until one comes.
 pub(crate) fn start_take<T>(exchange: &Arc<Exchange<T>>, notify: Option<Notify>) -> Result<RecvStart<T>, RecvError> {
-    // A producer about to put is met more cheaply here than by registering and being handed the
-    // item: spin briefly (without the lock) on the exchange's hint first.
-    if !exchange.looks_ready() {
-        spin_briefly(|| exchange.looks_ready());
+    // Only worth it with the producer on another CPU (one on this CPU cannot run meanwhile):
+    // - a producer about to put is met more cheaply than by registering and being handed the
+    //   item: spin briefly (without the lock) on the exchange's hint first;
+    // - a producer may be back in the lock for its next item: let it finish rather than take
+    //   the lock's cache line from it.
+    let other_cpu = peer_on_other_cpu();
+    if other_cpu && !exchange.looks_ready() {
+        spin_busily(|| exchange.looks_ready());
     }
-    // A producer on another CPU may be back in the lock for its next item: let it finish rather
-    // than take the lock's cache line from it. (One on this CPU cannot be running meanwhile.)
-    let mut state = if peer_on_other_cpu() { exchange.lock_for_take() } else { exchange.lock() };
+    let mut state = if other_cpu { exchange.lock_for_take() } else { exchange.lock() };
     match state.take() {
         Taken::Item(item) => return Ok(RecvStart::Ready(item)),
         Taken::Closed => return Err(RecvError::Closed),

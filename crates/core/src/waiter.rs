@@ -203,15 +203,3 @@ pub(crate) fn peer_on_other_cpu() -> bool {
 pub(crate) fn peer_on_other_cpu() -> bool {
     false
 }
-
-/// Busy-spins until `done` or for a few hundred nanoseconds, and only when the last peer ran on
-/// another CPU (otherwise spinning only delays it).
-#[cfg(not(loom))]
-pub(crate) fn spin_briefly(done: impl Fn() -> bool) {
-    if peer_on_other_cpu() {
-        crate::spin::spin_busily(done);
-    }
-}
-
-#[cfg(loom)]
-pub(crate) fn spin_briefly(_done: impl Fn() -> bool) {}
