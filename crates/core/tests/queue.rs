@@ -640,6 +640,26 @@ fn exactly_once(maxsize: usize, producers: u64, consumers: usize, per_producer: 
     }
 }
 
+/// A thread that gets from `q` until it is closed and drained, checking that each of
+/// `producers` producers' items come in the order put; returns how many came from each.
+fn spawn_in_order_consumer(q: &QueueHandle<u64>, producers: usize) -> thread::JoinHandle<Vec<u64>> {
+    let q = q.clone();
+    thread::spawn(move || {
+        let mut next = vec![0u64; producers];
+        loop {
+            match q.get(None) {
+                Ok(value) => {
+                    let (p, seq) = split(value);
+                    assert_eq!(seq, next[p], "producer {p}: item {seq} arrived out of order");
+                    next[p] += 1;
+                }
+                Err(RecvError::Closed) => return next,
+                Err(RecvError::Withdrawn) => panic!("no deadline: never withdrawn"),
+            }
+        }
+    })
+}
+
 #[test]
 fn every_item_is_delivered_exactly_once_through_a_bounded_queue() {
     exactly_once(4, 4, 3, 2000, false);
@@ -661,6 +681,43 @@ fn every_item_is_delivered_exactly_once_when_deadlines_keep_withdrawing() {
 }
 
 #[test]
+fn every_item_is_delivered_exactly_once_through_an_unbounded_queue_when_gets_withdraw() {
+    // Gets that give up race with puts handing items to parked getters.
+    exactly_once(0, 3, 3, 500, true);
+}
+
+#[test]
+fn puts_racing_a_close_are_drained_exactly_when_accepted() {
+    // An item whose put reports success is never left behind the consumer's 'closed and
+    // drained', and each producer's items come in order.
+    for _ in 0..20 {
+        let q = queue::<u64>(0);
+        let start = Arc::new(Barrier::new(3));
+        let producers: Vec<_> = (0..2u64)
+            .map(|p| {
+                let q = q.clone();
+                let start = start.clone();
+                thread::spawn(move || {
+                    start.wait();
+                    let mut accepted = 0;
+                    while q.put_nowait(item(p, accepted)).is_ok() {
+                        accepted += 1;
+                    }
+                    accepted
+                })
+            })
+            .collect();
+        let consumer = spawn_in_order_consumer(&q, 2);
+        start.wait();
+        thread::sleep(Duration::from_micros(300));
+        q.close();
+        let accepted: Vec<u64> = producers.into_iter().map(join).collect();
+        assert_eq!(join(consumer), accepted, "accepted items lost or refused ones delivered");
+        assert_eq!(q.try_get(), Err(TryRecvError::Closed));
+    }
+}
+
+#[test]
 fn one_consumer_sees_each_producers_items_in_the_order_put() {
     const PRODUCERS: u64 = 4;
     const PER_PRODUCER: u64 = 1500;
@@ -675,23 +732,7 @@ fn one_consumer_sees_each_producers_items_in_the_order_put() {
             })
         })
         .collect();
-    let consumer = {
-        let q = q.clone();
-        thread::spawn(move || {
-            let mut next = vec![0u64; PRODUCERS as usize];
-            loop {
-                match q.get(None) {
-                    Ok(value) => {
-                        let (p, seq) = split(value);
-                        assert_eq!(seq, next[p], "producer {p}: item {seq} arrived out of order");
-                        next[p] += 1;
-                    }
-                    Err(RecvError::Closed) => return next,
-                    Err(RecvError::Withdrawn) => panic!("no deadline: never withdrawn"),
-                }
-            }
-        })
-    };
+    let consumer = spawn_in_order_consumer(&q, PRODUCERS as usize);
     for producer in producers {
         join(producer);
     }
