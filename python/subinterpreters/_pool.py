@@ -315,7 +315,8 @@ def _failure(exc: BaseException) -> BaseException:
 
 def _original(failed: RunFailedError) -> BaseException:
     """What a task's future carries when the task raised: the original exception (rebuilt here)
-    with the ``ExecutionFailed`` as its ``__cause__``, as CPython 3.14's pool does; the
+    with the ``ExecutionFailed`` as its ``__cause__`` and ``__context__``, as CPython 3.14's
+    pool leaves it (``raise exc from wrapper`` inside ``except ... as wrapper``); the
     ``ExecutionFailed`` itself when the exception could not be rebuilt."""
     original = failed.__cause__
     if original is None:
@@ -323,6 +324,7 @@ def _original(failed: RunFailedError) -> BaseException:
     failed.__cause__ = None
     failed.__suppress_context__ = True
     original.__cause__ = failed
+    original.__context__ = failed
     return original
 
 
