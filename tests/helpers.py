@@ -454,7 +454,7 @@ def signature(value):
     out = []
     def walk(v):
         t = type(v)
-        if t in (list, dict, set):
+        if t in (list, dict, set, frozenset, tuple, bytearray):
             if id(v) in seen:
                 out.append("@%d" % seen[id(v)])
                 return
@@ -472,7 +472,8 @@ def signature(value):
             out.append(")")
         elif t is set or t is frozenset:
             # Set order depends on the interpreter: items in the order of their own signatures
-            # (they are hashable, so they hold no list, dict or set to number).
+            # (they are hashable, so they hold no list, dict or set; tuples and frozensets
+            # inside are numbered apart).
             out.append("%s%d(" % ("S" if t is set else "F", len(v)))
             out.extend(sorted(signature(item) for item in v))
             out.append(")")

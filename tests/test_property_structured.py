@@ -1,10 +1,13 @@
 """Property test (hypothesis): structured data (lists, dicts, sets, frozensets, tuples,
 bytearrays, complex numbers, nested with scalars) crosses to an isolated interpreter and back
-exactly: same types, equal values, dict order, and the same identity pattern (a list, dict or set
-reached twice arrives as one object reached twice; cycles arrive as cycles).
+exactly: same types, equal values, dict order, and the same identity pattern (a tuple, list,
+dict, set or bytearray reached twice arrives as one object reached twice; cycles arrive as
+cycles).
 
-The signature spells out every type and value, and numbers each list, dict and set the first
-time it is met, writing a reference to that number when it is met again; two values with equal
+The signature spells out every type and value, and numbers each tuple, list, dict, set, frozenset
+and bytearray the first time it is met, writing a reference to that number when it is met again
+(a list reached only through a tuple reached twice is met once: the pattern pickle keeps); two
+values with equal
 signatures are equal in value *and* in the shape of their sharing. It is computed in the worker
 on what it received, and here on what came back.
 """
@@ -57,9 +60,15 @@ def structured(draw: Any) -> object:
         if choice == 3 and pool:
             return draw(st.sampled_from(pool))  # a container met again: shared
         if choice == 4:
-            return bytearray(draw(st.binary(max_size=6)))
+            made_bytes = bytearray(draw(st.binary(max_size=6)))
+            pool.append(made_bytes)
+            return made_bytes
         if choice == 5:
-            return tuple(make(depth + 1) for _ in range(draw(st.integers(0, 3))))
+            # Shared once complete (a tuple is never inside itself): what it holds may be
+            # referred to by it alone, and still be met twice through it.
+            made_tuple = tuple(make(depth + 1) for _ in range(draw(st.integers(0, 3))))
+            pool.append(made_tuple)
+            return made_tuple
         if choice == 6:
             return set(draw(st.lists(hashable, max_size=3)))
         if choice == 7:
@@ -111,3 +120,7 @@ def test_the_signature_tells_sharing_apart() -> None:
     cyclic: list[Any] = []
     cyclic.append(cyclic)
     assert signature(cyclic) == "l1(|@0|)"
+    pair = (1, [2])
+    assert signature([pair, pair]) != signature([(1, [2]), (1, [2])])
+    blob = bytearray(b"x")
+    assert signature([blob, blob]) != signature([bytearray(b"x"), bytearray(b"x")])

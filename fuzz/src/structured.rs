@@ -75,8 +75,16 @@ pub fn run_bytes(bytes: &[u8], attachments: usize) {
                 strs += 1;
             }
             Item::StrRef(id) => assert!(id.index() < strs, "a reference to a string kept before"),
-            Item::Tuple(len) => enter(len, None),
-            Item::List(len, id) | Item::Set(len, id) | Item::FrozenSet(len, id) | Item::Dict(len, id) => {
+            Item::ByteArray(data, id) => {
+                assert!(data.len() <= bytes.len());
+                assert_eq!(id.index(), memos, "MemoIds count up");
+                memos += 1;
+            }
+            Item::Tuple(len, id)
+            | Item::List(len, id)
+            | Item::Set(len, id)
+            | Item::FrozenSet(len, id)
+            | Item::Dict(len, id) => {
                 assert_eq!(id.index(), memos, "MemoIds count up");
                 memos += 1;
                 match item {
@@ -87,13 +95,13 @@ pub fn run_bytes(bytes: &[u8], attachments: usize) {
             }
             Item::MemoRef(id) => {
                 assert!(id.index() < memos, "a reference to a container seen before");
-                assert!(!open.iter().any(|(_, set)| *set == Some(id.index())), "a reference to an open set");
+                assert!(!open.iter().any(|(_, set)| *set == Some(id.index())), "a reference to an open tuple or set");
             }
             Item::Attachment(payload) => {
                 assert!(std::ptr::eq(payload, &structured.attachments()[attachments_seen]), "attachments in order");
                 attachments_seen += 1;
             }
-            Item::Str(data) | Item::StrSurrogates(data) | Item::Bytes(data) | Item::ByteArray(data) => {
+            Item::Str(data) | Item::StrSurrogates(data) | Item::Bytes(data) => {
                 assert!(data.len() <= bytes.len())
             }
             _ => {}
@@ -174,7 +182,8 @@ fn depth(graph: &model::Graph, value: &model::Value, level: usize) -> usize {
             Value::Node(i) if !seen[*i] => {
                 seen[*i] = true;
                 match &graph.nodes[*i] {
-                    Node::List(items) | Node::Set(items) | Node::FrozenSet(items) => {
+                    Node::ByteArray(_) => level,
+                    Node::List(items) | Node::Set(items) | Node::FrozenSet(items) | Node::Tuple(items) => {
                         items.iter().map(|v| walk(graph, v, level + 1, seen)).max().unwrap_or(level + 1)
                     }
                     Node::Dict(pairs) => pairs

@@ -3,8 +3,9 @@
 The caller turns ``fn(*args, **kwargs)`` into a *spec* that is natively shareable (``prepare``):
 the function either by value (a "stateless" function, as CPython 3.14 defines it: no closure, no
 defaults, no globals but builtins; its code crosses, marshalled) or pickled by reference, and
-each argument as itself when shareable (so a SharedArray, queue or lock keeps its identity) or
-pickled. In the target, ``Interpreter._invoke`` (Rust) asks ``resolve`` for the function and the
+the arguments as one value: natively when they all can (so a SharedArray, queue or lock keeps
+its identity), else pickled together (identity between them kept), else each on its own. In the
+target, ``Interpreter._invoke`` (Rust) asks ``resolve`` for the function and the
 arguments, calls the function itself with no Python frame of ours on the stack (so built-ins
 that read their caller's frame, ``eval``/``exec``/``dir``, see the interpreter's ``__main__``,
 as with CPython's own ``call()``), and brings back the result made shareable by
@@ -232,7 +233,7 @@ def _by_value(fn: object) -> tuple[bytes, str, str] | None:
 
 def prepare(fn: object, args: tuple[Any, ...], kwargs: dict[str, Any], keep_result: bool = True) -> Any:
     """The caller's half: ``fn(*args, **kwargs)`` converted for crossing, once (a
-    ``_PreparedCall``: arguments natively, or each one pickled when it must be). Without
+    ``_PreparedCall``: the arguments natively, or pickled together when they must be). Without
     ``keep_result`` the result is dropped in the target (an initializer's), not carried back."""
     # The common cases, a built-in or a function sent before, without a call (see _function_spec).
     kind = type(fn)

@@ -239,7 +239,7 @@ fn nesting_up_to_the_limit_round_trips_and_one_more_is_refused_by_the_encoder() 
 fn the_encoder_refuses_each_kind_of_container_past_the_limit_and_writes_nothing_for_it() {
     type Open = fn(&mut Encoder) -> Result<(), DepthExceeded>;
     let openers: [Open; 5] = [
-        |e| e.tuple(1),
+        |e| e.tuple(1).map(drop),
         |e| e.list(1).map(drop),
         |e| e.dict(1).map(drop),
         |e| e.set(1).map(drop),
@@ -308,8 +308,34 @@ fn a_container_reached_twice_is_one_memo_id_twice() {
         let refs: Vec<MemoId> =
             items.iter().filter_map(|i| if let Item::MemoRef(id) = i { Some(*id) } else { None }).collect();
         assert_eq!(refs, vec![first, first]);
-        assert_eq!(decode(&s).unwrap().nodes.len(), 2, "one object, not three");
+        // The root tuple, the dict and the shared container: one object, not two, reached twice.
+        assert_eq!(decode(&s).unwrap().nodes.len(), 3, "one object, not two");
     }
+}
+
+#[test]
+fn a_tuple_or_bytearray_reached_twice_is_one_memo_id_twice() {
+    let mut g = Graph::new(Value::None);
+    let inner = g.node(Node::List(vec![Value::Int(2)]));
+    let tuple = g.node(Node::Tuple(vec![Value::Int(1), inner]));
+    let bytearray = g.node(Node::ByteArray(b"x".to_vec()));
+    let anonymous = Value::Tuple(vec![Value::None]);
+    g.root = g.node(Node::List(vec![tuple.clone(), bytearray.clone(), anonymous, tuple, bytearray]));
+    let s = round_trip(&g);
+    let items = items(&s);
+    let ids: Vec<MemoId> = items
+        .iter()
+        .filter_map(|i| match i {
+            Item::Tuple(_, id) | Item::List(_, id) | Item::ByteArray(_, id) => Some(*id),
+            _ => None,
+        })
+        .collect();
+    assert_eq!(ids.iter().map(|id| id.index()).collect::<Vec<_>>(), vec![0, 1, 2, 3, 4], "ids in item order");
+    let refs: Vec<MemoId> =
+        items.iter().filter_map(|i| if let Item::MemoRef(id) = i { Some(*id) } else { None }).collect();
+    assert_eq!(refs, vec![ids[1], ids[3]], "the tuple and the bytearray again");
+    // The root list, the tuple, its list, the bytearray and the anonymous tuple.
+    assert_eq!(decode(&s).unwrap().nodes.len(), 5);
 }
 
 #[test]
@@ -501,8 +527,11 @@ fn malformed_buffers_are_refused_with_a_reason() {
         (&[0x0e, 2, 0x09, 1, b'a', 0x0a, 1], "a reference to a string not kept yet"),
         (&[0x12, 0], "a reference to a container not seen yet"),
         (&[0x0e, 1, 0x12, 1], "a reference to a container not seen yet"),
-        (&[0x10, 1, 0x12, 0], "a reference to a set from inside it"),
-        (&[0x11, 1, 0x0d, 1, 0x12, 0], "a reference to a set from inside it"),
+        (&[0x10, 1, 0x12, 0], "a reference to a tuple or set from inside it"),
+        (&[0x11, 1, 0x0d, 1, 0x12, 0], "a reference to a tuple or set from inside it"),
+        (&[0x0d, 1, 0x12, 0], "a reference to a tuple or set from inside it"),
+        (&[0x0d, 1, 0x0e, 1, 0x12, 0], "a reference to a tuple or set from inside it"),
+        (&[0x0c, 1, b'x', 0x12, 0], "bytes after the value"),
         (&[0x03, 0x80, 0x00], "a varint not in its shortest form"),
         (&[0x03, 0x02], "a small int not in its short form"),
         (&[0x03, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0x02], "a varint beyond 64 bits"),
@@ -595,8 +624,9 @@ fn exercise(structured: &Structured, totals: &mut Exercised) {
             }
             Item::StrRef(_) => totals.str_refs += 1,
             Item::Attachment(_) => totals.attachments += 1,
-            Item::Tuple(len) => open.push((len, None)),
-            Item::List(len, id) | Item::Set(len, id) | Item::FrozenSet(len, id) => open.push((len, Some(id))),
+            Item::Tuple(len, id) | Item::List(len, id) | Item::Set(len, id) | Item::FrozenSet(len, id) => {
+                open.push((len, Some(id)))
+            }
             Item::Dict(len, id) => open.push((2 * len, Some(id))),
             _ => {}
         }

@@ -20,10 +20,10 @@
 //! | `0x08`        | str with lone surrogates | varint length, UTF-8 with `surrogatepass`      |
 //! | `0x09`        | kept str (next StrId)  | varint length, UTF-8                             |
 //! | `0x0a`        | kept str again         | varint StrId                                     |
-//! | `0x0b`/`0x0c` | bytes / bytearray      | varint length, the bytes                         |
-//! | `0x0d`        | tuple                  | varint length                                    |
-//! | `0x0e`..`0x11`| list, dict, set, frozenset (next MemoId) | varint length (a dict's: its pairs) |
-//! | `0x12`        | a container again      | varint MemoId                                    |
+//! | `0x0b`        | bytes                  | varint length, the bytes                         |
+//! | `0x0c`        | bytearray (next MemoId) | varint length, the bytes                        |
+//! | `0x0d`..`0x11`| tuple, list, dict, set, frozenset (next MemoId) | varint length (a dict's: its pairs) |
+//! | `0x12`        | a memoized item again  | varint MemoId                                    |
 //! | `0x13`        | attachment             | none: the next attachment, in order              |
 //! | `0x80`..`0xff`| small int              | none: the tag minus `0xa0` (-32..=95)            |
 //!
@@ -48,25 +48,26 @@
 //!   before [`Encoder::finish`] and drop the encoder rather than send the value.
 //! - A container call that would nest deeper than [`Payload::MAX_DEPTH`] returns
 //!   [`DepthExceeded`] and writes nothing: the value is not shareable; drop the encoder.
-//! - Lists, dicts, sets and frozensets get a [`MemoId`] at their call, before their items: map
-//!   the object's address to it at once (the sender keeps the objects alive), so a second visit
-//!   (or one from inside it: a cycle) becomes [`Encoder::memo_ref`].
+//! - Tuples, lists, dicts, sets, frozensets and bytearrays get a [`MemoId`] at their call, before
+//!   their items: map the object's address to it at once (the sender keeps the objects alive), so
+//!   a second visit (or one from inside a list or dict: a cycle) becomes [`Encoder::memo_ref`].
+//!   A tuple, set or frozenset is never referred to from inside itself (the decoder refuses it):
+//!   a tuple that contains itself through a list or dict is not shareable (pickle carries it).
 //! - Kept strings are optional deduplication, e.g. of dict keys by object address or of short
 //!   strings by content: [`Encoder::str_kept`] once, [`Encoder::str_ref`] after. Only strict UTF-8
 //!   may be kept; a string with lone surrogates goes as [`Encoder::str_surrogates`] each time.
-//! - Tuples have no identity here: a tuple reached twice is written (and built) twice.
 //!
 //! # Reading (the receiver's walk)
 //!
 //! - A container's item says how many items follow for it; read them recursively (at most
 //!   [`Payload::MAX_DEPTH`] levels) and it is done: no end item. After the value's last item,
 //!   [`Decoder::is_complete`] is true.
-//! - Each `List`/`Dict`/`Set`/`FrozenSet` item carries the next [`MemoId`] (0, 1, 2... in item
-//!   order): push the container onto a list of built containers when its item arrives, before its
-//!   items are read, and look up `MemoRef(id)` there by [`MemoId::index`] (always in range). A
-//!   list or dict may be referred to while its items are still being read (a cycle): create it
-//!   empty first. A set or frozenset never is, so a frozenset can be made from its built items and
-//!   put into its slot afterwards.
+//! - Each `Tuple`/`List`/`Dict`/`Set`/`FrozenSet`/`ByteArray` item carries the next [`MemoId`]
+//!   (0, 1, 2... in item order): push the object onto a list of built objects when its item
+//!   arrives, before its items are read, and look up `MemoRef(id)` there by [`MemoId::index`]
+//!   (always in range). A list or dict may be referred to while its items are still being read
+//!   (a cycle): create it empty first. A tuple, set or frozenset never is, so a frozenset can be
+//!   made from its built items and put into its slot afterwards.
 //! - `StrKept(text, id)`: `id` is the number of kept strings before it: push the built `str`;
 //!   `StrRef(id)` is that object again.
 //! - `Attachment(payload)`: the next of [`Structured::attachments`], in order; build it as any
@@ -122,8 +123,8 @@ impl StrId {
     }
 }
 
-/// A list, dict, set or frozenset: the `n`th of a value (from 0), so [`Item::MemoRef`] can refer to
-/// the same object again (shared references and cycles).
+/// A tuple, list, dict, set, frozenset or bytearray: the `n`th of a value (from 0), so
+/// [`Item::MemoRef`] can refer to the same object again (shared references and cycles).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
 pub struct MemoId(u32);
 
@@ -467,16 +468,20 @@ impl Encoder {
         self.tag_data(BYTES, v);
     }
 
-    /// A `bytearray`.
+    /// A `bytearray` (memoized: a bytearray reached twice arrives as one object).
     #[inline]
-    pub fn bytearray(&mut self, v: &[u8]) {
+    pub fn bytearray(&mut self, v: &[u8]) -> MemoId {
         self.tag_data(BYTEARRAY, v);
+        let id = MemoId(self.memos);
+        self.memos += 1;
+        id
     }
 
-    /// A `tuple` of `len` items, which follow; then [`end`](Self::end). Not memoized.
+    /// A `tuple` of `len` items, which follow; then [`end`](Self::end). Never referred to from
+    /// inside itself (see [`memo_ref`](Self::memo_ref)).
     #[inline]
-    pub fn tuple(&mut self, len: usize) -> Result<(), DepthExceeded> {
-        self.open(TUPLE, len, len)
+    pub fn tuple(&mut self, len: usize) -> Result<MemoId, DepthExceeded> {
+        self.open_memoized(TUPLE, len, len)
     }
 
     /// A `list` of `len` items, which follow; then [`end`](Self::end).
@@ -515,8 +520,9 @@ impl Encoder {
         }
     }
 
-    /// The list, dict, set or frozenset `id` again: the receiver's object is the same one. (A set
-    /// or frozenset is never referred to from inside itself: the decoder refuses that.)
+    /// The tuple, list, dict, set, frozenset or bytearray `id` again: the receiver's object is the
+    /// same one. (A tuple, set or frozenset is never referred to from inside itself: the decoder
+    /// refuses that.)
     #[inline]
     pub fn memo_ref(&mut self, id: MemoId) {
         debug_assert!(id.0 < self.memos, "memo_ref({id:?}) before its container");
@@ -611,9 +617,9 @@ pub enum Item<'a> {
     /// A `bytes`.
     Bytes(&'a [u8]),
     /// A `bytearray`.
-    ByteArray(&'a [u8]),
+    ByteArray(&'a [u8], MemoId),
     /// A `tuple` of this many items, which follow.
-    Tuple(usize),
+    Tuple(usize, MemoId),
     /// A `list` of this many items, which follow.
     List(usize, MemoId),
     /// A `dict` of this many pairs, which follow as key, value, key, value...
@@ -622,8 +628,8 @@ pub enum Item<'a> {
     Set(usize, MemoId),
     /// A `frozenset` of this many items, which follow.
     FrozenSet(usize, MemoId),
-    /// A container already announced (always one already seen: a list or dict may still be open,
-    /// which is a cycle; a set or frozenset never is).
+    /// A container or bytearray already announced (always one already seen: a list or dict may
+    /// still be open, which is a cycle; a tuple, set or frozenset never is).
     MemoRef(MemoId),
     /// The next attached payload.
     Attachment(&'a Payload),
@@ -634,7 +640,8 @@ pub enum Item<'a> {
 struct Open {
     /// Items still to come after the inner container.
     remaining: usize,
-    /// The MemoId of a set or frozenset, which nothing inside it may refer to; else `NOT_A_SET`.
+    /// The MemoId of a tuple, set or frozenset, which nothing inside it may refer to; else
+    /// `NOT_A_SET`.
     set: u32,
 }
 
@@ -656,7 +663,8 @@ pub struct Decoder<'a> {
     /// Items still to come in the innermost open container (at the top level: the one value);
     /// 0 once the value is complete or an error was found.
     remaining: usize,
-    /// The MemoId of the innermost open container if it is a set or frozenset, else `NOT_A_SET`.
+    /// The MemoId of the innermost open container if it is a tuple, set or frozenset, else
+    /// `NOT_A_SET`.
     set: u32,
     /// The enclosing containers, outermost first: its length is the depth.
     outer: Vec<Open>,
@@ -756,18 +764,17 @@ impl<'a> Decoder<'a> {
                 Item::StrRef(StrId(id as u32))
             }
             BYTES => Item::Bytes(self.data()?),
-            BYTEARRAY => Item::ByteArray(self.data()?),
-            TUPLE => {
-                let len = self.len(1)?;
-                self.enter(len, NOT_A_SET)?;
-                Item::Tuple(len)
+            BYTEARRAY => {
+                let data = self.data()?;
+                Item::ByteArray(data, MemoId(next_id(&mut self.memos)?))
             }
-            LIST | SET | FROZENSET => {
+            TUPLE | LIST | SET | FROZENSET => {
                 let len = self.len(1)?;
                 let id = next_id(&mut self.memos)?;
                 self.enter(len, if tag == LIST { NOT_A_SET } else { id })?;
                 let id = MemoId(id);
                 match tag {
+                    TUPLE => Item::Tuple(len, id),
                     LIST => Item::List(len, id),
                     SET => Item::Set(len, id),
                     _ => Item::FrozenSet(len, id),
@@ -786,7 +793,7 @@ impl<'a> Decoder<'a> {
                 }
                 let id = id as u32;
                 if self.set == id || self.outer.iter().any(|open| open.set == id) {
-                    return Err("a reference to a set from inside it");
+                    return Err("a reference to a tuple or set from inside it");
                 }
                 Item::MemoRef(MemoId(id))
             }

@@ -3,7 +3,11 @@
 //! `tests/structured.rs` and the fuzz crate (`fuzz/src/structured.rs` includes this file).
 //!
 //! Identity: lists, dicts, sets and frozensets are nodes of a [`Graph`], referred to by index, so
-//! a node can be reached twice or from inside itself; kept strings likewise.
+//! a node can be reached twice or from inside itself; kept strings likewise. Tuples and
+//! bytearrays are either nodes (reached twice, never from inside a tuple itself) or anonymous
+//! values ([`Value::Tuple`], [`Value::ByteArray`]: reached once); the format gives both an id, so
+//! a decoded graph has nodes for them all, and [`same`] pairs an anonymous one with a node
+//! reached once.
 #![allow(dead_code)]
 
 use std::fmt::Write as _;
@@ -24,7 +28,9 @@ pub enum Value {
     /// `Graph::kept[i]`: sent once, referred to afterwards.
     Kept(usize),
     Bytes(Vec<u8>),
+    /// A bytearray reached once (a shared one is a [`Node::ByteArray`]).
     ByteArray(Vec<u8>),
+    /// A tuple reached once (a shared one is a [`Node::Tuple`]).
     Tuple(Vec<Value>),
     /// `Graph::nodes[i]`.
     Node(usize),
@@ -39,6 +45,9 @@ pub enum Node {
     Dict(Vec<(Value, Value)>),
     Set(Vec<Value>),
     FrozenSet(Vec<Value>),
+    /// Never reached from inside itself.
+    Tuple(Vec<Value>),
+    ByteArray(Vec<u8>),
 }
 
 /// A value and the nodes and kept strings it refers to.
@@ -128,7 +137,9 @@ impl EncodeWalk<'_> {
                 None => self.strs[*i] = Some(e.str_kept(&self.graph.kept[*i])),
             },
             Value::Bytes(v) => e.bytes(v),
-            Value::ByteArray(v) => e.bytearray(v),
+            Value::ByteArray(v) => {
+                e.bytearray(v);
+            }
             Value::Tuple(items) => {
                 e.tuple(items.len())?;
                 for item in items {
@@ -143,10 +154,15 @@ impl EncodeWalk<'_> {
                 }
                 let graph = self.graph;
                 match &graph.nodes[*i] {
-                    Node::List(items) | Node::Set(items) | Node::FrozenSet(items) => {
+                    Node::ByteArray(v) => {
+                        self.memo[*i] = Some(e.bytearray(v));
+                        return Ok(());
+                    }
+                    Node::List(items) | Node::Set(items) | Node::FrozenSet(items) | Node::Tuple(items) => {
                         let id = match &graph.nodes[*i] {
                             Node::List(_) => e.list(items.len())?,
                             Node::Set(_) => e.set(items.len())?,
+                            Node::Tuple(_) => e.tuple(items.len())?,
                             _ => e.frozenset(items.len())?,
                         };
                         self.memo[*i] = Some(id);
@@ -218,7 +234,8 @@ impl DecodeWalk {
         at
     }
 
-    /// A list, set or frozenset: registered before its items are read, as they may refer to it.
+    /// A list, set, frozenset or tuple: registered before its items are read, as they may refer
+    /// to it (a list) or must not (the others: the decoder refuses that).
     fn sequence(
         &mut self,
         decoder: &mut subinterpreters_core::Decoder<'_>,
@@ -250,8 +267,8 @@ impl DecodeWalk {
             }
             Item::StrRef(id) => Value::Kept(self.strs[id.index()]),
             Item::Bytes(v) => Value::Bytes(v.to_vec()),
-            Item::ByteArray(v) => Value::ByteArray(v.to_vec()),
-            Item::Tuple(len) => Value::Tuple(self.items(decoder, len)?),
+            Item::ByteArray(v, id) => Value::Node(self.node(id, Node::ByteArray(v.to_vec()))),
+            Item::Tuple(len, id) => self.sequence(decoder, id, len, Node::Tuple)?,
             Item::List(len, id) => self.sequence(decoder, id, len, Node::List)?,
             Item::Set(len, id) => self.sequence(decoder, id, len, Node::Set)?,
             Item::FrozenSet(len, id) => self.sequence(decoder, id, len, Node::FrozenSet)?,
@@ -337,6 +354,15 @@ impl Compare<'_> {
             | (V::StrSurrogates(p), V::StrSurrogates(q))
             | (V::Bytes(p), V::Bytes(q))
             | (V::ByteArray(p), V::ByteArray(q)) => p == q,
+            // An anonymous tuple or bytearray and a node reached only here.
+            (V::Tuple(_) | V::ByteArray(_), V::Node(j)) => {
+                let node = anonymous(&mut self.nodes_ba, *j, &self.b.nodes[*j]).map_err(|e| format!(": {e}"))?;
+                return self.anonymous_and_node(x, node, true);
+            }
+            (V::Node(i), V::Tuple(_) | V::ByteArray(_)) => {
+                let node = anonymous(&mut self.nodes_ab, *i, &self.a.nodes[*i]).map_err(|e| format!(": {e}"))?;
+                return self.anonymous_and_node(y, node, false);
+            }
             (V::Kept(i), V::Kept(j)) => {
                 pair(&mut self.kept_ab, &mut self.kept_ba, *i, *j).is_some() && self.a.kept[*i] == self.b.kept[*j]
             }
@@ -349,7 +375,9 @@ impl Compare<'_> {
                     return match (&a.nodes[*i], &b.nodes[*j]) {
                         (Node::List(p), Node::List(q))
                         | (Node::Set(p), Node::Set(q))
-                        | (Node::FrozenSet(p), Node::FrozenSet(q)) => self.values(p, q),
+                        | (Node::FrozenSet(p), Node::FrozenSet(q))
+                        | (Node::Tuple(p), Node::Tuple(q)) => self.values(p, q),
+                        (Node::ByteArray(p), Node::ByteArray(q)) if p == q => Ok(()),
                         (Node::Dict(p), Node::Dict(q)) => {
                             if p.len() != q.len() {
                                 return Err(format!(": dict of {} != dict of {}", p.len(), q.len()));
@@ -375,12 +403,42 @@ impl Compare<'_> {
     }
 }
 
+impl Compare<'_> {
+    /// Compares an anonymous tuple or bytearray with a node's contents (`value_first`: the
+    /// anonymous one is in `a`).
+    fn anonymous_and_node(&mut self, value: &Value, node: &Node, value_first: bool) -> Result<(), String> {
+        match (value, node) {
+            (Value::Tuple(p), Node::Tuple(q)) => {
+                if value_first {
+                    self.values(p, q)
+                } else {
+                    self.values(q, p)
+                }
+            }
+            (Value::ByteArray(p), Node::ByteArray(q)) if p == q => Ok(()),
+            _ => Err(format!(": {value:?} != {}", node_kind(node))),
+        }
+    }
+}
+
+/// Marks node `j` as matched by an anonymous value (which is reached once): `Err` if `j` was
+/// matched already (a node reached twice is no anonymous value).
+fn anonymous<'g>(matched: &mut [Option<usize>], j: usize, node: &'g Node) -> Result<&'g Node, String> {
+    if matched[j].is_some() {
+        return Err(format!("a {} reached twice against one reached once", node_kind(node)));
+    }
+    matched[j] = Some(usize::MAX);
+    Ok(node)
+}
+
 fn node_kind(node: &Node) -> &'static str {
     match node {
         Node::List(_) => "list",
         Node::Dict(_) => "dict",
         Node::Set(_) => "set",
         Node::FrozenSet(_) => "frozenset",
+        Node::Tuple(_) => "tuple",
+        Node::ByteArray(_) => "bytearray",
     }
 }
 
@@ -487,7 +545,7 @@ struct Generator<'s> {
     graph: Graph,
     /// Items still to make; once spent, only scalars and empty containers.
     budget: usize,
-    /// Sets and frozensets being filled: never referred to from inside.
+    /// Sets, frozensets and tuples being filled: never referred to from inside.
     open_sets: Vec<usize>,
     attachments: i64,
 }
@@ -565,7 +623,17 @@ impl Generator<'_> {
         let kind = self.source.below(5);
         let items = |g: &mut Self, len: usize| (0..len).map(|_| g.value(depth_left - 1)).collect::<Vec<_>>();
         match kind {
-            0 => Value::Tuple(items(self, len)),
+            0 if self.source.chance(2) => Value::Tuple(items(self, len)),
+            0 => {
+                // A tuple that may be reached again, once complete (never from inside itself).
+                let node = self.graph.node(Node::Tuple(Vec::new()));
+                let Value::Node(at) = node else { unreachable!() };
+                self.open_sets.push(at);
+                let items = items(self, len);
+                self.open_sets.pop();
+                self.graph.nodes[at] = Node::Tuple(items);
+                node
+            }
             1 => {
                 // Registered before its items, which may refer to it: a cycle.
                 let node = self.graph.node(Node::List(Vec::new()));
@@ -644,7 +712,7 @@ impl Generator<'_> {
         len
     }
 
-    /// A node already made (maybe still being filled: a cycle), but not an open set.
+    /// A node already made (maybe still being filled: a cycle), but not an open set or tuple.
     fn shared_node(&mut self) -> Option<Value> {
         if self.graph.nodes.is_empty() {
             return None;
@@ -753,7 +821,11 @@ impl Generator<'_> {
                 Value::StrSurrogates(text)
             }
             10 => Value::Bytes(self.bytes()),
-            11 => Value::ByteArray(self.bytes()),
+            11 if self.source.chance(2) => Value::ByteArray(self.bytes()),
+            11 => {
+                let bytes = self.bytes();
+                self.graph.node(Node::ByteArray(bytes))
+            }
             _ => Value::Tuple(Vec::new()),
         }
     }

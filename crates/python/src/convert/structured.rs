@@ -3,8 +3,10 @@
 //! byte buffer and a list of attachments, written by one walk of the sender's objects and read
 //! by one walk that builds the receiver's objects directly.
 //!
-//! Identity is kept as pickle keeps it: a list, dict or set reached twice is written once and
-//! referred to again (so it arrives as one object reached twice, cycles included). Short strings
+//! Identity is kept as pickle keeps it: a tuple, list, dict, set or bytearray reached twice is
+//! written once and referred to again (so it arrives as one object reached twice, cycles through
+//! lists and dicts included). A tuple that contains itself (through a list or dict) is refused:
+//! it is built only once its items are, so nothing inside may refer to it (pickle carries it). Short strings
 //! and dict keys are written once per object and referred to after, so the receiver builds each
 //! once (records with the same keys share their key objects, whose hashes are then computed once).
 
@@ -56,8 +58,15 @@ pub(crate) fn encode_measured(
     obj: Ref<'_>,
     attach: &dyn Fn(&State, Ref<'_>) -> Result<Payload, ToPayloadError>,
 ) -> Result<(Structured, usize), ToPayloadError> {
-    let mut walk =
-        Walk { state, attach, encoder: Encoder::new(), kept: PtrMap::default(), memo: PtrMap::default(), deepest: 0 };
+    let mut walk = Walk {
+        state,
+        attach,
+        encoder: Encoder::new(),
+        kept: PtrMap::default(),
+        memo: PtrMap::default(),
+        open_tuples: Vec::new(),
+        deepest: 0,
+    };
     walk.item(obj, false)?;
     if !walk.encoder.is_complete() {
         // Converting an attachment ran Python code that resized a container mid-walk.
@@ -95,6 +104,9 @@ struct Walk<'s> {
     encoder: Encoder,
     kept: PtrMap<StrId>,
     memo: PtrMap<MemoId>,
+    /// The addresses of the tuples being written that could be met again (not uniquely
+    /// referenced), innermost last: meeting one again is a tuple containing itself.
+    open_tuples: Vec<usize>,
     /// Deepest nesting of containers seen.
     deepest: usize,
 }
@@ -119,12 +131,36 @@ impl Walk<'_> {
             }
             ObjKind::Str => self.str(obj, is_key)?,
             ObjKind::Bytes => self.encoder.bytes(obj.bytes_data()),
-            ObjKind::ByteArray => self.encoder.bytearray(obj.bytearray_data()),
+            ObjKind::ByteArray => {
+                if self.seen(obj) {
+                    return Ok(());
+                }
+                let id = self.encoder.bytearray(obj.bytearray_data());
+                self.remember(obj, id);
+            }
             ObjKind::Tuple => {
+                let shared = !obj.is_uniquely_referenced();
+                if shared && self.open_tuples.contains(&(obj.as_ptr() as usize)) {
+                    return Err(ToPayloadError::NotShareable(
+                        "a tuple that contains itself (through a list or dict) cannot cross natively; \
+                         pickle carries it (a queue, or a channel made with strict=False)"
+                            .to_owned(),
+                    ));
+                }
+                if self.seen(obj) {
+                    return Ok(());
+                }
                 let len = obj.tuple_len();
-                self.encoder.tuple(len).map_err(too_deep)?;
+                let id = self.encoder.tuple(len).map_err(too_deep)?;
+                self.remember(obj, id);
+                if shared {
+                    self.open_tuples.push(obj.as_ptr() as usize);
+                }
                 for index in 0..len {
                     self.item(obj.tuple_item(index), false)?;
+                }
+                if shared {
+                    self.open_tuples.pop();
                 }
                 self.encoder.end();
             }
@@ -175,14 +211,15 @@ impl Walk<'_> {
 
     /// Notes container `obj` as written (`id`), for a second path to it. An object nothing else
     /// refers to cannot be met again: most containers of real data (a record in a list), which
-    /// then cost no lookup at all.
+    /// then cost no lookup at all. (Its one referrer is its container, met once itself: every
+    /// container that could be met twice, tuples too, is noted.)
     fn remember(&mut self, obj: Ref<'_>, id: MemoId) {
         if !obj.is_uniquely_referenced() {
             self.memo.insert(obj.as_ptr() as usize, id);
         }
     }
 
-    /// Writes a reference if `obj` (a list, dict or set) was written already.
+    /// Writes a reference if `obj` (a tuple, list, dict, set or bytearray) was written already.
     fn seen(&mut self, obj: Ref<'_>) -> bool {
         if obj.is_uniquely_referenced() || self.memo.is_empty() {
             return false;
@@ -318,9 +355,16 @@ impl Build<'_> {
             }
             Item::StrRef(id) => self.kept_str(id)?,
             Item::Bytes(data) => bytes_from(data)?,
-            Item::ByteArray(data) => bytearray_from(data)?,
-            Item::Tuple(len) => {
+            Item::ByteArray(data, id) => {
+                let bytearray = bytearray_from(data)?;
+                self.remember(id, bytearray.clone());
+                bytearray
+            }
+            Item::Tuple(len, id) => {
+                // Nothing inside refers to it (the decoder refuses that), so it is only met
+                // again once complete.
                 let tuple = Filling::tuple(len)?;
+                self.remember(id, tuple.as_ref().to_owned());
                 self.fill(tuple, len)?
             }
             Item::List(len, id) => {

@@ -2,7 +2,9 @@
 //! spec (`_calls._function_spec`: by reference or by value), the arguments and the keyword
 //! arguments, natively in one value when they can all cross natively (so identity between
 //! arguments is kept; without keyword arguments, the positional ones alone, and a short tuple
-//! of scalars as a plain tuple), else each one natively or pickled on its own. Preparing at
+//! of scalars as a plain tuple), else pickled together (identity between them still kept, as
+//! CPython's pool keeps it), else (pickle refused one: a memoryview, say) each one natively or
+//! pickled on its own. Preparing at
 //! submission is what makes a pool task's arguments a snapshot of that moment and lets an
 //! argument that cannot cross fail at once; the conversion is the only one the call pays.
 
@@ -58,12 +60,42 @@ pub(crate) fn prepare_call(module: Ref<'_>, args: Args<'_>) -> PyResult<Owned> {
     };
     let arguments = match together {
         Ok(payload) => payload,
-        Err(ToPayloadError::NotShareable(_)) => one_by_one(state, call_args, call_kwargs)?,
+        Err(ToPayloadError::NotShareable(_)) => match pickled_together(state, call_args, call_kwargs)? {
+            Some(payload) => payload,
+            None => one_by_one(state, call_args, call_kwargs)?,
+        },
         Err(ToPayloadError::Raised(raised)) => return Err(raised),
     };
     let keep = keep_result.expect("required").is_truthy()?;
     let payload = Payload::Tuple(Box::new([function, arguments, Payload::Bool(keep)]));
     state.prepared_call_type.instance(PreparedCall(RefCell::new(Some(payload))))
+}
+
+/// `(args, kwargs)` pickled as one value (by `_calls.dumps`, which knows the caller's
+/// `__main__`), so an object reached from two arguments arrives as one; `None` if pickle refused.
+fn pickled_together(state: &State, call_args: Ref<'_>, call_kwargs: Ref<'_>) -> PyResult<Option<Payload>> {
+    let dumps = state.python_half.get(HalfFunction::Dumps)?;
+    let pair = crate::ffi::tuple(vec![call_args.to_owned(), call_kwargs.to_owned()])?;
+    Ok(pickled(dumps, pair.as_ref())?.ok())
+}
+
+/// `value` pickled by `dumps`; `Err` with the exception if pickle refused it (`None`: `dumps`
+/// returned no bytes). Only an `Exception` is a refusal: anything else (KeyboardInterrupt...)
+/// goes on as this call's error.
+fn pickled(dumps: Ref<'_>, value: Ref<'_>) -> PyResult<Result<Payload, Option<Owned>>> {
+    match dumps.call(&[value]) {
+        Ok(bytes) if bytes.as_ref().kind() == ObjKind::Bytes => {
+            Ok(Ok(Payload::Pickled(bytes.as_ref().bytes_data().into())))
+        }
+        Ok(_) => Ok(Err(None)),
+        Err(raised) => {
+            let Some(exc) = crate::ffi::take_raised() else { return Err(raised) };
+            if !exc.as_ref().type_of().is_subtype_of(crate::ffi::builtin(crate::ffi::Builtin::Exception)) {
+                return Err(crate::ffi::raise_instance(exc));
+            }
+            Ok(Err(Some(exc)))
+        }
+    }
 }
 
 /// `(args, kwargs)` when they cannot all cross natively: each one natively if it can, else
@@ -96,24 +128,15 @@ pub(crate) fn native_or_pickled(state: &State, dumps: Ref<'_>, value: Ref<'_>, w
         Err(ToPayloadError::NotShareable(reason)) => reason,
         Err(ToPayloadError::Raised(raised)) => return Err(raised),
     };
-    match dumps.call(&[value]) {
-        Ok(pickled) if pickled.as_ref().kind() == ObjKind::Bytes => {
-            Ok(Payload::Pickled(pickled.as_ref().bytes_data().into()))
-        }
-        Ok(_) => Err(state.fail(Error::NotShareable(format!("{what}: {reason}")))),
-        Err(raised) => {
-            let Some(exc) = crate::ffi::take_raised() else { return Err(raised) };
-            // KeyboardInterrupt and the like are not pickle refusing the object: they go on.
-            if !exc.as_ref().type_of().is_subtype_of(crate::ffi::builtin(crate::ffi::Builtin::Exception)) {
-                return Err(crate::ffi::raise_instance(exc));
-            }
-            Err(state.fail(Error::NotShareable(format!(
-                "{what} of type {} cannot cross to another interpreter: it is not shareable and pickle \
-                 refused it ({}: {})",
-                value.type_qualname(),
-                exc.as_ref().type_qualname(),
-                exc.as_ref().str_lossy()
-            ))))
-        }
+    match pickled(dumps, value)? {
+        Ok(payload) => Ok(payload),
+        Err(None) => Err(state.fail(Error::NotShareable(format!("{what}: {reason}")))),
+        Err(Some(exc)) => Err(state.fail(Error::NotShareable(format!(
+            "{what} of type {} cannot cross to another interpreter: it is not shareable and pickle \
+             refused it ({}: {})",
+            value.type_qualname(),
+            exc.as_ref().type_qualname(),
+            exc.as_ref().str_lossy()
+        )))),
     }
 }
