@@ -187,3 +187,20 @@ def test_arguments_nested_to_the_limit_keep_their_identity(target) -> None:
         deep = [deep]
     args, kwargs = target.call(callee.echo, deep, k=deep)
     assert args[0] is kwargs["k"]
+
+
+def test_a_handle_beside_a_pickled_argument_stays_alive_until_the_task_runs(pool) -> None:
+    # A handle pickles as a weak id: the arguments then cross one by one, the handle natively,
+    # its payload keeping the object alive while the task waits (the pool has one worker).
+    import gc
+    import time
+
+    blocker = pool.submit(time.sleep, 0.3)
+    queued = pool.submit(
+        callee.type_names, si.SharedArray(4), si.create_queue(), si.Lock(), collections.OrderedDict()
+    )
+    gc.collect()
+    blocker.result(timeout=JOIN)
+    names, _ = queued.result(timeout=JOIN)
+    assert names[3] == "collections.OrderedDict"
+    assert [name.rsplit(".", 1)[1] for name in names[:3]] == ["SharedArray", "Queue", "Lock"]

@@ -4,12 +4,13 @@ The caller turns ``fn(*args, **kwargs)`` into a *spec* that is natively shareabl
 the function either by value (a "stateless" function, as CPython 3.14 defines it: no closure, no
 defaults, no globals but builtins; its code crosses, marshalled) or pickled by reference, and
 the arguments as one value: natively when they all can (so a SharedArray, queue or lock keeps
-its identity), else pickled together (identity between them kept), else each on its own. In the
-target, ``Interpreter._invoke`` (Rust) asks ``resolve`` for the function and the
-arguments, calls the function itself with no Python frame of ours on the stack (so built-ins
-that read their caller's frame, ``eval``/``exec``/``dir``, see the interpreter's ``__main__``,
-as with CPython's own ``call()``), and brings back the result made shareable by
-``wrap_result``; the caller's ``unwrap`` rebuilds it. A raised exception comes back as text
+its identity), else pickled together by ``dumps_together`` (identity between them kept) unless
+they hold one of the package's handles, else each on its own. In the target,
+``Interpreter._invoke`` (Rust) asks ``resolve`` for the function and the arguments, calls the
+function itself with no Python frame of ours on the stack (so built-ins that read their
+caller's frame, ``eval``/``exec``/``dir``, see the interpreter's ``__main__``, as with
+CPython's own ``call()``), and brings back the result, natively or pickled (by ``dumps``),
+which the caller rebuilds. A raised exception comes back as text
 (and, when pickle can carry it, as the exception itself: ``describe``).
 
 Functions and classes of the caller's ``__main__`` are pickled as references that the receiving
@@ -37,7 +38,21 @@ import weakref
 from concurrent.futures import Future
 from typing import Any
 
-from ._core import NotShareableError, _prepare_call
+from ._core import (
+    Barrier,
+    BoundedSemaphore,
+    Condition,
+    Event,
+    Lock,
+    NotShareableError,
+    Queue,
+    RecvChannel,
+    RLock,
+    Semaphore,
+    SendChannel,
+    SharedArray,
+    _prepare_call,
+)
 
 MAIN_ALIAS = "__si_main__"
 _MAIN_MODULES = ("__main__", MAIN_ALIAS)
@@ -73,6 +88,42 @@ def _main_origin() -> tuple[str | None, str | None]:
 def dumps(obj: object) -> bytes:
     buffer = io.BytesIO()
     _Pickler(buffer, protocol=pickle.HIGHEST_PROTOCOL).dump(obj)
+    return buffer.getvalue()
+
+
+class _HandleMet(pickle.PicklingError):
+    """A value pickled by ``dumps_together`` holds one of the package's handles."""
+
+
+# A handle pickles as an id in a table of weak references: the pickle keeps nothing alive, so
+# a call's arguments that hold one cross natively, one by one (their payloads hold the objects).
+_HANDLE_TYPES = (
+    Queue,
+    RecvChannel,
+    SendChannel,
+    Lock,
+    RLock,
+    Semaphore,
+    BoundedSemaphore,
+    Event,
+    Condition,
+    Barrier,
+    SharedArray,  # SharedBuffer too: its subclass
+)
+
+
+class _NoHandlesPickler(_Pickler):
+    def reducer_override(self, obj: Any) -> Any:
+        if isinstance(obj, _HANDLE_TYPES):
+            raise _HandleMet(type(obj).__qualname__)
+        return super().reducer_override(obj)
+
+
+def dumps_together(obj: object) -> bytes:
+    """``dumps`` for a call's arguments, all together: refuses (``PicklingError``) a value
+    that holds one of the package's handles."""
+    buffer = io.BytesIO()
+    _NoHandlesPickler(buffer, protocol=pickle.HIGHEST_PROTOCOL).dump(obj)
     return buffer.getvalue()
 
 

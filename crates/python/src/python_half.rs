@@ -29,6 +29,8 @@ pub(crate) enum HalfFunction {
     Resolve,
     /// `_calls.dumps`: pickles with the caller's `__main__` in mind.
     Dumps,
+    /// `_calls.dumps_together`: `dumps` for a call's arguments together, refusing handles.
+    DumpsTogether,
     /// `_calls.describe`: an exception raised by a call, as data that can cross back.
     Describe,
     /// `_aio.recv_async`: `RecvChannel.recv_async`.
@@ -59,6 +61,7 @@ impl HalfFunction {
             HalfFunction::RunAsync => (CALLS, c"run_async"),
             HalfFunction::Resolve => (CALLS, c"resolve"),
             HalfFunction::Dumps => (CALLS, c"dumps"),
+            HalfFunction::DumpsTogether => (CALLS, c"dumps_together"),
             HalfFunction::Describe => (CALLS, c"describe"),
             HalfFunction::RecvAsync => (AIO, c"recv_async"),
             HalfFunction::SendAsync => (AIO, c"send_async"),

@@ -143,7 +143,8 @@ const SCALAR_TUPLE_MAX: usize = 16;
 
 /// A short tuple of scalars (None, bool, int, float, str, bytes), the arguments of most calls,
 /// as a plain tuple payload: no structured buffer to write and read. (A structured value would
-/// carry nothing more: tuples and scalars have no identity to keep.) `None` for anything else.
+/// carry nothing more: the tuple is reached once, and scalars have no identity to keep.) `None`
+/// for anything else.
 fn scalar_tuple(obj: Ref<'_>) -> Result<Option<Box<[Payload]>>, ToPayloadError> {
     let len = obj.tuple_len();
     if len > SCALAR_TUPLE_MAX {

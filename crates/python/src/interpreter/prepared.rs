@@ -3,10 +3,11 @@
 //! arguments, natively in one value when they can all cross natively (so identity between
 //! arguments is kept; without keyword arguments, the positional ones alone, and a short tuple
 //! of scalars as a plain tuple), else pickled together (identity between them still kept, as
-//! CPython's pool keeps it), else (pickle refused one: a memoryview, say) each one natively or
-//! pickled on its own. Preparing at
-//! submission is what makes a pool task's arguments a snapshot of that moment and lets an
-//! argument that cannot cross fail at once; the conversion is the only one the call pays.
+//! CPython's pool keeps it), else (pickle refused one, a memoryview say, or one holds a handle of
+//! the package, which must cross natively to stay alive) each one natively or pickled on its
+//! own. Preparing at submission is what makes a pool task's arguments a snapshot of that moment
+//! and lets an argument that cannot cross fail at once; the conversion is the only one the call
+//! pays.
 
 use std::cell::RefCell;
 
@@ -71,10 +72,12 @@ pub(crate) fn prepare_call(module: Ref<'_>, args: Args<'_>) -> PyResult<Owned> {
     state.prepared_call_type.instance(PreparedCall(RefCell::new(Some(payload))))
 }
 
-/// `(args, kwargs)` pickled as one value (by `_calls.dumps`, which knows the caller's
-/// `__main__`), so an object reached from two arguments arrives as one; `None` if pickle refused.
+/// `(args, kwargs)` pickled as one value (by `_calls.dumps_together`, which knows the caller's
+/// `__main__`), so an object reached from two arguments arrives as one; `None` if pickle refused,
+/// or if they hold one of the package's handles: a handle pickles as a weak id that would keep
+/// nothing alive, where its native payload holds the object until the call runs.
 fn pickled_together(state: &State, call_args: Ref<'_>, call_kwargs: Ref<'_>) -> PyResult<Option<Payload>> {
-    let dumps = state.python_half.get(HalfFunction::Dumps)?;
+    let dumps = state.python_half.get(HalfFunction::DumpsTogether)?;
     let pair = crate::ffi::tuple(vec![call_args.to_owned(), call_kwargs.to_owned()])?;
     Ok(pickled(dumps, pair.as_ref())?.ok())
 }
