@@ -368,6 +368,28 @@ def test_readonly_shares_memory_and_refuses_writes() -> None:
     assert a.tolist() == [[0, 0], [42, 0]]
 
 
+def test_a_pickled_view_revives_as_itself_whichever_view_of_the_memory_was_pickled_first() -> None:
+    # Pickles of handles are ids in a weak table: a read-only view pickled after a writable one
+    # of the same memory (or the other way round) must not revive as the first one.
+    import pickle
+
+    a = si.SharedArray((2, 2), "i")
+    r = a.readonly()
+    buffer = si.SharedBuffer(4)
+    for first, second in [(a, r), (r, a), (buffer, buffer.readonly())]:
+        pickles = [pickle.dumps(first), pickle.dumps(second)]
+        for original, pickled in zip((first, second), pickles, strict=True):
+            revived = pickle.loads(pickled)
+            assert type(revived) is type(original)
+            assert memoryview(revived).readonly is memoryview(original).readonly
+            assert (revived.shape, revived.format) == (original.shape, original.format)
+            assert address(revived) == address(original)
+    q = si.create_queue()
+    q.put([a, r, __import__("collections").OrderedDict()])  # pickled as a whole (a queue allows it)
+    got = q.get(timeout=10)
+    assert [memoryview(view).readonly for view in got[:2]] == [False, True]
+
+
 def test_writable_buffer_request_on_read_only_is_buffer_error() -> None:
     r = si.SharedArray(8).readonly()
     with pytest.raises(BufferError):

@@ -590,6 +590,7 @@ impl SharedPrimitive {
 #[cfg(not(loom))]
 impl crate::weak_ids::WeakRef for WeakPrimitive {
     type Strong = SharedPrimitive;
+    type Identity = usize;
     fn upgrade(&self) -> Option<SharedPrimitive> {
         Some(match &self.0 {
             WeakShape::Lock(p) => SharedPrimitive::Lock(p.upgrade()?),

@@ -232,7 +232,7 @@ impl ArrayLayout {
 }
 
 /// Which Python class a shared array is shown as.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub enum ArrayKind {
     /// `SharedArray`.
     Array,
@@ -297,20 +297,29 @@ pub struct WeakSharedArray {
 }
 
 impl SharedArray {
-    /// A weak handle, and the identity of the memory (its address) for [`crate::WeakIds`].
-    pub fn downgrade(&self) -> (usize, WeakSharedArray) {
+    /// A weak handle, and its identity for [`crate::WeakIds`]: the memory's address, and what
+    /// else tells this view from another on the same memory (its layout, whether it is
+    /// read-only, its class), so each revives as itself. (The weak handle holds the layout, so
+    /// its address is not reused while the handle is listed.)
+    pub fn downgrade(&self) -> (ArrayIdentity, WeakSharedArray) {
         let weak = WeakSharedArray {
             block: Arc::downgrade(&self.block),
             layout: self.layout.clone(),
             readonly: self.readonly,
             kind: self.kind,
         };
-        (Arc::as_ptr(&self.block) as usize, weak)
+        let identity =
+            (Arc::as_ptr(&self.block) as usize, Arc::as_ptr(&self.layout) as usize, self.readonly, self.kind);
+        (identity, weak)
     }
 }
 
+/// A shared array view's identity (see [`SharedArray::downgrade`]): memory, layout, read-only, class.
+pub type ArrayIdentity = (usize, usize, bool, ArrayKind);
+
 impl crate::weak_ids::WeakRef for WeakSharedArray {
     type Strong = SharedArray;
+    type Identity = ArrayIdentity;
     fn upgrade(&self) -> Option<SharedArray> {
         let block = self.block.upgrade()?;
         Some(SharedArray { block, layout: self.layout.clone(), readonly: self.readonly, kind: self.kind })

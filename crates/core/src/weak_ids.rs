@@ -3,10 +3,12 @@
 //! object lives, without the table keeping anything alive.
 //!
 //! The table is generic over the weak reference type, so it holds no knowledge of what it
-//! refers to; an object is recognised by an identity (its address) while it lives, so asking
-//! twice for the same live object gives the same id.
+//! refers to; an object is recognised by an identity (its address, and whatever else tells two
+//! handles on it apart) while it lives, so asking twice for the same live handle gives the same
+//! id.
 
 use std::collections::HashMap;
+use std::hash::Hash;
 
 use crate::sync::{lock, Mutex};
 
@@ -14,19 +16,22 @@ use crate::sync::{lock, Mutex};
 pub trait WeakRef {
     /// What upgrading gives.
     type Strong;
+    /// What tells one listed handle from another while it lives (an address, with what else
+    /// makes two handles on the same object revive differently).
+    type Identity: Copy + Eq + Hash;
     /// The object, if it still lives.
     fn upgrade(&self) -> Option<Self::Strong>;
 }
 
 /// Weakly held objects by id (ids start at 1 and are never reused).
-pub struct WeakIds<W> {
+pub struct WeakIds<W: WeakRef> {
     inner: Mutex<Inner<W>>,
 }
 
-struct Inner<W> {
+struct Inner<W: WeakRef> {
     next_id: u64,
-    by_id: HashMap<u64, (usize, W)>,
-    by_identity: HashMap<usize, u64>,
+    by_id: HashMap<u64, (W::Identity, W)>,
+    by_identity: HashMap<W::Identity, u64>,
     /// Size at which dead entries are swept out (about twice the live ones).
     sweep_at: usize,
 }
@@ -54,7 +59,7 @@ impl<W: WeakRef> WeakIds<W> {
 
     /// The id of the live object whose identity is `identity`, listing it (with the weak
     /// reference `weak` makes) if it is not listed yet.
-    pub fn id_of(&self, identity: usize, weak: impl FnOnce() -> W) -> u64 {
+    pub fn id_of(&self, identity: W::Identity, weak: impl FnOnce() -> W) -> u64 {
         let mut inner = lock(&self.inner);
         if let Some(&id) = inner.by_identity.get(&identity) {
             // The address may belong to a dead object whose memory was reused: check.
@@ -90,7 +95,7 @@ impl<W: WeakRef> WeakIds<W> {
 
 impl<W: WeakRef> Inner<W> {
     fn sweep(&mut self) {
-        let dead: Vec<(u64, usize)> = self
+        let dead: Vec<(u64, W::Identity)> = self
             .by_id
             .iter()
             .filter(|(_, (_, weak))| weak.upgrade().is_none())
@@ -114,6 +119,7 @@ mod tests {
 
     impl WeakRef for Weak<u32> {
         type Strong = Arc<u32>;
+        type Identity = usize;
         fn upgrade(&self) -> Option<Arc<u32>> {
             Weak::upgrade(self)
         }
