@@ -18,13 +18,14 @@ the cpython_suite package.
 
 from __future__ import annotations
 
+import contextlib
 import os
 import signal
 import subprocess
 import sys
 import textwrap
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import pytest
@@ -39,6 +40,23 @@ JOIN_TIMEOUT = 10.0
 # that the thread is not blocked yet, the tests still pass (the call then meets the new state
 # directly), they just exercise the wake-up path less.
 SETTLE = 0.2
+
+
+@contextlib.contextmanager
+def channel_worker(source: str) -> Iterator[tuple[si.SendChannel, si.RecvChannel]]:
+    """An isolated interpreter running `source` on a thread of its own, with `inbox` (a channel
+    it receives from until it is closed) and `outbox` (one it sends on) bound: yields the sending
+    end of `inbox` and the receiving end of `outbox`, and closes everything after."""
+    inbox_recv, inbox_send = si.create_channel()
+    outbox_recv, outbox_send = si.create_channel()
+    interp = si.create()
+    future = interp.run_in_thread(source, inbox=inbox_recv, outbox=outbox_send)
+    try:
+        yield inbox_send, outbox_recv
+    finally:
+        inbox_send.close()
+        future.result(timeout=30)
+        interp.close()
 
 
 def dedent(source: str) -> str:

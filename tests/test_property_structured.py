@@ -19,7 +19,7 @@ from typing import Any
 import pytest
 
 import subinterpreters as si
-from helpers import SIGNATURE_SOURCE, signature
+from helpers import SIGNATURE_SOURCE, channel_worker, signature
 
 hypothesis = pytest.importorskip("hypothesis", reason="the property test needs hypothesis")
 st = hypothesis.strategies
@@ -91,14 +91,8 @@ def structured(draw: Any) -> object:
 
 @pytest.fixture(scope="module")
 def worker():
-    inbox_recv, inbox_send = si.create_channel()
-    outbox_recv, outbox_send = si.create_channel()
-    interp = si.create()
-    future = interp.run_in_thread(WORKER_SOURCE, inbox=inbox_recv, outbox=outbox_send)
-    yield inbox_send, outbox_recv
-    inbox_send.close()
-    future.result(timeout=30)
-    interp.close()
+    with channel_worker(WORKER_SOURCE) as ends:
+        yield ends
 
 
 @hypothesis.settings(max_examples=300, deadline=None, suppress_health_check=list(hypothesis.HealthCheck))

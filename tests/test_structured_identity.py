@@ -16,15 +16,13 @@ import pytest
 
 import callee_module as callee
 import subinterpreters as si
+from helpers import channel_worker
 
 TESTS_DIR = str(__import__("pathlib").Path(__file__).resolve().parent)
 JOIN = 30.0
 
 ECHO = """
-while True:
-    value = inbox.recv()
-    if value is None:
-        break
+for value in inbox:
     outbox.send_nowait(value)
 """
 
@@ -32,19 +30,13 @@ while True:
 @pytest.fixture(scope="module")
 def echo():
     """A strict channel to an interpreter that sends each value back on another."""
-    inbox_recv, inbox_send = si.create_channel()
-    outbox_recv, outbox_send = si.create_channel()
-    interp = si.create()
-    future = interp.run_in_thread(ECHO, inbox=inbox_recv, outbox=outbox_send)
+    with channel_worker(ECHO) as (inbox, outbox):
 
-    def there_and_back(value: object) -> Any:
-        inbox_send.send_nowait(value)
-        return outbox_recv.recv(timeout=JOIN)
+        def there_and_back(value: object) -> Any:
+            inbox.send_nowait(value)
+            return outbox.recv(timeout=JOIN)
 
-    yield there_and_back
-    inbox_send.send_nowait(None)
-    future.result(timeout=JOIN)
-    interp.close()
+        yield there_and_back
 
 
 def through_a_queue(value: object) -> Any:

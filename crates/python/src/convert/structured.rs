@@ -6,9 +6,10 @@
 //! Identity is kept as pickle keeps it: a tuple, list, dict, set or bytearray reached twice is
 //! written once and referred to again (so it arrives as one object reached twice, cycles through
 //! lists and dicts included). A tuple that contains itself (through a list or dict) is refused:
-//! it is built only once its items are, so nothing inside may refer to it (pickle carries it). Short strings
-//! and dict keys are written once per object and referred to after, so the receiver builds each
-//! once (records with the same keys share their key objects, whose hashes are then computed once).
+//! it is built only once its items are, so nothing inside may refer to it (pickle carries it).
+//! Short strings and dict keys are written once per object and referred to after, so the
+//! receiver builds each once (records with the same keys share their key objects, whose hashes
+//! are then computed once).
 
 use std::collections::HashMap;
 use std::hash::{BuildHasherDefault, Hasher};
